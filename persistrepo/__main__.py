@@ -1,0 +1,5 @@
+import sys
+
+from persistrepo.cli import main
+
+sys.exit(main())

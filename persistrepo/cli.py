@@ -1,0 +1,157 @@
+"""The persistrepo command (also `python3 -m persistrepo`).
+
+Options and exit codes are documented in docs/cli.md and persistrepo(8).
+"""
+
+import argparse
+import os
+import sys
+
+import persistrepo
+from persistrepo import config, listing
+from persistrepo.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PersistError
+from persistrepo.store import Candidate, Store
+
+
+def _say(msg):
+    print(msg)
+
+
+def cmd_add(store, args):
+    result = store.add([Candidate(os.path.abspath(p), method="cli", origin=args.origin,
+                                  reason=args.reason) for p in args.files])
+    for e in result.added:
+        _say("persisted %s" % e["nevra"])
+    for e in result.replaced:
+        sys.stderr.write("persistrepo: warning: %s was already stored with another checksum; "
+                         "replaced it with %s\n" % (e["nevra"], e["sha256"]))
+    for e in result.unchanged:
+        _say("already persisted %s" % e["nevra"])
+    return EXIT_OK
+
+
+def cmd_remove(store, args):
+    for e in store.remove(args.specs):
+        _say("removed %s" % e["nevra"])
+    return EXIT_OK
+
+
+def cmd_list(store, args):
+    entries = store.entries()
+    _say(listing.to_json(entries) if args.json else listing.table(entries))
+    return EXIT_OK
+
+
+def cmd_prune(store, args):
+    for e in store.prune(keep=args.keep, installonly_keep=args.installonly_keep):
+        _say("pruned %s" % e["nevra"])
+    return EXIT_OK
+
+
+def cmd_verify(store, args):
+    problems = store.verify()
+    for p in problems:
+        _say(str(p))
+    if problems:
+        return EXIT_FAILED
+    _say("ok: %d packages verified in %s" % (len(store.entries()), store.layout.root))
+    return EXIT_OK
+
+
+def cmd_refresh(store, args):
+    report = store.refresh()
+    for e in report["adopted"]:
+        _say("adopted %s (provenance unknown)" % e["nevra"])
+    for e in report["dropped"]:
+        _say("forgot %s (file is gone)" % e["nevra"])
+    for name, why in report["rejected"]:
+        _say("ignored %s: %s" % (name, why))
+    _say("refreshed %s: %d packages" % (store.layout.root, len(store.entries())))
+    return EXIT_FAILED if report["rejected"] else EXIT_OK
+
+
+def cmd_ingest(store, args):
+    result = store.ingest()
+    for e in result.added:
+        _say("persisted %s" % e["nevra"])
+    for _, err in result.failed:
+        sys.stderr.write("persistrepo: error: %s\n" % err)
+    return EXIT_FAILED if result.failed else EXIT_OK
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="persistrepo",
+        description="Keep the RPMs installed on an image-based host across image upgrades.")
+    parser.add_argument("--version", action="version", version=persistrepo.__version__)
+    parser.add_argument("--store", metavar="DIR",
+                        help="the store directory (default: persist_dir from the config)")
+    parser.add_argument("--config", metavar="FILE",
+                        help="read persist_dir from FILE instead of %s" % config.DNF_CONF)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("add", help="persist RPM files")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--reason", choices=("user", "dependency"), default="user",
+                   help="why it is persisted (default: user)")
+    p.add_argument("--origin", metavar="REPO", help="record where the file came from")
+    p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser("remove", help="drop packages from the store")
+    p.add_argument("specs", nargs="+", metavar="SPEC",
+                   help="name, name-version, NEVRA, name.arch or a glob")
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("list", help="show persisted packages")
+    p.add_argument("--json", action="store_true", help="print the stable JSON array")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("prune", help="drop older versions")
+    p.add_argument("--keep", type=_positive, default=1, metavar="N",
+                   help="versions to keep of each name.arch (default: 1)")
+    p.add_argument("--installonly-keep", type=_positive, default=3, metavar="N",
+                   help="versions to keep of installonly packages such as kernels (default: 3)")
+    p.set_defaults(func=cmd_prune)
+
+    p = sub.add_parser("verify", help="check files, checksums, signatures and metadata")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("refresh", help="rebuild metadata and provenance from the files")
+    p.set_defaults(func=cmd_refresh)
+
+    p = sub.add_parser("ingest", help="take in packages the yum plugin queued")
+    p.set_defaults(func=cmd_ingest)
+    return parser
+
+
+def store_from_args(args):
+    path = args.store or config.load(args.config).persist_dir
+    return Store(path)
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        import rpm
+        rpm.setVerbosity(rpm.RPMLOG_CRIT)
+        return args.func(store_from_args(args), args)
+    except PersistError as e:
+        sys.stderr.write("persistrepo: error: %s\n" % e)
+        return e.exit_code
+    except (OSError, IOError) as e:
+        where = getattr(e, "filename", None)
+        sys.stderr.write("persistrepo: error: %s%s; nothing persisted was lost\n"
+                         % (where + ": " if where else "", e.strerror or e))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        sys.stderr.write("persistrepo: interrupted\n")
+        return EXIT_USAGE + 128

@@ -1,0 +1,216 @@
+"""File-system primitives for the store: atomic writes, safe placement, no symlinks.
+
+Python 2.7 compatible: the yum plugin's capture path imports this.
+"""
+
+import errno
+import fcntl
+import hashlib
+import os
+import stat
+import tempfile
+
+from persistrepo.errors import BadPackage, UnsafeStore
+
+FILE_MODE = 0o644
+DIR_MODE = 0o755
+_FICLONE = 0x40049409
+_CHUNK = 1024 * 1024
+
+
+def running_as_root():
+    return os.geteuid() == 0
+
+
+def check_dir(path):
+    """Refuse a store directory that is a symlink, or, as root, not root-owned
+    or writable by group or others."""
+    try:
+        st = os.lstat(path)
+    except OSError as e:
+        raise UnsafeStore("%s: %s" % (path, e.strerror))
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafeStore("%s is a symlink; the store never follows symlinks. "
+                          "Point --store at the real directory." % path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeStore("%s is not a directory" % path)
+    if running_as_root():
+        if st.st_uid != 0:
+            raise UnsafeStore("%s is owned by uid %d, not root; refusing to trust it. "
+                              "Fix with: chown root:root %s" % (path, st.st_uid, path))
+        if st.st_mode & 0o022:
+            raise UnsafeStore("%s is group- or world-writable (mode %04o); refusing to "
+                              "trust it. Fix with: chmod 0755 %s"
+                              % (path, stat.S_IMODE(st.st_mode), path))
+
+
+def check_ancestors(path):
+    """As root, refuse a store whose parent directories another user could swap."""
+    if not running_as_root():
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    while True:
+        st = os.stat(parent)
+        sticky = st.st_mode & stat.S_ISVTX
+        if st.st_uid != 0 or (st.st_mode & 0o022 and not sticky):
+            raise UnsafeStore("%s (a parent of the store) is not root-owned or is writable "
+                              "by others; refusing to trust the store below it." % parent)
+        if parent == "/":
+            return
+        parent = os.path.dirname(parent)
+
+
+def ensure_dir(path):
+    """Create a directory (and parents) with mode 0755 and check it is safe."""
+    if not os.path.lexists(path):
+        parent = os.path.dirname(path.rstrip("/"))
+        if parent and not os.path.lexists(parent):
+            ensure_dir(parent)
+        try:
+            os.mkdir(path, DIR_MODE)
+            os.chmod(path, DIR_MODE)
+        except OSError as e:
+            if e.errno != errno.EEXIST:
+                raise
+    check_dir(path)
+
+
+def fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def open_regular(path, follow=False):
+    """Open a regular file read-only; without follow, a symlink is refused."""
+    flags = os.O_RDONLY | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise BadPackage("%s is a symlink; the store never follows symlinks" % path)
+        if e.errno == errno.ENOENT:
+            raise BadPackage("%s: no such file" % path)
+        raise BadPackage("%s: %s" % (path, e.strerror))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BadPackage("%s is not a regular file" % path)
+    return fd
+
+
+def sha256_fd(fd):
+    h = hashlib.sha256()
+    os.lseek(fd, 0, os.SEEK_SET)
+    while True:
+        block = os.read(fd, _CHUNK)
+        if not block:
+            break
+        h.update(block)
+    return h.hexdigest()
+
+
+def _tmpname(tmpdir, suffix):
+    fd, path = tempfile.mkstemp(dir=tmpdir, suffix=suffix)
+    os.close(fd)
+    return path
+
+
+def write_atomic(path, data, tmpdir):
+    """Write bytes to path by writing aside in tmpdir, fsyncing and renaming."""
+    tmp = _tmpname(tmpdir, ".part")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE)
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
+    fsync_dir(os.path.dirname(path))
+
+
+def _root_only_writable(st):
+    return st.st_uid == 0 and not st.st_mode & 0o022 and stat.S_IMODE(st.st_mode) == FILE_MODE
+
+
+def _try_hardlink(src_path, src_st, dst):
+    try:
+        os.link(src_path, dst)
+    except OSError:
+        return False
+    st = os.lstat(dst)
+    if (stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) == (src_st.st_dev, src_st.st_ino)
+            and _root_only_writable(st)):
+        return True
+    os.unlink(dst)
+    return False
+
+
+def _copy_fd(src_fd, dst_fd):
+    try:
+        fcntl.ioctl(dst_fd, _FICLONE, src_fd)
+        return "reflink"
+    except (IOError, OSError):
+        pass
+    os.lseek(src_fd, 0, os.SEEK_SET)
+    while True:
+        block = os.read(src_fd, _CHUNK)
+        if not block:
+            break
+        while block:
+            block = block[os.write(dst_fd, block):]
+    return "copy"
+
+
+def stage_file(src_path, tmpdir):
+    """Put a private copy of src_path into tmpdir the cheapest safe way.
+
+    A hardlink is used only for a root-owned 0644 file on the same file system
+    (such as dnf's cache), since nobody but root can change it later. Anything
+    else is reflinked or copied. Returns (staged_path, method).
+    """
+    src_fd = open_regular(src_path, follow=True)
+    try:
+        src_st = os.fstat(src_fd)
+        dst = _tmpname(tmpdir, ".rpm")
+        os.unlink(dst)
+        if _root_only_writable(src_st) and _try_hardlink(src_path, src_st, dst):
+            return dst, "hardlink"
+        dst_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+        try:
+            method = _copy_fd(src_fd, dst_fd)
+            os.fsync(dst_fd)
+        except BaseException:
+            os.close(dst_fd)
+            os.unlink(dst)
+            raise
+        os.close(dst_fd)
+        os.chmod(dst, FILE_MODE)
+        return dst, method
+    finally:
+        os.close(src_fd)
+
+
+def clear_dir(path):
+    """Remove every plain file left in a scratch directory (leftovers of a crash)."""
+    for name in os.listdir(path):
+        full = os.path.join(path, name)
+        st = os.lstat(full)
+        if stat.S_ISDIR(st.st_mode):
+            clear_dir(full)
+            os.rmdir(full)
+        else:
+            os.unlink(full)
+
+
+def unlink_if_exists(path):
+    try:
+        os.unlink(path)
+    except OSError as e:
+        if e.errno != errno.ENOENT:
+            raise
