@@ -8,7 +8,7 @@ import os
 import sys
 
 import persistrepo
-from persistrepo import config, listing
+from persistrepo import config, keys, listing
 from persistrepo.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PersistError
 from persistrepo.store import Candidate, Store
 
@@ -76,6 +76,9 @@ def cmd_ingest(store, args):
         _say("persisted %s" % e["nevra"])
     for _, err in result.failed:
         sys.stderr.write("persistrepo: error: %s\n" % err)
+    for key_id in keys.keep_signing_keys(store, args.installroot):
+        sys.stderr.write("persistrepo: warning: no public key %s in the rpmdb of %s\n"
+                         % (key_id, args.installroot))
     return EXIT_FAILED if result.failed else EXIT_OK
 
 
@@ -128,6 +131,8 @@ def build_parser():
     p.set_defaults(func=cmd_refresh)
 
     p = sub.add_parser("ingest", help="take in packages the yum plugin queued")
+    p.add_argument("--installroot", metavar="DIR", default="/",
+                   help="the root whose rpmdb has the signing keys (default: /)")
     p.set_defaults(func=cmd_ingest)
     return parser
 

@@ -41,11 +41,12 @@ class Settings(object):
     """Values of the [main] section, with their defaults."""
 
     def __init__(self, persist_dir=DEFAULT_PERSIST_DIR, exclude=DEFAULT_EXCLUDE,
-                 remove_on_erase=True, capture_installroot=True):
+                 remove_on_erase=True, capture_installroot=True, ingest_command="persistrepo"):
         self.persist_dir = persist_dir
         self.exclude = list(exclude)
         self.remove_on_erase = remove_on_erase
         self.capture_installroot = capture_installroot
+        self.ingest_command = ingest_command
 
     @classmethod
     def from_values(cls, get):
@@ -53,6 +54,8 @@ class Settings(object):
         s = cls()
         if get("persist_dir"):
             s.persist_dir = get("persist_dir").strip()
+        if get("ingest_command"):
+            s.ingest_command = get("ingest_command").strip()
         if get("exclude") is not None:
             s.exclude = split_list(get("exclude"))
         for key in ("remove_on_erase", "capture_installroot"):

@@ -1,0 +1,148 @@
+"""What the dnf and yum plugins do after a transaction, in one place.
+
+The plugins translate their transaction into Installed/Erased facts and call
+capture(); it never raises, so a capture problem never breaks the admin's
+transaction. Python 2.7 compatible: without the rpm or createrepo_c bindings
+(yum's interpreter on some hosts) packages are queued in the store's incoming
+directory and taken in by `persistrepo ingest` (docs/el7.md).
+"""
+
+import os
+import subprocess
+
+from persistrepo import failures, incoming, record
+from persistrepo.layout import Layout
+
+
+class Installed(object):
+    """A package the transaction really installed, and where its file is."""
+
+    def __init__(self, path, name, nevra, origin=None, reason="unknown"):
+        self.path = os.path.abspath(path)
+        self.name = name
+        self.nevra = nevra
+        self.origin = origin
+        self.reason = reason
+
+
+class Erased(object):
+    """A package the transaction removed from the system."""
+
+    def __init__(self, name, nevra):
+        self.name = name
+        self.nevra = nevra
+
+
+class Outcome(object):
+    """NEVRAs persisted, dropped, skipped (with why) and failed (with why)."""
+
+    def __init__(self):
+        self.persisted = []
+        self.dropped = []
+        self.skipped = []
+        self.failed = []
+        self.notes = []
+
+
+def _bindings_available():
+    try:
+        import createrepo_c  # noqa: F401
+        import rpm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _inside(path, root):
+    return os.path.realpath(path).startswith(os.path.realpath(root) + os.sep)
+
+
+def _describe(err):
+    return getattr(err, "strerror", None) or str(err) or err.__class__.__name__
+
+
+def capture(settings, installroot, installed, erased, method, fix):
+    """Persist installed, drop erased; fix is a command template with {name}
+    that repairs a failed capture (e.g. "dnf persist add {name}")."""
+    out = Outcome()
+    root = settings.store_path(installroot)
+    wanted = []
+    for pkg in installed:
+        if settings.excluded(pkg.name):
+            out.skipped.append((pkg.nevra, "excluded by the exclude setting"))
+        elif _inside(pkg.path, root):
+            out.skipped.append((pkg.nevra, "installed from the store itself"))
+        else:
+            wanted.append(pkg)
+    gone = [e for e in erased if not settings.excluded(e.name)] \
+        if settings.remove_on_erase else []
+    try:
+        if _bindings_available():
+            _direct(out, root, installroot, wanted, gone, method)
+        else:
+            _queued(out, root, settings, installroot, wanted, gone, method)
+    except Exception as e:  # anything at all: the admin's transaction must go on
+        done = set(out.persisted) | set(n for n, _ in out.failed)
+        out.failed.extend((p.nevra, _describe(e)) for p in wanted if p.nevra not in done)
+    path = failures.path_for(installroot)
+    names = dict((p.nevra, p.name) for p in wanted)
+    if out.failed:
+        if not failures.record(path, [(n, msg, fix.format(name=names.get(n, n)))
+                                      for n, msg in out.failed], method, root):
+            out.notes.append("could not record the failure in %s either" % path)
+    failures.forget(path, out.persisted + out.dropped)
+    return out
+
+
+def _direct(out, root, installroot, wanted, gone, method):
+    from persistrepo import keys
+    from persistrepo.store import Candidate, Store
+    store = Store(root)
+    if wanted:
+        result = store.add([Candidate(p.path, method, p.origin, p.reason, supersede=True)
+                            for p in wanted], all_or_nothing=False)
+        failed = dict((c.path, _describe(err)) for c, err in result.failed)
+        for p in wanted:
+            if p.path in failed:
+                out.failed.append((p.nevra, failed[p.path]))
+            else:
+                out.persisted.append(p.nevra)
+    if gone:
+        out.dropped.extend(e["nevra"] for e in store.remove([g.nevra for g in gone],
+                                                            missing_ok=True))
+    if wanted:
+        missing = keys.keep_signing_keys(store, installroot)
+        if missing:
+            out.notes.append("no public key for %s in the rpmdb; replay cannot check "
+                             "those signatures" % ", ".join(missing))
+
+
+def _queued(out, root, settings, installroot, wanted, gone, method):
+    queued = []
+    for p in wanted:
+        try:
+            incoming.queue_add(root, p.path, method, p.origin, p.reason, supersede=True)
+            queued.append(p)
+        except (IOError, OSError) as e:
+            out.failed.append((p.nevra, _describe(e)))
+    for g in gone:
+        incoming.queue_remove(root, g.nevra)
+    cmd = settings.ingest_command.split() + ["--store", root, "ingest",
+                                             "--installroot", installroot or "/"]
+    try:
+        subprocess.call(cmd)
+    except OSError as e:
+        out.notes.append("could not run %s (%s); the packages wait in %s until "
+                         "'persistrepo ingest' runs" % (cmd[0], _describe(e), root))
+    layout = Layout(root)
+    stored = set(e["nevra"] for e in record.load_index(layout.index).entries())
+    waiting = bool(incoming.pending(layout))
+    for p in queued:
+        if p.nevra in stored:
+            out.persisted.append(p.nevra)
+        elif waiting:
+            out.failed.append((p.nevra, "queued in %s; run 'persistrepo ingest'"
+                               % layout.incoming))
+        else:
+            out.failed.append((p.nevra, "'persistrepo ingest' refused it"))
+    out.dropped.extend(g.nevra for g in gone if g.nevra not in stored)
