@@ -1,0 +1,27 @@
+"""Installs the persistrepo library and the persistrepo command.
+
+The version lives only in persistrepo/__init__.py; the RPM spec's Version:
+is checked against it by the spec's %check and by tests/test_packaging.py.
+The sdist (MANIFEST.in) carries everything packaging/python-persistrepo.spec
+builds from.
+"""
+
+import re
+
+from setuptools import setup
+
+
+def version():
+    with open("persistrepo/__init__.py") as f:
+        return re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
+
+
+setup(
+    name="persistrepo",
+    version=version(),
+    description="Keep the RPMs installed on an image-based host across image upgrades",
+    license="GPL-2.0-or-later",
+    packages=["persistrepo"],
+    python_requires=">=2.7",
+    entry_points={"console_scripts": ["persistrepo = persistrepo.cli:main"]},
+)
