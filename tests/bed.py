@@ -362,7 +362,7 @@ def _write_repo(path, repoid, spec, gpgcheck):
 
 def run_dnf(root, args, repos=None, gpgcheck=False, keepcache=False,
             setopts=None, plugin_dir=None, plugin_conf_dir=None,
-            cacheonly=False, timeout=300):
+            cacheonly=False, timeout=300, env=None):
     """Run the real ``dnf --installroot=ROOT -y ARGS``; return a DnfResult.
 
     ``args``: list (or shell-like str) such as ['install', 'tool'] or local
@@ -372,7 +372,8 @@ def run_dnf(root, args, repos=None, gpgcheck=False, keepcache=False,
     ``setopts``: {option: value} or ['opt=value', ...] passed as --setopt.
     ``plugin_dir``/``plugin_conf_dir`` become --setopt=pluginpath= and
     pluginconfpath= (not prefixed with the root); without them --noplugins.
-    ``cacheonly`` adds -C.
+    ``cacheonly`` adds -C.  ``env``: extra environment variables (e.g.
+    PYTHONPATH for a plugin's imports), passed to :func:`tool_env`.
 
     Isolation from the host: a generated dnf.conf (--config), private
     reposdir and varsdir (set with --setopt so dnf does not look for them
@@ -417,7 +418,7 @@ def run_dnf(root, args, repos=None, gpgcheck=False, keepcache=False,
         cmd += [str(a) for a in args]
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, env=tool_env(),
+                              universal_newlines=True, env=tool_env(env),
                               timeout=timeout)
     finally:
         shutil.rmtree(confdir, ignore_errors=True)
