@@ -1,0 +1,390 @@
+# persist_rpm.py
+# Keep the packages dnf installs on an image-based host in a local store, so
+# that they can be installed again into the next image (see dnf-persist(8)).
+#
+# Copyright (C) 2024 The persistrepo authors
+#
+# This program is free software; you can redistribute it and/or modify it
+# under the terms of the GNU General Public License as published by the Free
+# Software Foundation; either version 2 of the License, or (at your option)
+# any later version.
+
+"""dnf plugin persist_rpm: transparent capture plus `dnf persist`.
+
+The plugin is thin: it turns dnf's finished transaction into the
+Installed/Erased facts of persistrepo.capture and prints the outcome; the
+store library does the work. Nothing of persistrepo beyond its small config
+module is imported until a transaction or a `dnf persist` subcommand needs
+it (createrepo_c in particular). Python 3.6 compatible, dnf 4.7 or later.
+"""
+
+from __future__ import absolute_import
+from __future__ import unicode_literals
+
+import hashlib
+import logging
+import os
+
+import dnf
+import dnf.cli
+import dnf.exceptions
+import hawkey
+import libdnf.transaction
+
+logger = logging.getLogger("dnf.plugin")
+
+PLUGIN_NAME = "persist_rpm"
+KEYS = ("persist_dir", "exclude", "remove_on_erase", "capture_installroot", "ingest_command")
+
+_T = libdnf.transaction
+# Items whose package is on the system once the transaction is done.
+_ARRIVING = (_T.TransactionItemAction_INSTALL, _T.TransactionItemAction_DOWNGRADE,
+             _T.TransactionItemAction_OBSOLETE, _T.TransactionItemAction_UPGRADE,
+             _T.TransactionItemAction_REINSTALL)
+# Items whose package left the system. UPGRADED/DOWNGRADED are not here: the
+# store's supersede drops the old version when the new one is captured, and
+# keeps it if that capture failed (it is then still the best copy there is).
+_LEAVING = (_T.TransactionItemAction_REMOVE, _T.TransactionItemAction_OBSOLETED)
+_REASONS = {
+    _T.TransactionItemReason_USER: "user",
+    _T.TransactionItemReason_GROUP: "user",
+    _T.TransactionItemReason_DEPENDENCY: "dependency",
+    _T.TransactionItemReason_WEAK_DEPENDENCY: "dependency",
+}
+
+
+def _reason(value):
+    return _REASONS.get(value, "unknown")
+
+
+def _origin(pkg):
+    if pkg.reponame == hawkey.CMDLINE_REPO_NAME:
+        return "@commandline"
+    return pkg.reponame
+
+
+def _nevra(pkg):
+    # Same format as persistrepo.record.nevra: the epoch only when non-zero.
+    evr = "%s-%s" % (pkg.version, pkg.release)
+    if pkg.epoch:
+        evr = "%s:%s" % (pkg.epoch, evr)
+    return "%s-%s.%s" % (pkg.name, evr, pkg.arch)
+
+
+def _root(conf):
+    return conf.installroot or "/"
+
+
+def _fix_command(installroot):
+    if installroot == "/":
+        return "dnf persist add {name}"
+    return "dnf --installroot=%s persist add {name}" % installroot
+
+
+def read_settings(plugin_cls, base, cli):
+    """persistrepo Settings from the plugin's config file, overridden by
+    --setopt=persist_rpm.KEY=VALUE (which replaces the file's value; several
+    --setopt for exclude are joined)."""
+    from persistrepo.config import Settings
+    parser = plugin_cls.read_config(base.conf)
+    overrides = {}
+    opts = getattr(getattr(cli, "command", None), "opts", None)
+    for key, values in (getattr(opts, "repo_setopts", None) or {}).get(PLUGIN_NAME, {}).items():
+        if key not in KEYS:
+            logger.warning("%s: unknown option --setopt=%s.%s ignored; known: %s",
+                           PLUGIN_NAME, PLUGIN_NAME, key, ", ".join(KEYS))
+            continue
+        overrides[key] = ",".join(values) if key == "exclude" else values[-1]
+
+    def get(key):
+        if key in overrides:
+            return overrides[key]
+        if parser.has_section("main") and parser.has_option("main", key):
+            return parser.get("main", key)
+        return None
+    return Settings.from_values(get)
+
+
+class PersistRpm(dnf.Plugin):
+    """Capture every package a transaction really installed into the store."""
+
+    name = PLUGIN_NAME
+
+    def __init__(self, base, cli):
+        super(PersistRpm, self).__init__(base, cli)
+        self.base = base
+        self.cli = cli
+        self.settings = None
+        if cli is not None:
+            cli.register_command(PersistCommand)
+
+    def config(self):
+        try:
+            self.settings = read_settings(type(self), self.base, self.cli)
+        except ImportError as e:
+            logger.error("%s: error: cannot import persistrepo (%s); packages will not "
+                         "be persisted", PLUGIN_NAME, e)
+        except Exception as e:  # a bad value: say which, keep dnf working
+            logger.error("%s: error: %s; packages will not be persisted", PLUGIN_NAME, e)
+
+    def transaction(self):
+        if self.settings is None:
+            return
+        installroot = _root(self.base.conf)
+        if installroot != "/" and not self.settings.capture_installroot:
+            logger.debug("%s: capture_installroot=0, not capturing in %s",
+                         PLUGIN_NAME, installroot)
+            return
+        try:
+            installed, erased = self._facts()
+        except Exception as e:  # reading dnf's transaction must not break it
+            logger.error("%s: error: cannot read the transaction (%s); nothing was "
+                         "persisted; run 'dnf persist status'", PLUGIN_NAME, e)
+            return
+        if not installed and not erased:
+            return
+        from persistrepo.capture import capture
+        out = capture(self.settings, installroot, installed, erased, method="dnf",
+                      fix=_fix_command(installroot))
+        self._report(out, installed, installroot)
+
+    def _facts(self):
+        from persistrepo.capture import Erased, Installed
+        installed, erased = [], []
+        arriving = set()
+        for tsi in self.base.transaction or ():
+            if tsi.action == _T.TransactionItemAction_REASON_CHANGE:
+                continue
+            if tsi.state != _T.TransactionItemState_DONE:
+                continue  # e.g. its %pre failed: not on the system
+            try:
+                pkg = tsi.pkg
+            except KeyError:
+                continue
+            if tsi.action in _ARRIVING:
+                arriving.add(pkg.name)
+                path = pkg.localPkg()
+                installed.append(Installed(os.path.abspath(path), pkg.name, _nevra(pkg),
+                                           _origin(pkg), _reason(tsi.reason)))
+            elif tsi.action in _LEAVING:
+                erased.append(Erased(pkg.name, _nevra(pkg)))
+        return installed, erased
+
+    def _report(self, out, installed, installroot):
+        names = dict((p.nevra, p.name) for p in installed)
+        fix = _fix_command(installroot)
+        if out.persisted:
+            logger.info("%s: persisted %s in %s", PLUGIN_NAME, ", ".join(sorted(out.persisted)),
+                        self.settings.store_path(installroot))
+        if out.dropped:
+            logger.info("%s: dropped %s from the store", PLUGIN_NAME,
+                        ", ".join(sorted(out.dropped)))
+        for nevra, why in out.skipped:
+            logger.debug("%s: not persisting %s: %s", PLUGIN_NAME, nevra, why)
+        for nevra, why in out.failed:
+            logger.error("%s: error: %s was NOT persisted (%s); it stays installed but "
+                         "will be lost on the next image upgrade; fix: %s",
+                         PLUGIN_NAME, nevra, why, fix.format(name=names.get(nevra, nevra)))
+        for note in out.notes:
+            logger.warning("%s: warning: %s", PLUGIN_NAME, note)
+
+
+# -- dnf persist ---------------------------------------------------------------
+
+SUBCOMMANDS = ("list", "add", "remove", "status", "verify")
+
+
+class PersistCommand(dnf.cli.Command):
+    aliases = ("persist",)
+    summary = "manage the packages kept across image upgrades (persist_rpm)"
+    usage = "[list [--json] | add SPEC... | remove SPEC... | status | verify]"
+
+    @staticmethod
+    def set_argparser(parser):
+        parser.add_argument("subcommand", nargs="?", default="list", choices=SUBCOMMANDS,
+                            metavar="{%s}" % ",".join(SUBCOMMANDS),
+                            help="what to do (default: list)")
+        parser.add_argument("specs", nargs="*", metavar="SPEC",
+                            help="package specs for add (installed packages) and "
+                            "remove (persisted packages)")
+        parser.add_argument("--json", action="store_true",
+                            help="list, status: print JSON")
+        parser.add_argument("--image-manifest", metavar="FILE",
+                            help="status: the image's packages, one NEVRA per line")
+        parser.add_argument("--image-root", metavar="DIR",
+                            help="status: an unpacked or mounted image whose rpmdb "
+                            "lists the image's packages")
+
+    def configure(self):
+        demands = self.cli.demands
+        sub = self.opts.subcommand
+        if sub in ("add", "remove") and not self.opts.specs:
+            raise dnf.cli.CliError("dnf persist %s: give at least one package spec" % sub)
+        if sub not in ("add", "remove") and self.opts.specs:
+            raise dnf.cli.CliError("dnf persist %s takes no package spec" % sub)
+        if self.opts.json and sub not in ("list", "status"):
+            raise dnf.cli.CliError("--json goes with list or status")
+        if (self.opts.image_manifest or self.opts.image_root) and sub != "status":
+            raise dnf.cli.CliError("--image-manifest and --image-root go with status")
+        if sub == "add":
+            demands.sack_activation = True
+            demands.available_repos = True
+            demands.root_user = True
+        elif sub == "remove":
+            demands.root_user = True
+        # list, status, verify read the store and the rpmdb themselves: no sack,
+        # no repos, no root needed.
+
+    def _settings(self):
+        try:
+            return read_settings(PersistRpm, self.base, self.cli)
+        except ImportError as e:
+            raise dnf.exceptions.Error("cannot import persistrepo: %s" % e)
+        except Exception as e:
+            raise dnf.exceptions.Error(str(e))
+
+    def run(self):
+        from persistrepo.errors import PersistError
+        settings = self._settings()
+        installroot = _root(self.base.conf)
+        store_path = settings.store_path(installroot)
+        try:
+            import rpm
+            rpm.setVerbosity(rpm.RPMLOG_CRIT)  # the store reports problems itself
+            getattr(self, "_run_" + self.opts.subcommand)(settings, installroot, store_path)
+        except PersistError as e:
+            raise dnf.exceptions.Error(str(e))
+        except (OSError, IOError) as e:
+            where = getattr(e, "filename", None)
+            raise dnf.exceptions.Error("%s%s" % (where + ": " if where else "",
+                                                 e.strerror or e))
+
+    def _run_list(self, settings, installroot, store_path):
+        from persistrepo import listing
+        from persistrepo.store import Store
+        entries = Store(store_path).entries()
+        print(listing.to_json(entries) if self.opts.json else listing.table(entries))
+
+    def _run_remove(self, settings, installroot, store_path):
+        from persistrepo import failures
+        from persistrepo.store import Store
+        removed = Store(store_path).remove(self.opts.specs)
+        failures.forget(failures.path_for(installroot), [e["nevra"] for e in removed])
+        for e in removed:
+            print("removed %s (it stays installed)" % e["nevra"])
+
+    def _run_verify(self, settings, installroot, store_path):
+        from persistrepo.store import Store
+        store = Store(store_path)
+        problems = store.verify()
+        for p in problems:
+            print(str(p))
+        if problems:
+            raise dnf.exceptions.Error("%d problem(s) in %s" % (len(problems), store_path))
+        print("ok: %d packages verified in %s" % (len(store.entries()), store_path))
+
+    def _run_status(self, settings, installroot, store_path):
+        from persistrepo import status
+        image = status.image_packages(self.opts.image_manifest, self.opts.image_root,
+                                      installroot)
+        report = status.report(settings, installroot, image)
+        print(status.to_json(report) if self.opts.json else status.text(report, "dnf persist"))
+        if report.at_risk():
+            self.cli.demands.success_exit_status = status.EXIT_AT_RISK
+
+    # -- add -------------------------------------------------------------
+
+    def _run_add(self, settings, installroot, store_path):
+        from persistrepo import failures, keys
+        from persistrepo.store import Candidate, Store
+        chosen = self._installed_matching(self.opts.specs)
+        excluded = [_nevra(p) for p in chosen if settings.excluded(p.name)]
+        if excluded:
+            raise dnf.exceptions.Error(
+                "%s excluded by the exclude setting of %s; nothing added"
+                % (", ".join(excluded), PLUGIN_NAME))
+        sources = []
+        missing = []
+        for inst in chosen:
+            found = self._available_build(inst)
+            if found is None:
+                missing.append(_nevra(inst))
+            else:
+                sources.append((inst, found))
+        if missing:
+            raise dnf.exceptions.Error(
+                "the installed build of %s is in no enabled repository and not in the "
+                "cache; nothing added (add the exact RPM file with "
+                "'persistrepo add FILE')" % ", ".join(missing))
+        files = self._fetch([avail for _, avail in sources])
+        for (inst, avail), path in zip(sources, files):
+            self._check_checksum(avail, path)
+        store = Store(store_path)
+        result = store.add([Candidate(path, "dnf", _origin(avail), self._reason_of(inst),
+                                      supersede=True)
+                            for (inst, avail), path in zip(sources, files)])
+        for e in result.added + result.replaced:
+            print("persisted %s" % e["nevra"])
+        for e in result.unchanged:
+            print("already persisted %s" % e["nevra"])
+        failures.forget(failures.path_for(installroot), [_nevra(i) for i, _ in sources])
+        for key_id in keys.keep_signing_keys(store, installroot):
+            logger.warning("%s: warning: no public key %s in the rpmdb; replay cannot "
+                           "check that signature", PLUGIN_NAME, key_id)
+
+    def _installed_matching(self, specs):
+        import dnf.subject
+        chosen = {}
+        unmatched = []
+        for spec in specs:
+            q = dnf.subject.Subject(spec).get_best_query(self.base.sack, with_provides=False)
+            hits = q.installed().run()
+            if not hits:
+                unmatched.append(spec)
+            for p in hits:
+                chosen[_nevra(p)] = p
+        if unmatched:
+            raise dnf.exceptions.Error("no installed package matches %s; nothing added"
+                                       % ", ".join(repr(s) for s in unmatched))
+        return [chosen[k] for k in sorted(chosen)]
+
+    def _available_build(self, inst):
+        q = self.base.sack.query().available().filterm(
+            name=inst.name, epoch=inst.epoch, version=inst.version, release=inst.release,
+            arch=inst.arch)
+        candidates = [p for p in q.run() if p.reponame != hawkey.CMDLINE_REPO_NAME]
+        if not candidates:
+            return None
+        from_repo = getattr(inst, "from_repo", None)
+        candidates.sort(key=lambda p: (p.reponame != from_repo, p.reponame))
+        return candidates[0]
+
+    def _fetch(self, pkgs):
+        remote = [p for p in pkgs if not os.path.isfile(p.localPkg())]
+        if remote:
+            self.base.download_packages(remote)
+        return [os.path.abspath(p.localPkg()) for p in pkgs]
+
+    @staticmethod
+    def _check_checksum(pkg, path):
+        try:
+            kind, value = pkg.chksum
+            algo = hawkey.chksum_name(kind)
+        except Exception:
+            return  # no checksum in the metadata; the store still checks the digests
+        h = hashlib.new(algo)
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        if h.hexdigest() != value.hex():
+            raise dnf.exceptions.Error(
+                "%s: %s checksum does not match the metadata of repository %s; "
+                "nothing added" % (path, algo, pkg.reponame))
+
+    def _reason_of(self, pkg):
+        try:
+            value = self.base.history.swdb.resolveRPMTransactionItemReason(
+                pkg.name, pkg.arch, -1)
+        except Exception:
+            return "unknown"
+        return _reason(value)
