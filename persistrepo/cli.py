@@ -82,6 +82,18 @@ def cmd_ingest(store, args):
     return EXIT_FAILED if result.failed else EXIT_OK
 
 
+def cmd_replay(store, args):
+    from persistrepo import replay, replay_report
+    if args.replay_store:
+        store = Store(args.replay_store)
+    result = replay.replay(args.installroot, store, dry_run=args.dry_run,
+                           skip_broken=args.skip_broken, enablerepos=args.enablerepo)
+    _say(replay_report.to_json(result) if args.json else replay_report.text(result))
+    for item in result.broken:
+        sys.stderr.write("persistrepo: error: cannot replay %s: %s\n" % (item.nevra, item.reason))
+    return result.exit_code
+
+
 def _positive(text):
     value = int(text)
     if value < 1:
@@ -134,6 +146,19 @@ def build_parser():
     p.add_argument("--installroot", metavar="DIR", default="/",
                    help="the root whose rpmdb has the signing keys (default: /)")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("replay", help="install the persisted packages into a new image root")
+    p.add_argument("--installroot", metavar="DIR", required=True,
+                   help="the unpacked new image root")
+    p.add_argument("--store", dest="replay_store", metavar="DIR",
+                   help="the store to replay (default: the global --store or persist_dir)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument("--json", action="store_true", help="print the plan and result as JSON")
+    p.add_argument("--skip-broken", action="store_true",
+                   help="install what can be installed, report the rest (exit 4)")
+    p.add_argument("--enablerepo", action="append", default=[], metavar="ID",
+                   help="also resolve from this repo of the new root's own config")
+    p.set_defaults(func=cmd_replay)
     return parser
 
 

@@ -1,0 +1,285 @@
+"""Replay the persisted packages into a new image layer (docs/replay.md).
+
+An image updater calls replay(new_root, store) after unpacking the new root
+and before its first boot; `persistrepo replay` is the same call. Everything
+goes through the dnf API in one transaction inside the new root; the capture
+plugin is never loaded (no init_plugins), so nothing is persisted twice.
+"""
+
+import os
+import shutil
+import tempfile
+
+from persistrepo import replay_plan, replay_report, replay_trust
+from persistrepo.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, PersistError, UsageError
+from persistrepo.store import Store
+
+FORMAT = 1
+
+
+class ReplayResult(object):
+    """What a replay planned and did. status: ok, nothing-to-do, planned
+    (dry run), partial (--skip-broken left packages out) or failed."""
+
+    def __init__(self, root, store_root, dry_run, skip_broken, enablerepos):
+        self.root = root
+        self.store = store_root
+        self.dry_run = dry_run
+        self.skip_broken = skip_broken
+        self.enablerepos = list(enablerepos)
+        self.started_at = replay_report.utc_now()
+        self.finished_at = None
+        self.items = []
+        self.refused = []
+        self.keys_imported = []
+        self.transaction_error = None
+        self.report_file = None
+        self.status = None
+        self.exit_code = None
+
+    def by_action(self, action):
+        return [i for i in self.items if i.action == action]
+
+    @property
+    def broken(self):
+        return self.by_action("broken")
+
+    def to_dict(self):
+        return {
+            "format": FORMAT,
+            "root": self.root,
+            "store": self.store,
+            "dry_run": self.dry_run,
+            "skip_broken": self.skip_broken,
+            "enablerepos": self.enablerepos,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "packages": [i.to_dict() for i in self.items],
+            "refused": self.refused,
+            "keys_imported": self.keys_imported,
+            "transaction_error": self.transaction_error,
+            "report_file": self.report_file,
+        }
+
+
+def _check_root(root):
+    import rpm
+    if not os.path.isdir(root):
+        raise UsageError("--installroot %s is not a directory; point it at the unpacked new "
+                         "image root" % root)
+    dbpath = os.path.join(root, rpm.expandMacro("%{_dbpath}").lstrip("/"))
+    if not os.path.isdir(dbpath):
+        raise UsageError("%s has no rpm database at %s; point --installroot at an unpacked "
+                         "image root" % (root, dbpath))
+
+
+def _make_base(root, store, enablerepos, workdir, dry_run):
+    import dnf
+    conf = dnf.conf.Conf()
+    conf.installroot = root
+    dnf_conf = os.path.join(root, "etc/dnf/dnf.conf")
+    if os.path.isfile(dnf_conf):
+        conf.read(dnf_conf)
+    # The store's metadata cache is throw-away; a dry run must not even
+    # create the root's history database, so its persistdir is private too.
+    for sub in ("cache", "log", "persist"):
+        os.mkdir(os.path.join(workdir, sub))
+    conf.cachedir = os.path.join(workdir, "cache")
+    conf.logdir = os.path.join(workdir, "log")
+    if dry_run:
+        conf.persistdir = os.path.join(workdir, "persist")
+    else:
+        conf.prepend_installroot("persistdir")
+    # Signatures are checked by replay_trust before the transaction, with the
+    # store's policy for unsigned packages, which dnf's gpgcheck cannot express.
+    conf.gpgcheck = False
+    conf.localpkg_gpgcheck = False
+    # Replay never erases what the image ships to make room for old kernels.
+    conf.installonly_limit = 0
+    conf.assumeyes = True
+    release = dnf.rpm.detect_releasever(root)
+    if release:
+        conf.releasever = release
+    base = dnf.Base(conf)
+    if enablerepos:
+        conf.reposdir = [os.path.join(root, d.lstrip("/")) for d in conf.reposdir]
+        conf.substitutions.update_from_etc(root)
+        base.read_all_repos()
+        unknown = sorted(set(enablerepos) - set(base.repos))
+        if unknown:
+            base.close()
+            raise UsageError("--enablerepo %s: no such repo in %s (known: %s)"
+                             % (", ".join(unknown), ", ".join(conf.reposdir),
+                                ", ".join(sorted(base.repos)) or "none"))
+        for repo in base.repos.values():
+            if repo.id in enablerepos:
+                repo.enable()
+            else:
+                repo.disable()
+    base.repos.add_new_repo(replay_plan.STORE_REPO, conf,
+                            baseurl=["file://" + store.layout.root],
+                            gpgcheck=False, skip_if_unavailable=False)
+    # dnf's history records the command line it finds here.
+    base.args = ["persistrepo", "replay", "--store", store.layout.root]
+    return base
+
+
+def _check_store(store, base, keys):
+    """Check every stored package; return ({filename: why}, {filename: key_id})."""
+    import hawkey
+    sums = {}
+    for pkg in base.sack.query(flags=hawkey.IGNORE_EXCLUDES).filter(
+            reponame=replay_plan.STORE_REPO):
+        sums[os.path.basename(pkg.location)] = replay_trust.hexsum(pkg.chksum)
+    refused, signers = {}, {}
+    for e in store.entries():
+        why, key_id = replay_trust.check_entry(store, e, sums.get(e["filename"]), keys)
+        if why:
+            refused[e["filename"]] = why
+        elif key_id:
+            signers[e["filename"]] = key_id
+    if refused:
+        bad = base.sack.query().filterm(reponame=replay_plan.STORE_REPO).filter(
+            location=sorted(refused))
+        base.sack.add_excludes(bad)
+    return refused, signers
+
+
+def _explain_broken(base, items):
+    import hawkey
+    combined = None
+    for item in items:
+        if item.action != "broken" or item.pkg is None:
+            continue
+        why = replay_plan.explain(base.sack, item.pkg)
+        if why is None:
+            if combined is None:
+                goal = hawkey.Goal(base.sack)
+                for other in items:
+                    if other.pkg is not None and other.role == "requested":
+                        goal.install(other.pkg)
+                combined = "" if goal.run() else "; ".join(goal.problem_rules())
+            why = "cannot be installed together with the rest of the plan" + (
+                ": " + combined if combined else "")
+        item.reason = why
+
+
+def _check_remote(base, items, keys):
+    """Verify packages that --enablerepo repos delivered, with the same policy."""
+    for item in items:
+        if item.pkg is None or item.repo in (replay_plan.STORE_REPO, "@System"):
+            continue
+        repo = base.repos[item.repo]
+        _, why = replay_trust.check_file(item.pkg.localPkg(), keys)
+        if why is None and repo.gpgcheck and replay_trust.rpmfile.read_package(
+                item.pkg.localPkg()).key_id is None:
+            why = "refused: unsigned, but repo %s requires signatures" % repo.id
+        if why:
+            raise PersistError("%s from repo %s %s" % (item.nevra, repo.id, why))
+
+
+def _outcomes(root, items, ran):
+    """Fill item.outcome from what the root's rpmdb now holds."""
+    import rpm
+    if not ran:
+        for item in items:
+            item.outcome = "skipped" if item.action == "skip" else "not-installed"
+        return
+    ts = rpm.TransactionSet(root)
+    try:
+        have = set()
+        for hdr in ts.dbMatch():
+            have.add(replay_report.header_nevra(hdr))
+    finally:
+        ts.closeDB()
+    for item in items:
+        if item.action in ("install", "upgrade"):
+            item.outcome = "done" if item.nevra in have else "failed"
+        elif item.action == "remove":
+            item.outcome = "failed" if item.nevra in have else "done"
+        else:
+            item.outcome = "not-installed" if item.action == "broken" else "skipped"
+
+
+def _finish(result, installs):
+    broken = result.broken
+    if result.transaction_error or any(i.outcome == "failed" for i in result.items):
+        result.status, result.exit_code = "failed", EXIT_FAILED
+    elif broken and not result.skip_broken:
+        result.status, result.exit_code = "failed", EXIT_FAILED
+    elif broken:
+        result.status, result.exit_code = "partial", EXIT_PARTIAL
+    elif result.dry_run and installs:
+        result.status, result.exit_code = "planned", EXIT_OK
+    else:
+        result.status = "ok" if installs else "nothing-to-do"
+        result.exit_code = EXIT_OK
+
+
+def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
+           write_report=True):
+    """Install the persisted packages into new_root (see docs/replay.md).
+
+    store is a persistrepo.store.Store or a path. Returns a ReplayResult;
+    raises PersistError (with exit_code) for bad input such as a missing
+    root or store. Strict unless skip_broken: if any requested package
+    cannot be installed, nothing is.
+    """
+    import dnf
+    import dnf.exceptions
+    new_root = os.path.abspath(new_root)
+    if not isinstance(store, Store):
+        store = Store(store)
+    _check_root(new_root)
+    if not store.exists():
+        raise UsageError("no store at %s; pass --store DIR" % store.layout.root)
+    result = ReplayResult(new_root, store.layout.root, dry_run, skip_broken, enablerepos)
+    entries = store.entries()
+    workdir = tempfile.mkdtemp(prefix="persistrepo-replay-")
+    base = None
+    try:
+        base = _make_base(new_root, store, enablerepos, workdir, dry_run)
+        try:
+            base.fill_sack(load_system_repo=True)
+        except dnf.exceptions.RepoError as e:
+            raise PersistError("cannot read the store %s as a repository (%s); run "
+                               "'persistrepo verify'" % (store.layout.root, e))
+        keys = replay_trust.Keys(store, new_root)
+        refused, signers = _check_store(store, base, keys)
+        result.refused = [{"filename": f, "reason": refused[f]} for f in sorted(refused)]
+        items = replay_plan.requested(base.sack, entries, refused)
+        for item in items:
+            if item.pkg is not None:
+                base.package_install(item.pkg, strict=False)
+        if any(i.pkg is not None for i in items):
+            try:
+                base.resolve()
+            except dnf.exceptions.DepsolveError as e:
+                raise PersistError("the solver failed: %s" % e)
+        result.items = replay_plan.after_resolve(base.sack, items, base.transaction, entries)
+        _explain_broken(base, result.items)
+        installs = [i for i in result.items if i.action in ("install", "upgrade", "remove")]
+        run = installs and not dry_run and (skip_broken or not result.broken)
+        if run:
+            base.download_packages([i.pkg for i in installs if i.action != "remove"])
+            _check_remote(base, result.items, keys)
+            wanted = [signers[i.pkg.location] for i in installs
+                      if i.repo == replay_plan.STORE_REPO and i.pkg.location in signers]
+            result.keys_imported = keys.import_into(new_root, wanted)
+            try:
+                base.do_transaction()
+            except dnf.exceptions.Error as e:
+                result.transaction_error = str(e)
+        if not dry_run:
+            _outcomes(new_root, result.items, run)
+        _finish(result, installs)
+    finally:
+        if base is not None:
+            base.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    result.finished_at = replay_report.utc_now()
+    if write_report and not dry_run:
+        replay_report.write(result)
+    return result

@@ -1,0 +1,98 @@
+"""How a replay is shown: the text table, the JSON, and the report file that
+every real run leaves in the new root (ROOT/var/log/persistrepo/)."""
+
+import datetime
+import errno
+import json
+import os
+
+REPORT_DIR = "var/log/persistrepo"
+_VERBS = {"install": "install", "upgrade": "upgrade", "skip": "skip", "broken": "BROKEN",
+          "remove": "remove"}
+
+
+def utc_now():
+    return datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def header_nevra(hdr):
+    import rpm
+    from persistrepo.record import nevra
+
+    def text(v):
+        return v.decode("utf-8") if isinstance(v, bytes) else v
+    return nevra(text(hdr[rpm.RPMTAG_NAME]), hdr[rpm.RPMTAG_EPOCH] or 0,
+                 text(hdr[rpm.RPMTAG_VERSION]), text(hdr[rpm.RPMTAG_RELEASE]),
+                 text(hdr[rpm.RPMTAG_ARCH]))
+
+
+def to_json(result):
+    return json.dumps(result.to_dict(), indent=2, sort_keys=True)
+
+
+def write(result):
+    """Write the JSON report under ROOT/var/log/persistrepo; set result.report_file."""
+    directory = os.path.join(result.root, REPORT_DIR)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    stamp = result.started_at.replace("-", "").replace(":", "")
+    for n in range(1000):
+        name = "replay-%s%s.json" % (stamp, "-%d" % n if n else "")
+        path = os.path.join(directory, name)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except OSError as e:
+            if e.errno == errno.EEXIST:
+                continue
+            raise
+        result.report_file = "/" + os.path.join(REPORT_DIR, name)
+        with os.fdopen(fd, "w") as f:
+            f.write(to_json(result) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        return path
+    raise OSError(errno.EEXIST, "too many reports with the same time stamp", directory)
+
+
+def text(result):
+    """The plan and its outcome as a plain-text table plus a summary line."""
+    head = "Replay plan for %s from %s%s:" % (result.root, result.store,
+                                               " (dry run, nothing changes)"
+                                               if result.dry_run else "")
+    rows = [("ACTION", "PACKAGE", "ROLE", "WHY")]
+    for i in result.items:
+        rows.append((_VERBS[i.action], i.nevra, i.role, i.reason))
+    widths = [max(len(r[c]) for r in rows) for c in range(3)]
+    lines = [head]
+    lines += ["  " + "  ".join(r[c].ljust(widths[c]) for c in range(3)) + "  " + r[3]
+              for r in rows]
+    for r in result.refused:
+        lines.append("refused %s: %s" % (r["filename"], r["reason"]))
+    lines.append(summary(result))
+    return "\n".join(lines)
+
+
+def summary(result):
+    done = [i for i in result.items if i.outcome == "done" and i.action != "remove"]
+    upgraded = [i for i in done if i.action == "upgrade"]
+    broken = result.broken
+    if result.dry_run:
+        todo = [i for i in result.items if i.action in ("install", "upgrade")]
+        text = "dry run: %d to install or upgrade, %d broken" % (len(todo), len(broken))
+    elif result.status == "nothing-to-do":
+        text = "nothing to do: every requested package is already in the root"
+    elif result.status == "failed" and not done:
+        text = "nothing was installed"
+    else:
+        text = "installed %d packages (%d upgrades)" % (len(done), len(upgraded))
+    if broken:
+        text += "; %d cannot be installed%s" % (
+            len(broken), "" if result.skip_broken or result.dry_run
+            else " (use --skip-broken to install the rest)")
+    if result.transaction_error:
+        text += "; the transaction failed: %s" % result.transaction_error.strip()
+    if result.keys_imported:
+        text += "; imported keys %s" % ", ".join(result.keys_imported)
+    if result.report_file:
+        text += "; report %s" % result.report_file
+    return text

@@ -1,0 +1,151 @@
+"""Which stored packages replay may install: checksums, signatures and the
+unsigned-package policy (docs/replay.md, "Integrity").
+
+A package is trusted when its file matches both the provenance record and the
+store's repodata byte for byte (sha256 and size), its header and payload
+digests are intact, and either
+- it is signed and the signature verifies with a key the store kept at
+  capture time or a key the new root already has, or
+- it is unsigned and its provenance says it came from a local file
+  (origin "@commandline", or added by the admin with `persistrepo add`) or
+  from a repo that did not require signatures (captured by dnf or yum with
+  an origin repo id: a repo with gpgcheck on never delivers unsigned ones).
+Unsigned packages whose provenance is unknown (adopted by `refresh`, or no
+origin) are refused.
+"""
+
+import base64
+import binascii
+import os
+
+from persistrepo import rpmfile
+from persistrepo.errors import BadPackage
+from persistrepo.record import COMMANDLINE
+
+def _text(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def dearmor(armored):
+    """The binary OpenPGP packets of an ASCII-armored public key block."""
+    lines = _text(armored).splitlines()
+    try:
+        start = lines.index("-----BEGIN PGP PUBLIC KEY BLOCK-----")
+        end = lines.index("-----END PGP PUBLIC KEY BLOCK-----", start)
+    except ValueError:
+        raise ValueError("not an ASCII-armored public key")
+    # Skip armor headers ("Version: ..."), the blank line and the CRC line.
+    body = [line.strip() for line in lines[start + 1:end]
+            if line.strip() and ":" not in line and not line.startswith("=")]
+    return base64.b64decode("".join(body))
+
+
+def unsigned_allowed(entry):
+    """(allowed, why) for an unsigned package, from its provenance alone."""
+    origin, method = entry.get("origin"), entry.get("method")
+    if origin == COMMANDLINE:
+        return True, "unsigned, captured from a local file"
+    if method == "cli":
+        return True, "unsigned, added by the admin with 'persistrepo add'"
+    if method in ("dnf", "yum") and origin:
+        return True, "unsigned, captured from repo %s, which did not require signatures" % origin
+    return False, ("is unsigned and its provenance (method %s, origin %s) does not say it came "
+                   "from a local file or an unsigned repo; if you trust it, persist it again "
+                   "with 'persistrepo add FILE'" % (method, origin or "unknown"))
+
+
+class Keys(object):
+    """The public keys replay may verify with: the store's and the new root's."""
+
+    def __init__(self, store, root):
+        import rpm
+        self.store_files = store.key_files()
+        self.root_short_ids = set()
+        self.ring = rpm.keyring()
+        for path in self.store_files.values():
+            with open(path, "rb") as f:
+                self.ring.addKey(rpm.pubkey(f.read()))
+        ts = rpm.TransactionSet(root)
+        try:
+            for hdr in ts.dbMatch("name", "gpg-pubkey"):
+                self.root_short_ids.add(_text(hdr[rpm.RPMTAG_VERSION]).lower())
+                self.ring.addKey(rpm.pubkey(_text(hdr[rpm.RPMTAG_DESCRIPTION]).encode("ascii")))
+        finally:
+            ts.closeDB()
+
+    def in_root(self, key_id):
+        return key_id[-8:] in self.root_short_ids
+
+    def available(self, key_id):
+        return self.in_root(key_id) or key_id in self.store_files
+
+    def import_into(self, root, key_ids):
+        """Import the store's keys for key_ids that the root lacks; return their ids."""
+        import rpm
+        wanted = sorted(k for k in set(key_ids) if not self.in_root(k))
+        if not wanted:
+            return []
+        ts = rpm.TransactionSet(root)
+        try:
+            for key_id in wanted:
+                with open(self.store_files[key_id], "rb") as f:
+                    if ts.pgpImportPubkey(dearmor(f.read())) != 0:
+                        raise BadPackage("cannot import key %s into %s" % (key_id, root))
+                self.root_short_ids.add(key_id[-8:])
+        finally:
+            ts.closeDB()
+        return wanted
+
+
+def check_file(path, keys, expected_sha256=None, expected_size=None):
+    """Check one RPM file: (info, None) if trusted so far, else (info or None, why).
+
+    Signed files must verify with keys; whether an unsigned file is allowed is
+    the caller's decision (see unsigned_allowed)."""
+    try:
+        info = rpmfile.read_package(path)
+    except BadPackage as e:
+        return None, "refused: %s" % e
+    if expected_sha256 is not None and (info.sha256, info.size) != (expected_sha256,
+                                                                     expected_size):
+        return info, ("refused: checksum mismatch (file sha256 %s, %d bytes; the store "
+                      "recorded %s, %s bytes): the file is corrupt or was tampered with"
+                      % (info.sha256, info.size, expected_sha256, expected_size))
+    if info.key_id is None:
+        return info, None
+    if not keys.available(info.key_id):
+        return info, ("refused: signed with key %s, which neither the store nor the new root "
+                      "has; import it with 'rpm --root ROOT --import KEYFILE' and rerun"
+                      % info.key_id)
+    try:
+        rpmfile.read_package(path, keyring=keys.ring)
+    except BadPackage as e:
+        return info, "refused: %s" % e
+    return info, None
+
+
+def check_entry(store, entry, repodata_sha256, keys):
+    """(why it must not be installed or None, the signing key id or None)."""
+    if repodata_sha256 is None:
+        return ("refused: not in the store's repodata; run 'persistrepo verify' and "
+                "'persistrepo refresh'"), None
+    if repodata_sha256 != entry["sha256"]:
+        return ("refused: the store's repodata says sha256 %s, the provenance record %s; "
+                "run 'persistrepo verify'" % (repodata_sha256, entry["sha256"])), None
+    path = store.layout.package(entry["filename"])
+    if not os.path.lexists(path):
+        return "refused: %s is missing; run 'persistrepo verify'" % path, None
+    info, why = check_file(path, keys, entry["sha256"], entry["size"])
+    key_id = info.key_id if info is not None else None
+    if why is None and key_id is None:
+        allowed, text = unsigned_allowed(entry)
+        if not allowed:
+            why = "refused: %s %s" % (entry["nevra"], text)
+    return why, key_id
+
+
+def hexsum(chksum):
+    """A hawkey (type, bytes) checksum as hex, or None."""
+    if not chksum:
+        return None
+    return binascii.hexlify(chksum[1]).decode("ascii")
