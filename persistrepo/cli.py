@@ -70,6 +70,17 @@ def cmd_refresh(store, args):
     return EXIT_FAILED if report["rejected"] else EXIT_OK
 
 
+def cmd_status(store, args):
+    from persistrepo import status
+    settings = config.load(args.config)
+    if not args.store and args.installroot != "/":
+        store = Store(settings.store_path(args.installroot))
+    image = status.image_packages(args.image_manifest, args.image_root, args.installroot)
+    rep = status.report(settings, args.installroot, image, store.layout.root)
+    _say(status.to_json(rep) if args.json else status.text(rep))
+    return status.EXIT_AT_RISK if rep.at_risk() else EXIT_OK
+
+
 def cmd_ingest(store, args):
     result = store.ingest()
     for e in result.added:
@@ -141,6 +152,16 @@ def build_parser():
 
     p = sub.add_parser("refresh", help="rebuild metadata and provenance from the files")
     p.set_defaults(func=cmd_refresh)
+
+    p = sub.add_parser("status", help="show what the next image upgrade would lose (exit 100)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--image-manifest", metavar="FILE",
+                   help="the image's packages, one NEVRA per line (e.g. rpm -qa on the image)")
+    p.add_argument("--image-root", metavar="DIR",
+                   help="a mounted or unpacked image whose rpmdb lists its packages")
+    p.add_argument("--installroot", metavar="DIR", default="/",
+                   help="the root whose installed packages are checked (default: /)")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("ingest", help="take in packages the yum plugin queued")
     p.add_argument("--installroot", metavar="DIR", default="/",

@@ -1,0 +1,248 @@
+"""What the next image upgrade would lose: the logic of `dnf persist status`
+and `persistrepo status` (documented in dnf-persist(8)).
+
+Three things are at risk:
+- installed packages that are neither in the image nor in the store (put there
+  with plain `rpm -i`, installed before the plugin existed, a failed capture);
+- persisted packages that are no longer installed (replay would bring them
+  back);
+- capture failures recorded in <installroot>/var/lib/persistrepo/failures.json
+  whose package is still installed and still not persisted.
+
+"In the image" needs to know the image's package list. It comes from, in
+order: an explicit manifest (one NEVRA per line, `rpm -qa` output works), an
+explicit image root (a mounted or unpacked image whose rpmdb is read), or, on
+an imgbased host, the rpmdb of the base layer the running layer was made from
+(mounted read-only for the moment of reading). Without any of these the
+report says that image packages cannot be told apart and lists every
+unpersisted package as at risk.
+
+Python 3.6 compatible.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+from persistrepo import failures, record
+from persistrepo.errors import PersistError, UsageError
+
+EXIT_AT_RISK = 100  # like `dnf check-update`: ran fine, and there is something to act on
+
+
+class Image(object):
+    """The image's packages and where that knowledge came from.
+
+    nevras: exact NEVRAs; loose: name-version-release.arch of manifest lines
+    without an epoch (`rpm -qa` prints none), matched whatever the epoch."""
+
+    def __init__(self, source, nevras=(), loose=()):
+        self.source = source
+        self.nevras = set(nevras)
+        self.loose = set(loose)
+
+    def __len__(self):
+        return len(self.nevras | self.loose)
+
+    def contains(self, pkg):
+        return pkg["nevra"] in self.nevras or _nvra(pkg) in self.loose
+
+
+def _nvra(pkg):
+    return "%s-%s-%s.%s" % (pkg["name"], pkg["version"], pkg["release"], pkg["arch"])
+
+
+def _text(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def rpmdb_packages(root):
+    """[{name, epoch, version, release, arch, nevra}] of root's rpmdb, without
+    gpg-pubkey entries. A root without an rpmdb is an error (rpm would create
+    an empty one)."""
+    import rpm
+    dbpath = rpm.expandMacro("%{_dbpath}")
+    if not os.path.exists(os.path.join(root, dbpath.lstrip("/"))):
+        raise PersistError("%s has no rpm database (%s)" % (root, dbpath))
+    ts = rpm.TransactionSet(root)
+    ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
+    found = []
+    try:
+        for h in ts.dbMatch():
+            name = _text(h[rpm.RPMTAG_NAME])
+            if name == "gpg-pubkey":
+                continue
+            p = {"name": name, "epoch": h[rpm.RPMTAG_EPOCH] or 0,
+                 "version": _text(h[rpm.RPMTAG_VERSION]),
+                 "release": _text(h[rpm.RPMTAG_RELEASE]), "arch": _text(h[rpm.RPMTAG_ARCH])}
+            p["nevra"] = record.nevra(p["name"], p["epoch"], p["version"], p["release"],
+                                      p["arch"])
+            found.append(p)
+    finally:
+        ts.closeDB()
+    return sorted(found, key=lambda p: p["nevra"])
+
+
+def read_manifest(path):
+    """An Image from a file with one NEVRA per line (blank lines, `#` comments
+    and gpg-pubkey lines are ignored; a trailing `.rpm` is dropped)."""
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except (IOError, OSError) as e:
+        raise UsageError("%s: cannot read the image manifest: %s" % (path, e.strerror or e))
+    nevras, loose = set(), set()
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if line.endswith(".rpm"):
+            line = line[:-4]
+        if not line or line.startswith("gpg-pubkey-"):
+            continue
+        (nevras if ":" in line else loose).add(line)
+    return Image("manifest %s" % path, nevras, loose)
+
+
+def read_image_root(path, label=None):
+    if not os.path.isdir(path):
+        raise UsageError("%s: no such directory (--image-root)" % path)
+    pkgs = rpmdb_packages(path)
+    return Image(label or "image root %s" % path, [p["nevra"] for p in pkgs])
+
+
+def _run(cmd):
+    out = subprocess.check_output(cmd, stderr=subprocess.STDOUT)
+    return _text(out).strip().splitlines()[-1].strip()
+
+
+def imgbased_base():
+    """An Image from the base layer of the running imgbased layer, or None if
+    this is not an imgbased host. Needs root: the base LV is mounted
+    read-only (nouuid: it is an XFS snapshot sibling of the running root)."""
+    if not shutil.which("imgbase"):
+        return None
+    try:
+        layer = _run(["imgbase", "layer", "--current"])
+        base = _run(["imgbase", "base", "--of-layer", layer])
+        device = _run(["imgbase", "layer", "--volume-path", base])
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise PersistError("imgbase could not name the base layer (%s); give "
+                           "--image-manifest or --image-root" % e)
+    mnt = tempfile.mkdtemp(prefix="persistrepo-base-")
+    try:
+        for options in ("ro,nouuid", "ro"):
+            if subprocess.call(["mount", "-o", options, device, mnt],
+                               stderr=subprocess.DEVNULL) == 0:
+                break
+        else:
+            raise PersistError("cannot mount the base layer %s (%s) read-only; give "
+                               "--image-manifest or --image-root" % (base, device))
+        try:
+            return read_image_root(mnt, "imgbased base layer %s" % base)
+        finally:
+            subprocess.call(["umount", mnt])
+    finally:
+        os.rmdir(mnt)
+
+
+def image_packages(manifest=None, image_root=None, installroot="/"):
+    """The Image for a status report, or None when it cannot be known."""
+    if manifest and image_root:
+        raise UsageError("give --image-manifest or --image-root, not both")
+    if manifest:
+        return read_manifest(manifest)
+    if image_root:
+        return read_image_root(image_root)
+    if (installroot or "/") == "/":
+        return imgbased_base()
+    return None
+
+
+class Report(object):
+    def __init__(self, installroot, store, image):
+        self.installroot = installroot
+        self.store = store
+        self.image = image
+        self.persisted = 0
+        self.installed = 0
+        self.unpersisted = []    # NEVRAs
+        self.excluded = []       # NEVRAs not persisted on purpose
+        self.not_installed = []  # NEVRAs
+        self.failures = []       # failure records still outstanding
+
+    def at_risk(self):
+        return bool(self.unpersisted or self.not_installed or self.failures)
+
+    def to_dict(self):
+        return {
+            "installroot": self.installroot,
+            "store": self.store,
+            "image": {"known": self.image is not None,
+                      "source": self.image.source if self.image else None,
+                      "packages": len(self.image) if self.image else None},
+            "installed": self.installed,
+            "persisted": self.persisted,
+            "unpersisted": self.unpersisted,
+            "not_installed": self.not_installed,
+            "failures": self.failures,
+            "excluded": self.excluded,
+            "at_risk": self.at_risk(),
+        }
+
+
+def report(settings, installroot="/", image=None, store_path=None):
+    """Compare the rpmdb of installroot, the store and the image."""
+    from persistrepo.store import Store
+    installroot = installroot or "/"
+    store_path = store_path or settings.store_path(installroot)
+    rep = Report(installroot, os.path.abspath(store_path), image)
+    entries = Store(store_path).entries()
+    stored = set(e["nevra"] for e in entries)
+    pkgs = rpmdb_packages(installroot)
+    installed = set(p["nevra"] for p in pkgs)
+    rep.persisted, rep.installed = len(entries), len(pkgs)
+    for p in pkgs:
+        if p["nevra"] in stored or (image is not None and image.contains(p)):
+            continue
+        (rep.excluded if settings.excluded(p["name"]) else rep.unpersisted).append(p["nevra"])
+    rep.not_installed = sorted(stored - installed)
+    rep.failures = [f for f in failures.load(failures.path_for(installroot))
+                    if f.get("nevra") in installed and f.get("nevra") not in stored]
+    return rep
+
+
+def to_json(rep):
+    return json.dumps(rep.to_dict(), indent=2, sort_keys=True)
+
+
+def text(rep, prog="persistrepo"):
+    lines = ["store: %s (%d packages persisted, %d installed in %s)"
+             % (rep.store, rep.persisted, rep.installed, rep.installroot)]
+    if rep.image is None:
+        lines.append("image: unknown; packages that came with the image cannot be told "
+                     "apart, so every installed package that is not persisted is listed "
+                     "(give --image-manifest FILE or --image-root DIR)")
+    else:
+        lines.append("image: %s (%d packages)" % (rep.image.source, len(rep.image)))
+    if rep.unpersisted:
+        lines.append("installed but neither in the image nor persisted (%d); lost on the "
+                     "next image upgrade unless you run 'dnf persist add NAME':"
+                     % len(rep.unpersisted))
+        lines.extend("  " + n for n in rep.unpersisted)
+    if rep.not_installed:
+        lines.append("persisted but no longer installed (%d); replay would install them "
+                     "again unless you run '%s remove NAME':" % (len(rep.not_installed), prog))
+        lines.extend("  " + n for n in rep.not_installed)
+    if rep.failures:
+        lines.append("capture failures (%d):" % len(rep.failures))
+        lines.extend("  %s: %s (%s %s); fix: %s" % (f.get("nevra"), f.get("error"),
+                                                   f.get("method"), f.get("when"),
+                                                   f.get("fix"))
+                     for f in rep.failures)
+    if rep.excluded:
+        lines.append("not persisted on purpose (exclude setting): %s"
+                     % ", ".join(rep.excluded))
+    if not rep.at_risk():
+        lines.append("nothing at risk")
+    return "\n".join(lines)
