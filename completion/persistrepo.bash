@@ -10,11 +10,11 @@ _persistrepo()
     local cmd="" opts i
 
     case $prev in
-        --store|--installroot)
+        --store|--installroot|--image-root)
             compopt -o filenames
             mapfile -t COMPREPLY < <(compgen -d -- "$cur")
             return ;;
-        --config)
+        --config|--image-manifest)
             compopt -o filenames
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return ;;
@@ -37,7 +37,7 @@ _persistrepo()
         if [[ $cur == -* ]]; then
             opts="--store --config --version -h --help"
         else
-            opts="add remove list prune verify refresh ingest replay"
+            opts="add remove list prune verify refresh status ingest replay"
         fi
         mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
         return
@@ -48,6 +48,8 @@ _persistrepo()
         add) opts+=" --reason --origin" ;;
         list) opts+=" --json" ;;
         prune) opts+=" --keep --installonly-keep" ;;
+        status) opts+=" --json --image-manifest --image-root --installroot" ;;
+        ingest) opts+=" --installroot" ;;
         replay) opts+=" --installroot --store --dry-run --json --skip-broken --enablerepo" ;;
     esac
     if [[ $cur == -* ]]; then
