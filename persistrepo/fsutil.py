@@ -85,7 +85,7 @@ def fsync_dir(path):
 
 def open_regular(path, follow=False):
     """Open a regular file read-only; without follow, a symlink is refused."""
-    flags = os.O_RDONLY | (0 if follow else os.O_NOFOLLOW)
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW)
     try:
         fd = os.open(path, flags)
     except OSError as e:

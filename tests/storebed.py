@@ -1,0 +1,50 @@
+"""Helpers for store tests: run the persistrepo CLI, inspect a store."""
+
+import json
+import os
+import subprocess
+import sys
+
+import createrepo_c as cr
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def cli(*args, **kw):
+    """Run `python -m persistrepo ARGS` and return the CompletedProcess."""
+    env = dict(os.environ, PYTHONPATH=REPO)
+    return subprocess.run([sys.executable, "-m", "persistrepo"] + [str(a) for a in args],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, env=env, timeout=kw.get("timeout", 120))
+
+
+def listed(store):
+    """{nevra: entry} as `persistrepo list --json` prints it."""
+    res = cli("--store", store, "list", "--json")
+    assert res.returncode == 0, res.stderr
+    return dict((e["nevra"], e) for e in json.loads(res.stdout))
+
+
+def repodata_packages(store):
+    """{location_href: pkgid} read from the store's repodata with createrepo_c,
+    checking every file repomd.xml names exists."""
+    repomd = cr.Repomd(os.path.join(str(store), "repodata", "repomd.xml"))
+    found = {}
+    for rec in repomd.records:
+        assert os.path.isfile(os.path.join(str(store), rec.location_href)), rec.location_href
+    primary = [r for r in repomd.records if r.type == "primary"][0]
+
+    def collect(pkg):
+        found[pkg.location_href] = pkg.pkgId
+    cr.xml_parse_primary(os.path.join(str(store), primary.location_href), pkgcb=collect,
+                         do_files=False)
+    return found
+
+
+def one_line_error(res):
+    """Assert a CLI failure printed exactly one error line and no traceback."""
+    assert "Traceback" not in res.stderr, res.stderr
+    lines = [l for l in res.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("persistrepo: error: "), res.stderr
+    return lines[0]

@@ -1,0 +1,322 @@
+"""The store and the persistrepo CLI on real RPMs, read back by real dnf."""
+
+import json
+import os
+import shutil
+import stat
+
+import pytest
+import rpmfluff
+
+from persistrepo.store import Candidate, Store
+from tests import bed
+from tests.storebed import cli, listed, one_line_error, repodata_packages
+
+
+@pytest.fixture
+def store(tmp_path):
+    return str(tmp_path / "store")
+
+
+def copy_of(path, tmp_path, name=None):
+    """A private copy (so tests may chmod, chown or corrupt it)."""
+    dst = tmp_path / (name or os.path.basename(path))
+    shutil.copy(path, dst)
+    return str(dst)
+
+
+# -- add -------------------------------------------------------------------
+
+def test_add_makes_a_repository_dnf_installs_from(std_set, store, root):
+    res = cli("--store", store, "add", std_set.path("tool", "2.0"),
+              std_set.path("libtool-dep"))
+    assert res.returncode == 0, res.stderr
+    assert "persisted tool-2.0-1.noarch" in res.stdout
+    assert sorted(os.listdir(store)) == [".persistrepo", "libtool-dep-1.0-1.noarch.rpm",
+                                         "repodata", "tool-2.0-1.noarch.rpm"]
+    assert set(repodata_packages(store)) == {"libtool-dep-1.0-1.noarch.rpm",
+                                             "tool-2.0-1.noarch.rpm"}
+    out = bed.run_dnf(root, ["install", "tool"], repos={"p": store})
+    assert out.returncode == 0, out
+    assert bed.installed(root) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+
+
+def test_provenance_record(std_set, store, gpg_key):
+    res = cli("--store", store, "add", "--reason", "dependency", "--origin", "vendor",
+              std_set.path("signed"), std_set.path("epochy", "1.0"))
+    assert res.returncode == 0, res.stderr
+    pkgs = listed(store)
+    signed = pkgs["signed-1.0-1.noarch"]
+    assert signed["signed"] is True
+    assert signed["key_id"].endswith(gpg_key.keyid) and len(signed["key_id"]) == 16
+    assert (signed["origin"], signed["reason"], signed["method"]) == \
+        ("vendor", "dependency", "cli")
+    epochy = pkgs["epochy-1:1.0-1.noarch"]
+    assert (epochy["epoch"], epochy["version"], epochy["signed"], epochy["key_id"]) == \
+        (1, "1.0", False, None)
+    assert len(epochy["sha256"]) == 64 and epochy["size"] == os.path.getsize(
+        std_set.path("epochy", "1.0"))
+    assert epochy["persisted_at"].endswith("Z")
+    for field in ("name", "epoch", "version", "release", "arch", "nevra", "sha256", "size",
+                  "persisted_at", "origin", "reason", "signed"):
+        assert field in epochy
+
+
+@pytest.fixture(scope="module")
+def srpm(tmp_path_factory):
+    pkg = rpmfluff.SimpleRpmBuild("srcpkg", "1.0", "1", ["noarch"])
+    pkg.make()
+    dst = tmp_path_factory.mktemp("srpm") / "srcpkg-1.0-1.src.rpm"
+    shutil.copy(pkg.get_built_srpm(), dst)
+    pkg.clean()
+    return str(dst)
+
+
+def test_add_rejects_what_is_not_a_binary_rpm(std_set, store, tmp_path, srpm):
+    good = std_set.path("unsigned")
+    data = open(good, "rb").read()
+    (tmp_path / "text.rpm").write_text("hello\n" * 100)
+    (tmp_path / "short.rpm").write_bytes(data[: len(data) // 2])
+    flipped = bytearray(data)
+    flipped[-20] ^= 0xFF
+    (tmp_path / "flipped.rpm").write_bytes(bytes(flipped))
+    os.mkfifo(str(tmp_path / "fifo.rpm"))
+    cases = {
+        str(tmp_path / "text.rpm"): "not a binary RPM",
+        str(tmp_path / "short.rpm"): "corrupt",
+        str(tmp_path / "flipped.rpm"): "payload digest mismatch",
+        srpm: "source RPM",
+        str(tmp_path): "not a regular file",
+        str(tmp_path / "fifo.rpm"): "not a regular file",
+        str(tmp_path / "missing.rpm"): "no such file",
+    }
+    for path, why in cases.items():
+        res = cli("--store", store, "add", good, path)
+        assert res.returncode == 1, (path, res.stderr)
+        line = one_line_error(res)
+        assert path in line and why in line, line
+    assert listed(store) == {}, "one bad file must add nothing"
+
+
+def test_same_nevra_same_checksum_is_a_noop(std_set, store):
+    assert cli("--store", store, "add", std_set.path("tool", "1.0")).returncode == 0
+    before = os.stat(os.path.join(store, "repodata", "repomd.xml")).st_mtime_ns
+    res = cli("--store", store, "add", std_set.path("tool", "1.0"))
+    assert res.returncode == 0 and "already persisted tool-1.0-1.noarch" in res.stdout
+    assert os.stat(os.path.join(store, "repodata", "repomd.xml")).st_mtime_ns == before
+
+
+def test_same_nevra_new_checksum_replaces_and_warns(std_set, store, tmp_path, gpg_key):
+    plain = std_set.path("unsigned")
+    resigned = copy_of(plain, tmp_path)
+    gpg_key.sign(resigned)
+    assert cli("--store", store, "add", plain).returncode == 0
+    res = cli("--store", store, "add", resigned)
+    assert res.returncode == 0
+    assert "warning: unsigned-1.0-1.noarch was already stored with another checksum" \
+        in res.stderr
+    entry = listed(store)["unsigned-1.0-1.noarch"]
+    assert entry["signed"] and list(repodata_packages(store).values()) == [entry["sha256"]]
+
+
+# -- placement -------------------------------------------------------------
+
+def _same_inode(a, b):
+    sa, sb = os.stat(a), os.stat(b)
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def test_placement_hardlinks_only_root_only_files(std_set, tmp_path):
+    store = str(tmp_path / "store")
+    safe = copy_of(std_set.path("tool", "1.0"), tmp_path)
+    os.chmod(safe, 0o644)
+    foreign = copy_of(std_set.path("libtool-dep"), tmp_path)
+    os.chown(foreign, 65534, 65534)
+    writable = copy_of(std_set.path("unsigned"), tmp_path)
+    os.chmod(writable, 0o664)
+    assert cli("--store", store, "add", safe, foreign, writable).returncode == 0
+    assert _same_inode(safe, os.path.join(store, "tool-1.0-1.noarch.rpm"))
+    for src, name in ((foreign, "libtool-dep-1.0-1.noarch.rpm"),
+                      (writable, "unsigned-1.0-1.noarch.rpm")):
+        dst = os.path.join(store, name)
+        assert not _same_inode(src, dst)
+        st = os.stat(dst)
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o644)
+
+
+# -- remove, list, prune ---------------------------------------------------
+
+def test_remove_specs(std_set, store):
+    paths = [std_set.path(n, v) for n, v in (("tool", "1.0"), ("tool", "2.0"),
+                                             ("epochy", "1.0"), ("epochy", "2.0"),
+                                             ("libtool-dep", None), ("unsigned", None))]
+    paths += [std_set.path("multi", arch=a) for a in ("x86_64", "i686")]
+    assert cli("--store", store, "add", *paths).returncode == 0
+    cases = [("tool-1.0", {"tool-1.0-1.noarch"}),
+             ("epochy-1:1.0-1.noarch", {"epochy-1:1.0-1.noarch"}),
+             ("multi.i686", {"multi-1.0-1.i686"}),
+             ("lib*", {"libtool-dep-1.0-1.noarch"}),
+             ("unsigned", {"unsigned-1.0-1.noarch"})]
+    for spec, gone in cases:
+        before = set(listed(store))
+        res = cli("--store", store, "remove", spec)
+        assert res.returncode == 0, res.stderr
+        assert before - set(listed(store)) == gone, spec
+    assert set(listed(store)) == {"tool-2.0-1.noarch", "epochy-2.0-1.noarch",
+                                  "multi-1.0-1.x86_64"}
+    assert set(repodata_packages(store)) == {"tool-2.0-1.noarch.rpm",
+                                             "epochy-2.0-1.noarch.rpm",
+                                             "multi-1.0-1.x86_64.rpm"}
+    assert not os.path.exists(os.path.join(store, "unsigned-1.0-1.noarch.rpm"))
+
+
+def test_remove_unmatched_spec_removes_nothing(std_set, store):
+    assert cli("--store", store, "add", std_set.path("tool", "2.0")).returncode == 0
+    res = cli("--store", store, "remove", "tool", "no-such-thing")
+    assert res.returncode == 1
+    assert "'no-such-thing'" in one_line_error(res)
+    assert set(listed(store)) == {"tool-2.0-1.noarch"}
+
+
+def test_list_table_and_json(std_set, store):
+    res = cli("--store", store, "list")
+    assert res.returncode == 0 and res.stdout.split() == ["PACKAGE", "REASON", "ORIGIN",
+                                                          "SIGNED", "PERSISTED"]
+    assert cli("--store", store, "add", std_set.path("signed")).returncode == 0
+    table = cli("--store", store, "list").stdout
+    assert "signed-1.0-1.noarch" in table and "user" in table
+    data = json.loads(cli("--store", store, "list", "--json").stdout)
+    assert isinstance(data, list) and data[0]["nevra"] == "signed-1.0-1.noarch"
+
+
+def test_prune_keeps_newest_by_rpm_order(std_set, builder, store):
+    kernels = [builder.build("kernel-core", v, provides=["installonlypkg(kernel)"])
+               for v in ("5.1", "5.2", "5.10", "5.9")]
+    paths = [std_set.path("tool", "1.0"), std_set.path("tool", "2.0"),
+             std_set.path("epochy", "1.0"), std_set.path("epochy", "2.0")]
+    paths += [std_set.path("multi", arch=a) for a in ("x86_64", "i686")]
+    assert cli("--store", store, "add", *(paths + kernels)).returncode == 0
+    res = cli("--store", store, "prune")
+    assert res.returncode == 0, res.stderr
+    assert set(listed(store)) == {
+        "tool-2.0-1.noarch", "epochy-1:1.0-1.noarch",  # the epoch wins over 2.0
+        "multi-1.0-1.x86_64", "multi-1.0-1.i686",      # arches are separate
+        "kernel-core-5.10-1.noarch", "kernel-core-5.9-1.noarch", "kernel-core-5.2-1.noarch"}
+    res = cli("--store", store, "prune", "--installonly-keep", "1")
+    assert "kernel-core-5.10-1.noarch" in listed(store)
+    assert len([n for n in listed(store) if n.startswith("kernel")]) == 1
+    res = cli("--store", store, "prune", "--keep", "0")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+
+
+# -- verify and refresh ----------------------------------------------------
+
+def test_verify_names_each_problem(std_set, store, tmp_path):
+    names = ("tool", "libtool-dep", "unsigned", "signed")
+    # Private copies: the store hardlinks root-owned files, and this test
+    # corrupts what it stored.
+    assert cli("--store", store, "add", *[copy_of(std_set.path(n, "2.0" if n == "tool"
+                                                               else None), tmp_path)
+                                          for n in names]).returncode == 0
+    Store(store).add_key(listed(store)["signed-1.0-1.noarch"]["key_id"],
+                         open(std_set.key.pubkey, "rb").read())
+    res = cli("--store", store, "verify")
+    assert res.returncode == 0 and res.stdout.startswith("ok: 4 packages verified"), res.stdout
+    os.unlink(os.path.join(store, "libtool-dep-1.0-1.noarch.rpm"))
+    with open(os.path.join(store, "tool-2.0-1.noarch.rpm"), "r+b") as f:
+        f.seek(-10, os.SEEK_END)
+        f.write(b"XXXXXXXXXX")
+    shutil.copy(std_set.path("epochy", "2.0"), store)
+    res = cli("--store", store, "verify")
+    assert res.returncode == 1
+    out = res.stdout
+    assert "missing: libtool-dep-1.0-1.noarch.rpm" in out
+    assert "corrupt: tool-2.0-1.noarch.rpm" in out
+    assert "orphan: epochy-2.0-1.noarch.rpm" in out
+
+
+def test_verify_checks_signatures_with_kept_keys(std_set, store, tmp_path, gpg_key):
+    other = bed.GpgKey(tmp_path / "other", uid="other@persistrepo.invalid")
+    try:
+        forged = copy_of(std_set.path("unsigned"), tmp_path)
+        other.sign(forged)
+        assert cli("--store", store, "add", forged).returncode == 0
+        key_id = listed(store)["unsigned-1.0-1.noarch"]["key_id"]
+        # The store keeps the wrong public key under the signer's key id.
+        Store(store).add_key(key_id, open(gpg_key.pubkey, "rb").read())
+        res = cli("--store", store, "verify")
+        assert res.returncode == 1 and "signature check failed" in res.stdout
+    finally:
+        other.close()
+
+
+def test_verify_reports_metadata_drift(std_set, store):
+    assert cli("--store", store, "add", std_set.path("tool", "2.0")).returncode == 0
+    index = os.path.join(store, ".persistrepo", "index.json")
+    doc = json.load(open(index))
+    doc["generation"] += 5
+    with open(index, "w") as f:
+        json.dump(doc, f)
+    res = cli("--store", store, "verify")
+    assert res.returncode == 1 and "drift: repodata: revision" in res.stdout
+    assert cli("--store", store, "refresh").returncode == 0
+    assert cli("--store", store, "verify").returncode == 0
+
+
+def test_refresh_rebuilds_from_files(std_set, store):
+    assert cli("--store", store, "add", "--origin", "vendor",
+               std_set.path("tool", "2.0")).returncode == 0
+    shutil.copy(std_set.path("libtool-dep"), store)
+    shutil.rmtree(os.path.join(store, "repodata"))
+    res = cli("--store", store, "refresh")
+    assert res.returncode == 0, res.stderr
+    assert "adopted libtool-dep-1.0-1.noarch" in res.stdout
+    pkgs = listed(store)
+    assert pkgs["tool-2.0-1.noarch"]["origin"] == "vendor"  # known provenance is kept
+    assert pkgs["libtool-dep-1.0-1.noarch"]["method"] == "refresh"
+    assert set(repodata_packages(store)) == {"tool-2.0-1.noarch.rpm",
+                                             "libtool-dep-1.0-1.noarch.rpm"}
+    os.unlink(os.path.join(store, ".persistrepo", "index.json"))
+    assert cli("--store", store, "refresh").returncode == 0
+    assert set(listed(store)) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+    assert cli("--store", store, "verify").returncode == 0
+
+
+# -- incremental -----------------------------------------------------------
+
+def test_add_never_rereads_other_packages(std_set, store, tmp_path):
+    """The other N packages' metadata is reused: garble their files (same size)
+    and an add still succeeds with their original checksums in the repodata."""
+    first = [copy_of(std_set.path("tool", "2.0"), tmp_path),
+             copy_of(std_set.path("libtool-dep"), tmp_path)]
+    assert cli("--store", store, "add", *first).returncode == 0
+    before = repodata_packages(store)
+    for name in before:
+        path = os.path.join(store, name)
+        size = os.path.getsize(path)
+        with open(path, "wb") as f:
+            f.write(b"\0" * size)
+    assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
+    after = repodata_packages(store)
+    assert {k: after[k] for k in before} == before
+    assert "unsigned-1.0-1.noarch.rpm" in after
+
+
+# -- configuration ---------------------------------------------------------
+
+def test_cli_reads_persist_dir_from_config(std_set, tmp_path):
+    conf = tmp_path / "persist_rpm.conf"
+    conf.write_text("[main]\nenabled=1\npersist_dir=%s\n" % (tmp_path / "confstore"))
+    assert cli("--config", conf, "add", std_set.path("unsigned")).returncode == 0
+    assert os.path.exists(str(tmp_path / "confstore" / "unsigned-1.0-1.noarch.rpm"))
+    res = cli("--config", tmp_path / "nope.conf", "list")
+    assert res.returncode == 2 and "nope.conf: no such config file" in one_line_error(res)
+
+
+def test_library_add_keeps_going_past_bad_files(std_set, store, tmp_path):
+    bad = tmp_path / "bad.rpm"
+    bad.write_text("junk")
+    result = Store(store).add([Candidate(std_set.path("unsigned"), method="dnf"),
+                               Candidate(str(bad), method="dnf")], all_or_nothing=False)
+    assert [e["nevra"] for e in result.added] == ["unsigned-1.0-1.noarch"]
+    assert len(result.failed) == 1 and "bad.rpm" in str(result.failed[0][1])
