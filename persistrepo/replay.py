@@ -160,7 +160,7 @@ def _explain_broken(base, items):
                 for other in items:
                     if other.pkg is not None and other.role == "requested":
                         goal.install(other.pkg)
-                combined = "" if goal.run() else "; ".join(goal.problem_rules())
+                combined = "" if goal.run() else replay_plan.problem_text(goal)
             why = "cannot be installed together with the rest of the plan" + (
                 ": " + combined if combined else "")
         item.reason = why

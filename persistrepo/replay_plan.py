@@ -185,4 +185,14 @@ def explain(sack, pkg):
     goal.install(pkg)
     if goal.run():
         return None
-    return "; ".join(goal.problem_rules())
+    return problem_text(goal)
+
+
+def problem_text(goal):
+    """A failed goal's problem rules (one list per problem) as one line."""
+    rules = []
+    for problem in goal.problem_rules():
+        for rule in ([problem] if isinstance(problem, str) else problem):
+            if rule not in rules:
+                rules.append(rule)
+    return "; ".join(rules)

@@ -1,0 +1,349 @@
+"""persistrepo replay: real dnf and rpm against rpmfluff-built image roots."""
+
+import json
+import os
+import sqlite3
+import subprocess
+
+import pytest
+
+from persistrepo.store import Candidate, Store
+from tests import bed
+from tests.storebed import cli, one_line_error
+
+ITEM_FIELDS = {"nevra", "name", "epoch", "version", "release", "arch", "role", "action",
+               "reason", "root_has", "needed_by", "repo", "outcome"}
+
+
+def image(tmp_path, rpms, name="root"):
+    """A new image root with rpms installed by the real dnf."""
+    root = bed.make_root(tmp_path / name)
+    if rpms:
+        res = bed.run_dnf(root, ["install"] + [str(p) for p in rpms])
+        assert res.returncode == 0, res
+    return root
+
+
+def store_of(tmp_path, *cands):
+    """A store holding Candidate(...) or (path, reason) pairs."""
+    store = Store(str(tmp_path / "store"))
+    store.add([c if isinstance(c, Candidate) else Candidate(c[0], reason=c[1])
+               for c in cands])
+    return store
+
+
+def replay(root, store, *args):
+    return cli("replay", "--installroot", root, "--store", store.layout.root, *args)
+
+
+def replay_json(root, store, *args):
+    res = replay(root, store, "--json", *args)
+    assert "Traceback" not in res.stderr, res.stderr
+    return res, json.loads(res.stdout)
+
+
+def actions(doc):
+    return dict((p["nevra"], (p["role"], p["action"])) for p in doc["packages"])
+
+
+def snapshot(root):
+    """Every path under root with its size and mtime (but sqlite's -shm index,
+    which every reader of the rpmdb touches)."""
+    state = {}
+    for dirpath, dirs, files in os.walk(root):
+        for name in dirs + [f for f in files if not f.endswith("-shm")]:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            state[path] = (st.st_size, st.st_mtime)
+    return state
+
+
+def reports(root):
+    directory = os.path.join(root, "var/log/persistrepo")
+    if not os.path.isdir(directory):
+        return []
+    return sorted(os.path.join(directory, n) for n in os.listdir(directory))
+
+
+def test_plan_cases_dry_run_transaction_and_idempotence(tmp_path, builder):
+    b = builder.build
+    root = image(tmp_path, [b("up", "1.0"), b("same", "1.0"), b("newer", "3.0"),
+                            b("epo", "2.0"), b("kernel", "5.0")])
+    store = store_of(tmp_path, (b("up", "2.0"), "user"), (b("up", "1.5"), "user"),
+                     (b("same", "1.0"), "user"), (b("newer", "2.0"), "user"),
+                     (b("epo", "1.0", epoch=1), "user"), (b("fresh", "1.0"), "unknown"),
+                     (b("kernel", "4.0"), "user"), (b("kernel", "6.0"), "user"),
+                     (b("kernel", "6.1"), "user"))
+    image_set = bed.installed(root)
+
+    before = snapshot(root)
+    res, doc = replay_json(root, store, "--dry-run")
+    assert res.returncode == 0, res.stderr
+    assert snapshot(root) == before
+    assert doc["status"] == "planned" and doc["report_file"] is None
+    assert actions(doc) == {
+        "up-2.0-1.noarch": ("requested", "upgrade"),
+        "same-1.0-1.noarch": ("requested", "skip"),
+        "newer-2.0-1.noarch": ("requested", "skip"),
+        "epo-1:1.0-1.noarch": ("requested", "upgrade"),
+        "fresh-1.0-1.noarch": ("requested", "install"),
+        "kernel-4.0-1.noarch": ("requested", "skip"),
+        "kernel-6.0-1.noarch": ("requested", "install"),
+        "kernel-6.1-1.noarch": ("requested", "install"),
+    }
+    reasons = dict((p["nevra"], p["reason"]) for p in doc["packages"])
+    assert "provided by image" in reasons["newer-2.0-1.noarch"]
+    assert "newer-3.0-1.noarch" in reasons["newer-2.0-1.noarch"]
+    assert "same version" in reasons["same-1.0-1.noarch"]
+
+    res = replay(root, store)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "installed 5 packages (2 upgrades)" in res.stdout
+    assert bed.installed(root) == {
+        "up-2.0-1.noarch", "same-1.0-1.noarch", "newer-3.0-1.noarch", "epo-1:1.0-1.noarch",
+        "fresh-1.0-1.noarch", "kernel-5.0-1.noarch", "kernel-6.0-1.noarch",
+        "kernel-6.1-1.noarch"}
+    # dnf's history inside the new root records the replay transaction.
+    with sqlite3.connect(os.path.join(root, "var/lib/dnf/history.sqlite")) as db:
+        cmdlines = [r[0] for r in db.execute("select cmdline from trans order by id")]
+    assert cmdlines[-1].startswith("persistrepo replay")
+    [first] = reports(root)
+    with open(first) as f:
+        report = json.load(f)
+    assert report["status"] == "ok" and report["exit_code"] == 0
+    assert report["report_file"] == "/var/log/persistrepo/" + os.path.basename(first)
+    outcomes = dict((p["nevra"], p["outcome"]) for p in report["packages"])
+    assert outcomes["up-2.0-1.noarch"] == "done"
+    assert outcomes["same-1.0-1.noarch"] == "skipped"
+
+    after = bed.installed(root)
+    res, doc = replay_json(root, store)
+    assert res.returncode == 0, res.stderr
+    assert doc["status"] == "nothing-to-do"
+    assert set(a for _, a in actions(doc).values()) == {"skip"}
+    assert bed.installed(root) == after != image_set
+    assert len(reports(root)) == 2
+
+
+def test_dependency_pool(tmp_path, builder):
+    b = builder.build
+    root = image(tmp_path, [b("imglib", "2.0"), b("oldlib", "1.0")])
+    store = store_of(tmp_path,
+                     (b("tool", "1.0", requires=["imglib", "toollib", "oldlib >= 2"]), "user"),
+                     (b("imglib", "1.0"), "dependency"),
+                     (b("toollib", "1.0"), "dependency"),
+                     (b("oldlib", "2.0"), "dependency"),
+                     (b("orphan", "1.0"), "dependency"))
+    res, doc = replay_json(root, store)
+    assert res.returncode == 0, res.stderr
+    got = dict((p["nevra"], p) for p in doc["packages"])
+    assert got["toollib-1.0-1.noarch"]["action"] == "install"
+    assert got["toollib-1.0-1.noarch"]["needed_by"] == ["tool-1.0-1.noarch"]
+    assert "needed by tool-1.0-1.noarch (requires toollib)" in \
+        got["toollib-1.0-1.noarch"]["reason"]
+    assert got["oldlib-2.0-1.noarch"]["action"] == "upgrade"
+    assert got["imglib-1.0-1.noarch"]["action"] == "skip"
+    assert "provided by image" in got["imglib-1.0-1.noarch"]["reason"]
+    assert got["orphan-1.0-1.noarch"]["action"] == "skip"
+    assert "no requested package requires it" in got["orphan-1.0-1.noarch"]["reason"]
+    assert bed.installed(root) == {"tool-1.0-1.noarch", "toollib-1.0-1.noarch",
+                                   "oldlib-2.0-1.noarch", "imglib-2.0-1.noarch"}
+
+
+def test_json_schema(tmp_path, builder):
+    root = image(tmp_path, [])
+    store = store_of(tmp_path, (builder.build("solo"), "user"))
+    res, doc = replay_json(root, store)
+    assert res.returncode == 0, res.stderr
+    assert set(doc) == {"format", "root", "store", "dry_run", "skip_broken", "enablerepos",
+                        "started_at", "finished_at", "status", "exit_code", "packages",
+                        "refused", "keys_imported", "transaction_error", "report_file"}
+    assert doc["format"] == 1 and doc["root"] == root and doc["store"] == store.layout.root
+    assert doc["dry_run"] is False and doc["skip_broken"] is False
+    assert doc["started_at"].endswith("Z") and doc["finished_at"] >= doc["started_at"]
+    [pkg] = doc["packages"]
+    assert set(pkg) == ITEM_FIELDS
+    assert pkg == {"nevra": "solo-1.0-1.noarch", "name": "solo", "epoch": 0,
+                   "version": "1.0", "release": "1", "arch": "noarch", "role": "requested",
+                   "action": "install", "reason": "absent from the root", "root_has": None,
+                   "needed_by": [], "repo": "persistrepo-store", "outcome": "done"}
+    [path] = reports(root)
+    with open(path) as f:
+        assert json.load(f) == doc
+
+
+def test_strict_failure_then_skip_broken(tmp_path, builder):
+    b = builder.build
+    root = image(tmp_path, [b("imgpkg")])
+    store = store_of(tmp_path, (b("good"), "user"),
+                     (b("needy", requires=["missingcap"]), "user"),
+                     (b("clash", conflicts=["imgpkg"]), "user"))
+    before = bed.installed(root, base=True)
+    res = replay(root, store)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "Traceback" not in res.stderr
+    errors = res.stderr.splitlines()
+    assert len(errors) == 2, res.stderr
+    needy = [l for l in errors if "needy-1.0-1.noarch" in l][0]
+    assert "missingcap" in needy
+    clash = [l for l in errors if "clash-1.0-1.noarch" in l][0]
+    assert "imgpkg" in clash
+    assert "nothing was installed" in res.stdout and "--skip-broken" in res.stdout
+    assert bed.installed(root, base=True) == before
+    [path] = reports(root)
+    with open(path) as f:
+        assert json.load(f)["status"] == "failed"
+
+    res, doc = replay_json(root, store, "--skip-broken")
+    assert res.returncode == 4, res.stderr
+    assert doc["status"] == "partial"
+    assert actions(doc)["needy-1.0-1.noarch"] == ("requested", "broken")
+    assert bed.installed(root) == {"imgpkg-1.0-1.noarch", "good-1.0-1.noarch"}
+
+
+def test_corrupt_and_tampered_files_refused(tmp_path, builder):
+    root = image(tmp_path, [])
+    store = store_of(tmp_path, (builder.build("fine"), "user"), (builder.build("rot"), "user"),
+                     (builder.build("swap"), "user"))
+    path = store.layout.package("rot-1.0-1.noarch.rpm")
+    with open(path, "r+b") as f:
+        f.seek(os.path.getsize(path) - 100)
+        f.write(b"\0" * 50)
+    other = builder.build("swap", files={"/etc/evil": "x\n"})
+    with open(other, "rb") as src, open(store.layout.package("swap-1.0-1.noarch.rpm"),
+                                        "wb") as dst:
+        dst.write(src.read())
+    res = replay(root, store)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "rot-1.0-1.noarch.rpm" in res.stdout and "corrupt" in res.stdout
+    assert "swap-1.0-1.noarch.rpm" in res.stdout and "tampered" in res.stdout
+    assert bed.installed(root) == set()
+    res = replay(root, store, "--skip-broken")
+    assert res.returncode == 4
+    assert bed.installed(root) == {"fine-1.0-1.noarch"}
+
+
+def test_unsigned_policy(tmp_path, builder):
+    b = builder.build
+    root = image(tmp_path, [])
+    store = store_of(tmp_path,
+                     Candidate(b("localfile"), method="dnf", origin="@commandline"),
+                     Candidate(b("plainrepo"), method="dnf", origin="vendor", reason="user"),
+                     Candidate(b("byadmin"), method="cli", reason="user"),
+                     Candidate(b("nowhere"), method="dnf", origin=None, reason="user"))
+    adopted = b("adopted")
+    subprocess.run(["cp", adopted, store.layout.root], check=True)
+    assert cli("--store", store.layout.root, "refresh").returncode == 0
+    res = replay(root, store)
+    assert res.returncode == 1
+    for name in ("nowhere", "adopted"):
+        line = [l for l in res.stderr.splitlines() if "%s-1.0-1.noarch" % name in l][0]
+        assert "unsigned" in line and "provenance" in line
+    assert bed.installed(root) == set()
+    res = replay(root, store, "--skip-broken")
+    assert res.returncode == 4
+    assert bed.installed(root) == {"localfile-1.0-1.noarch", "plainrepo-1.0-1.noarch",
+                                   "byadmin-1.0-1.noarch"}
+
+
+def test_signed_packages_need_the_right_key(tmp_path, builder, gpg_key):
+    signed = builder.build("vendor", sign_with=gpg_key)
+    root = image(tmp_path, [])
+    store = store_of(tmp_path, (signed, "user"))
+    [entry] = store.entries()
+    res = replay(root, store)
+    assert res.returncode == 1
+    assert entry["key_id"] in res.stderr and "neither the store nor the new root" in res.stderr
+    assert bed.installed(root) == set() and bed.pubkeys(root) == set()
+
+    with open(gpg_key.pubkey, "rb") as f:
+        store.add_key(entry["key_id"], f.read())
+    res, doc = replay_json(root, store)
+    assert res.returncode == 0, res.stderr
+    assert doc["keys_imported"] == [entry["key_id"]]
+    assert bed.installed(root) == {"vendor-1.0-1.noarch"}
+    assert bed.pubkeys(root) == {gpg_key.keyid}
+
+
+def test_signed_package_verified_with_the_roots_key(tmp_path, builder, gpg_key):
+    root = image(tmp_path, [])
+    subprocess.run(["rpm", "--root", root, "--import", gpg_key.pubkey], check=True,
+                   env=bed.tool_env())
+    store = store_of(tmp_path, (builder.build("vendor", sign_with=gpg_key), "user"))
+    res, doc = replay_json(root, store)
+    assert res.returncode == 0, res.stderr
+    assert doc["keys_imported"] == []
+    assert bed.installed(root) == {"vendor-1.0-1.noarch"}
+
+
+def test_signature_by_another_key_refused(tmp_path, builder, gpg_key):
+    other = bed.GpgKey(tmp_path / "other", uid="other@persistrepo.invalid")
+    try:
+        forged = builder.build("vendor", sign_with=other)
+    finally:
+        other.close()
+    root = image(tmp_path, [])
+    store = store_of(tmp_path, (forged, "user"))
+    [entry] = store.entries()
+    with open(gpg_key.pubkey, "rb") as f:
+        store.add_key(entry["key_id"], f.read())
+    res = replay(root, store)
+    assert res.returncode == 1
+    assert "signature" in res.stderr
+    assert bed.installed(root) == set() and bed.pubkeys(root) == set()
+
+
+def test_offline_and_enablerepo(tmp_path, builder):
+    b = builder.build
+    root = image(tmp_path, [])
+    extra = bed.make_repo(tmp_path / "extra", [b("extralib")])
+    repos_d = os.path.join(root, "etc/yum.repos.d")
+    os.makedirs(repos_d)
+    with open(os.path.join(repos_d, "site.repo"), "w") as f:
+        f.write("[extra]\nname=extra\nbaseurl=file://%s\ngpgcheck=0\nenabled=0\n"
+                "[dead]\nname=dead\nbaseurl=http://127.0.0.1:9/\nenabled=1\n" % extra)
+    store = store_of(tmp_path, (b("standalone"), "user"),
+                     (b("wantsextra", requires=["extralib"]), "user"))
+    res = replay(root, store, "--skip-broken")
+    assert res.returncode == 4, res.stderr
+    assert "nothing provides extralib" in res.stderr
+    assert bed.installed(root) == {"standalone-1.0-1.noarch"}
+
+    res = replay(root, store, "--enablerepo", "nosuch")
+    assert "nosuch" in one_line_error(res) and res.returncode == 2
+
+    res, doc = replay_json(root, store, "--enablerepo", "extra")
+    assert res.returncode == 0, res.stderr
+    dep = [p for p in doc["packages"] if p["name"] == "extralib"][0]
+    assert (dep["role"], dep["action"], dep["repo"]) == ("dependency", "install", "extra")
+    assert bed.installed(root) == {"standalone-1.0-1.noarch", "wantsextra-1.0-1.noarch",
+                                   "extralib-1.0-1.noarch"}
+
+
+def test_scriptlets_run_inside_the_root(tmp_path, builder):
+    root = image(tmp_path, [])
+    pkg = builder.build("hooked", pre="mkdir -p /var/tmp/hooked && echo ran > /var/tmp/hooked/pre")
+    store = store_of(tmp_path, (pkg, "user"))
+    res = replay(root, store)
+    assert res.returncode == 0, res.stderr
+    with open(os.path.join(root, "var/tmp/hooked/pre")) as f:
+        assert f.read() == "ran\n"
+    assert not os.path.exists("/var/tmp/hooked")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--installroot", "/nonexistent/root"], "not a directory"),
+    (["--installroot", "/tmp"], "no rpm database"),
+])
+def test_bad_root(tmp_path, builder, args, words):
+    store = store_of(tmp_path, (builder.build("solo"), "user"))
+    res = cli("replay", "--store", store.layout.root, *args)
+    assert res.returncode == 2
+    assert words in one_line_error(res)
+
+
+def test_missing_store(tmp_path):
+    root = image(tmp_path, [])
+    res = cli("replay", "--installroot", root, "--store", tmp_path / "nostore")
+    assert res.returncode == 2
+    assert "no store at" in one_line_error(res)
