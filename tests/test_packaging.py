@@ -1,0 +1,253 @@
+"""The RPM packaging: sdist -> rpmbuild -ba -> file lists, flags, requires,
+an install into a throw-away root, rpmlint, man pages and bash completion.
+
+Built once per module with this machine's (Debian's) rpm.  Debian quirks:
+rpm's database path comes from bed.tool_env()'s HOME (see tests/bed.py);
+build dependencies are Fedora package names Debian's rpmdb cannot satisfy,
+hence ``rpmbuild --nodeps``; Debian's brp-compress needs bash (see below).
+"""
+
+import argparse
+import gzip
+import os
+import re
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+import persistrepo
+from persistrepo.cli import build_parser
+from tests import bed
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SPEC = os.path.join(TOP, 'packaging', 'python-persistrepo.spec')
+RPMLINTRC = os.path.join(TOP, 'packaging', 'persistrepo.rpmlintrc')
+VR = persistrepo.__version__ + '-1'
+LIB = 'python3-persistrepo'
+DNF = 'python3-dnf-plugin-persist-rpm'
+SITELIB = re.compile(r'^/usr/lib/python3\.\d+/site-packages/')
+STORE = '/var/imgbased/persisted_packages'
+
+
+def run(cmd, **kwargs):
+    """Run a tool with bed.tool_env() and return its stdout; a non-zero exit
+    fails the test with the tool's output."""
+    proc = subprocess.run([str(c) for c in cmd], env=bed.tool_env(),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, **kwargs)
+    assert proc.returncode == 0, '%s failed:\n%s' % (cmd, proc.stdout)
+    return proc.stdout
+
+
+@pytest.fixture(scope='module')
+def built(tmp_path_factory):
+    """Build the sdist and rpmbuild -ba the spec on it in a clean _topdir.
+    Returns {'sdist': path, 'srpm': path, name: binary rpm path}."""
+    tmp = tmp_path_factory.mktemp('rpmbuild')
+    dist, topdir = tmp / 'dist', tmp / 'top'
+    run([sys.executable, 'setup.py', '-q', 'egg_info', '--egg-base', tmp,
+         'sdist', '--dist-dir', dist], cwd=TOP)
+    run(['rpmbuild', '-ba', '--nodeps',
+         '--define', '_topdir %s' % topdir,
+         '--define', '_sourcedir %s' % dist,
+         # Debian's brp-compress uses `read -d`, which its /bin/sh (dash)
+         # lacks, so man pages would stay uncompressed; Fedora's runs fine.
+         '--define', '__brp_compress /bin/bash %{_rpmconfigdir}/brp-compress'
+                     ' %{?_prefix}',
+         SPEC])
+    rpms = {'sdist': str(dist / os.listdir(str(dist))[0])}
+    for sub in ('RPMS/noarch', 'SRPMS'):
+        for name in os.listdir(str(topdir / sub)):
+            path = str(topdir / sub / name)
+            key = 'srpm' if sub == 'SRPMS' else run(
+                ['rpm', '-qp', '--qf', '%{NAME}', path])
+            rpms[key] = path
+    return rpms
+
+
+@pytest.fixture(scope='module')
+def installed(built, tmp_path_factory):
+    """A throw-away root with the binary RPMs installed (rpm --nodeps)."""
+    root = tmp_path_factory.mktemp('installroot')
+    run(['rpm', '--root', root, '--nodeps', '-i', built[LIB], built[DNF]])
+    return str(root)
+
+
+def file_table(path):
+    """{file name: (perms, user, group, file flags)} of an RPM file."""
+    out = run(['rpm', '-qp', '--qf', '[%{FILENAMES}\t%{FILEMODES:perms}\t'
+               '%{FILEUSERNAME}\t%{FILEGROUPNAME}\t%{FILEFLAGS:fflags}\n]',
+               path])
+    return {f[0]: tuple(f[1:]) for f in
+            (line.split('\t') for line in out.splitlines())}
+
+
+def requires(path):
+    """The Requires of an RPM file, one string each."""
+    return set(run(['rpm', '-qp', '--requires', path]).splitlines())
+
+
+def cli_options():
+    """{None: global options, command: its options} of the real parser."""
+    parser = build_parser()
+    found = {None: parser}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found.update(action.choices)
+    return {name: {opt for a in p._actions for opt in a.option_strings}
+            for name, p in found.items()}
+
+
+def test_spec_version_is_the_package_version():
+    """Version: in the spec is persistrepo.__version__ (setup.py's source)."""
+    with open(SPEC) as f:
+        version = re.search(r'^Version:\s*(\S+)$', f.read(), re.M).group(1)
+    assert version == persistrepo.__version__
+
+
+def test_rpmbuild_makes_the_python3_subpackages(built):
+    """Outside EL7: the library and the dnf plugin, plus the source RPM."""
+    assert set(built) == {'sdist', 'srpm', LIB, DNF}
+    assert built['srpm'].endswith('/python-persistrepo-%s.src.rpm' % VR)
+
+
+def test_library_package_layout(built):
+    """Command, package, man page, completion, license, doc, and the store
+    directory owned with mode 0755."""
+    files = file_table(built[LIB])
+    assert files['/usr/bin/persistrepo'][:3] == ('-rwxr-xr-x', 'root', 'root')
+    modules = {os.path.basename(f) for f in files
+               if SITELIB.match(f) and '/persistrepo/' in f}
+    assert {'__init__.py', '__main__.py', 'cli.py', 'store.py'} <= modules
+    assert files['/usr/share/man/man8/persistrepo.8.gz'][3] == 'd'
+    assert '/usr/share/bash-completion/completions/persistrepo' in files
+    assert files['/usr/share/licenses/%s-%s/LICENSE' % (
+        LIB, persistrepo.__version__)][3] == 'l'
+    assert files['/usr/share/doc/%s-%s/README.md' % (
+        LIB, persistrepo.__version__)][3] == 'd'
+    assert files[STORE][:3] == ('drwxr-xr-x', 'root', 'root')
+    assert files['/var/imgbased'][0] == 'drwxr-xr-x'
+    assert not any('dnf-plugins' in f or f.startswith('/etc') for f in files)
+
+
+def test_library_package_requires(built):
+    """The library needs the rpm and createrepo_c bindings."""
+    assert {'python3-rpm', 'python3-createrepo_c'} <= requires(built[LIB])
+
+
+def test_dnf_plugin_package_layout(built):
+    """Plugin in dnf's plugin directory, conf as %config(noreplace), man."""
+    files = file_table(built[DNF])
+    plugin = [f for f in files if f.endswith('/dnf-plugins/persist_rpm.py')]
+    assert len(plugin) == 1 and SITELIB.match(plugin[0])
+    assert files['/etc/dnf/plugins/persist_rpm.conf'][3] == 'cn'
+    assert files['/usr/share/man/man8/dnf-persist.8.gz'][3] == 'd'
+    assert STORE not in files
+
+
+def test_dnf_plugin_package_requires(built):
+    """dnf, createrepo_c and exactly this build of the library."""
+    assert {'python3-dnf', 'python3-createrepo_c',
+            '%s = %s' % (LIB, VR)} <= requires(built[DNF])
+
+
+def test_sdist_carries_every_file_the_spec_uses(built):
+    """Both the EL7 and the other branch build from the sdist alone."""
+    used = {'LICENSE', 'README.md', 'setup.py', 'persistrepo/__init__.py'}
+    for rhel in ('7', '9'):
+        spec = run(['rpmspec', '-P', '--define', 'rhel ' + rhel, '--define',
+                    'python2_sitelib /usr/lib/python2.7/site-packages', SPEC])
+        used |= set(re.findall(r'(?<![\w/.-])((?:dnf-plugins|yum-plugins|conf'
+                               r'|docs|completion)/[\w./-]+)', spec))
+    with tarfile.open(built['sdist']) as tar:
+        names = {n.split('/', 1)[1] for n in tar.getnames() if '/' in n}
+    assert 'docs/man/persistrepo.8.rst' in used
+    assert used <= names
+
+
+def test_el7_branch_makes_python2_library_and_yum_plugin():
+    """With %{rhel} 7 the spec yields python2-persistrepo and the yum plugin
+    (queried, not built: Debian has no Python 2 rpm bindings or docutils)."""
+    out = run(['rpmspec', '-q', '--define', 'rhel 7',
+               '--define', 'python2_sitelib /usr/lib/python2.7/site-packages',
+               '--qf', '%{NAME}:[ %{REQUIRENEVRS},]\n', SPEC])
+    reqs = {name: {r.strip() for r in rest.split(',') if r.strip()}
+            for name, rest in (line.split(':', 1) for line in out.splitlines())
+            if name != 'python-persistrepo'}
+    assert reqs == {
+        'python2-persistrepo': {'rpm-python', 'python-createrepo_c'},
+        'yum-plugin-persist-rpm': {'yum', 'python2-persistrepo = ' + VR}}
+    files = run(['rpmspec', '-P', '--define', 'rhel 7', '--define',
+                 'python2_sitelib /usr/lib/python2.7/site-packages', SPEC])
+    assert '\n/usr/lib/yum-plugins/persist_rpm.*\n' in files
+    assert ('\n%config(noreplace) /etc/yum/pluginconf.d/persist_rpm.conf\n'
+            in files)
+    assert '\n/usr/lib/python2.7/site-packages/persistrepo/\n' in files
+
+
+def test_install_into_a_throwaway_root(built, installed):
+    """Files land where the packages say, rpm -V finds them intact, and the
+    installed command runs and reports the version."""
+    plugin = [f for f in file_table(built[DNF])
+              if f.endswith('/dnf-plugins/persist_rpm.py')][0]
+    for path in ('/usr/bin/persistrepo', plugin, STORE,
+                 '/etc/dnf/plugins/persist_rpm.conf',
+                 '/usr/share/bash-completion/completions/persistrepo',
+                 '/usr/share/man/man8/persistrepo.8.gz',
+                 '/usr/share/man/man8/dnf-persist.8.gz'):
+        assert os.path.exists(installed + path), path
+    assert os.stat(installed + STORE).st_mode & 0o7777 == 0o755
+    assert run(['rpm', '--root', installed, '-V', '--nodeps', LIB, DNF]) == ''
+    sitelib = os.path.dirname(os.path.dirname(plugin))
+    version = run(['env', 'PYTHONPATH=' + installed + sitelib, sys.executable,
+                   installed + '/usr/bin/persistrepo', '--version'])
+    assert version.strip() == persistrepo.__version__
+
+
+def test_man_page_documents_every_cli_option(installed):
+    """The installed persistrepo(8) names every command and option."""
+    with gzip.open(installed + '/usr/share/man/man8/persistrepo.8.gz',
+                   'rt') as f:
+        page = re.sub(r'\\f[BIRP]', '', f.read()).replace('\\-', '-')
+    assert page.startswith('.\\" Man page generated from reStructuredText.')
+    missing = set()
+    for command, options in cli_options().items():
+        wanted = options - {'-h', '--help'} | ({command} if command else set())
+        missing |= {w for w in wanted
+                    if not re.search(r'(?<![\w-])%s(?![\w-])' % re.escape(w),
+                                     page)}
+    assert not missing
+
+
+def complete(completion_file, *words):
+    """What the installed bash completion offers for `words` (the last is
+    the word being completed)."""
+    script = ('source "$1"; shift; COMP_WORDS=("$@"); '
+              'COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _persistrepo; '
+              'printf "%s\\n" "${COMPREPLY[@]}"')
+    out = subprocess.run(['bash', '-c', script, 'bash', completion_file,
+                          'persistrepo'] + list(words),
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         universal_newlines=True, check=True).stdout
+    return set(out.split())
+
+
+def test_completion_offers_every_command_and_option(installed):
+    """Commands after `persistrepo`, every option of each, --reason values."""
+    comp = installed + '/usr/share/bash-completion/completions/persistrepo'
+    options = cli_options()
+    assert set(options) - {None} <= complete(comp, '')
+    assert options[None] <= complete(comp, '-')
+    for command in set(options) - {None}:
+        assert options[command] <= complete(comp, command, '-'), command
+    assert complete(comp, '--store', '/x', 'pr') == {'prune'}
+    assert complete(comp, 'add', '--reason', '') == {'user', 'dependency'}
+
+
+def test_rpmlint_is_clean(built):
+    """No rpmlint error or warning beyond those the rpmlintrc accepts."""
+    out = run(['rpmlint', '-r', RPMLINTRC, SPEC, built['srpm'], built[LIB],
+               built[DNF]])
+    assert ' 0 errors, 0 warnings,' in out, out
