@@ -54,7 +54,10 @@ def _bindings_available():
 
 
 def _inside(path, root):
-    return os.path.realpath(path).startswith(os.path.realpath(root) + os.sep)
+    """True for one of the store's own package files (they sit directly in
+    root); scratch files under root/.persistrepo (the yum plugin's staging)
+    are not the store's."""
+    return os.path.dirname(os.path.realpath(path)) == os.path.realpath(root)
 
 
 def _describe(err):
@@ -63,7 +66,7 @@ def _describe(err):
 
 def capture(settings, installroot, installed, erased, method, fix):
     """Persist installed, drop erased; fix is a command template with {name}
-    that repairs a failed capture (e.g. "dnf persist add {name}")."""
+    (or {nevra}) that repairs a failed capture (e.g. "dnf persist add {name}")."""
     out = Outcome()
     root = settings.store_path(installroot)
     wanted = []
@@ -87,7 +90,7 @@ def capture(settings, installroot, installed, erased, method, fix):
     path = failures.path_for(installroot)
     names = dict((p.nevra, p.name) for p in wanted)
     if out.failed:
-        if not failures.record(path, [(n, msg, fix.format(name=names.get(n, n)))
+        if not failures.record(path, [(n, msg, fix.format(name=names.get(n, n), nevra=n))
                                       for n, msg in out.failed], method, root):
             out.notes.append("could not record the failure in %s either" % path)
     failures.forget(path, out.persisted + out.dropped)
