@@ -49,6 +49,8 @@ def built(tmp_path_factory):
     dist, topdir = tmp / 'dist', tmp / 'top'
     run([sys.executable, 'setup.py', '-q', 'egg_info', '--egg-base', tmp,
          'sdist', '--dist-dir', dist], cwd=TOP)
+    # --nodeps: BuildRequires are Fedora/EL package names that Debian's rpmdb
+    # cannot know about.
     run(['rpmbuild', '-ba', '--nodeps',
          '--define', '_topdir %s' % topdir,
          '--define', '_sourcedir %s' % dist,
