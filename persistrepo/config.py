@@ -9,9 +9,9 @@ import re
 from fnmatch import fnmatchcase
 
 try:
-    from configparser import ConfigParser, Error as ConfigError
+    from configparser import RawConfigParser as ConfigParser, Error as ConfigError  # novm
 except ImportError:  # Python 2.7
-    from ConfigParser import RawConfigParser as ConfigParser, Error as ConfigError
+    from ConfigParser import RawConfigParser as ConfigParser, Error as ConfigError  # novm
 
 from persistrepo.errors import UsageError
 

@@ -1,0 +1,197 @@
+"""Crash safety, one writer at a time, hostile stores, a full disk, and the
+Python versions the library must run on."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from persistrepo.store import Store
+from tests import bed
+from tests.storebed import REPO, cli, listed, one_line_error, repodata_packages
+
+BASE = [("tool", "1.0"), ("libtool-dep", None), ("epochy", "1.0"), ("epochy", "2.0")]
+
+
+def crash_run(target, *args):
+    env = dict(os.environ, PYTHONPATH=REPO)
+    return subprocess.run([sys.executable, os.path.join(REPO, "tests", "crashpoint.py"),
+                           str(target)] + [str(a) for a in args],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, env=env, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def pristine(std_set, tmp_path_factory):
+    store = str(tmp_path_factory.mktemp("pristine") / "store")
+    assert cli("--store", store, "add", *[std_set.path(n, v) for n, v in BASE]).returncode == 0
+    return store
+
+
+OPERATIONS = {
+    "add": lambda s: ["add", s.path("tool", "2.0"), s.path("unsigned")],
+    "remove": lambda s: ["remove", "libtool-dep"],
+    "prune": lambda s: ["prune"],
+    "refresh": lambda s: ["refresh"],
+}
+
+
+@pytest.mark.parametrize("op", sorted(OPERATIONS))
+def test_sigkill_anywhere_loses_nothing(op, std_set, pristine, tmp_path, root):
+    """Kill the operation at many points; each time the store stays readable
+    (repomd.xml and every file it names), keeps every package it had (but
+    the one being removed), and verify passes or refresh repairs it."""
+    store = str(tmp_path / "store")
+    args = ["--store", store] + OPERATIONS[op](std_set)
+    shutil.copytree(pristine, store)
+    full = crash_run(0, *args)
+    assert full.returncode == 0, full.stderr
+    total = int(full.stderr.rsplit("lines: ", 1)[1])
+    targets = sorted(set(range(1, total, max(1, total // 16))) | {total - 2, total - 1})
+    before = set(listed(pristine))
+    kept = before - ({"libtool-dep-1.0-1.noarch"} if op == "remove" else set())
+    if op == "prune":
+        kept -= {"epochy-2.0-1.noarch"}
+    for i, target in enumerate(targets):
+        shutil.rmtree(store)
+        shutil.copytree(pristine, store)
+        res = crash_run(target, *args)
+        assert res.returncode == -signal.SIGKILL, (target, res.stderr)
+        hrefs = set(repodata_packages(store))
+        for href in hrefs:
+            assert os.path.isfile(os.path.join(store, href)), (target, href)
+        for nevra in kept:
+            e = [x for x in Store(store).entries() if x["nevra"] == nevra]
+            assert e or os.path.exists(os.path.join(store, "%s.rpm" % nevra)), (target, nevra)
+        if Store(store).verify():
+            Store(store).refresh()
+            assert not Store(store).verify(), target
+        assert kept <= set(listed(store)), target
+        if i % 6 == 0:  # the real dnf reads it too
+            out = bed.run_dnf(root, ["list", "--available"], repos={"p": store})
+            assert out.returncode == 0 and "tool" in out.stdout, (target, out)
+    # After a crash the next write finishes the job and leaves no temp files.
+    assert crash_run(0, "--store", store, "list").returncode == 0
+    assert cli("--store", store, "add", std_set.path("signed")).returncode == 0
+    assert os.listdir(os.path.join(store, ".persistrepo", "tmp")) == []
+
+
+def test_interrupted_operation_is_rolled_forward(std_set, pristine, tmp_path):
+    """A kill between the journal and its application: verify says so, and
+    the next write completes the operation."""
+    store = str(tmp_path / "store")
+    shutil.copytree(pristine, store)
+    args = ["--store", store, "remove", "libtool-dep"]
+    total = int(crash_run(0, *args).stderr.rsplit("lines: ", 1)[1])
+    shutil.rmtree(store)
+    for target in range(total // 2, total):
+        shutil.copytree(pristine, store)
+        crash_run(target, *args)
+        if os.path.exists(os.path.join(store, ".persistrepo", "journal.json")):
+            break
+        shutil.rmtree(store)
+    else:
+        pytest.fail("no kill point left a journal behind")
+    res = cli("--store", store, "verify")
+    assert res.returncode == 1 and "interrupted:" in res.stdout
+    assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
+    assert "libtool-dep-1.0-1.noarch" not in listed(store)
+    assert not os.path.exists(os.path.join(store, "libtool-dep-1.0-1.noarch.rpm"))
+    assert cli("--store", store, "verify").returncode == 0
+
+
+def test_concurrent_adds_lose_nothing(builder, tmp_path):
+    store = str(tmp_path / "store")
+    paths = [builder.build("conc%d" % i) for i in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda p: cli("--store", store, "add", p), paths))
+    assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
+    assert set(listed(store)) == {"conc%d-1.0-1.noarch" % i for i in range(8)}
+    assert len(repodata_packages(store)) == 8
+    assert cli("--store", store, "verify").returncode == 0
+
+
+# -- hostile stores --------------------------------------------------------
+
+@pytest.fixture
+def good_store(std_set, tmp_path):
+    store = str(tmp_path / "store")
+    assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
+    return store
+
+
+@pytest.mark.parametrize("how", ["world-writable", "group-writable", "foreign-owner"])
+def test_refuses_untrusted_store(how, good_store, std_set):
+    if how == "foreign-owner":
+        os.chown(good_store, 65534, 65534)
+    else:
+        os.chmod(good_store, 0o777 if how == "world-writable" else 0o775)
+    for args in (["add", std_set.path("tool", "1.0")], ["list"], ["verify"]):
+        res = cli("--store", good_store, *args)
+        assert res.returncode == 3, (args, res.stderr)
+        line = one_line_error(res)
+        assert good_store in line and ("chown" in line or "chmod" in line)
+    os.chown(good_store, 0, 0)
+    os.chmod(good_store, 0o755)
+    assert set(listed(good_store)) == {"unsigned-1.0-1.noarch"}
+
+
+def test_refuses_symlinks(good_store, tmp_path, std_set):
+    link = str(tmp_path / "link")
+    os.symlink(good_store, link)
+    res = cli("--store", link, "list")
+    assert res.returncode == 3 and "symlink" in one_line_error(res)
+    stored = os.path.join(good_store, "unsigned-1.0-1.noarch.rpm")
+    os.unlink(stored)
+    os.symlink(std_set.path("unsigned"), stored)
+    res = cli("--store", good_store, "verify")
+    assert res.returncode == 1 and "is a symlink" in res.stdout
+    res = cli("--store", good_store, "refresh")
+    assert res.returncode == 1 and "not a regular file" in res.stdout
+
+
+def test_store_modes(good_store):
+    for dirpath, dirnames, filenames in os.walk(good_store):
+        assert oct(os.stat(dirpath).st_mode & 0o7777) == oct(0o755), dirpath
+        for name in filenames:
+            if name == "lock":
+                continue
+            path = os.path.join(dirpath, name)
+            assert oct(os.stat(path).st_mode & 0o7777) == oct(0o644), path
+
+
+# -- full disk -------------------------------------------------------------
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k,mode=0755", "tmpfs", str(mnt)],
+                   check=True)
+    yield str(mnt)
+    subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_full_disk_loses_nothing(tiny_fs, builder, std_set):
+    store = os.path.join(tiny_fs, "store")
+    assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
+    big = builder.build("bigpkg", files={"/usr/share/big.bin": os.urandom(300000).hex()})
+    res = cli("--store", store, "add", big)
+    assert res.returncode == 1
+    assert "No space left on device" in one_line_error(res)
+    assert set(listed(store)) == {"unsigned-1.0-1.noarch"}
+    assert cli("--store", store, "verify").returncode == 0
+
+
+# -- Python versions -------------------------------------------------------
+
+def test_library_is_python36_compatible():
+    res = subprocess.run([os.path.join(os.path.dirname(sys.executable), "vermin"),
+                          "--target=3.6-", "--no-tips", "--violations", "persistrepo"],
+                         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         universal_newlines=True)
+    assert res.returncode == 0, res.stdout
