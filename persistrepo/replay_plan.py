@@ -93,15 +93,15 @@ def requested(sack, entries, refused):
         if e["installonly"]:
             same_or_newer = [p for p in installed if versions.compare(_evr(p), e) >= 0]
             if same_or_newer:
-                item = Item(e, "requested", "skip", "provided by image: the root has %s "
-                            "(same or newer)" % _pkg_nevra(same_or_newer[0]), root_has)
+                item = Item(e, "requested", "skip", "the root already has %s (same or newer)"
+                            % _pkg_nevra(same_or_newer[0]), root_has)
             else:
                 item = Item(e, "requested", "install", "installonly; the root has no version "
                             "this new", root_has)
         elif newest is None:
             item = Item(e, "requested", "install", "absent from the root")
         elif versions.compare(_evr(newest), e) >= 0:
-            item = Item(e, "requested", "skip", "provided by image: the root has %s (%s)"
+            item = Item(e, "requested", "skip", "the root already has %s (%s)"
                         % (root_has, "same version" if versions.compare(_evr(newest), e) == 0
                            else "newer"), root_has)
         else:
@@ -168,7 +168,7 @@ def after_resolve(sack, items, transaction, entries):
         e = versions.newest_first(pool[key])[0]
         installed = _compatible_installed(sack, e["name"], e["arch"])
         if installed:
-            reason = "dependency not needed: provided by image (the root has %s)" \
+            reason = "dependency not needed: the root already has %s" \
                 % _pkg_nevra(installed[0])
         else:
             reason = "dependency not needed: no requested package requires it"

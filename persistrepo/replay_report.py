@@ -84,7 +84,7 @@ def summary(result):
     elif result.status == "failed" and not done:
         text = "nothing was installed"
     else:
-        text = "installed %d packages (%d upgrades)" % (len(done), len(upgraded))
+        text = "installed %d packages (%d upgraded)" % (len(done), len(upgraded))
     if broken:
         text += "; %d cannot be installed%s" % (
             len(broken), "" if result.skip_broken or result.dry_run

@@ -1,0 +1,49 @@
+"""The README's main job: demo/run-demo tells the whole story end to end."""
+
+import os
+import subprocess
+import sys
+
+from tests import bed
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_demo_end_to_end(tmp_path):
+    sandbox = tmp_path / "sandbox"
+    res = subprocess.run([sys.executable, os.path.join(REPO, "demo", "run-demo"), str(sandbox)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         universal_newlines=True, timeout=300)
+    assert res.returncode == 0, res.stdout
+    out = res.stdout
+    assert "persist_rpm: persisted site-agent-1.0-1.noarch" in out
+    assert "dry run: 4 to install or upgrade, 0 broken" in out
+    assert "installed 4 packages (1 upgraded)" in out
+    assert "(second replay: nothing to do, exit 0)" in out
+    table = dict((l.split()[0], l) for l in out.splitlines() if l.startswith("  ") and
+                 len(l.split()) > 4 and l.split()[0] in ("node-utils", "vendor-lib",
+                                                         "vendor-tool", "vendor-cfg"))
+    assert "upgraded" in table["node-utils"]
+    assert "provided by image" in table["vendor-lib"]
+    assert "installed (requested" in table["vendor-tool"]
+    assert "installed (dependency" in table["vendor-cfg"]
+    assert "imported into layer-2's rpmdb: yes" in out
+    layer2 = str(sandbox / "layer-2")
+    assert bed.installed(layer2) == {
+        "node-core-2.0-1.noarch", "node-utils-1.2-1.noarch", "vendor-lib-2.0-1.noarch",
+        "vendor-tool-1.1-1.noarch", "vendor-cfg-1.0-1.noarch", "site-agent-1.0-1.noarch"}
+
+    # Run again over the same sandbox: it is wiped and rebuilt.
+    res = subprocess.run([sys.executable, os.path.join(REPO, "demo", "run-demo"), str(sandbox)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         universal_newlines=True, timeout=300)
+    assert res.returncode == 0, res.stdout
+
+
+def test_demo_refuses_a_foreign_directory(tmp_path):
+    (tmp_path / "precious").write_text("keep me\n")
+    res = subprocess.run([sys.executable, os.path.join(REPO, "demo", "run-demo"), str(tmp_path)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    assert res.returncode != 0
+    assert "not a demo sandbox" in res.stderr
+    assert (tmp_path / "precious").read_text() == "keep me\n"
