@@ -166,7 +166,7 @@ class Report(object):
         self.image = image
         self.persisted = 0
         self.installed = 0
-        self.unpersisted = []    # NEVRAs
+        self.unpersisted = []    # NEVRAs (without those of recorded failures)
         self.excluded = []       # NEVRAs not persisted on purpose
         self.not_installed = []  # NEVRAs
         self.failures = []       # failure records still outstanding
@@ -202,13 +202,15 @@ def report(settings, installroot="/", image=None, store_path=None):
     pkgs = rpmdb_packages(installroot)
     installed = set(p["nevra"] for p in pkgs)
     rep.persisted, rep.installed = len(entries), len(pkgs)
+    rep.failures = [f for f in failures.load(failures.path_for(installroot))
+                    if f.get("nevra") in installed and f.get("nevra") not in stored]
+    failed = set(f["nevra"] for f in rep.failures)
     for p in pkgs:
-        if p["nevra"] in stored or (image is not None and image.contains(p)):
+        if p["nevra"] in stored or p["nevra"] in failed or \
+                (image is not None and image.contains(p)):
             continue
         (rep.excluded if settings.excluded(p["name"]) else rep.unpersisted).append(p["nevra"])
     rep.not_installed = sorted(stored - installed)
-    rep.failures = [f for f in failures.load(failures.path_for(installroot))
-                    if f.get("nevra") in installed and f.get("nevra") not in stored]
     return rep
 
 

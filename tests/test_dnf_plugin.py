@@ -1,0 +1,458 @@
+"""The dnf plugin persist_rpm, driven through the real dnf with --installroot.
+
+Every test loads dnf-plugins/persist_rpm.py with a generated plugin conf dir
+and checks what can be observed: files and provenance in the store, the
+store's repodata read by real dnf, the rpmdb, exit codes and messages.
+"""
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from persistrepo.store import Store
+from tests import bed
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PLUGIN_DIR = os.path.join(REPO, "dnf-plugins")
+STORE = "var/imgbased/persisted_packages"
+
+
+class Dnf(object):
+    """dnf with the plugin enabled in one root, and a look at its store."""
+
+    def __init__(self, root, confdir, repos):
+        self.root = root
+        self.confdir = confdir
+        self.repos = repos
+        self.store = os.path.join(root, STORE)
+        self.conf()
+
+    def conf(self, **keys):
+        with open(os.path.join(self.confdir, "persist_rpm.conf"), "w") as f:
+            f.write("[main]\nenabled=1\n")
+            for key, value in sorted(keys.items()):
+                f.write("%s=%s\n" % (key, value))
+
+    def __call__(self, *args, **kw):
+        kw.setdefault("repos", self.repos)
+        return bed.run_dnf(self.root, list(args), plugin_dir=PLUGIN_DIR,
+                           plugin_conf_dir=self.confdir, env={"PYTHONPATH": REPO}, **kw)
+
+    def plain(self, *args, **kw):
+        """dnf without any plugin (as before the plugin was installed)."""
+        kw.setdefault("repos", self.repos)
+        return bed.run_dnf(self.root, list(args), **kw)
+
+    def stored(self):
+        """{nevra: entry} of the store."""
+        return dict((e["nevra"], e) for e in Store(self.store).entries())
+
+    def status(self, *args):
+        res = self("persist", "status", "--json", *args)
+        assert res.returncode in (0, 100), res
+        return json.loads(res.stdout)
+
+
+@pytest.fixture
+def dnf(root, std_set, tmp_path):
+    confdir = tmp_path / "pluginconf"
+    confdir.mkdir()
+    return Dnf(root, str(confdir), {"std": std_set.repo})
+
+
+@pytest.fixture
+def extra_repo(builder, tmp_path):
+    """Factory: extra_repo(spec, ...) -> a createrepo_c repo of those builds."""
+    def make(*specs):
+        paths = [builder.build(**spec) for spec in specs]
+        return bed.make_repo(tmp_path / ("repo%d" % random.randrange(1 << 30)), paths)
+    return make
+
+
+def persistrepo_cli(*args):
+    env = bed.tool_env({"PYTHONPATH": REPO})
+    return subprocess.run([sys.executable, "-m", "persistrepo"] + list(args),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, env=env)
+
+
+# -- capture -------------------------------------------------------------------
+
+def test_install_with_dependency_records_provenance(dnf, std_set, tmp_path):
+    res = dnf("install", "tool")
+    assert res.returncode == 0, res
+    assert "persist_rpm: persisted libtool-dep-1.0-1.noarch, tool-2.0-1.noarch" in res.stdout
+    stored = dnf.stored()
+    assert set(stored) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+    assert stored["tool-2.0-1.noarch"]["reason"] == "user"
+    assert stored["libtool-dep-1.0-1.noarch"]["reason"] == "dependency"
+    assert {e["origin"] for e in stored.values()} == {"std"}
+    assert {e["method"] for e in stored.values()} == {"dnf"}
+    assert os.path.isfile(os.path.join(dnf.store, "tool-2.0-1.noarch.rpm"))
+
+    # The store is a repository real dnf can install from, on its own.
+    fresh = bed.make_root(tmp_path / "fresh")
+    res = bed.run_dnf(fresh, ["--repofrompath=persisted," + dnf.store,
+                              "--repo=persisted", "install", "tool"], repos={})
+    assert res.returncode == 0, res
+    assert bed.installed(fresh) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+
+
+def test_upgrade_then_downgrade_keep_only_the_installed_version(dnf):
+    assert dnf("install", "tool-1.0").returncode == 0
+    assert "tool-1.0-1.noarch" in dnf.stored()
+
+    res = dnf("upgrade", "tool")
+    assert res.returncode == 0, res
+    assert set(dnf.stored()) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+    assert dnf.stored()["tool-2.0-1.noarch"]["reason"] == "user"
+    assert not os.path.exists(os.path.join(dnf.store, "tool-1.0-1.noarch.rpm"))
+
+    res = dnf("downgrade", "tool")
+    assert res.returncode == 0, res
+    assert set(dnf.stored()) == {"tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+    assert bed.installed(dnf.root) == set(dnf.stored())
+
+
+def test_distro_sync_and_epoch_upgrade(dnf):
+    assert dnf("install", "epochy-2.0").returncode == 0
+    assert set(dnf.stored()) == {"epochy-2.0-1.noarch"}
+    res = dnf("distro-sync")
+    assert res.returncode == 0, res
+    assert set(dnf.stored()) == {"epochy-1:1.0-1.noarch"}
+    assert bed.installed(dnf.root) == {"epochy-1:1.0-1.noarch"}
+
+
+def test_reinstall_captures_again_and_remove_keeps_it_installed(dnf):
+    assert dnf("install", "unsigned").returncode == 0
+    res = dnf("persist", "remove", "unsigned")
+    assert res.returncode == 0, res
+    assert "removed unsigned-1.0-1.noarch (it stays installed)" in res.stdout
+    assert dnf.stored() == {}
+    assert bed.installed(dnf.root) == {"unsigned-1.0-1.noarch"}
+
+    res = dnf("reinstall", "unsigned")
+    assert res.returncode == 0, res
+    assert set(dnf.stored()) == {"unsigned-1.0-1.noarch"}
+
+
+def test_erase_drops_from_store_unless_remove_on_erase_is_off(dnf):
+    assert dnf("install", "tool", "unsigned").returncode == 0
+    res = dnf("remove", "tool")
+    assert res.returncode == 0, res
+    assert "persist_rpm: dropped" in res.stdout
+    # clean_requirements_on_remove took the dependency too
+    assert set(dnf.stored()) == {"unsigned-1.0-1.noarch"}
+
+    dnf.conf(remove_on_erase=0)
+    assert dnf("remove", "unsigned").returncode == 0
+    assert set(dnf.stored()) == {"unsigned-1.0-1.noarch"}
+    assert bed.installed(dnf.root) == set()
+
+
+def test_local_file_given_as_relative_path(dnf, std_set, monkeypatch):
+    monkeypatch.chdir(os.path.dirname(std_set.path("unsigned")))
+    res = dnf("install", "./" + os.path.basename(std_set.path("unsigned")), repos={})
+    assert res.returncode == 0, res
+    entry = dnf.stored()["unsigned-1.0-1.noarch"]
+    assert entry["origin"] == "@commandline"
+    assert entry["reason"] == "user"
+
+
+def test_http_repo_with_keepcache_0(dnf, std_set, http_serve):
+    server = http_serve(std_set.repo)
+    res = dnf("install", "tool", repos={"web": server.url}, keepcache=False)
+    assert res.returncode == 0, res
+    assert any(path.endswith(".rpm") for path, _ in server.requests)
+    assert bed.cached_rpms(dnf.root) == []          # dnf deleted its downloads
+    stored = dnf.stored()
+    assert set(stored) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+    assert stored["tool-2.0-1.noarch"]["origin"] == "web"
+    assert Store(dnf.store).verify() == []
+
+
+def test_install_from_the_store_itself_is_not_copied_onto_itself(dnf, std_set):
+    res = persistrepo_cli("--store", dnf.store, "add", std_set.path("unsigned"))
+    assert res.returncode == 0, res.stderr
+    before = dnf.stored()["unsigned-1.0-1.noarch"]
+    res = dnf("install", "unsigned", repos={"persisted": dnf.store})
+    assert res.returncode == 0, res
+    assert "error" not in res.output.lower()
+    assert dnf.stored() == {"unsigned-1.0-1.noarch": before}   # method cli, same time
+    assert bed.installed(dnf.root) == {"unsigned-1.0-1.noarch"}
+
+
+def test_installonly_packages_keep_every_installed_version(dnf, extra_repo):
+    repo = extra_repo(dict(name="kernel", version="1.0"), dict(name="kernel", version="2.0"))
+    assert dnf("install", "kernel-1.0", repos={"k": repo}).returncode == 0
+    res = dnf("upgrade", "kernel", repos={"k": repo})
+    assert res.returncode == 0, res
+    assert bed.installed(dnf.root) == {"kernel-1.0-1.noarch", "kernel-2.0-1.noarch"}
+    stored = dnf.stored()
+    assert set(stored) == {"kernel-1.0-1.noarch", "kernel-2.0-1.noarch"}
+    assert all(e["installonly"] for e in stored.values())
+
+
+def test_obsoleting_install_replaces_the_obsoleted_package(dnf, extra_repo):
+    old = extra_repo(dict(name="oldtool"))
+    new = extra_repo(dict(name="newtool", obsoletes=["oldtool"], provides=["oldtool = 2"]))
+    assert dnf("install", "oldtool", repos={"o": old}).returncode == 0
+    assert set(dnf.stored()) == {"oldtool-1.0-1.noarch"}
+    res = dnf("install", "newtool", repos={"o": old, "n": new})
+    assert res.returncode == 0, res
+    assert bed.installed(dnf.root) == {"newtool-1.0-1.noarch"}
+    assert set(dnf.stored()) == {"newtool-1.0-1.noarch"}
+
+
+def test_excluded_packages_and_the_setopt_override(dnf):
+    dnf.conf(exclude="libtool-*")
+    res = dnf("install", "tool")
+    assert res.returncode == 0, res
+    assert set(dnf.stored()) == {"tool-2.0-1.noarch"}
+
+    # --setopt replaces the configured list: libtool-* is no longer excluded
+    res = dnf("install", "unsigned", "signed", setopts=["persist_rpm.exclude=sign*"])
+    assert res.returncode == 0, res
+    assert set(dnf.stored()) == {"tool-2.0-1.noarch", "unsigned-1.0-1.noarch"}
+
+    # an empty override excludes nothing; reinstalling captures the dependency now
+    res = dnf("reinstall", "libtool-dep", "signed", setopts=["persist_rpm.exclude="])
+    assert res.returncode == 0, res
+    assert set(dnf.stored()) == {"tool-2.0-1.noarch", "unsigned-1.0-1.noarch",
+                                 "libtool-dep-1.0-1.noarch", "signed-1.0-1.noarch"}
+
+
+def test_default_excludes(dnf, extra_repo):
+    repo = extra_repo(dict(name="ovirt-node-ng-image-update", version="4.5"),
+                      dict(name="rhvm-appliance"))
+    res = dnf("install", "ovirt-node-ng-image-update", "rhvm-appliance", repos={"i": repo})
+    assert res.returncode == 0, res
+    assert dnf.stored() == {}
+    assert "error" not in res.output.lower()
+
+
+def test_failed_pre_is_not_captured_and_exit_code_is_unchanged(dnf, root, tmp_path):
+    res = dnf("install", "badpre", "unsigned")
+    plain_root = bed.make_root(tmp_path / "plain")
+    plain = bed.run_dnf(plain_root, ["install", "badpre", "unsigned"], repos=dnf.repos)
+    assert res.returncode == plain.returncode == 1, res
+    assert bed.installed(root) == bed.installed(plain_root) == {"unsigned-1.0-1.noarch"}
+    assert set(dnf.stored()) == {"unsigned-1.0-1.noarch"}
+    assert "Traceback" not in res.output
+
+
+def test_signed_package_keeps_its_key(dnf, std_set, gpg_key):
+    repos = {"std": {"baseurl": std_set.repo, "gpgcheck": 1, "gpgkey": gpg_key.pubkey}}
+    res = dnf("install", "signed", repos=repos, gpgcheck=True)
+    assert res.returncode == 0, res
+    entry = dnf.stored()["signed-1.0-1.noarch"]
+    assert entry["signed"] and entry["key_id"].endswith(gpg_key.keyid)
+    keys = Store(dnf.store).key_files()
+    assert list(keys) == [entry["key_id"]]
+    with open(keys[entry["key_id"]]) as f:
+        assert "BEGIN PGP PUBLIC KEY BLOCK" in f.read()
+    res = dnf("persist", "verify")         # checks the signature with the kept key
+    assert res.returncode == 0, res
+    assert "ok: 1 packages verified" in res.stdout
+
+
+@pytest.fixture
+def full_store(dnf):
+    """The root's store location is a 64 KiB tmpfs."""
+    os.makedirs(dnf.store)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", dnf.store],
+                   check=True)
+    yield dnf.store
+    if os.path.ismount(dnf.store):
+        subprocess.run(["umount", dnf.store], check=True)
+
+
+def test_full_disk_store_never_breaks_dnf_and_status_reports_it(dnf, full_store,
+                                                                 extra_repo):
+    blob = "".join(random.choice("0123456789abcdef") for _ in range(400000))
+    repo = extra_repo(dict(name="big", files={"/usr/share/big/blob": blob}))
+    res = dnf("install", "big", "unsigned", repos={"b": repo, "std": dnf.repos["std"]})
+    assert res.returncode == 0, res
+    assert bed.installed(dnf.root) == {"big-1.0-1.noarch", "unsigned-1.0-1.noarch"}
+    assert "persist_rpm: error: big-1.0-1.noarch was NOT persisted" in res.stderr
+    assert "fix: dnf --installroot=%s persist add big" % dnf.root in res.stderr
+    assert "Traceback" not in res.output
+
+    res = dnf("persist", "status")
+    assert res.returncode == 100, res
+    assert "capture failures (1):" in res.stdout
+    assert "big-1.0-1.noarch: " in res.stdout
+    report = dnf.status()
+    assert [f["nevra"] for f in report["failures"]] == ["big-1.0-1.noarch"]
+    assert report["at_risk"] is True
+    assert "big-1.0-1.noarch" not in report["unpersisted"]     # listed once, as a failure
+
+    # the fix command named in the error works once there is room
+    subprocess.run(["umount", full_store], check=True)
+    res = dnf("persist", "add", "big", repos={"b": repo})
+    assert res.returncode == 0, res
+    assert "persisted big-1.0-1.noarch" in res.stdout
+    assert dnf.status()["failures"] == []
+
+
+def test_capture_installroot_off(dnf):
+    dnf.conf(capture_installroot=0)
+    res = dnf("install", "tool")
+    assert res.returncode == 0, res
+    assert not os.path.exists(dnf.store)
+
+
+def test_plugin_does_not_import_heavy_modules_at_start(dnf, root):
+    probe = (
+        "import json, sys, dnf\n"
+        "base = dnf.Base()\n"
+        "base.conf.installroot = %r\n"
+        "base.conf.pluginpath = [%r]\n"
+        "base.conf.pluginconfpath = [%r]\n"
+        "base.init_plugins()\n"
+        "base.pre_configure_plugins()\n"
+        "base.configure_plugins()\n"
+        "names = [p.name for p in base._plugins.plugins]\n"
+        "mods = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('createrepo_c', 'persistrepo'))\n"
+        "print(json.dumps([names, mods]))\n" % (root, PLUGIN_DIR, dnf.confdir))
+    res = subprocess.run(["/usr/bin/python3", "-c", probe], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True,
+                         env=bed.tool_env({"PYTHONPATH": REPO}))
+    assert res.returncode == 0, res.stderr
+    names, mods = json.loads(res.stdout)
+    assert names == ["persist_rpm"]
+    assert "persistrepo.config" in mods           # configured...
+    assert "createrepo_c" not in mods              # ...but nothing heavy loaded
+    assert "persistrepo.store" not in mods
+    assert "persistrepo.capture" not in mods
+
+
+# -- dnf persist -----------------------------------------------------------------
+
+def test_list_matches_persistrepo_list(dnf):
+    assert dnf("install", "tool", "signed").returncode == 0
+    for extra in ([], ["--json"]):
+        ours = dnf("persist", "list", *extra)
+        theirs = persistrepo_cli("--store", dnf.store, "list", *extra)
+        assert ours.returncode == theirs.returncode == 0, ours
+        assert ours.stdout == theirs.stdout
+    doc = json.loads(dnf("persist", "list", "--json").stdout)
+    assert [e["nevra"] for e in doc] == ["libtool-dep-1.0-1.noarch", "signed-1.0-1.noarch",
+                                         "tool-2.0-1.noarch"]
+    # list loads no repos: it works with a repo that cannot be reached
+    res = dnf("persist", "list", repos={"gone": "http://127.0.0.1:9/nothing"})
+    assert res.returncode == 0, res
+    assert "tool-2.0-1.noarch" in res.stdout
+    assert "gone" not in res.output
+
+
+def test_add_already_installed_packages_from_an_http_repo(dnf, std_set, http_serve):
+    server = http_serve(std_set.repo)
+    repos = {"web": server.url}
+    assert dnf.plain("install", "tool", repos=repos).returncode == 0
+    assert not os.path.exists(dnf.store)
+
+    res = dnf("persist", "add", "tool", "libtool-dep", repos=repos)
+    assert res.returncode == 0, res
+    stored = dnf.stored()
+    assert set(stored) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+    assert stored["tool-2.0-1.noarch"]["reason"] == "user"
+    assert stored["libtool-dep-1.0-1.noarch"]["reason"] == "dependency"
+    assert stored["tool-2.0-1.noarch"]["origin"] == "web"
+    assert bed.cached_rpms(dnf.root) == []
+
+    res = dnf("persist", "add", "tool", repos=repos)
+    assert res.returncode == 0, res
+    assert "already persisted tool-2.0-1.noarch" in res.stdout
+
+
+def test_add_refuses_what_it_cannot_find(dnf, builder, std_set):
+    orphan = builder.build("orphan")
+    assert dnf.plain("install", orphan, "unsigned").returncode == 0
+
+    res = dnf("persist", "add", "nosuch")
+    assert res.returncode == 1
+    assert "no installed package matches 'nosuch'; nothing added" in res.stderr
+
+    res = dnf("persist", "add", "unsigned", "orphan")
+    assert res.returncode == 1
+    assert "orphan-1.0-1.noarch is in no enabled repository" in res.stderr
+    assert not os.path.exists(dnf.store) or dnf.stored() == {}
+
+    res = dnf("persist", "add")
+    assert res.returncode != 0
+    assert "give at least one package spec" in res.stderr
+
+
+def test_remove_verify_and_their_exit_codes(dnf):
+    assert dnf("install", "tool").returncode == 0
+    res = dnf("persist", "remove", "nosuch")
+    assert res.returncode == 1
+    assert "no persisted package matches 'nosuch'" in res.stderr
+    assert len(dnf.stored()) == 2
+
+    assert dnf("persist", "verify").returncode == 0
+    path = os.path.join(dnf.store, "tool-2.0-1.noarch.rpm")
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path + ".new", "wb") as f:     # a new inode: the store may hardlink
+        f.write(data[:-10] + b"x" * 10)      # the session's repo file
+    os.rename(path + ".new", path)
+    res = dnf("persist", "verify")
+    assert res.returncode == 1, res
+    assert "tool-2.0-1.noarch.rpm" in res.stdout
+    assert "problem(s) in %s" % dnf.store in res.stderr
+
+
+def test_status_tells_image_packages_apart_with_a_manifest(dnf, std_set, tmp_path):
+    assert dnf("install", "tool", "signed").returncode == 0
+    # rpm -i bypasses dnf: not captured
+    subprocess.run(["rpm", "--root", dnf.root, "-i", std_set.path("unsigned")],
+                   check=True, env=bed.tool_env())
+    # removed without the plugin: still persisted
+    assert dnf.plain("remove", "signed").returncode == 0
+
+    report = dnf.status()
+    assert report["image"]["known"] is False
+    assert report["unpersisted"] == ["bed-base-1.0-1.noarch", "unsigned-1.0-1.noarch"]
+    assert report["not_installed"] == ["signed-1.0-1.noarch"]
+
+    manifest = tmp_path / "image.txt"
+    manifest.write_text("# rpm -qa of the image\nbed-base-1.0-1.noarch\n")
+    res = dnf("persist", "status", "--image-manifest", str(manifest))
+    assert res.returncode == 100, res
+    assert "image: manifest %s (1 packages)" % manifest in res.stdout
+    assert "  unsigned-1.0-1.noarch" in res.stdout
+    assert "  bed-base" not in res.stdout
+    assert "  signed-1.0-1.noarch" in res.stdout
+
+    # persistrepo status says the same
+    theirs = persistrepo_cli("--store", dnf.store, "status", "--installroot", dnf.root,
+                             "--image-manifest", str(manifest), "--json")
+    ours = dnf("persist", "status", "--image-manifest", str(manifest), "--json")
+    assert theirs.returncode == ours.returncode == 100, theirs.stderr
+    assert theirs.stdout == ours.stdout
+
+    assert dnf("persist", "remove", "signed").returncode == 0
+    assert dnf("persist", "add", "unsigned").returncode == 0
+    res = dnf("persist", "status", "--image-manifest", str(manifest))
+    assert res.returncode == 0, res
+    assert "nothing at risk" in res.stdout
+
+
+def test_status_with_an_image_root(dnf, tmp_path):
+    image = bed.make_root(tmp_path / "image")       # holds bed-base only
+    assert dnf("install", "unsigned").returncode == 0
+    res = dnf("persist", "status", "--image-root", image)
+    assert res.returncode == 0, res
+    assert "image: image root %s (1 packages)" % image in res.stdout
+    assert "nothing at risk" in res.stdout
+    res = dnf("persist", "status", "--image-root", str(tmp_path / "nope"))
+    assert res.returncode == 1
+    assert "no such directory" in res.stderr
