@@ -1,10 +1,11 @@
 """The persistrepo command (also `python3 -m persistrepo`).
 
-Options and exit codes are documented in docs/cli.md and persistrepo(8).
+Options and exit codes are documented in persistrepo(8), docs/man/persistrepo.8.rst.
 """
 
 import argparse
 import os
+import signal
 import sys
 
 import persistrepo
@@ -205,4 +206,4 @@ def main(argv=None):
         return EXIT_FAILED
     except KeyboardInterrupt:
         sys.stderr.write("persistrepo: interrupted\n")
-        return EXIT_USAGE + 128
+        return 128 + signal.SIGINT

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Adding one package to an N-package store: `persistrepo add` against
+`createrepo_c --update` over the same directory (what dnf-plugins-core's
+`local` plugin runs after every transaction), plus `persistrepo list --json`.
+
+Usage: bench/bench_store.py [N ...]   (default: 100 1000 5000; run as root)
+Prints wall times (median of 3) and the ratios, measured side by side.
+"""
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROUNDS = 3
+
+
+def build_packages(count, workdir):
+    """count tiny noarch RPMs from one spec with count subpackages (one
+    rpmbuild run, far faster than count builds)."""
+    spec = os.path.join(workdir, "bench.spec")
+    with open(spec, "w") as f:
+        f.write("Name: benchsrc\nVersion: 1.0\nRelease: 1\nSummary: bench\n"
+                "License: MIT\nBuildArch: noarch\n%description\nbench\n")
+        for i in range(count):
+            f.write("%%package -n bench-%05d\nSummary: bench %d\n"
+                    "%%description -n bench-%05d\nbench\n%%files -n bench-%05d\n"
+                    % (i, i, i, i))
+    top = os.path.join(workdir, "rpmbuild")
+    subprocess.run(["rpmbuild", "-bb", "--quiet", "--define", "_topdir " + top, spec],
+                   check=True, stdout=subprocess.DEVNULL)
+    out = os.path.join(top, "RPMS", "noarch")
+    return sorted(os.path.join(out, n) for n in os.listdir(out))
+
+
+def timed(cmd):
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=dict(os.environ, PYTHONPATH=REPO))
+    return time.perf_counter() - start
+
+
+def persistrepo(*args):
+    return [sys.executable, "-m", "persistrepo"] + list(args)
+
+
+def measure(n, packages, workdir):
+    base, extra = packages[:n], packages[n:n + ROUNDS]
+    ours, theirs, listing = [], [], []
+    store = os.path.join(workdir, "store-%d" % n)
+    plain = os.path.join(workdir, "plain-%d" % n)
+    subprocess.run(persistrepo("--store", store, "add", *base), check=True,
+                   stdout=subprocess.DEVNULL)
+    os.mkdir(plain)
+    for p in base:
+        shutil.copy(p, plain)
+    subprocess.run(["createrepo_c", "--quiet", plain], check=True)
+    for pkg in extra:
+        ours.append(timed(persistrepo("--store", store, "add", pkg)))
+        shutil.copy(pkg, plain)
+        theirs.append(timed(["createrepo_c", "--quiet", "--update", plain]))
+        listing.append(timed(persistrepo("--store", store, "list", "--json")))
+    return statistics.median(ours), statistics.median(theirs), statistics.median(listing)
+
+
+def main(argv):
+    sizes = [int(a) for a in argv] or [100, 1000, 5000]
+    workdir = tempfile.mkdtemp(prefix="persistrepo-bench-")
+    try:
+        packages = build_packages(max(sizes) + ROUNDS, workdir)
+        print("%6s  %12s  %22s  %6s  %14s" % ("N", "persistrepo", "createrepo_c --update",
+                                              "ratio", "list --json"))
+        for n in sizes:
+            ours, theirs, listing = measure(n, packages, workdir)
+            print("%6d  %11.3fs  %21.3fs  %5.1fx  %13.3fs" % (n, ours, theirs,
+                                                                theirs / ours, listing))
+    finally:
+        shutil.rmtree(workdir)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
