@@ -1,5 +1,6 @@
 """The persist_rpm configuration shared by the dnf plugin, the yum plugin and
-the CLI (every key is documented in docs/configuration.md).
+the CLI (every key is documented, with its default, in dnf-persist(8):
+docs/man/dnf-persist.8.rst).
 
 Python 2.7 compatible.
 """
