@@ -101,6 +101,7 @@ def cmd_replay(store, args):
     result = replay.replay(args.installroot, store, dry_run=args.dry_run,
                            skip_broken=args.skip_broken, enablerepos=args.enablerepo)
     _say(replay_report.to_json(result) if args.json else replay_report.text(result))
+    sys.stdout.flush()
     for item in result.broken:
         sys.stderr.write("persistrepo: error: cannot replay %s: %s\n" % (item.nevra, item.reason))
     return result.exit_code

@@ -156,13 +156,14 @@ def _explain_broken(base, items):
         why = replay_plan.explain(base.sack, item.pkg)
         if why is None:
             if combined is None:
-                goal = hawkey.Goal(base.sack)
+                combined = hawkey.Goal(base.sack)
                 for other in items:
                     if other.pkg is not None and other.role == "requested":
-                        goal.install(other.pkg)
-                combined = "" if goal.run() else replay_plan.problem_text(goal)
+                        combined.install(other.pkg)
+                combined.run()
+            rules = replay_plan.problem_text(combined, about=item.nevra)
             why = "cannot be installed together with the rest of the plan" + (
-                ": " + combined if combined else "")
+                ": " + rules if rules else "")
         item.reason = why
 
 

@@ -188,11 +188,17 @@ def explain(sack, pkg):
     return problem_text(goal)
 
 
-def problem_text(goal):
-    """A failed goal's problem rules (one list per problem) as one line."""
+# libsolv's rules that only say "see the other rules".
+_GENERIC = ("conflicting requests", "problem with installed package")
+
+
+def problem_text(goal, about=None):
+    """A failed goal's problem rules (one list per problem) as one line;
+    with about, only the rules that mention that NEVRA."""
     rules = []
     for problem in goal.problem_rules():
         for rule in ([problem] if isinstance(problem, str) else problem):
-            if rule not in rules:
+            if rule not in rules and not rule.startswith(_GENERIC) \
+                    and (about is None or about in rule):
                 rules.append(rule)
     return "; ".join(rules)
