@@ -206,7 +206,7 @@ def _outcomes(root, items, ran):
 
 def _finish(result, installs):
     broken = result.broken
-    if result.transaction_error or any(i.outcome == "failed" for i in result.items):
+    if result.transaction_error:
         result.status, result.exit_code = "failed", EXIT_FAILED
     elif broken and not result.skip_broken:
         result.status, result.exit_code = "failed", EXIT_FAILED
@@ -275,6 +275,10 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
                 result.transaction_error = str(e)
         if not dry_run:
             _outcomes(new_root, result.items, run)
+            failed = [i.nevra for i in result.items if i.outcome == "failed"]
+            if failed and not result.transaction_error:
+                result.transaction_error = ("rpm did not install %s (a scriptlet failed or a "
+                                            "file conflicts)" % ", ".join(failed))
         _finish(result, installs)
     finally:
         if base is not None:

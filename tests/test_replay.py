@@ -346,3 +346,16 @@ def test_missing_store(tmp_path):
     res = cli("replay", "--installroot", root, "--store", tmp_path / "nostore")
     assert res.returncode == 2
     assert "no store at" in one_line_error(res)
+
+
+def test_failing_scriptlet_is_reported(tmp_path, builder):
+    root = image(tmp_path, [])
+    store = store_of(tmp_path, (builder.build("okpkg"), "user"),
+                     (builder.build("badpre", pre="exit 1"), "user"))
+    res, doc = replay_json(root, store)
+    assert res.returncode == 1
+    assert doc["status"] == "failed" and doc["transaction_error"]
+    outcomes = dict((p["nevra"], p["outcome"]) for p in doc["packages"])
+    assert outcomes["badpre-1.0-1.noarch"] == "failed"
+    assert bed.installed(root) == {"okpkg-1.0-1.noarch"}
+    assert outcomes["okpkg-1.0-1.noarch"] == "done"
