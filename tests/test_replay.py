@@ -203,11 +203,14 @@ def test_strict_failure_then_skip_broken(tmp_path, builder):
 def test_corrupt_and_tampered_files_refused(tmp_path, builder):
     root = image(tmp_path, [])
     store = store_of(tmp_path, (builder.build("fine"), "user"), (builder.build("rot"), "user"),
-                     (builder.build("swap"), "user"))
-    path = store.layout.package("rot-1.0-1.noarch.rpm")
-    with open(path, "r+b") as f:
-        f.seek(os.path.getsize(path) - 100)
-        f.write(b"\0" * 50)
+                     (builder.build("swap"), "user"),
+                     (builder.build("needsrot", requires=["rotdep"]), "user"),
+                     (builder.build("rotdep"), "dependency"))
+    for name in ("rot", "rotdep"):
+        path = store.layout.package("%s-1.0-1.noarch.rpm" % name)
+        with open(path, "r+b") as f:
+            f.seek(os.path.getsize(path) - 100)
+            f.write(b"\0" * 50)
     other = builder.build("swap", files={"/etc/evil": "x\n"})
     with open(other, "rb") as src, open(store.layout.package("swap-1.0-1.noarch.rpm"),
                                         "wb") as dst:
@@ -217,6 +220,7 @@ def test_corrupt_and_tampered_files_refused(tmp_path, builder):
     assert "rot-1.0-1.noarch.rpm" in res.stdout and "corrupt" in res.stdout
     assert "swap-1.0-1.noarch.rpm" in res.stdout and "tampered" in res.stdout
     assert bed.installed(root) == set()
+    assert "needsrot-1.0-1.noarch" in res.stderr and "rotdep" in res.stderr
     res = replay(root, store, "--skip-broken")
     assert res.returncode == 4
     assert bed.installed(root) == {"fine-1.0-1.noarch"}
