@@ -209,6 +209,28 @@ def test_obsoleting_install_replaces_the_obsoleted_package(dnf, extra_repo):
     assert set(dnf.stored()) == {"newtool-1.0-1.noarch"}
 
 
+def test_obsoleting_upgrade(dnf, extra_repo):
+    one = extra_repo(dict(name="suite"), dict(name="addon"))
+    two = extra_repo(dict(name="suite", version="2.0", obsoletes=["addon"]))
+    assert dnf("install", "suite", "addon", repos={"one": one}).returncode == 0
+    res = dnf("upgrade", repos={"one": one, "two": two})
+    assert res.returncode == 0, res
+    assert bed.installed(dnf.root) == {"suite-2.0-1.noarch"}
+    assert set(dnf.stored()) == {"suite-2.0-1.noarch"}
+    assert dnf.stored()["suite-2.0-1.noarch"]["reason"] == "user"
+
+
+def test_without_the_library_dnf_still_works(dnf, root, tmp_path):
+    broken = tmp_path / "broken" / "persistrepo"      # shadows any installed copy
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('broken on purpose')\n")
+    res = bed.run_dnf(root, ["install", "tool"], repos=dnf.repos, plugin_dir=PLUGIN_DIR,
+                      plugin_conf_dir=dnf.confdir, env={"PYTHONPATH": str(broken.parent)})
+    assert res.returncode == 0, res
+    assert "persist_rpm: error: cannot import persistrepo (broken on purpose)" in res.stderr
+    assert bed.installed(root) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+
+
 def test_excluded_packages_and_the_setopt_override(dnf):
     dnf.conf(exclude="libtool-*")
     res = dnf("install", "tool")
