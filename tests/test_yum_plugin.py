@@ -1,0 +1,459 @@
+"""The yum plugin yum-plugins/persist_rpm.py, run by yum 3.4.3's hook path
+under Python 2.7.
+
+yum cannot run here, so the plugin is driven through tests/yum343, a harness
+that mirrors yum 3.4.3's plugin API (each piece names the upstream lines it
+mirrors; upstream commit 02a6d7ad "Bump version to 3.4.3"):
+- yum/plugins.py: API_VERSION, TYPE_CORE/TYPE_INTERACTIVE, YumPlugins
+  (plugins.py 119-361: conf lookup, enabled flag, requires_api_version,
+  plugin_type filter, <slot>_hook, atexit 'close', 'config' at init) and the
+  conduit classes (375-630: confString/confBool, registerCommand, getConf,
+  getRpmDB, getTsInfo, getDownloadPackages);
+- yum/transactioninfo.py: TransactionData.add*/getMembersWithState/makelists
+  and TransactionMember (transactioninfo.py 73-790), so an update is
+  TS_UPDATE + TS_UPDATED, a reinstall one install member with reinstall=True;
+- yum/__init__.py: YumBase.downloadPkgs (1910-2046), runTransaction
+  (1456-1571: pretrans, ts.run, YumRPMTransError without posttrans on a
+  non-empty error list, cleanUsedHeadersPackages BEFORE posttrans when
+  keepcache=0, posttrans, verifyTransaction), cleanUsedHeadersPackages
+  (2183-2219) and the tsInfo calls of install/update/remove/downgrade/
+  reinstall (3640-3667, 3713-3719, 4052, 4441-4444, 4217-4260);
+- cli.py: YumBaseCli.registerCommand/doCommands and yummain's exit codes.
+
+The py3 test process builds RPMs (rpmfluff), roots and repos; a Python 2.7
+child (tests/yum343/run.py) runs the hooks; the rpm transaction is real (rpm's
+TransactionSet.run in a py3 child, tests/yum343/rpmts.py) and the rpmdb the
+plugin queries is the root's real rpmdb (read with `rpm --root -qa`). Without
+rpm bindings under 2.7 the plugin's capture queues the packages and runs the
+py3 `persistrepo ingest`, which writes the repodata. Nothing is mocked.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from persistrepo import failures, record
+from tests import bed
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HARNESS = os.path.join(REPO, "tests", "yum343")
+PLUGIN_DIR = os.path.join(REPO, "yum-plugins")
+PLUGIN = os.path.join(PLUGIN_DIR, "persist_rpm.py")
+STORE = "var/imgbased/persisted_packages"
+DEFAULT_PY27 = "/root/.pyenv/versions/2.7.18/bin/python"
+INGEST = os.path.join(os.path.dirname(sys.executable), "persistrepo")
+
+
+def python27():
+    """The Python 2.7 interpreter: $PERSISTREPO_PYTHON27, else the pyenv one.
+    A missing interpreter fails the test (under CI=true and everywhere else):
+    the 2.7 run is the point of these tests, it is never skipped."""
+    path = os.environ.get("PERSISTREPO_PYTHON27", DEFAULT_PY27)
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        pytest.fail("no Python 2.7 interpreter at %s (set PERSISTREPO_PYTHON27)%s"
+                    % (path, "; CI=true requires one" if os.environ.get("CI") == "true"
+                       else ""))
+    out = subprocess.check_output([path, "-c", "import sys; print(sys.version_info[:2])"])
+    assert out.strip() == b"(2, 7)", out
+    return path
+
+
+class Result(object):
+    def __init__(self, proc):
+        self.returncode = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.harness = None
+        for line in proc.stdout.splitlines():
+            if line.startswith("HARNESS "):
+                self.harness = json.loads(line[len("HARNESS "):])
+
+    def members(self):
+        return [tuple(m) for m in self.harness["members"]]
+
+    def __str__(self):
+        return "exit %d\n--- stdout\n%s--- stderr\n%s" % (self.returncode, self.stdout,
+                                                          self.stderr)
+
+    __repr__ = __str__
+
+
+class Yum(object):
+    """One install root, a repo served over HTTP, the plugin and its conf."""
+
+    def __init__(self, tmp_path, std, server, python):
+        self.tmp = tmp_path
+        self.std = std
+        self.python = python
+        self.root = bed.make_root(tmp_path / "root")
+        self.store = os.path.join(self.root, STORE)
+        self.confdir = str(tmp_path / "pluginconf")
+        os.mkdir(self.confdir)
+        self.repos = {"bedrepo": {"baseurl": server.url, "dir": std.repo}}
+        self.cachedir = os.path.join(self.root, "var/cache/yum")
+        self.conf()
+
+    def conf(self, **keys):
+        keys.setdefault("ingest_command", INGEST)
+        with open(os.path.join(self.confdir, "persist_rpm.conf"), "w") as f:
+            f.write("[main]\nenabled=1\n")
+            for key, value in sorted(keys.items()):
+                f.write("%s=%s\n" % (key, value))
+
+    def _run(self, scenario, python=None):
+        path = str(self.tmp / "scenario.json")
+        scenario.update(pluginpath=[PLUGIN_DIR], pluginconfpath=[self.confdir], repos=self.repos,
+                        conf=dict({"installroot": self.root, "cachedir": self.cachedir},
+                                  **scenario.get("conf", {})))
+        with open(path, "w") as f:
+            json.dump(scenario, f)
+        env = bed.tool_env({"PYTHONPATH": REPO, "YUM343_RPM_PYTHON": sys.executable})
+        proc = subprocess.run([python or self.python, os.path.join(HARNESS, "run.py"), path],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, env=env, timeout=300)
+        return Result(proc)
+
+    def ref(self, name, version=None):
+        return {"repo": "bedrepo", "file": os.path.basename(self.std.path(name, version))}
+
+    def transaction(self, ops, python=None, **conf):
+        return self._run({"ops": ops, "conf": conf}, python)
+
+    def command(self, *argv):
+        return self._run({"cli": list(argv)})
+
+    def stored(self):
+        index = os.path.join(self.store, ".persistrepo", "index.json")
+        return dict((e["nevra"], e) for e in record.load_index(index).entries())
+
+    def files(self):
+        if not os.path.isdir(self.store):
+            return set()
+        return set(n for n in os.listdir(self.store) if n.endswith(".rpm"))
+
+    def staged(self):
+        """Files left in the plugin's staging area."""
+        found = []
+        for dirpath, _, names in os.walk(os.path.join(self.store, ".persistrepo",
+                                                      "yum-staging")):
+            found.extend(os.path.join(dirpath, n) for n in names)
+        return found
+
+    def downloaded(self):
+        found = []
+        for dirpath, _, names in os.walk(self.cachedir):
+            found.extend(n for n in names if n.endswith(".rpm"))
+        return found
+
+    def repoquery(self):
+        """NEVRAs of the store's repodata, as real dnf reads them."""
+        fresh = bed.make_root(self.tmp / ("q%d" % len(os.listdir(str(self.tmp)))),
+                              base=False)
+        res = bed.run_dnf(fresh, ["--repofrompath=persisted," + self.store,
+                                  "--repo=persisted", "repoquery", "-q",
+                                  "--qf", "%{name}-%{evr}.%{arch}"], repos={})
+        assert res.returncode == 0, res
+        return set(res.stdout.split())
+
+
+@pytest.fixture
+def yum(tmp_path, std_set, http_serve):
+    return Yum(tmp_path, std_set, http_serve(std_set.repo), python27())
+
+
+def ok(res):
+    assert res.returncode == 0, res
+    assert "Traceback" not in res.stderr, res
+    return res
+
+
+def rpm_install(root, path):
+    subprocess.run(["rpm", "--root", root, "-U", "--nodeps", path], check=True,
+                   env=bed.tool_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+# -- capture ------------------------------------------------------------------
+
+def test_install_persists_the_downloaded_file_after_yum_deleted_it(yum, gpg_key):
+    subprocess.run(["rpm", "--root", yum.root, "--import", gpg_key.pubkey], check=True,
+                   env=bed.tool_env())
+    res = ok(yum.transaction([dict(op="install", **yum.ref("signed"))]))
+    assert res.harness["python"] == [2, 7]
+    assert res.members() == [("signed", "1.0", 20, "user", False)]  # TS_INSTALL
+    assert "persist_rpm: persisted signed-1.0-1.noarch" in res.stdout, res
+    assert bed.installed(yum.root) == {"signed-1.0-1.noarch"}
+    # yum (keepcache=0) deleted its download before posttrans; the store has it
+    assert yum.downloaded() == []
+    assert yum.files() == {"signed-1.0-1.noarch.rpm"}
+    entry = yum.stored()["signed-1.0-1.noarch"]
+    assert (entry["method"], entry["origin"], entry["reason"]) == ("yum", "bedrepo", "user")
+    assert entry["signed"] and entry["key_id"].endswith(gpg_key.keyid)
+    keys = os.listdir(os.path.join(yum.store, ".persistrepo", "keys"))
+    assert [k[-12:-4] for k in keys] == [gpg_key.keyid]
+    assert yum.repoquery() == {"signed-1.0-1.noarch"}
+    assert yum.staged() == []
+    assert not os.listdir(os.path.join(yum.store, ".persistrepo", "incoming"))
+
+
+def test_dependency_install_records_the_reason(yum):
+    res = ok(yum.transaction([dict(op="install", **yum.ref("tool", "1.0")),
+                              dict(op="dep", **yum.ref("libtool-dep"))]))
+    assert res.members() == [("libtool-dep", "1.0", 20, "dep", False),
+                             ("tool", "1.0", 20, "user", False)]
+    stored = yum.stored()
+    assert stored["tool-1.0-1.noarch"]["reason"] == "user"
+    assert stored["libtool-dep-1.0-1.noarch"]["reason"] == "dependency"
+    assert yum.repoquery() == {"tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+
+
+def test_update_of_a_user_package_is_captured_and_replaces_the_old(yum):
+    ok(yum.transaction([dict(op="install", **yum.ref("tool", "1.0")),
+                        dict(op="dep", **yum.ref("libtool-dep"))]))
+    res = ok(yum.transaction([dict(op="update", old="tool", **yum.ref("tool", "2.0"))]))
+    # the `yum update tool` shape: TS_UPDATE for the new, TS_UPDATED for the old
+    assert res.members() == [("tool", "1.0", 90, "user", False),
+                             ("tool", "2.0", 10, "user", False)]
+    assert "persist_rpm: persisted tool-2.0-1.noarch" in res.stdout, res
+    assert set(yum.stored()) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+    assert yum.files() == {"tool-2.0-1.noarch.rpm", "libtool-dep-1.0-1.noarch.rpm"}
+    assert yum.repoquery() == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+
+
+def test_obsoleting_package_is_captured_and_the_obsoleted_dropped(yum, builder):
+    old = builder.build("oldtool", files={"/usr/share/bed/oldtool.txt": "old\n"})
+    new = builder.build("newtool", obsoletes=["oldtool"],
+                        files={"/usr/share/bed/newtool.txt": "new\n"})
+    local = [{"local": shutil.copy(p, str(yum.tmp))} for p in (old, new)]
+    ok(yum.transaction([dict(op="install", **local[0])]))
+    assert "oldtool-1.0-1.noarch" in yum.stored()
+    res = ok(yum.transaction([dict(op="install", **local[1])]))
+    assert res.members() == [("newtool", "1.0", 60, "user", False),   # TS_OBSOLETING
+                             ("oldtool", "1.0", 50, "user", False)]   # TS_OBSOLETED
+    assert bed.installed(yum.root) == {"newtool-1.0-1.noarch"}
+    assert set(yum.stored()) == {"newtool-1.0-1.noarch"}
+    assert "persist_rpm: dropped oldtool-1.0-1.noarch from the store" in res.stdout, res
+
+
+def test_reinstall_captures_a_package_installed_before_the_plugin(yum):
+    rpm_install(yum.root, yum.std.path("unsigned"))
+    assert yum.stored() == {}
+    res = ok(yum.transaction([dict(op="reinstall", **yum.ref("unsigned"))]))
+    assert res.members() == [("unsigned", "1.0", 20, "user", True)]
+    assert bed.installed(yum.root) == {"unsigned-1.0-1.noarch"}
+    assert set(yum.stored()) == {"unsigned-1.0-1.noarch"}
+    assert yum.stored()["unsigned-1.0-1.noarch"]["method"] == "yum"
+
+
+def test_downgrade_replaces_the_newer_version(yum):
+    ok(yum.transaction([dict(op="install", **yum.ref("tool", "2.0")),
+                        dict(op="dep", **yum.ref("libtool-dep"))]))
+    res = ok(yum.transaction([dict(op="downgrade", old="tool", **yum.ref("tool", "1.0"))]))
+    assert res.members() == [("tool", "1.0", 20, "user", False),
+                             ("tool", "2.0", 40, "user", False)]   # TS_ERASE of the old
+    assert bed.installed(yum.root) == {"tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+    assert set(yum.stored()) == {"tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+    assert yum.repoquery() == {"tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+
+
+def test_erase_drops_the_package_unless_remove_on_erase_is_off(yum):
+    ok(yum.transaction([dict(op="install", **yum.ref("unsigned")),
+                        dict(op="install", **yum.ref("multi", None) if False else
+                             yum.ref("epochy", "1.0"))]))
+    assert set(yum.stored()) == {"unsigned-1.0-1.noarch", "epochy-1:1.0-1.noarch"}
+    res = ok(yum.transaction([dict(op="erase", name="unsigned")]))
+    assert "persist_rpm: dropped unsigned-1.0-1.noarch from the store" in res.stdout, res
+    assert set(yum.stored()) == {"epochy-1:1.0-1.noarch"}
+    assert yum.repoquery() == {"epochy-1:1.0-1.noarch"}
+
+    yum.conf(remove_on_erase="no")
+    ok(yum.transaction([dict(op="erase", name="epochy")]))
+    assert bed.installed(yum.root) == set()
+    assert set(yum.stored()) == {"epochy-1:1.0-1.noarch"}
+
+
+def test_local_install_records_commandline_origin_and_keeps_the_file(yum):
+    local = shutil.copy(yum.std.path("unsigned"), str(yum.tmp / "unsigned.rpm"))
+    res = ok(yum.transaction([{"op": "install", "local": local}]))
+    assert "persist_rpm: persisted unsigned-1.0-1.noarch" in res.stdout, res
+    entry = yum.stored()["unsigned-1.0-1.noarch"]
+    assert (entry["origin"], entry["method"]) == ("@commandline", "yum")
+    assert os.path.isfile(local)
+    assert yum.staged() == []
+
+
+def test_failed_transaction_persists_nothing_and_leaves_no_staging(yum, builder):
+    ok(yum.transaction([dict(op="install", **yum.ref("unsigned"))]))
+    clash = builder.build("clash", files={"/usr/share/bed/unsigned.txt": "other\n"})
+    local = shutil.copy(clash, str(yum.tmp))
+    res = yum.transaction([{"op": "install", "local": local},
+                           dict(op="install", **yum.ref("tool", "1.0")),
+                           dict(op="dep", **yum.ref("libtool-dep"))])
+    # rpm refused to run it (file conflict): YumRPMTransError, no posttrans
+    assert res.returncode == 1, res
+    assert "Could not run transaction" in res.stderr, res
+    assert "persist_rpm:" not in res.stdout + res.stderr, res
+    assert bed.installed(yum.root) == {"unsigned-1.0-1.noarch"}
+    assert set(yum.stored()) == {"unsigned-1.0-1.noarch"}
+    assert yum.staged() == []
+    assert os.path.isdir(os.path.join(yum.store, ".persistrepo", "yum-staging"))
+
+
+def test_scriptlet_failure_captures_only_what_rpm_installed(yum):
+    res = ok(yum.transaction([dict(op="install", **yum.ref("badpre")),
+                              dict(op="install", **yum.ref("unsigned"))]))
+    assert bed.installed(yum.root) == {"unsigned-1.0-1.noarch"}
+    assert set(yum.stored()) == {"unsigned-1.0-1.noarch"}
+    assert "badpre-1.0-1.noarch is not installed after the transaction" in res.stdout, res
+    assert yum.staged() == []
+
+
+def test_excluded_packages_are_not_captured(yum):
+    yum.conf(exclude="unsig*, epochy")
+    ok(yum.transaction([dict(op="install", **yum.ref("unsigned")),
+                        dict(op="install", **yum.ref("epochy", "2.0")),
+                        dict(op="install", **yum.ref("tool", "1.0")),
+                        dict(op="dep", **yum.ref("libtool-dep"))]))
+    assert bed.installed(yum.root) == {"unsigned-1.0-1.noarch", "epochy-2.0-1.noarch",
+                                       "tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+    assert set(yum.stored()) == {"tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+
+
+@pytest.fixture
+def full_store(yum):
+    """The store on a 64 KiB tmpfs, filled up."""
+    os.makedirs(yum.store)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", yum.store],
+                   check=True)
+    try:
+        fd = os.open(os.path.join(yum.store, "filler"), os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            while True:
+                os.write(fd, b"\0" * 1024)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        yield yum
+    finally:
+        subprocess.run(["umount", yum.store], check=True)
+
+
+def test_full_disk_store_fails_capture_not_the_transaction(full_store):
+    yum = full_store
+    res = yum.transaction([dict(op="install", **yum.ref("unsigned"))])
+    assert res.returncode == 0, res
+    assert bed.installed(yum.root) == {"unsigned-1.0-1.noarch"}
+    assert "persist_rpm: error: unsigned-1.0-1.noarch was not persisted" in res.stderr, res
+    assert "No space left on device" in res.stderr, res
+    assert "Fix: yumdownloader --destdir=/var/tmp/persist unsigned-1.0-1.noarch" \
+        in res.stderr, res
+    recorded = failures.load(failures.path_for(yum.root))
+    assert [(f["nevra"], f["method"]) for f in recorded] == [("unsigned-1.0-1.noarch", "yum")]
+    assert yum.staged() == []
+
+    status = yum.command("persist", "status")
+    assert status.returncode == 100, status
+    assert "not persisted: unsigned-1.0-1.noarch (yum," in status.stdout, status
+    assert "fix: yumdownloader" in status.stdout, status
+
+
+# -- Python 2.7 and 3 -----------------------------------------------------------
+
+def test_python27_queues_and_py3_ingest_writes_the_repodata(yum):
+    """Under 2.7 (no rpm/createrepo_c bindings) the plugin runs the real hook
+    path and capture queues into incoming; `persistrepo ingest` persists."""
+    probe = subprocess.run([yum.python, "-c", "import rpm"], stderr=subprocess.PIPE)
+    assert probe.returncode != 0  # the queued path is the one exercised
+    res = ok(yum.transaction([dict(op="install", **yum.ref("epochy", "1.0"))]))
+    assert res.harness["python"] == [2, 7]
+    assert "persist_rpm: persisted epochy-1:1.0-1.noarch" in res.stdout, res
+    assert yum.repoquery() == {"epochy-1:1.0-1.noarch"}
+    assert not os.listdir(os.path.join(yum.store, ".persistrepo", "incoming"))
+
+
+def test_python3_run_writes_the_store_directly(yum):
+    res = ok(yum.transaction([dict(op="install", **yum.ref("tool", "1.0")),
+                              dict(op="dep", **yum.ref("libtool-dep"))],
+                             python=sys.executable))
+    assert res.harness["python"][0] == 3
+    assert yum.repoquery() == {"tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+    assert {e["method"] for e in yum.stored().values()} == {"yum"}
+
+
+def test_plugin_and_its_imports_are_python27_and_36_compatible(yum):
+    """vermin over the plugin and every persistrepo module it imports under
+    2.7 (the import graph, taken from sys.modules), plus the modules the
+    direct capture path imports when the bindings exist (store and its
+    imports, found the same way under py3)."""
+    probe = ("import sys; sys.path[:0] = [%r, %r, %r]; import persist_rpm; %s"
+             "print(' '.join(sorted(m for m, v in sys.modules.items() "
+             "if v is not None and m.startswith('persistrepo'))))")
+    mods = set()
+    for python, extra in ((yum.python, ""),
+                          (sys.executable, "import persistrepo.store, persistrepo.keys; ")):
+        out = subprocess.check_output([python, "-c", probe % (HARNESS, REPO, PLUGIN_DIR,
+                                                              extra)],
+                                      universal_newlines=True)
+        mods.update(out.split())
+    assert {"persistrepo.capture", "persistrepo.incoming", "persistrepo.fsutil"} <= mods
+    files = [PLUGIN] + sorted(
+        os.path.join(REPO, *m.split(".")) + (".py" if m != "persistrepo" else "/__init__.py")
+        for m in mods)
+    vermin = os.path.join(os.path.dirname(sys.executable), "vermin")
+    res = subprocess.run([vermin, "--target=2.7-", "--target=3.6-", "--no-tips",
+                          "--violations", "--eval-annotations"] + files,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         universal_newlines=True)
+    assert res.returncode == 0, res.stdout
+
+
+def test_plugin_api_declarations(yum):
+    out = subprocess.check_output(
+        [yum.python, "-c", "import sys; sys.path[:0] = [%r, %r, %r]; import persist_rpm as p; "
+         "sys.stdout.write('%%s %%s' %% (p.requires_api_version, p.plugin_type))" % (HARNESS, REPO, PLUGIN_DIR)],
+        universal_newlines=True)
+    assert out.split() == ["2.6", "(0,)"]
+
+
+# -- yum persist ------------------------------------------------------------------
+
+def test_yum_persist_list_remove_status(yum):
+    ok(yum.transaction([dict(op="install", **yum.ref("tool", "1.0")),
+                        dict(op="dep", **yum.ref("libtool-dep"))]))
+    res = ok(yum.command("persist", "list"))
+    lines = res.stdout.splitlines()
+    assert lines[1].split()[0] == "PACKAGE"
+    assert {l.split()[0] for l in lines[2:] if not l.startswith("HARNESS")} == \
+        {"libtool-dep-1.0-1.noarch", "tool-1.0-1.noarch"}
+    res = ok(yum.command("persist", "list", "--json"))
+    listed = json.loads(res.stdout[res.stdout.index("["):])
+    assert {(e["nevra"], e["method"], e["origin"]) for e in listed} == \
+        {("tool-1.0-1.noarch", "yum", "bedrepo"), ("libtool-dep-1.0-1.noarch", "yum", "bedrepo")}
+
+    res = ok(yum.command("persist", "status"))
+    assert "ok: " in res.stdout
+
+    res = yum.command("persist", "remove", "nosuch")
+    assert res.returncode == 1, res
+    assert "Error: no persisted package matches 'nosuch'" in res.stderr, res
+    assert len(yum.stored()) == 2
+
+    res = ok(yum.command("persist", "remove", "libtool-dep"))
+    assert "removed libtool-dep-1.0-1.noarch (it stays installed)" in res.stdout, res
+    assert set(yum.stored()) == {"tool-1.0-1.noarch"}
+    assert yum.repoquery() == {"tool-1.0-1.noarch"}
+    assert "libtool-dep-1.0-1.noarch" in bed.installed(yum.root)
+
+    yum.conf(remove_on_erase=0)
+    ok(yum.transaction([dict(op="erase", name="tool")]))
+    res = yum.command("persist", "status")
+    assert res.returncode == 100, res
+    assert "persisted but not installed: tool-1.0-1.noarch" in res.stdout, res
+
+    res = yum.command("persist", "frobnicate")
+    assert res.returncode == 1, res
+    assert "unknown persist command 'frobnicate'" in res.stderr, res
