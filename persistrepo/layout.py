@@ -33,4 +33,4 @@ class Layout(object):
         return os.path.join(self.root, filename)
 
     def chunk(self, sha256):
-        return os.path.join(self.chunks, sha256 + ".json")
+        return os.path.join(self.chunks, sha256 + ".xml")

@@ -69,8 +69,11 @@ class Index(object):
         return [self.packages[k] for k in sorted(self.packages)]
 
     def to_bytes(self):
-        doc = {"format": FORMAT, "generation": self.generation, "packages": self.entries()}
-        return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("utf-8")
+        """One package per line: readable, and fast (no indent keeps json's C encoder)."""
+        lines = ",\n  ".join(json.dumps(e, sort_keys=True) for e in self.entries())
+        text = '{"format": %d,\n "generation": %d,\n "packages": [\n  %s\n ]\n}\n' \
+            % (FORMAT, self.generation, lines)
+        return text.encode("utf-8")
 
 
 def load_index(path):

@@ -1,12 +1,11 @@
 """Repository metadata through the createrepo_c bindings.
 
 Each stored package keeps its three XML chunks (primary, filelists, other) in
-.persistrepo/chunks/<sha256>.json, made once when it is added. Writing the
+.persistrepo/chunks/<sha256>.xml, made once when it is added. Writing the
 repodata then only concatenates chunks, so adding or removing k packages never
 re-reads the headers of the other N.
 """
 
-import json
 import os
 import shutil
 import tempfile
@@ -21,21 +20,21 @@ def make_chunks(path, location_href):
     """The XML chunks of the RPM at path, as createrepo_c dumps them."""
     import createrepo_c as cr
     pkg = cr.package_from_rpm(path, cr.SHA256, location_href, None, CHANGELOG_LIMIT)
-    doc = dict(zip(KINDS, cr.xml_dump(pkg)))
-    doc["pkgid"] = pkg.pkgId
-    return doc
+    return dict(zip(KINDS, cr.xml_dump(pkg)))
 
 
 def save_chunks(layout, sha256, chunks):
+    """Keep the chunks as one file, NUL-separated (XML never contains NUL)."""
     path = layout.chunk(sha256)
     if not os.path.lexists(path):
-        fsutil.write_atomic(path, json.dumps(chunks).encode("utf-8"), layout.tmp)
+        data = "\0".join(chunks[k] for k in KINDS).encode("utf-8")
+        fsutil.write_atomic(path, data, layout.tmp)
 
 
 def load_chunks(layout, sha256):
     fd = fsutil.open_regular(layout.chunk(sha256))
     with os.fdopen(fd, "rb") as f:
-        return json.loads(f.read().decode("utf-8"))
+        return dict(zip(KINDS, f.read().decode("utf-8").split("\0")))
 
 
 def _xml_classes():

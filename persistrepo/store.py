@@ -156,7 +156,7 @@ class Store(object):
         repodata.write(self.layout, docs, index.generation)
 
     def _drop_unused_chunks(self, index):
-        used = set(e["sha256"] + ".json" for e in index.packages.values())
+        used = set(e["sha256"] + ".xml" for e in index.packages.values())
         for name in os.listdir(self.layout.chunks):
             if name not in used:
                 fsutil.unlink_if_exists(os.path.join(self.layout.chunks, name))
