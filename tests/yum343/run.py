@@ -28,8 +28,8 @@ def setup(base, sc):
     # yummain/cli: doConfigSetup -> doPluginSetup (types CORE+INTERACTIVE for
     # the CLI, cli.py getOptionsConfig), then 'postconfig', 'init'
     base.doPluginSetup(searchpath=sc['pluginpath'], confpath=sc['pluginconfpath'],
-                       plugin_types=tuple(sc.get('plugin_types',
-                                                 (TYPE_CORE, TYPE_INTERACTIVE))))
+                       plugin_types=tuple(sc.get('plugin_types') or
+                                                 (TYPE_CORE, TYPE_INTERACTIVE)))
     base.plugins.run('postconfig')
     base.plugins.run('init')
     base.plugins.setCmdLine(None, sc.get('cmdline', []))
