@@ -8,7 +8,6 @@ store's repodata read by real dnf, the rpmdb, exit codes and messages.
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 
