@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""Adding one package to an N-package store: `persistrepo add` against
-`createrepo_c --update` over the same directory (what dnf-plugins-core's
-`local` plugin runs after every transaction), plus `persistrepo list --json`.
+"""Adding one package to an N-package store against `createrepo_c --update`
+over the same directory (what dnf-plugins-core's `local` plugin runs after
+every transaction), plus `persistrepo list --json`.
+
+"persistrepo add" is the command, interpreter start-up included; "in-process"
+is the library call the dnf plugin makes inside the running dnf.
 
 Usage: bench/bench_store.py [N ...]   (default: 100 1000 5000; run as root)
 Prints wall times (median of 3) and the ratios, measured side by side.
@@ -14,6 +17,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from persistrepo.store import Candidate, Store  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROUNDS = 3
@@ -49,8 +55,8 @@ def persistrepo(*args):
 
 
 def measure(n, packages, workdir):
-    base, extra = packages[:n], packages[n:n + ROUNDS]
-    ours, theirs, listing = [], [], []
+    base, extra = packages[:n], packages[n:n + 2 * ROUNDS]
+    ours, inproc, theirs, listing = [], [], [], []
     store = os.path.join(workdir, "store-%d" % n)
     plain = os.path.join(workdir, "plain-%d" % n)
     subprocess.run(persistrepo("--store", store, "add", *base), check=True,
@@ -59,25 +65,30 @@ def measure(n, packages, workdir):
     for p in base:
         shutil.copy(p, plain)
     subprocess.run(["createrepo_c", "--quiet", plain], check=True)
-    for pkg in extra:
+    for pkg, pkg2 in zip(extra[::2], extra[1::2]):
         ours.append(timed(persistrepo("--store", store, "add", pkg)))
-        shutil.copy(pkg, plain)
-        theirs.append(timed(["createrepo_c", "--quiet", "--update", plain]))
+        start = time.perf_counter()
+        Store(store).add([Candidate(pkg2)])
+        inproc.append(time.perf_counter() - start)
+        for p in (pkg, pkg2):
+            shutil.copy(p, plain)
+            theirs.append(timed(["createrepo_c", "--quiet", "--update", plain]))
         listing.append(timed(persistrepo("--store", store, "list", "--json")))
-    return statistics.median(ours), statistics.median(theirs), statistics.median(listing)
+    return [statistics.median(x) for x in (ours, inproc, theirs, listing)]
 
 
 def main(argv):
     sizes = [int(a) for a in argv] or [100, 1000, 5000]
     workdir = tempfile.mkdtemp(prefix="persistrepo-bench-")
     try:
-        packages = build_packages(max(sizes) + ROUNDS, workdir)
-        print("%6s  %12s  %22s  %6s  %14s" % ("N", "persistrepo", "createrepo_c --update",
-                                              "ratio", "list --json"))
+        packages = build_packages(max(sizes) + 2 * ROUNDS, workdir)
+        print("%6s %22s %10s %12s %6s %12s" % ("N", "createrepo_c --update", "add (cmd)",
+                                             "ratio", "add (in-process)", "ratio"), end="")
+        print("  list --json")
         for n in sizes:
-            ours, theirs, listing = measure(n, packages, workdir)
-            print("%6d  %11.3fs  %21.3fs  %5.1fx  %13.3fs" % (n, ours, theirs,
-                                                                theirs / ours, listing))
+            ours, inproc, theirs, listing = measure(n, packages, workdir)
+            print("%6d %21.3fs %9.3fs %11.1fx %15.3fs %5.1fx %11.3fs"
+                  % (n, theirs, ours, theirs / ours, inproc, theirs / inproc, listing))
     finally:
         shutil.rmtree(workdir)
 
