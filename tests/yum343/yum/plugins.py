@@ -122,7 +122,9 @@ class YumPlugins:
                                     "Loaded plugins: " + ", ".join(sorted(self._plugins)))
 
     def _loadplugin(self, modulefile, types):
-        """Lines 246-331."""
+        """Lines 246-331. One deliberate difference: a plugin that fails to
+        import re-raises (upstream does so only at debuglevel DEBUG_4, else it
+        logs "can't be imported" and goes on), so a test sees the traceback."""
         dir, modname = os.path.split(modulefile)
         modname = modname.split('.py')[0]
         conf = self._getpluginconf(modname)
