@@ -95,7 +95,10 @@ def cmd_ingest(store, args):
 
 
 def cmd_replay(store, args):
-    from persistrepo import replay, replay_report
+    try:
+        from persistrepo import replay, replay_report
+    except ImportError as e:  # EL7's python2 build has no dnf
+        raise PersistError("replay needs the dnf Python API (python3-dnf): %s" % e)
     if args.replay_store:
         store = Store(args.replay_store)
     result = replay.replay(args.installroot, store, dry_run=args.dry_run,

@@ -22,7 +22,6 @@ Python 3.6 compatible.
 
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 
@@ -120,7 +119,8 @@ def imgbased_base():
     """An Image from the base layer of the running imgbased layer, or None if
     this is not an imgbased host. Needs root: the base LV is mounted
     read-only (nouuid: it is an XFS snapshot sibling of the running root)."""
-    if not shutil.which("imgbase"):
+    if not any(os.access(os.path.join(d, "imgbase"), os.X_OK)
+               for d in os.environ.get("PATH", os.defpath).split(os.pathsep)):
         return None
     try:
         layer = _run(["imgbase", "layer", "--current"])
@@ -131,11 +131,11 @@ def imgbased_base():
                            "--image-manifest or --image-root" % e)
     mnt = tempfile.mkdtemp(prefix="persistrepo-base-")
     try:
-        for options in ("ro,nouuid", "ro"):
-            if subprocess.call(["mount", "-o", options, device, mnt],
-                               stderr=subprocess.DEVNULL) == 0:
-                break
-        else:
+        with open(os.devnull, "wb") as quiet:
+            mounted = any(subprocess.call(["mount", "-o", options, device, mnt],
+                                          stderr=quiet) == 0
+                          for options in ("ro,nouuid", "ro"))
+        if not mounted:
             raise PersistError("cannot mount the base layer %s (%s) read-only; give "
                                "--image-manifest or --image-root" % (base, device))
         try:
