@@ -7,6 +7,7 @@ import json
 import os
 import time
 
+from persistrepo import fsutil
 from persistrepo.errors import PersistError
 
 FORMAT = 1
@@ -80,8 +81,9 @@ def load_index(path):
     """Read the index; a missing file is an empty store."""
     if not os.path.lexists(path):
         return Index()
+    fd = fsutil.open_regular(path)
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(fd, "rb") as f:
             doc = json.loads(f.read().decode("utf-8"))
         if doc.get("format") != FORMAT:
             raise ValueError("unknown format %r" % doc.get("format"))

@@ -152,6 +152,11 @@ def test_refuses_symlinks(good_store, tmp_path, std_set):
     assert res.returncode == 1 and "is a symlink" in res.stdout
     res = cli("--store", good_store, "refresh")
     assert res.returncode == 1 and "not a regular file" in res.stdout
+    index = os.path.join(good_store, ".persistrepo", "index.json")
+    os.rename(index, index + ".real")
+    os.symlink(index + ".real", index)
+    res = cli("--store", good_store, "list")
+    assert res.returncode == 1 and "index.json is a symlink" in one_line_error(res)
 
 
 def test_store_modes(good_store):
