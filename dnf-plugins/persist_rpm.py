@@ -64,11 +64,8 @@ def _origin(pkg):
 
 
 def _nevra(pkg):
-    # Same format as persistrepo.record.nevra: the epoch only when non-zero.
-    evr = "%s-%s" % (pkg.version, pkg.release)
-    if pkg.epoch:
-        evr = "%s:%s" % (pkg.epoch, evr)
-    return "%s-%s.%s" % (pkg.name, evr, pkg.arch)
+    from persistrepo.record import nevra
+    return nevra(pkg.name, pkg.epoch, pkg.version, pkg.release, pkg.arch)
 
 
 def _root(conf):
