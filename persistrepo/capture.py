@@ -44,7 +44,7 @@ class Outcome(object):
         self.notes = []
 
 
-def _bindings_available():
+def bindings_available():
     try:
         import createrepo_c  # noqa: F401
         import rpm  # noqa: F401
@@ -53,14 +53,15 @@ def _bindings_available():
     return True
 
 
-def _inside(path, root):
+def in_store(path, root):
     """True for one of the store's own package files (they sit directly in
     root); scratch files under root/.persistrepo (the yum plugin's staging)
     are not the store's."""
     return os.path.dirname(os.path.realpath(path)) == os.path.realpath(root)
 
 
-def _describe(err):
+def describe(err):
+    """An exception as a short reason, for messages."""
     return getattr(err, "strerror", None) or str(err) or err.__class__.__name__
 
 
@@ -73,20 +74,20 @@ def capture(settings, installroot, installed, erased, method, fix):
     for pkg in installed:
         if settings.excluded(pkg.name):
             out.skipped.append((pkg.nevra, "excluded by the exclude setting"))
-        elif _inside(pkg.path, root):
+        elif in_store(pkg.path, root):
             out.skipped.append((pkg.nevra, "installed from the store itself"))
         else:
             wanted.append(pkg)
     gone = [e for e in erased if not settings.excluded(e.name)] \
         if settings.remove_on_erase else []
     try:
-        if _bindings_available():
+        if bindings_available():
             _direct(out, root, installroot, wanted, gone, method)
         else:
             _queued(out, root, settings, installroot, wanted, gone, method)
     except Exception as e:  # anything at all: the admin's transaction must go on
         done = set(out.persisted) | set(n for n, _ in out.failed)
-        out.failed.extend((p.nevra, _describe(e)) for p in wanted if p.nevra not in done)
+        out.failed.extend((p.nevra, describe(e)) for p in wanted if p.nevra not in done)
     path = failures.path_for(installroot)
     names = dict((p.nevra, p.name) for p in wanted)
     if out.failed:
@@ -104,7 +105,7 @@ def _direct(out, root, installroot, wanted, gone, method):
     if wanted:
         result = store.add([Candidate(p.path, method, p.origin, p.reason, supersede=True)
                             for p in wanted], all_or_nothing=False)
-        failed = dict((c.path, _describe(err)) for c, err in result.failed)
+        failed = dict((c.path, describe(err)) for c, err in result.failed)
         for p in wanted:
             if p.path in failed:
                 out.failed.append((p.nevra, failed[p.path]))
@@ -127,16 +128,12 @@ def _queued(out, root, settings, installroot, wanted, gone, method):
             incoming.queue_add(root, p.path, method, p.origin, p.reason, supersede=True)
             queued.append(p)
         except (IOError, OSError) as e:
-            out.failed.append((p.nevra, _describe(e)))
+            out.failed.append((p.nevra, describe(e)))
     for g in gone:
         incoming.queue_remove(root, g.nevra)
-    cmd = settings.ingest_command.split() + ["--store", root, "ingest",
-                                             "--installroot", installroot or "/"]
-    try:
-        subprocess.call(cmd)
-    except OSError as e:
-        out.notes.append("could not run %s (%s); the packages wait in %s until "
-                         "'persistrepo ingest' runs" % (cmd[0], _describe(e), root))
+    note = run_ingest(settings, root, installroot)
+    if note:
+        out.notes.append(note)
     layout = Layout(root)
     stored = set(e["nevra"] for e in record.load_index(layout.index).entries())
     waiting = bool(incoming.pending(layout))
@@ -149,3 +146,15 @@ def _queued(out, root, settings, installroot, wanted, gone, method):
         else:
             out.failed.append((p.nevra, "'persistrepo ingest' refused it"))
     out.dropped.extend(g.nevra for g in gone if g.nevra not in stored)
+
+
+def run_ingest(settings, root, installroot):
+    """Run ingest_command on the store; a note if it could not run, else None."""
+    cmd = settings.ingest_command.split() + ["--store", root, "ingest",
+                                             "--installroot", installroot or "/"]
+    try:
+        subprocess.call(cmd)
+    except OSError as e:
+        return ("could not run %s (%s); the queued requests wait in %s until "
+                "'persistrepo ingest' runs" % (cmd[0], describe(e), root))
+    return None

@@ -28,7 +28,6 @@ until a capture needs it.
 import errno
 import os
 import shutil
-import subprocess
 import sys
 
 from yum.constants import TS_INSTALL_STATES, TS_REMOVE_STATES
@@ -48,10 +47,6 @@ _BOOLS = ("remove_on_erase", "capture_installroot")
 AT_RISK = 100  # `yum persist status` found something to act on
 
 _txn = None  # the transaction being captured, between pretrans and posttrans
-
-
-def _describe(err):
-    return getattr(err, "strerror", None) or str(err) or err.__class__.__name__
 
 
 def read_settings(conduit):
@@ -85,10 +80,6 @@ def _reason(txmbr):
     if txmbr.reason == "user":
         return "user"
     return "unknown"
-
-
-def _in_store(path, store):
-    return os.path.dirname(os.path.realpath(path)) == os.path.realpath(store)
 
 
 def _pid_alive(pid):
@@ -179,13 +170,13 @@ def pretrans_hook(conduit):
         path = txmbr.po.localPkg()
         m = _Member(txmbr, path)
         txn.members.append(m)
-        if settings.excluded(m.name) or _in_store(path, txn.store):
+        if settings.excluded(m.name) or capture.in_store(path, txn.store):
             continue  # capture says why it skips them; no copy needed
         try:
             m.path, _ = fsutil.stage_file(path, txn.staging_dir())
         except (IOError, OSError, PersistError) as e:
             m.error = "could not stage %s in %s: %s" % (
-                os.path.basename(path), txn.store, _describe(e))
+                os.path.basename(path), txn.store, capture.describe(e))
     _txn = txn
 
 
@@ -198,7 +189,7 @@ def posttrans_hook(conduit):
     try:
         _commit(conduit, txn)
     except Exception as e:  # never break the admin's transaction
-        conduit.error(1, "persist_rpm: error: capture failed: %s" % _describe(e))
+        conduit.error(1, "persist_rpm: error: capture failed: %s" % capture.describe(e))
     finally:
         txn.cleanup()
 
@@ -300,7 +291,7 @@ class PersistCommand(object):
             return 1, [str(e)]
         except (IOError, OSError) as e:
             return 1, ["%s: %s" % (getattr(e, "filename", None) or layout.root,
-                                   _describe(e))]
+                                   capture.describe(e))]
 
     @staticmethod
     def _entries(layout):
@@ -326,13 +317,13 @@ class PersistCommand(object):
         if unmatched:
             return 1, ["no persisted package matches %s; see 'yum persist list'"
                        % ", ".join("'%s'" % s for s in unmatched)]
-        if capture._bindings_available():
+        if capture.bindings_available():
             from persistrepo.store import Store
             removed = [e["nevra"] for e in Store(layout.root).remove(args)]
         else:
             for e in chosen:
                 incoming.queue_remove(layout.root, e["nevra"])
-            _ingest(self.settings, layout, installroot)
+            capture.run_ingest(self.settings, layout.root, installroot)
             left = set(e["nevra"] for e in self._entries(layout))
             removed = [e["nevra"] for e in chosen if e["nevra"] not in left]
             if len(removed) != len(chosen):
@@ -375,12 +366,3 @@ class PersistCommand(object):
 def _out(text):
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
-
-
-def _ingest(settings, layout, installroot):
-    cmd = settings.ingest_command.split() + ["--store", layout.root, "ingest",
-                                             "--installroot", installroot]
-    try:
-        subprocess.call(cmd)
-    except OSError:
-        pass
