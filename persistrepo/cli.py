@@ -4,6 +4,7 @@ Options and exit codes are documented in persistrepo(8), docs/man/persistrepo.8.
 """
 
 import argparse
+import errno
 import os
 import signal
 import sys
@@ -110,7 +111,8 @@ def cmd_replay(store, args):
     return result.exit_code
 
 
-def _positive(text):
+def count(text):
+    """An argparse type: a whole number, 1 or more."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
@@ -146,9 +148,9 @@ def build_parser():
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("prune", help="drop older versions")
-    p.add_argument("--keep", type=_positive, default=1, metavar="N",
+    p.add_argument("--keep", type=count, default=1, metavar="N",
                    help="versions to keep of each name.arch (default: 1)")
-    p.add_argument("--installonly-keep", type=_positive, default=3, metavar="N",
+    p.add_argument("--installonly-keep", type=count, default=3, metavar="N",
                    help="versions to keep of installonly packages such as kernels (default: 3)")
     p.set_defaults(func=cmd_prune)
 
@@ -205,8 +207,10 @@ def main(argv=None):
         return e.exit_code
     except (OSError, IOError) as e:
         where = getattr(e, "filename", None)
-        sys.stderr.write("persistrepo: error: %s%s; nothing persisted was lost\n"
-                         % (where + ": " if where else "", e.strerror or e))
+        hint = " (run as root)" if e.errno in (errno.EACCES, errno.EPERM) and \
+            os.geteuid() != 0 else ""
+        sys.stderr.write("persistrepo: error: %s%s%s; nothing persisted was lost\n"
+                         % (where + ": " if where else "", e.strerror or e, hint))
         return EXIT_FAILED
     except KeyboardInterrupt:
         sys.stderr.write("persistrepo: interrupted\n")
