@@ -115,6 +115,22 @@ def test_concurrent_adds_lose_nothing(builder, tmp_path):
     assert cli("--store", store, "verify").returncode == 0
 
 
+def test_readers_never_see_half_written_metadata(builder, tmp_path):
+    """While packages are added one by one, a reader that loads repomd.xml and
+    the primary it names (as dnf does) always gets a whole, consistent repo."""
+    store = str(tmp_path / "store")
+    paths = [builder.build("reader%d" % i) for i in range(10)]
+    assert cli("--store", store, "add", paths[0]).returncode == 0
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        writer = pool.submit(lambda: [cli("--store", store, "add", p).returncode
+                                      for p in paths[1:]])
+        seen = set()
+        while not writer.done():
+            seen.add(len(repodata_packages(store)))
+        assert writer.result() == [0] * 9
+    assert len(repodata_packages(store)) == 10 and len(seen) > 1
+
+
 # -- hostile stores --------------------------------------------------------
 
 @pytest.fixture
