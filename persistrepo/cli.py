@@ -10,13 +10,13 @@ import signal
 import sys
 
 import persistrepo
-from persistrepo import config, keys, listing
+from persistrepo import compat, config, keys, listing
 from persistrepo.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PersistError
 from persistrepo.store import Candidate, Store
 
 
 def _say(msg):
-    print(msg)
+    compat.write_text(sys.stdout, msg + "\n")
 
 
 def cmd_add(store, args):
@@ -25,8 +25,8 @@ def cmd_add(store, args):
     for e in result.added:
         _say("persisted %s" % e["nevra"])
     for e in result.replaced:
-        sys.stderr.write("persistrepo: warning: %s was already stored with another checksum; "
-                         "replaced it with %s\n" % (e["nevra"], e["sha256"]))
+        compat.write_text(sys.stderr, "persistrepo: warning: %s was already stored with "
+                          "another checksum; replaced it with %s\n" % (e["nevra"], e["sha256"]))
     for e in result.unchanged:
         _say("already persisted %s" % e["nevra"])
     return EXIT_OK
@@ -88,10 +88,10 @@ def cmd_ingest(store, args):
     for e in result.added:
         _say("persisted %s" % e["nevra"])
     for _, err in result.failed:
-        sys.stderr.write("persistrepo: error: %s\n" % err)
+        compat.write_text(sys.stderr, "persistrepo: error: %s\n" % err)
     for key_id in keys.keep_signing_keys(store, args.installroot):
-        sys.stderr.write("persistrepo: warning: no public key %s in the rpmdb of %s\n"
-                         % (key_id, args.installroot))
+        compat.write_text(sys.stderr, "persistrepo: warning: no public key %s in the rpmdb "
+                          "of %s\n" % (key_id, args.installroot))
     return EXIT_FAILED if result.failed else EXIT_OK
 
 
@@ -107,7 +107,8 @@ def cmd_replay(store, args):
     _say(replay_report.to_json(result) if args.json else replay_report.text(result))
     sys.stdout.flush()
     for item in result.broken:
-        sys.stderr.write("persistrepo: error: cannot replay %s: %s\n" % (item.nevra, item.reason))
+        compat.write_text(sys.stderr, "persistrepo: error: cannot replay %s: %s\n"
+                          % (item.nevra, item.reason))
     return result.exit_code
 
 
@@ -203,15 +204,15 @@ def main(argv=None):
         rpm.setVerbosity(rpm.RPMLOG_CRIT)
         return args.func(store_from_args(args), args)
     except PersistError as e:
-        sys.stderr.write("persistrepo: error: %s\n" % e)
+        compat.write_text(sys.stderr, "persistrepo: error: %s\n" % e)
         return e.exit_code
     except (OSError, IOError) as e:
         where = getattr(e, "filename", None)
         hint = " (run as root)" if e.errno in (errno.EACCES, errno.EPERM) and \
             os.geteuid() != 0 else ""
-        sys.stderr.write("persistrepo: error: %s%s%s; nothing persisted was lost\n"
-                         % (where + ": " if where else "", e.strerror or e, hint))
+        compat.write_text(sys.stderr, "persistrepo: error: %s%s%s; nothing persisted was "
+                          "lost\n" % (where + ": " if where else "", e.strerror or e, hint))
         return EXIT_FAILED
     except KeyboardInterrupt:
-        sys.stderr.write("persistrepo: interrupted\n")
+        compat.write_text(sys.stderr, "persistrepo: interrupted\n")
         return 128 + signal.SIGINT

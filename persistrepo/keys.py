@@ -1,18 +1,25 @@
 """Public keys of signed packages, exported from an rpmdb's gpg-pubkey entries."""
 
-import rpm
-
-
-def _text(value):
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+from persistrepo import compat, pgp
 
 
 def installed_pubkeys(installroot="/"):
-    """{short key id (8 hex): armored key} of the root's imported gpg-pubkeys."""
+    """[armored key] of the root's imported gpg-pubkeys."""
+    import rpm
     ts = rpm.TransactionSet(installroot or "/")
     ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
-    return dict((_text(h[rpm.RPMTAG_VERSION]).lower(), _text(h[rpm.RPMTAG_DESCRIPTION]))
-                for h in ts.dbMatch("name", "gpg-pubkey"))
+    try:
+        return [armored for _, armored in compat.pubkey_headers(ts)]
+    finally:
+        ts.closeDB()
+
+
+def find_key(armored_keys, key_id):
+    """The first key block that holds the (sub)key key_id, or None."""
+    for armored in armored_keys:
+        if pgp.covers(armored, key_id):
+            return armored
+    return None
 
 
 def keep_signing_keys(store, installroot="/"):
@@ -25,7 +32,7 @@ def keep_signing_keys(store, installroot="/"):
     available = installed_pubkeys(installroot)
     missing = []
     for key_id in sorted(wanted):
-        armored = available.get(key_id[-8:])
+        armored = find_key(available, key_id)
         if armored is None:
             missing.append(key_id)
         else:

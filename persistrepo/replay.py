@@ -239,7 +239,7 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
     result = ReplayResult(new_root, store.layout.root, dry_run, skip_broken, enablerepos)
     entries = store.entries()
     workdir = tempfile.mkdtemp(prefix="persistrepo-replay-")
-    base = None
+    base = keys = None
     try:
         base = _make_base(new_root, store, enablerepos, workdir, dry_run)
         try:
@@ -281,6 +281,8 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
                                             "file conflicts)" % ", ".join(failed))
         _finish(result, installs)
     finally:
+        if keys is not None:
+            keys.close()
         if base is not None:
             base.close()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -14,31 +14,12 @@ Unsigned packages whose provenance is unknown (adopted by `refresh`, or no
 origin) are refused.
 """
 
-import base64
 import binascii
 import os
 
-from persistrepo import rpmfile
+from persistrepo import compat, pgp, rpmfile
 from persistrepo.errors import BadPackage
 from persistrepo.record import COMMANDLINE
-
-def _text(value):
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
-def dearmor(armored):
-    """The binary OpenPGP packets of an ASCII-armored public key block."""
-    lines = _text(armored).splitlines()
-    try:
-        start = lines.index("-----BEGIN PGP PUBLIC KEY BLOCK-----")
-        end = lines.index("-----END PGP PUBLIC KEY BLOCK-----", start)
-    except ValueError:
-        raise ValueError("not an ASCII-armored public key")
-    # Skip armor headers ("Version: ..."), the blank line and the CRC line.
-    body = [line.strip() for line in lines[start + 1:end]
-            if line.strip() and ":" not in line and not line.startswith("=")]
-    return base64.b64decode("".join(body))
-
 
 def unsigned_allowed(entry):
     """(allowed, why) for an unsigned package, from its provenance alone."""
@@ -59,25 +40,28 @@ class Keys(object):
 
     def __init__(self, store, root):
         import rpm
-        self.store_files = store.key_files()
-        self.root_short_ids = set()
-        self.ring = rpm.keyring()
-        for path in self.store_files.values():
-            with open(path, "rb") as f:
-                self.ring.addKey(rpm.pubkey(f.read()))
+        self.store_keys = store.keys()
         ts = rpm.TransactionSet(root)
         try:
-            for hdr in ts.dbMatch("name", "gpg-pubkey"):
-                self.root_short_ids.add(_text(hdr[rpm.RPMTAG_VERSION]).lower())
-                self.ring.addKey(rpm.pubkey(_text(hdr[rpm.RPMTAG_DESCRIPTION]).encode("ascii")))
+            root_keys = [armored for _, armored in compat.pubkey_headers(ts)]
         finally:
             ts.closeDB()
+        self.root_ids = set()
+        for armored in root_keys:
+            try:
+                self.root_ids.update(pgp.key_ids(armored))
+            except pgp.BadKey:
+                continue
+        self.verifier = compat.Verifier(list(self.store_keys.values()) + root_keys)
+
+    def close(self):
+        self.verifier.close()
 
     def in_root(self, key_id):
-        return key_id[-8:] in self.root_short_ids
+        return key_id in self.root_ids
 
     def available(self, key_id):
-        return self.in_root(key_id) or key_id in self.store_files
+        return self.in_root(key_id) or key_id in self.store_keys
 
     def import_into(self, root, key_ids):
         """Import the store's keys for key_ids that the root lacks; return their ids."""
@@ -88,10 +72,10 @@ class Keys(object):
         ts = rpm.TransactionSet(root)
         try:
             for key_id in wanted:
-                with open(self.store_files[key_id], "rb") as f:
-                    if ts.pgpImportPubkey(dearmor(f.read())) != 0:
-                        raise BadPackage("cannot import key %s into %s" % (key_id, root))
-                self.root_short_ids.add(key_id[-8:])
+                armored = self.store_keys[key_id]
+                if ts.pgpImportPubkey(pgp.dearmor(armored)) != 0:
+                    raise BadPackage("cannot import key %s into %s" % (key_id, root))
+                self.root_ids.update(pgp.key_ids(armored))
         finally:
             ts.closeDB()
         return wanted
@@ -118,7 +102,7 @@ def check_file(path, keys, expected_sha256=None, expected_size=None):
                       "has; import it with 'rpm --root ROOT --import KEYFILE' and rerun"
                       % info.key_id)
     try:
-        rpmfile.read_package(path, keyring=keys.ring)
+        rpmfile.read_package(path, verifier=keys.verifier)
     except BadPackage as e:
         return info, "refused: %s" % e
     return info, None

@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 
-from persistrepo import fsutil
+from persistrepo import compat, fsutil
 
 KINDS = ("primary", "filelists", "other")
 CHANGELOG_LIMIT = 10
@@ -20,7 +20,7 @@ def make_chunks(path, location_href):
     """The XML chunks of the RPM at path, as createrepo_c dumps them."""
     import createrepo_c as cr
     pkg = cr.package_from_rpm(path, cr.SHA256, location_href, None, CHANGELOG_LIMIT)
-    return dict(zip(KINDS, cr.xml_dump(pkg)))
+    return dict(zip(KINDS, (compat.text(doc) for doc in cr.xml_dump(pkg))))
 
 
 def save_chunks(layout, sha256, chunks):
@@ -73,7 +73,7 @@ def write(layout, chunk_docs, revision):
             xml = cls(path, cr.GZ_COMPRESSION, stat)
             xml.set_num_of_pkgs(len(chunk_docs))
             for doc in chunk_docs:
-                xml.add_chunk(doc[kind])
+                xml.add_chunk(compat.createrepo_chunk(doc[kind]))
             xml.close()
             record = cr.RepomdRecord(kind, path)
             record.load_contentstat(stat)

@@ -11,7 +11,7 @@ import json
 import os
 import stat
 
-from persistrepo import fsutil, incoming, record, repodata, rpmfile, specs, versions
+from persistrepo import compat, fsutil, incoming, record, repodata, rpmfile, specs, versions
 from persistrepo.errors import BadPackage, NoMatch, PersistError
 from persistrepo.layout import Layout
 from persistrepo.lock import StoreLock
@@ -83,14 +83,14 @@ class Store(object):
         return dict((n[:-4], os.path.join(self.layout.keys, n))
                     for n in sorted(os.listdir(self.layout.keys)) if n.endswith(".asc"))
 
-    def keyring(self):
-        import rpm
-        ring = rpm.keyring()
-        for path in self.key_files().values():
+    def keys(self):
+        """{key_id: armored public key} kept for signed packages."""
+        found = {}
+        for key_id, path in self.key_files().items():
             fd = fsutil.open_regular(path)
             with os.fdopen(fd, "rb") as f:
-                ring.addKey(rpm.pubkey(f.read()))
-        return ring
+                found[key_id] = f.read().decode("ascii", "replace")
+        return found
 
     # -- the commit machinery --------------------------------------------
 
@@ -368,10 +368,14 @@ class Store(object):
                                     "%d request(s) waiting; run 'persistrepo ingest'"
                                     % len(waiting)))
         index = record.load_index(self.layout.index)
-        keyring = self.keyring() if check_signatures else None
-        keys = set(self.key_files())
-        for e in index.entries():
-            problems.extend(self._verify_entry(e, keyring, keys))
+        keys = self.keys() if check_signatures else {}
+        verifier = compat.Verifier(keys.values()) if check_signatures else None
+        try:
+            for e in index.entries():
+                problems.extend(self._verify_entry(e, verifier, keys))
+        finally:
+            if verifier is not None:
+                verifier.close()
         for name in sorted(os.listdir(self.layout.root)):
             if name.endswith(".rpm") and name not in index.packages:
                 problems.append(Problem("orphan", name, "file is not in the provenance "
@@ -379,15 +383,15 @@ class Store(object):
         problems.extend(self._verify_repodata(index))
         return problems
 
-    def _verify_entry(self, e, keyring, keys):
+    def _verify_entry(self, e, verifier, keys):
         name = e["filename"]
         path = self.layout.package(name)
         if not os.path.lexists(path):
             return [Problem("missing", name, "recorded but the file is gone; add it again "
                             "or run 'persistrepo refresh' to forget it")]
-        use_keyring = keyring if e["signed"] and e["key_id"] in keys else None
+        check = verifier if e["signed"] and e["key_id"] in keys else None
         try:
-            info = rpmfile.read_package(path, keyring=use_keyring)
+            info = rpmfile.read_package(path, verifier=check)
         except BadPackage as err:
             return [Problem("corrupt", name, str(err))]
         if info.sha256 != e["sha256"] or info.size != e["size"]:

@@ -449,8 +449,11 @@ def installed(root, base=False):
 
 
 def pubkeys(root):
-    """Set of short key ids (gpg-pubkey versions) imported in ``root``."""
-    return {h[rpm.RPMTAG_VERSION] for h in _headers(root)
+    """Set of short key ids (8 hex) of the gpg-pubkeys imported in ``root``.
+
+    rpm 6 names a gpg-pubkey by the full fingerprint, older rpm by the short
+    id: the last 8 hex digits are the short id either way."""
+    return {h[rpm.RPMTAG_VERSION][-8:] for h in _headers(root)
             if h[rpm.RPMTAG_NAME] == 'gpg-pubkey'}
 
 

@@ -33,7 +33,7 @@ import sys
 from yum.constants import TS_INSTALL_STATES, TS_REMOVE_STATES
 from yum.plugins import TYPE_CORE
 
-from persistrepo import capture, config, failures, fsutil, incoming, listing, record, specs
+from persistrepo import capture, compat, config, failures, fsutil, incoming, listing, record, specs
 from persistrepo.errors import PersistError
 from persistrepo.layout import Layout
 
@@ -364,5 +364,5 @@ class PersistCommand(object):
 
 
 def _out(text):
-    sys.stdout.write(text + "\n")
+    compat.write_text(sys.stdout, text + "\n")
     sys.stdout.flush()

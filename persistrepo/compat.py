@@ -1,0 +1,160 @@
+"""Every difference between the library versions persistrepo runs on, in one place.
+
+rpm's Python bindings, from 4.11 (EL7) to 6.x:
+- The payload digest is RPMTAG_PAYLOADDIGEST(ALGO) in 4.14 to 4.20 and
+  RPMTAG_PAYLOADSHA256(ALGO) from 6.0 (same tag numbers); v6 packages carry
+  no ALGO tag, the digest being SHA-256 by name, and add SHA-512 and
+  SHA3-256 payload digests. 4.11 knows none of these tags: there only the
+  MD5 over header and payload (RPMTAG_SIGMD5) covers the payload.
+- v6 packages are signed only in RPMTAG_OPENPGP (6.0); older ones in
+  RSAHEADER or DSAHEADER (header) or SIGGPG or SIGPGP (header and payload).
+- 6.x names a gpg-pubkey by the full fingerprint, older releases by the
+  short id, and an in-process rpm.keyring knows signing subkeys only on
+  some releases. So key ids come from persistrepo.pgp, and Verifier lets rpm
+  import the keys into a scratch database, which knows subkeys wherever
+  that rpm can verify subkey signatures at all.
+- %_pkgverify_level (4.14.2 on; `all` is 6.x's upstream default) can make
+  rpm refuse what it cannot verify; headers read only to inspect a package
+  ask for digests (TransactionSet.setVfyLevel, absent before 4.14.2).
+createrepo_c: add_chunk takes a byte string under Python 2.
+Python 2.7: text written to a pipe must be encoded by hand.
+
+Python 2.7 compatible.
+"""
+
+import re
+import shutil
+import sys
+import tempfile
+
+from persistrepo import pgp
+
+PY2 = sys.version_info[0] == 2
+_KEY_ID = re.compile(r"Key ID ([0-9a-fA-F]{16,64})")
+SIGNATURE_TAGS = ("OPENPGP", "RSAHEADER", "DSAHEADER", "SIGGPG", "SIGPGP")
+# (digest tag, its algorithm tag, the algorithm when that tag is absent)
+_PAYLOAD_DIGESTS = (("PAYLOADSHA256", "PAYLOADSHA256ALGO", "sha256"),
+                    ("PAYLOADDIGEST", "PAYLOADDIGESTALGO", "sha256"),
+                    ("PAYLOADSHA512", None, "sha512"),
+                    ("PAYLOADSHA3_256", None, "sha3_256"))
+# rpm's PGPHASHALGO values, as the ALGO tags give them.
+_HASHES = {1: "md5", 2: "sha1", 8: "sha256", 9: "sha384", 10: "sha512", 11: "sha224",
+           12: "sha3_256", 14: "sha3_512"}
+
+
+def text(value):
+    """A header or createrepo_c string as text (bytes are decoded as UTF-8)."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def tag(name):
+    """rpm.RPMTAG_<name>, or None where these bindings do not know it."""
+    import rpm
+    return getattr(rpm, "RPMTAG_" + name, None)
+
+
+def payload_digest(hdr):
+    """(hashlib name, hex digest) of the compressed payload as the header
+    records it, or None where the bindings or the package have none."""
+    for digest_name, algo_name, algo in _PAYLOAD_DIGESTS:
+        digest_tag = tag(digest_name)
+        if digest_tag is None:
+            continue
+        value = hdr[digest_tag]
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if not value:
+            continue
+        algo_tag = tag(algo_name) if algo_name else None
+        number = hdr[algo_tag] if algo_tag is not None else None
+        if number:
+            algo = _HASHES.get(number)
+            if algo is None:
+                continue
+        return algo, text(value).lower()
+    return None
+
+
+def signer_key_id(hdr):
+    """The signing key's id as rpm prints it (16 hex digits, lower case), or
+    None for an unsigned package."""
+    for name in SIGNATURE_TAGS:
+        if tag(name) is None:
+            continue
+        m = _KEY_ID.search(text(hdr.format("%%{%s:pgpsig}" % name)))
+        if m:
+            return m.group(1).lower()
+    return None
+
+
+def inspecting_ts():
+    """A TransactionSet that reads headers checking digests, never signatures,
+    whatever %_pkgverify_level says."""
+    import rpm
+    ts = rpm.TransactionSet()
+    ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES)
+    if hasattr(ts, "setVfyLevel"):
+        ts.setVfyLevel(rpm.RPMSIG_DIGEST_TYPE)
+    return ts
+
+
+def signatures_enforced():
+    """True when this rpm refuses to install packages it cannot verify
+    (%_pkgverify_level signature or all)."""
+    import rpm
+    return text(rpm.expandMacro("%{?_pkgverify_level}")).strip() in ("signature", "all")
+
+
+def pubkey_headers(ts):
+    """[(gpg-pubkey name-version, armored key)] of an open TransactionSet's rpmdb."""
+    import rpm
+    return [("gpg-pubkey-%s" % text(h[rpm.RPMTAG_VERSION]), text(h[rpm.RPMTAG_DESCRIPTION]))
+            for h in ts.dbMatch("name", "gpg-pubkey")]
+
+
+class Verifier(object):
+    """Checks signatures against a set of armored public keys. rpm imports
+    them into a scratch database, so subkeys count wherever rpm supports them."""
+
+    def __init__(self, armored_keys):
+        import rpm
+        self._dir = tempfile.mkdtemp(prefix="persistrepo-keys-")
+        try:
+            self.ts = rpm.TransactionSet(self._dir)
+            for armored in armored_keys:
+                try:
+                    self.ts.pgpImportPubkey(pgp.dearmor(armored))
+                except pgp.BadKey:
+                    continue
+            self.ts.setVSFlags(0)
+        except BaseException:
+            self.close()
+            raise
+
+    def read_header(self, fd):
+        return self.ts.hdrFromFdno(fd)
+
+    def close(self):
+        ts = getattr(self, "ts", None)
+        if ts is not None:
+            ts.closeDB()
+            self.ts = None
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def createrepo_chunk(xml):
+    """An XML chunk in the string type createrepo_c's add_chunk takes."""
+    return xml.encode("utf-8") if PY2 and not isinstance(xml, bytes) else xml
+
+
+def write_text(stream, value):
+    """Write text to a stream; Python 2 would encode it as ASCII on a pipe."""
+    if PY2 and not isinstance(value, bytes):
+        value = value.encode("utf-8")
+    stream.write(value)
