@@ -105,6 +105,25 @@ def signatures_enforced():
     return text(rpm.expandMacro("%{?_pkgverify_level}")).strip() in ("signature", "all")
 
 
+class digest_level_only(object):
+    """While active (and if wanted), rpm transactions created in this process
+    verify digests but do not require signatures (%_pkgverify_level digest)."""
+
+    def __init__(self, wanted=True):
+        self.wanted = wanted
+
+    def __enter__(self):
+        if self.wanted:
+            import rpm
+            rpm.addMacro("_pkgverify_level", "digest")
+        return self
+
+    def __exit__(self, *exc):
+        if self.wanted:
+            import rpm
+            rpm.delMacro("_pkgverify_level")
+
+
 def pubkey_headers(ts):
     """[(gpg-pubkey name-version, armored key)] of an open TransactionSet's rpmdb."""
     import rpm
@@ -120,12 +139,15 @@ class Verifier(object):
         import rpm
         self._dir = tempfile.mkdtemp(prefix="persistrepo-keys-")
         try:
-            self.ts = rpm.TransactionSet(self._dir)
+            importer = rpm.TransactionSet(self._dir)
             for armored in armored_keys:
                 try:
-                    self.ts.pgpImportPubkey(pgp.dearmor(armored))
+                    importer.pgpImportPubkey(pgp.dearmor(armored))
                 except pgp.BadKey:
                     continue
+            importer.closeDB()
+            # A fresh set loads the keyring from the database, subkeys included.
+            self.ts = rpm.TransactionSet(self._dir)
             self.ts.setVSFlags(0)
         except BaseException:
             self.close()

@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 
-from persistrepo import replay_plan, replay_report, replay_trust
+from persistrepo import compat, replay_plan, replay_report, replay_trust
 from persistrepo.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, PersistError, UsageError
 from persistrepo.store import Store
 
@@ -33,6 +33,7 @@ class ReplayResult(object):
         self.refused = []
         self.keys_imported = []
         self.transaction_error = None
+        self.unsigned_by_policy = []
         self.report_file = None
         self.status = None
         self.exit_code = None
@@ -60,6 +61,7 @@ class ReplayResult(object):
             "refused": self.refused,
             "keys_imported": self.keys_imported,
             "transaction_error": self.transaction_error,
+            "unsigned_by_policy": self.unsigned_by_policy,
             "report_file": self.report_file,
         }
 
@@ -228,8 +230,6 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
     root or store. Strict unless skip_broken: if any requested package
     cannot be installed, nothing is.
     """
-    import dnf
-    import dnf.exceptions
     new_root = os.path.abspath(new_root)
     if not isinstance(store, Store):
         store = Store(store)
@@ -238,6 +238,20 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
         raise UsageError("no store at %s; pass --store DIR" % store.layout.root)
     result = ReplayResult(new_root, store.layout.root, dry_run, skip_broken, enablerepos)
     entries = store.entries()
+    if compat.signatures_enforced():
+        result.unsigned_by_policy = sorted(
+            e["nevra"] for e in entries
+            if not e["signed"] and replay_trust.unsigned_allowed(e)[0])
+    _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos)
+    result.finished_at = replay_report.utc_now()
+    if write_report and not dry_run:
+        replay_report.write(result)
+    return result
+
+
+def _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos):
+    import dnf
+    import dnf.exceptions
     workdir = tempfile.mkdtemp(prefix="persistrepo-replay-")
     base = keys = None
     try:
@@ -270,7 +284,10 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
                       if i.repo == replay_plan.STORE_REPO and i.pkg.location in signers]
             result.keys_imported = keys.import_into(new_root, wanted)
             try:
-                base.do_transaction()
+                # rpm would refuse what the trust policy accepted (docs/replay.md,
+                # "Integrity"); dnf re-reads rpm's configuration until here.
+                with compat.digest_level_only(bool(result.unsigned_by_policy)):
+                    base.do_transaction()
             except dnf.exceptions.Error as e:
                 result.transaction_error = str(e)
         if not dry_run:
@@ -286,7 +303,3 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
         if base is not None:
             base.close()
         shutil.rmtree(workdir, ignore_errors=True)
-    result.finished_at = replay_report.utc_now()
-    if write_report and not dry_run:
-        replay_report.write(result)
-    return result

@@ -68,6 +68,9 @@ def text(result):
               for r in rows]
     for r in result.refused:
         lines.append("refused %s: %s" % (r["filename"], r["reason"]))
+    if result.unsigned_by_policy:
+        lines.append("rpm enforces signatures (%%_pkgverify_level); unsigned but trusted by "
+                     "provenance: %s" % ", ".join(result.unsigned_by_policy))
     lines.append(summary(result))
     return "\n".join(lines)
 

@@ -35,28 +35,40 @@ BUSYBOX = '/bin/busybox'
 GPG = shutil.which('gpg') or '/usr/bin/gpg'
 _PROXY_VARS = ('http_proxy', 'https_proxy', 'ftp_proxy', 'all_proxy')
 
-_home = None
+_homes = {}
+
+
+def _make_home(macros):
+    if macros not in _homes:
+        home = tempfile.mkdtemp(prefix='bed-home-')
+        with open(os.path.join(home, '.rpmmacros'), 'w') as f:
+            f.write(macros)
+        atexit.register(shutil.rmtree, home, True)
+        _homes[macros] = home
+    return _homes[macros]
 
 
 def rpm_home():
-    """Return a per-process HOME dir whose .rpmmacros sets %_dbpath to DBPATH."""
-    global _home
-    if _home is None:
-        home = tempfile.mkdtemp(prefix='bed-home-')
-        with open(os.path.join(home, '.rpmmacros'), 'w') as f:
-            f.write('%%_dbpath %s\n' % DBPATH)
-        atexit.register(shutil.rmtree, home, True)
-        _home = home
-    return _home
+    """A per-process HOME whose .rpmmacros sets %_dbpath to DBPATH: the HOME
+    of the code under test (conftest.py sets it for the whole session)."""
+    return _make_home('%%_dbpath %s\n' % DBPATH)
+
+
+def tool_home():
+    """rpm_home() for the test bed's own rpm and dnf runs, which set up
+    images with unsigned packages: signatures are not required there even
+    where the platform enforces them (%_pkgverify_level all, the sid
+    "verify-all" variant), so that only the code under test meets that."""
+    return _make_home('%%_dbpath %s\n%%_pkgverify_level digest\n' % DBPATH)
 
 
 def tool_env(extra=None):
-    """Environment for rpm/dnf subprocesses: Fedora-like rpmdb path, C locale,
+    """Environment for the bed's rpm/dnf subprocesses (tool_home()), C locale,
     no proxies (loopback HTTP must stay local), no .pyc files written into
     plugin dirs.  ``extra`` entries override."""
     env = {k: v for k, v in os.environ.items()
            if k.lower() not in _PROXY_VARS}
-    env.update(HOME=rpm_home(), LC_ALL='C.UTF-8', LANG='C.UTF-8',
+    env.update(HOME=tool_home(), LC_ALL='C.UTF-8', LANG='C.UTF-8',
                PYTHONDONTWRITEBYTECODE='1')
     env.update(extra or {})
     return env
@@ -91,28 +103,33 @@ class Builder:
 
     def build(self, name, version='1.0', release='1', epoch=None,
               arch='noarch', requires=(), provides=(), obsoletes=(),
-              conflicts=(), pre=None, files=None, sign_with=None):
+              conflicts=(), pre=None, files=None, sign_with=None,
+              summary=None, changelog_author=None):
         """Build (or reuse) a binary RPM and return its path.
 
         ``arch`` is 'noarch' or a real arch ('x86_64', 'i686', ...).
         ``pre`` is a %pre body, e.g. 'exit 1'.  ``files`` maps absolute
         install paths to text content.  ``sign_with`` is a :class:`GpgKey`;
         the signed copy is cached separately from the unsigned build.
+        ``summary`` and ``changelog_author`` (one changelog entry) set that
+        metadata.
         """
         files = dict(files or {})
         spec = (name, version, release, epoch, arch, tuple(requires),
                 tuple(provides), tuple(obsoletes), tuple(conflicts), pre,
-                tuple(sorted(files.items())))
+                tuple(sorted(files.items())), summary, changelog_author)
         key = spec + ((sign_with.fingerprint,) if sign_with else ())
         if key in self._cache:
             return self._cache[key]
         if sign_with is not None:
-            path = self._copy_to(key, self.build(*spec[:10], files=files))
+            path = self._copy_to(key, self.build(
+                name, version, release, epoch, arch, requires, provides, obsoletes,
+                conflicts, pre, files, summary=summary, changelog_author=changelog_author))
             sign_with.sign(path)
         else:
             path = self._rpmfluff(key, name, version, release, epoch, arch,
                                   requires, provides, obsoletes, conflicts,
-                                  pre, files)
+                                  pre, files, summary, changelog_author)
         self._cache[key] = path
         return path
 
@@ -128,8 +145,14 @@ class Builder:
         return dst
 
     def _rpmfluff(self, key, name, version, release, epoch, arch, requires,
-                  provides, obsoletes, conflicts, pre, files):
+                  provides, obsoletes, conflicts, pre, files, summary,
+                  changelog_author):
         pkg = rpmfluff.SimpleRpmBuild(name, version, release, [arch])
+        if summary is not None:
+            pkg.add_summary(summary)
+        if changelog_author is not None:
+            pkg.add_changelog_entry('- built by the test bed', version, release,
+                                    nameStr=changelog_author)
         if epoch is not None:
             pkg.epoch = epoch
         for dep in requires:
@@ -232,14 +255,27 @@ class GpgKey:
             stderr=subprocess.PIPE, universal_newlines=True,
             check=True).stdout
 
-    def sign(self, *paths):
-        """Sign RPM files in place with ``rpmsign --addsign``.
+    def add_signing_subkey(self):
+        """Add an RSA signing subkey, re-export ``pubkey`` (now holding both)
+        and return the subkey's 16-hex key id (lower case)."""
+        self._gpg('--pinentry-mode', 'loopback', '--passphrase', '',
+                  '--quick-add-key', self.fingerprint, 'rsa2048', 'sign', '0')
+        out = self._gpg('--list-keys', '--with-colons', self.uid)
+        subkey = [l.split(':')[4] for l in out.splitlines()
+                  if l.startswith('sub:')][-1].lower()
+        with open(self.pubkey, 'w') as f:
+            f.write(self._gpg('--armor', '--export', self.uid))
+        return subkey
+
+    def sign(self, *paths, subkey=None):
+        """Sign RPM files in place with ``rpmsign --addsign`` (with the given
+        subkey id, else the primary key).
 
         Debian's rpm defines %__gpg as /usr/bin/gpg2, which does not exist,
         so %__gpg is overridden too.
         """
         cmd = ['rpmsign', '--addsign',
-               '--define', '_gpg_name %s' % self.uid,
+               '--define', '_gpg_name %s' % (subkey + '!' if subkey else self.uid),
                '--define', '_gpg_path %s' % self.home,
                '--define', '__gpg %s' % GPG] + [str(p) for p in paths]
         res = subprocess.run(cmd, stdin=subprocess.DEVNULL,

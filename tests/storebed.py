@@ -11,8 +11,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def cli(*args, **kw):
-    """Run `python -m persistrepo ARGS` and return the CompletedProcess."""
-    env = dict(os.environ, PYTHONPATH=REPO)
+    """Run `python -m persistrepo ARGS` and return the CompletedProcess;
+    env= adds environment variables."""
+    env = dict(os.environ, PYTHONPATH=REPO, **kw.get("env", {}))
     return subprocess.run([sys.executable, "-m", "persistrepo"] + [str(a) for a in args],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, env=env, timeout=kw.get("timeout", 120))

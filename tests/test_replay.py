@@ -156,7 +156,8 @@ def test_json_schema(tmp_path, builder):
     assert res.returncode == 0, res.stderr
     assert set(doc) == {"format", "root", "store", "dry_run", "skip_broken", "enablerepos",
                         "started_at", "finished_at", "status", "exit_code", "packages",
-                        "refused", "keys_imported", "transaction_error", "report_file"}
+                        "refused", "keys_imported", "transaction_error", "report_file",
+                        "unsigned_by_policy"}
     assert doc["format"] == 1 and doc["root"] == root and doc["store"] == store.layout.root
     assert doc["dry_run"] is False and doc["skip_broken"] is False
     assert doc["started_at"].endswith("Z") and doc["finished_at"] >= doc["started_at"]
@@ -294,6 +295,40 @@ def test_signature_by_another_key_refused(tmp_path, builder, gpg_key):
     assert res.returncode == 1
     assert "signature" in res.stderr
     assert bed.installed(root) == set() and bed.pubkeys(root) == set()
+
+
+def test_enforcing_rpm_installs_what_the_trust_policy_accepts(tmp_path, builder, gpg_key):
+    """Under %_pkgverify_level all, rpm itself refuses unsigned packages;
+    replay installs the unsigned ones its policy trusts by provenance, says
+    so, still verifies the signed ones and still refuses unknown provenance."""
+    home = tmp_path / "enforcing-home"
+    home.mkdir()
+    (home / ".rpmmacros").write_text("%%_dbpath %s\n%%_pkgverify_level all\n" % bed.DBPATH)
+    enforcing = {"HOME": str(home)}
+    local = builder.build("localonly")
+    probe = bed.make_root(tmp_path / "probe")
+    res = subprocess.run(["rpm", "--root", probe, "-i", local], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, universal_newlines=True,
+                         env=bed.tool_env(enforcing))
+    assert res.returncode != 0, res.stdout
+
+    root = image(tmp_path, [])
+    store = store_of(tmp_path, Candidate(local, method="dnf", origin="@commandline"),
+                     Candidate(builder.build("vendor", sign_with=gpg_key), reason="user"),
+                     Candidate(builder.build("nowhere"), method="dnf", origin=None))
+    with open(gpg_key.pubkey, "rb") as f:
+        store.add_key([e for e in store.entries() if e["signed"]][0]["key_id"], f.read())
+    res = cli("replay", "--installroot", root, "--store", store.layout.root, "--json",
+              "--skip-broken", env=enforcing)
+    doc = json.loads(res.stdout)
+    assert doc["unsigned_by_policy"] == ["localonly-1.0-1.noarch"]
+    assert [r["filename"] for r in doc["refused"]] == ["nowhere-1.0-1.noarch.rpm"]
+    assert bed.installed(root) == {"localonly-1.0-1.noarch", "vendor-1.0-1.noarch"}, \
+        (doc["status"], doc["transaction_error"])
+    assert bed.pubkeys(root) == {gpg_key.keyid}
+    res = cli("replay", "--installroot", root, "--store", store.layout.root, "--dry-run",
+              env=enforcing)
+    assert "rpm enforces signatures" in res.stdout and "localonly" in res.stdout
 
 
 def test_offline_and_enablerepo(tmp_path, builder):

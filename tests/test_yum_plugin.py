@@ -38,6 +38,7 @@ import pytest
 
 from persistrepo import failures, record
 from tests import bed
+from tests.storebed import cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HARNESS = os.path.join(REPO, "tests", "yum343")
@@ -411,6 +412,24 @@ def test_python27_queues_and_py3_ingest_writes_the_repodata(yum):
     assert "persist_rpm: persisted epochy-1:1.0-1.noarch" in res.stdout, res
     assert yum.repoquery() == {"epochy-1:1.0-1.noarch"}
     assert not os.listdir(os.path.join(yum.store, ".persistrepo", "incoming"))
+
+
+def test_non_ascii_metadata_and_origin_through_python27(yum, builder):
+    """EL7's path end to end with non-ASCII text: captured under 2.7, written
+    by ingest, listed by 2.7 into a pipe, and later writes still work."""
+    local = shutil.copy(builder.build("intl", summary="\u00dcberwachung f\u00fcr Kn\u00f6tchen",
+                                      changelog_author="J\u00fcrgen M\u00fcller <jm@example.com>"),
+                        str(yum.tmp / "intl.rpm"))
+    ok(yum.transaction([{"op": "install", "local": local}]))
+    assert yum.repoquery() == {"intl-1.0-1.noarch"}
+    assert cli("--store", yum.store, "add", "--origin", "d\u00e9p\u00f4t",
+               yum.std.path("unsigned")).returncode == 0
+    res = ok(yum.command("persist", "list"))
+    assert "d\u00e9p\u00f4t" in res.stdout and "intl-1.0-1.noarch" in res.stdout, res
+    ok(yum.transaction([dict(op="install", **yum.ref("tool", "1.0")),
+                        dict(op="dep", **yum.ref("libtool-dep"))]))
+    assert yum.repoquery() == {"intl-1.0-1.noarch", "unsigned-1.0-1.noarch",
+                               "tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch"}
 
 
 def test_python3_run_writes_the_store_directly(yum):
