@@ -48,6 +48,7 @@ _persistrepo()
         add) opts+=" --reason --origin" ;;
         list) opts+=" --json" ;;
         prune) opts+=" --keep --installonly-keep" ;;
+        refresh) opts+=" --adopt" ;;
         status) opts+=" --json --image-manifest --image-root --installroot" ;;
         ingest) opts+=" --installroot" ;;
         replay) opts+=" --installroot --store --dry-run --json --skip-broken --enablerepo" ;;

@@ -61,15 +61,19 @@ def cmd_verify(store, args):
 
 
 def cmd_refresh(store, args):
-    report = store.refresh()
+    report = store.refresh(adopt=args.adopt)
+    if report["repodata_kept"]:
+        _say("kept the old repodata as %s" % report["repodata_kept"])
     for e in report["adopted"]:
         _say("adopted %s (provenance unknown)" % e["nevra"])
     for e in report["dropped"]:
         _say("forgot %s (file is gone)" % e["nevra"])
-    for name, why in report["rejected"]:
-        _say("ignored %s: %s" % (name, why))
+    for name, why, where in report["quarantined"]:
+        _say("set aside %s as %s: %s" % (name, where, why))
+    for warning in store.warnings:
+        compat.write_text(sys.stderr, "persistrepo: warning: %s\n" % warning)
     _say("refreshed %s: %d packages" % (store.layout.root, len(store.entries())))
-    return EXIT_FAILED if report["rejected"] else EXIT_OK
+    return EXIT_FAILED if report["quarantined"] or store.warnings else EXIT_OK
 
 
 def cmd_status(store, args):
@@ -159,6 +163,8 @@ def build_parser():
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("refresh", help="rebuild metadata and provenance from the files")
+    p.add_argument("--adopt", action="store_true",
+                   help="turn a directory that is not a store yet into one")
     p.set_defaults(func=cmd_refresh)
 
     p = sub.add_parser("status", help="show what the next image upgrade would lose (exit 100)")
@@ -192,7 +198,7 @@ def build_parser():
 
 
 def store_from_args(args):
-    path = args.store or config.load(args.config).persist_dir
+    path = config.load(args.config).persist_dir if args.store is None else args.store
     return Store(path)
 
 

@@ -49,6 +49,8 @@ def check_ancestors(path):
     if not running_as_root():
         return
     parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.lexists(parent):  # not made yet: its nearest existing parent counts
+        parent = os.path.dirname(parent)
     while True:
         st = os.stat(parent)
         sticky = st.st_mode & stat.S_ISVTX
@@ -98,6 +100,29 @@ def open_regular(path, follow=False):
         os.close(fd)
         raise BadPackage("%s is not a regular file" % path)
     return fd
+
+
+def open_store_file(path):
+    """Open one of the store's own files: a regular file, never through a
+    symlink, never blocking, and, as root, only one that root owns and
+    nobody else may write (anyone else could otherwise steer root)."""
+    fd = open_regular(path)
+    if running_as_root():
+        st = os.fstat(fd)
+        if st.st_uid != 0 or st.st_mode & 0o022:
+            os.close(fd)
+            raise UnsafeStore("%s is owned by uid %d or writable by others (mode %04o); "
+                              "refusing to trust it. Check who changed it, then fix with: "
+                              "chown root:root %s; chmod 0644 %s"
+                              % (path, st.st_uid, stat.S_IMODE(st.st_mode), path, path))
+    return fd
+
+
+def read_store_file(path):
+    """The bytes of one of the store's own files (see open_store_file)."""
+    fd = open_store_file(path)
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
 
 
 def sha256_fd(fd):
@@ -197,7 +222,7 @@ def stage_file(src_path, tmpdir):
 
 
 def clear_dir(path):
-    """Remove every plain file left in a scratch directory (leftovers of a crash)."""
+    """Empty a scratch directory (leftovers of a crash), never following a link."""
     for name in os.listdir(path):
         full = os.path.join(path, name)
         st = os.lstat(full)
@@ -206,6 +231,14 @@ def clear_dir(path):
             os.rmdir(full)
         else:
             os.unlink(full)
+
+
+def is_regular(path):
+    """True for a regular file (not a link, directory or special file)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def unlink_if_exists(path):

@@ -8,12 +8,16 @@ which needs nothing but the standard library. Python 2.7 compatible.
 import json
 import os
 import random
+import re
 import time
 
-from persistrepo import fsutil
+from persistrepo import fsutil, record
+from persistrepo.errors import PersistError
 from persistrepo.layout import Layout
 
 _STALE = 3600
+_TOKEN = re.compile(r"[0-9]{17}-[0-9a-f]{8}\Z")
+_TEXT = (type(u""), str)
 
 
 def _token():
@@ -55,33 +59,85 @@ def queue_remove(root, spec):
     return token
 
 
+def _check(req, token):
+    """Why req is not a request the plugins write, or None."""
+    if not isinstance(req, dict):
+        return "not a JSON object"
+    if req.get("op") == "remove":
+        spec = req.get("spec")
+        ok = isinstance(spec, _TEXT) and spec and record.printable(spec)
+        return None if ok else "no usable spec"
+    if req.get("op") != "add":
+        return "unknown op %r" % (req.get("op"),)
+    if req.get("file") != token + ".rpm":
+        return "its file is not %s.rpm" % token
+    if req.get("method") not in record.METHODS or req.get("reason") not in record.REASONS:
+        return "unknown method or reason"
+    for key in ("origin", "persisted_at"):
+        value = req.get(key)
+        if value is not None and not (isinstance(value, _TEXT) and record.printable(value)):
+            return "bad %s" % key
+    if not isinstance(req.get("supersede"), bool):
+        return "bad supersede"
+    return None
+
+
 def pending(layout):
-    """Queued requests, oldest first; each carries its token as '_token'."""
+    """Queued requests, oldest first; each carries its token as '_token'.
+    A request that is not one the plugins write comes back as op 'invalid'
+    with 'why'; nothing in it is acted on."""
     if not os.path.isdir(layout.incoming):
         return []
     requests = []
     for name in sorted(os.listdir(layout.incoming)):
         if not name.endswith(".json") or name.startswith("."):
             continue
-        fd = fsutil.open_regular(os.path.join(layout.incoming, name))
-        with os.fdopen(fd, "rb") as f:
+        token = name[:-5]
+        why = None if _TOKEN.match(token) else "not a request name the plugins write"
+        req = None
+        if why is None:
             try:
-                req = json.loads(f.read().decode("utf-8"))
-            except ValueError:
-                req = {"op": "invalid"}
-        req["_token"] = name[:-5]
+                req = json.loads(fsutil.read_store_file(os.path.join(layout.incoming, name))
+                                 .decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                why = "not JSON"
+            except PersistError as e:
+                why = str(e)
+        why = why or _check(req, token)
+        if why is not None:
+            req = {"op": "invalid", "why": why}
+        else:
+            req.setdefault("origin", None)
+            req.setdefault("persisted_at", None)
+        req["_token"] = token
         requests.append(req)
     return requests
+
+
+def files_of(layout, token):
+    """The request's files that exist (its .json and .rpm), for setting aside."""
+    found = []
+    for suffix in (".json", ".rpm"):
+        path = os.path.join(layout.incoming, token + suffix)
+        if os.path.lexists(path):
+            found.append(path)
+    return found
+
+
+def package_of(layout, request):
+    """The queued RPM of a checked add request."""
+    return layout.scratch(layout.incoming, request["file"], "an incoming request")
 
 
 def done(layout, requests):
     """Forget handled requests, and leftovers of stagers that died long ago."""
     for req in requests:
-        fsutil.unlink_if_exists(os.path.join(layout.incoming, req["_token"] + ".json"))
-        fsutil.unlink_if_exists(os.path.join(layout.incoming, req["_token"] + ".rpm"))
+        for path in files_of(layout, req["_token"]):
+            if fsutil.is_regular(path):
+                fsutil.unlink_if_exists(path)
     tokens = set(n[:-5] for n in os.listdir(layout.incoming) if n.endswith(".json"))
     for name in os.listdir(layout.incoming):
         path = os.path.join(layout.incoming, name)
-        if os.path.splitext(name)[0] not in tokens and \
+        if os.path.splitext(name)[0] not in tokens and fsutil.is_regular(path) and \
                 time.time() - os.lstat(path).st_mtime > _STALE:
             fsutil.unlink_if_exists(path)

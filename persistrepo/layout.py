@@ -5,6 +5,8 @@ Python 2.7 compatible.
 
 import os
 
+from persistrepo import names
+
 STATE_DIR = ".persistrepo"
 
 
@@ -23,14 +25,29 @@ class Layout(object):
         self.keys = os.path.join(self.state, "keys")
         self.incoming = os.path.join(self.state, "incoming")
         self.tmp = os.path.join(self.state, "tmp")
+        self.quarantine = os.path.join(self.state, "quarantine")
 
     def dirs(self):
         """Every directory of the store, parents first."""
         return [self.root, self.state, self.repodata, self.chunks, self.keys,
                 self.incoming, self.tmp]
 
-    def package(self, filename):
+    # Each path below is built only from a name proven to be one component
+    # of the kind the store writes (persistrepo.names): it stays in the store.
+
+    def package(self, filename, source="the provenance record"):
+        names.require(names.is_package_file(filename), filename, "package file", source)
         return os.path.join(self.root, filename)
 
-    def chunk(self, sha256):
+    def chunk(self, sha256, source="the provenance record"):
+        names.require(names.is_sha256(sha256), sha256, "checksum", source)
         return os.path.join(self.chunks, sha256 + ".xml")
+
+    def key(self, key_id, source="the store"):
+        names.require(names.is_key_id(key_id), key_id, "key id", source)
+        return os.path.join(self.keys, key_id + ".asc")
+
+    def scratch(self, directory, name, source):
+        """A file directly in tmp/ or incoming/."""
+        names.require(names.is_scratch(name), name, "scratch file", source)
+        return os.path.join(directory, name)

@@ -7,8 +7,8 @@ import json
 import os
 import time
 
-from persistrepo import fsutil
-from persistrepo.errors import PersistError
+from persistrepo import fsutil, names
+from persistrepo.errors import BadPackage, PersistError
 
 FORMAT = 1
 METHODS = ("dnf", "yum", "cli", "refresh")
@@ -77,19 +77,77 @@ class Index(object):
         return text.encode("utf-8")
 
 
+_TEXT = (type(u""), str)
+_FIELDS = {"filename": _TEXT, "name": _TEXT, "epoch": int, "version": _TEXT,
+           "release": _TEXT, "arch": _TEXT, "nevra": _TEXT, "sha256": _TEXT, "size": int,
+           "persisted_at": _TEXT, "method": _TEXT, "origin": _TEXT + (type(None),),
+           "reason": _TEXT, "signed": bool, "key_id": _TEXT + (type(None),),
+           "installonly": bool}
+
+
+def printable(text):
+    """True for text without control characters (safe in a table or a log line)."""
+    return not any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def check_entry(e):
+    """Raise ValueError unless e is an entry this store could have written."""
+    if not isinstance(e, dict):
+        raise ValueError("an entry is not an object")
+    for key, types in _FIELDS.items():
+        if not isinstance(e.get(key), types) or (types is int and isinstance(e[key], bool)):
+            raise ValueError("entry field %r is missing or of the wrong type" % key)
+    try:
+        names.check_nevra(e["name"], e["epoch"], e["version"], e["release"], e["arch"],
+                          "an entry")
+    except BadPackage as err:
+        raise ValueError(str(err))
+    if e["filename"] != filename(e["name"], e["version"], e["release"], e["arch"]) or \
+            e["nevra"] != nevra(e["name"], e["epoch"], e["version"], e["release"], e["arch"]):
+        raise ValueError("entry %r: its file name or NEVRA does not match its name, version, "
+                         "release and arch" % e["filename"])
+    if not names.is_sha256(e["sha256"]) or e["size"] < 0:
+        raise ValueError("entry %r: bad sha256 or size" % e["filename"])
+    if e["method"] not in METHODS or e["reason"] not in REASONS:
+        raise ValueError("entry %r: unknown method or reason" % e["filename"])
+    if e["signed"] != (e["key_id"] is not None) or \
+            (e["key_id"] is not None and not names.is_key_id(e["key_id"])):
+        raise ValueError("entry %r: bad key id" % e["filename"])
+    for key in ("origin", "persisted_at"):
+        if e[key] is not None and (len(e[key]) > 512 or not printable(e[key])):
+            raise ValueError("entry %r: %s holds control characters" % (e["filename"], key))
+
+
+def parse_index(data):
+    """An Index from the bytes of index.json; ValueError if they are not one."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8")
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ValueError("not a format %d provenance record" % FORMAT)
+    generation, entries = doc.get("generation"), doc.get("packages")
+    if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
+        raise ValueError("bad generation %r" % (generation,))
+    if not isinstance(entries, list):
+        raise ValueError("packages is not a list")
+    packages = {}
+    for e in entries:
+        check_entry(e)
+        if e["filename"] in packages:
+            raise ValueError("%s is listed twice" % e["filename"])
+        packages[e["filename"]] = e
+    return Index(generation, packages)
+
+
 def load_index(path):
     """Read the index; a missing file is an empty store."""
     if not os.path.lexists(path):
         return Index()
-    fd = fsutil.open_regular(path)
+    data = fsutil.read_store_file(path)
     try:
-        with os.fdopen(fd, "rb") as f:
-            doc = json.loads(f.read().decode("utf-8"))
-        if doc.get("format") != FORMAT:
-            raise ValueError("unknown format %r" % doc.get("format"))
-        packages = dict((e["filename"], e) for e in doc["packages"])
-        return Index(int(doc["generation"]), packages)
-    except (ValueError, KeyError, TypeError) as e:
+        return parse_index(data)
+    except ValueError as e:
         raise PersistError("the provenance record %s is unreadable (%s); run "
                            "'persistrepo refresh' to rebuild it from the files" % (path, e))
 
@@ -98,5 +156,5 @@ def load_index_or_empty(path):
     """The index, or an empty one if it is unreadable (for refresh)."""
     try:
         return load_index(path)
-    except PersistError:
+    except (PersistError, OSError, IOError):
         return Index()

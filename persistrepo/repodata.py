@@ -10,17 +10,23 @@ import os
 import shutil
 import tempfile
 
-from persistrepo import compat, fsutil
+from persistrepo import compat, fsutil, names
+from persistrepo.errors import BadPackage, PersistError
 
 KINDS = ("primary", "filelists", "other")
 CHANGELOG_LIMIT = 10
 
 
 def make_chunks(path, location_href):
-    """The XML chunks of the RPM at path, as createrepo_c dumps them."""
+    """The XML chunks of the RPM at path, as createrepo_c dumps them; BadPackage
+    if createrepo_c cannot (e.g. control characters in a dependency)."""
     import createrepo_c as cr
-    pkg = cr.package_from_rpm(path, cr.SHA256, location_href, None, CHANGELOG_LIMIT)
-    return dict(zip(KINDS, (compat.text(doc) for doc in cr.xml_dump(pkg))))
+    try:
+        pkg = cr.package_from_rpm(path, cr.SHA256, location_href, None, CHANGELOG_LIMIT)
+        return dict(zip(KINDS, (compat.text(doc) for doc in cr.xml_dump(pkg))))
+    except (cr.CreaterepoCError, ValueError, TypeError) as e:
+        raise BadPackage("%s: createrepo_c cannot write repository metadata for it (%s)"
+                         % (path, str(e).strip() or e.__class__.__name__))
 
 
 def save_chunks(layout, sha256, chunks):
@@ -32,9 +38,20 @@ def save_chunks(layout, sha256, chunks):
 
 
 def load_chunks(layout, sha256):
-    fd = fsutil.open_regular(layout.chunk(sha256))
-    with os.fdopen(fd, "rb") as f:
-        return dict(zip(KINDS, f.read().decode("utf-8").split("\0")))
+    """The chunks kept for a package; PersistError if the file is missing,
+    not the store's, or not the three chunks of that very package."""
+    path = layout.chunk(sha256)
+    try:
+        parts = fsutil.read_store_file(path).decode("utf-8").split("\0")
+    except UnicodeDecodeError:
+        parts = []
+    pkgid = 'pkgid="%s"' % sha256
+    if len(parts) != 3 or not all(p.lstrip().startswith("<package") and
+                                  p.rstrip().endswith("</package>") for p in parts) \
+            or ">%s</checksum>" % sha256 not in parts[0] \
+            or pkgid not in parts[1] or pkgid not in parts[2]:
+        raise PersistError("%s is not the metadata of package %s" % (path, sha256))
+    return dict(zip(KINDS, parts))
 
 
 def _xml_classes():
@@ -65,35 +82,57 @@ def write(layout, chunk_docs, revision):
     import createrepo_c as cr
     work = tempfile.mkdtemp(dir=layout.tmp)
     try:
-        repomd = cr.Repomd()
-        repomd.set_revision(str(revision))
-        for kind, cls in sorted(_xml_classes().items()):
-            stat = cr.ContentStat(cr.SHA256)
-            path = os.path.join(work, "%s.xml.gz" % kind)
-            xml = cls(path, cr.GZ_COMPRESSION, stat)
-            xml.set_num_of_pkgs(len(chunk_docs))
-            for doc in chunk_docs:
-                xml.add_chunk(compat.createrepo_chunk(doc[kind]))
-            xml.close()
-            record = cr.RepomdRecord(kind, path)
-            record.load_contentstat(stat)
-            record.fill(cr.SHA256)
-            record.rename_file()
-            repomd.set_record(record)
-        repomd.sort_records()
-        keep = set(os.path.basename(r.location_href) for r in repomd.records)
-        previous = referenced_files(os.path.join(layout.repodata, "repomd.xml"))
-        for name in keep:
-            os.chmod(os.path.join(work, name), fsutil.FILE_MODE)
-            os.rename(os.path.join(work, name), os.path.join(layout.repodata, name))
-        fsutil.fsync_dir(layout.repodata)
-        fsutil.write_atomic(os.path.join(layout.repodata, "repomd.xml"),
-                            repomd.xml_dump().encode("utf-8"), layout.tmp)
+        keep = _write_aside(layout, work, chunk_docs, revision)
+    except cr.CreaterepoCError as e:
+        # createrepo_c reports a full disk (or any write error) this way.
+        raise PersistError("cannot write the repodata of %s (%s); the next write or "
+                           "'persistrepo refresh' completes it" % (layout.root, e))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for name in os.listdir(layout.repodata):
-        if name not in keep and name not in previous and name != "repomd.xml":
-            fsutil.unlink_if_exists(os.path.join(layout.repodata, name))
+        path = os.path.join(layout.repodata, name)
+        if name not in keep and name != "repomd.xml" and fsutil.is_regular(path):
+            fsutil.unlink_if_exists(path)
+
+
+def _write_aside(layout, work, chunk_docs, revision):
+    """Write the data files in work, move them in and swap repomd.xml in;
+    return the names of this and the previous generation's files."""
+    import createrepo_c as cr
+    repomd = cr.Repomd()
+    repomd.set_revision(str(revision))
+    for kind, cls in sorted(_xml_classes().items()):
+        stat = cr.ContentStat(cr.SHA256)
+        path = os.path.join(work, "%s.xml.gz" % kind)
+        xml = cls(path, cr.GZ_COMPRESSION, stat)
+        xml.set_num_of_pkgs(len(chunk_docs))
+        for doc in chunk_docs:
+            xml.add_chunk(compat.createrepo_chunk(doc[kind]))
+        xml.close()
+        record = cr.RepomdRecord(kind, path)
+        record.load_contentstat(stat)
+        record.fill(cr.SHA256)
+        record.rename_file()
+        repomd.set_record(record)
+    repomd.sort_records()
+    keep = set(os.path.basename(r.location_href) for r in repomd.records)
+    previous = referenced_files(os.path.join(layout.repodata, "repomd.xml"))
+    for name in keep:
+        os.chmod(os.path.join(work, name), fsutil.FILE_MODE)
+        os.rename(os.path.join(work, name), os.path.join(layout.repodata, name))
+    fsutil.fsync_dir(layout.repodata)
+    fsutil.write_atomic(os.path.join(layout.repodata, "repomd.xml"),
+                        repomd.xml_dump().encode("utf-8"), layout.tmp)
+    return keep | previous
+
+
+def _data_file(layout, href):
+    """The path of a repodata file a repomd.xml names, if it is one the store
+    writes (repodata/NAME); None otherwise."""
+    directory, _, name = (href or "").partition("/")
+    if directory != "repodata" or not names.is_scratch(name):
+        return None
+    return os.path.join(layout.repodata, name)
 
 
 def read_state(layout):
@@ -111,6 +150,9 @@ def read_state(layout):
     def collect(pkg):
         packages[pkg.location_href] = pkg.pkgId
 
-    cr.xml_parse_primary(os.path.join(layout.root, primary[0].location_href),
-                         pkgcb=collect, do_files=False)
+    path = _data_file(layout, primary[0].location_href)
+    if path is None or not fsutil.is_regular(path):
+        raise PersistError("repomd.xml names %r as its primary metadata"
+                           % primary[0].location_href)
+    cr.xml_parse_primary(path, pkgcb=collect, do_files=False)
     return repomd.revision, packages

@@ -4,7 +4,7 @@ import binascii
 import hashlib
 import os
 
-from persistrepo import compat, fsutil
+from persistrepo import compat, fsutil, names
 from persistrepo.errors import BadPackage
 from persistrepo.installonly import is_installonly
 
@@ -64,14 +64,16 @@ def _check_payload(fd, hdr, path, size, payload_start):
         raise BadPackage("%s is truncated or corrupt (payload digest mismatch)" % path)
 
 
-def read_package(path, verifier=None):
-    """Read and fully check the RPM at path (never following a symlink).
+def read_package(path, verifier=None, store_file=False):
+    """Read and fully check the RPM at path (never following a symlink; a
+    store_file must also be root's alone, see fsutil.open_store_file).
 
-    Header digests and the payload digest are always checked; with a
-    compat.Verifier the signature is checked too.
+    Header digests and the payload digest are always checked, and the NEVRA
+    against what rpm allows; with a compat.Verifier the signature is checked
+    too.
     """
     import rpm
-    fd = fsutil.open_regular(path)
+    fd = fsutil.open_store_file(path) if store_file else fsutil.open_regular(path)
     try:
         size = os.fstat(fd).st_size
         hdr = _read_header(fd, path, verifier)
@@ -82,12 +84,16 @@ def read_package(path, verifier=None):
         sha256 = fsutil.sha256_fd(fd)
     finally:
         os.close(fd)
+    nevra = [compat.text(hdr[rpm.RPMTAG_NAME]), hdr[rpm.RPMTAG_EPOCH] or 0,
+             compat.text(hdr[rpm.RPMTAG_VERSION]), compat.text(hdr[rpm.RPMTAG_RELEASE]),
+             compat.text(hdr[rpm.RPMTAG_ARCH])]
+    names.check_nevra(*(nevra + [path]))
     return PackageInfo(
-        name=compat.text(hdr[rpm.RPMTAG_NAME]),
-        epoch=hdr[rpm.RPMTAG_EPOCH] or 0,
-        version=compat.text(hdr[rpm.RPMTAG_VERSION]),
-        release=compat.text(hdr[rpm.RPMTAG_RELEASE]),
-        arch=compat.text(hdr[rpm.RPMTAG_ARCH]),
+        name=nevra[0],
+        epoch=nevra[1],
+        version=nevra[2],
+        release=nevra[3],
+        arch=nevra[4],
         sha256=sha256,
         size=size,
         key_id=compat.signer_key_id(hdr),

@@ -4,16 +4,18 @@ Every write runs under the store lock and as one journalled commit:
 stage files and chunks in .persistrepo/tmp, write the journal, then apply it
 (rename files into place, write index.json, write repodata, unlink what went
 away). A crash at any point leaves either the old state or a journal that the
-next write (or refresh) rolls forward. See docs/store-format.md.
+next write (or refresh) rolls forward. Nothing read from the store's own
+files is trusted before it is checked (docs/store-format.md, "Trust").
 """
 
 import json
 import os
-import stat
+import time
 
-from persistrepo import compat, fsutil, incoming, record, repodata, rpmfile, specs, versions
-from persistrepo.errors import BadPackage, NoMatch, PersistError
-from persistrepo.layout import Layout
+from persistrepo import (fsutil, incoming, names, pgp, record, repodata, rpmfile, specs,
+                         versions)
+from persistrepo.errors import BadPackage, NoMatch, PersistError, UnsafeStore, UsageError
+from persistrepo.layout import STATE_DIR, Layout
 from persistrepo.lock import StoreLock
 
 DEFAULT_STORE = "/var/imgbased/persisted_packages"
@@ -42,26 +44,43 @@ class AddResult(object):
         self.failed = []
 
 
-class Problem(object):
-    """One thing verify found wrong."""
-
-    def __init__(self, kind, subject, message):
-        self.kind = kind
-        self.subject = subject
-        self.message = message
-
-    def __str__(self):
-        return "%s: %s: %s" % (self.kind, self.subject, self.message)
-
-
 class Store(object):
     def __init__(self, root=DEFAULT_STORE):
+        if not root:
+            raise UsageError("the store path is empty; pass --store DIR")
         self.layout = Layout(root)
+        self.warnings = []
 
-    # -- reading ---------------------------------------------------------
+    # -- what is at the path ---------------------------------------------
 
     def exists(self):
         return os.path.lexists(self.layout.root)
+
+    def is_store(self):
+        return os.path.isdir(self.layout.state) and not os.path.islink(self.layout.state)
+
+    def _is_blank(self):
+        """An absent path or an empty directory: a store may be made there."""
+        if not self.exists():
+            return True
+        return os.path.isdir(self.layout.root) and not os.path.islink(self.layout.root) \
+            and not os.listdir(self.layout.root)
+
+    def require(self):
+        """Refuse a path that holds neither a store nor nothing (an existing
+        empty directory, as the package ships it, is an empty store)."""
+        fsutil.check_ancestors(self.layout.root)
+        if self.is_store():
+            self._check_safe()
+            return
+        if self.exists() and self._is_blank():
+            fsutil.check_dir(self.layout.root)
+            return
+        if not self.exists():
+            raise UsageError("no store at %s; check --store (or persist_dir)" % self.layout.root)
+        raise UsageError("%s is not a persistrepo store (it has no %s/); check --store, or take "
+                         "the directory over with 'persistrepo refresh --adopt'"
+                         % (self.layout.root, STATE_DIR))
 
     def _check_safe(self):
         fsutil.check_ancestors(self.layout.root)
@@ -69,51 +88,66 @@ class Store(object):
             if os.path.lexists(d):
                 fsutil.check_dir(d)
 
+    # -- reading ---------------------------------------------------------
+
     def entries(self):
-        """Provenance entries sorted by file name (empty for a missing store)."""
-        if not self.exists():
-            return []
-        self._check_safe()
+        """Provenance entries sorted by file name."""
+        self.require()
         return record.load_index(self.layout.index).entries()
 
     def key_files(self):
-        """{key_id: path} of the public keys kept for signed packages."""
+        """{key_id: path} of the public keys kept for signed packages (only
+        regular files with a key id name; verify reports anything else)."""
         if not os.path.isdir(self.layout.keys):
             return {}
-        return dict((n[:-4], os.path.join(self.layout.keys, n))
-                    for n in sorted(os.listdir(self.layout.keys)) if n.endswith(".asc"))
+        found = {}
+        for name in sorted(os.listdir(self.layout.keys)):
+            key_id = name[:-4]
+            if name.endswith(".asc") and names.is_key_id(key_id):
+                path = self.layout.key(key_id)
+                if fsutil.is_regular(path):
+                    found[key_id] = path
+        return found
 
     def keys(self):
-        """{key_id: armored public key} kept for signed packages."""
+        """{key_id: armored public key} of the kept keys that can be trusted."""
         found = {}
         for key_id, path in self.key_files().items():
-            fd = fsutil.open_regular(path)
-            with os.fdopen(fd, "rb") as f:
-                found[key_id] = f.read().decode("ascii", "replace")
+            try:
+                found[key_id] = fsutil.read_store_file(path).decode("ascii", "replace")
+            except PersistError as e:
+                self.warnings.append(str(e))
         return found
+
+    def reading(self):
+        """A shared lock for a reader that needs a stable view, where it can
+        have one (see lock.StoreLock.shared)."""
+        return StoreLock(self.layout.lock, shared=True)
 
     # -- the commit machinery --------------------------------------------
 
-    def _begin(self):
-        """Create and check the store, take the lock, roll forward a journal."""
-        for d in self.layout.dirs():
-            fsutil.ensure_dir(d)
-        fsutil.check_ancestors(self.layout.root)
-        lock = StoreLock(self.layout.lock)
-        lock.__enter__()
-        try:
-            if os.path.lexists(self.layout.journal):
-                self._apply(self._read_journal())
-            fsutil.clear_dir(self.layout.tmp)
-        except BaseException:
-            lock.__exit__()
-            raise
-        return lock
+    def writing(self, create=False, adopt=False, repair=None):
+        """The write transaction: check the store (with create, make one in an
+        absent or empty directory; with adopt, in any directory), take the
+        lock, finish an interrupted commit, clear the scratch directory. With
+        repair (refresh's report), a damaged journal is set aside."""
+        return _Writing(self, create, adopt, repair)
 
     def _read_journal(self):
-        fd = fsutil.open_regular(self.layout.journal)
-        with os.fdopen(fd, "rb") as f:
-            return json.loads(f.read().decode("utf-8"))
+        """The interrupted commit's journal, checked name by name."""
+        source = "the journal %s" % self.layout.journal
+        try:
+            doc = json.loads(fsutil.read_store_file(self.layout.journal).decode("utf-8"))
+            adds, removes = doc["adds"], doc["removes"]
+            for item in adds:
+                record.check_entry(item["entry"])
+                self.layout.scratch(self.layout.tmp, item["staged"], source)
+            for name in removes:
+                self.layout.package(name, source)
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+            raise UnsafeStore("%s is damaged (%s); run 'persistrepo refresh', which sets "
+                              "it aside" % (self.layout.journal, e))
+        return {"adds": adds, "removes": removes}
 
     def _commit(self, adds, removes):
         """adds: [(staged_path, entry)]; removes: [filename]."""
@@ -131,11 +165,11 @@ class Store(object):
         added = set()
         for item in journal["adds"]:
             entry = item["entry"]
-            staged = os.path.join(self.layout.tmp, item["staged"])
-            final = self.layout.package(entry["filename"])
+            staged = self.layout.scratch(self.layout.tmp, item["staged"], "the journal")
+            final = self.layout.package(entry["filename"], "the journal")
             if os.path.lexists(staged):
                 os.rename(staged, final)
-            if os.path.lexists(final):
+            if fsutil.is_regular(final):
                 index.packages[entry["filename"]] = entry
                 added.add(entry["filename"])
         fsutil.fsync_dir(self.layout.root)
@@ -146,32 +180,78 @@ class Store(object):
         fsutil.write_atomic(self.layout.index, index.to_bytes(), self.layout.tmp)
         self._write_repodata(index)
         for name in journal["removes"]:
-            if name not in index.packages:
-                fsutil.unlink_if_exists(self.layout.package(name))
+            path = self.layout.package(name, "the journal")
+            if name not in index.packages and fsutil.is_regular(path):
+                fsutil.unlink_if_exists(path)
         self._drop_unused_chunks(index)
         fsutil.unlink_if_exists(self.layout.journal)
 
+    def _chunks_of(self, entry):
+        """The entry's chunks; a missing or damaged chunk is made again from
+        the package; None (with a warning) if the package cannot give them."""
+        try:
+            return repodata.load_chunks(self.layout, entry["sha256"])
+        except PersistError:
+            pass
+        path = self.layout.package(entry["filename"])
+        try:
+            info = rpmfile.read_package(path, store_file=True)
+            if info.sha256 != entry["sha256"]:
+                raise BadPackage("%s does not match its recorded sha256" % path)
+            chunks = repodata.make_chunks(path, entry["filename"])
+        except PersistError as e:
+            self.warnings.append("%s is left out of the repodata: %s; run 'persistrepo "
+                                 "verify'" % (entry["nevra"], e))
+            return None
+        repodata.save_chunks(self.layout, entry["sha256"], chunks)
+        return chunks
+
     def _write_repodata(self, index):
-        docs = [repodata.load_chunks(self.layout, e["sha256"]) for e in index.entries()]
-        repodata.write(self.layout, docs, index.generation)
+        docs = [self._chunks_of(e) for e in index.entries()]
+        repodata.write(self.layout, [d for d in docs if d is not None], index.generation)
 
     def _drop_unused_chunks(self, index):
         used = set(e["sha256"] + ".xml" for e in index.packages.values())
         for name in os.listdir(self.layout.chunks):
-            if name not in used:
-                fsutil.unlink_if_exists(os.path.join(self.layout.chunks, name))
+            path = os.path.join(self.layout.chunks, name)
+            if name not in used and name.endswith(".xml") and \
+                    names.is_sha256(name[:-4]) and fsutil.is_regular(path):
+                fsutil.unlink_if_exists(path)
 
     def _stage(self, path, origin_path=None):
         """Copy path into tmp, check it and make its chunks: (staged, info)."""
         staged, _ = fsutil.stage_file(path, self.layout.tmp)
         try:
             info = rpmfile.read_package(staged)
+            href = record.filename(info.name, info.version, info.release, info.arch)
+            chunks = repodata.make_chunks(staged, href)
         except BadPackage as e:
             fsutil.unlink_if_exists(staged)
             raise BadPackage(str(e).replace(staged, origin_path or path))
-        href = record.filename(info.name, info.version, info.release, info.arch)
-        repodata.save_chunks(self.layout, info.sha256, repodata.make_chunks(staged, href))
+        repodata.save_chunks(self.layout, info.sha256, chunks)
         return staged, info
+
+    def _superseded(self, index, info, keep):
+        """Older versions of info's name.arch that a newer capture replaces."""
+        if info.installonly:
+            return []
+        return [o for o in index.packages.values()
+                if (o["name"], o["arch"]) == (info.name, info.arch) and o["filename"] != keep]
+
+    def _quarantine(self, path, why, report):
+        """Set aside something the store cannot use; never delete it."""
+        fsutil.ensure_dir(self.layout.quarantine)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        target = os.path.join(self.layout.quarantine,
+                              "%s-%s" % (stamp, os.path.basename(path)))
+        n = 0
+        while os.path.lexists(target):
+            n += 1
+            target = os.path.join(self.layout.quarantine, "%s-%d-%s"
+                                  % (stamp, n, os.path.basename(path)))
+        os.rename(path, target)
+        report["quarantined"].append((os.path.relpath(path, self.layout.root), why,
+                                      os.path.relpath(target, self.layout.root)))
 
     # -- operations ------------------------------------------------------
 
@@ -180,8 +260,7 @@ class Store(object):
         new checksum replaces the stored file. With all_or_nothing, one bad
         file adds nothing; otherwise bad files are reported in result.failed."""
         result = AddResult()
-        lock = self._begin()
-        try:
+        with self.writing(create=True):
             self._ingest_locked()
             index = record.load_index(self.layout.index)
             adds, removes, batch = [], [], {}
@@ -202,22 +281,17 @@ class Store(object):
                 (result.replaced if old is not None else result.added).append(entry)
                 adds.append((staged, entry))
                 batch[entry["filename"]] = entry
-                if cand.supersede and not info.installonly:
-                    for other in index.packages.values():
-                        if (other["name"], other["arch"]) == (info.name, info.arch) \
-                                and other["filename"] != entry["filename"]:
-                            removes.append(other["filename"])
-                            result.superseded.append(other)
+                if cand.supersede:
+                    gone = self._superseded(index, info, entry["filename"])
+                    removes.extend(o["filename"] for o in gone)
+                    result.superseded.extend(gone)
             self._commit(adds, removes)
-        finally:
-            lock.__exit__()
         return result
 
     def remove(self, spec_list, missing_ok=False):
         """Drop the entries the specs select; a spec that matches nothing is an
         error and then nothing is removed (unless missing_ok)."""
-        lock = self._begin()
-        try:
+        with self.writing():
             self._ingest_locked()
             index = record.load_index(self.layout.index)
             chosen, unmatched = specs.select(spec_list, index.entries())
@@ -225,15 +299,12 @@ class Store(object):
                 raise NoMatch("no persisted package matches %s; see 'persistrepo list'"
                               % ", ".join(repr(s) for s in unmatched))
             self._commit([], [e["filename"] for e in chosen])
-        finally:
-            lock.__exit__()
         return chosen
 
     def prune(self, keep=1, installonly_keep=3):
         """Keep the newest `keep` versions of each name.arch (installonly
         packages keep `installonly_keep`); return the dropped entries."""
-        lock = self._begin()
-        try:
+        with self.writing():
             self._ingest_locked()
             groups = {}
             for e in record.load_index(self.layout.index).entries():
@@ -243,184 +314,194 @@ class Store(object):
                 limit = max(keep, installonly_keep) if group[0]["installonly"] else keep
                 dropped.extend(versions.newest_first(group)[limit:])
             self._commit([], [e["filename"] for e in dropped])
-        finally:
-            lock.__exit__()
         return dropped
 
     def add_key(self, key_id, armored):
         """Keep the ASCII-armored public key that verifies packages signed by key_id."""
-        lock = self._begin()
-        try:
-            path = os.path.join(self.layout.keys, key_id.lower() + ".asc")
+        with self.writing(create=True):
+            path = self.layout.key(key_id.lower(), "the caller")
             if not os.path.lexists(path):
                 fsutil.write_atomic(path, armored, self.layout.tmp)
-        finally:
-            lock.__exit__()
 
     def ingest(self):
         """Take in what the yum plugin staged in .persistrepo/incoming."""
-        lock = self._begin()
-        try:
+        with self.writing(create=True):
             return self._ingest_locked()
-        finally:
-            lock.__exit__()
 
-    def _ingest_locked(self):
+    def _ingest_locked(self, report=None):
         requests = incoming.pending(self.layout)
         if not requests:
             return AddResult()
         index = record.load_index(self.layout.index)
         result = AddResult()
-        adds, removes = [], []
-        staged_names = set()
+        adds, removes, staged_names, handled = [], [], set(), []
         for req in requests:
+            if req["op"] == "invalid":
+                why = "unusable request %s in %s (%s)" % (req["_token"], self.layout.incoming,
+                                                          req["why"])
+                if report is None:
+                    result.failed.append((req, PersistError(why + "; 'persistrepo refresh' "
+                                                            "sets it aside")))
+                else:
+                    for path in incoming.files_of(self.layout, req["_token"]):
+                        self._quarantine(path, why, report)
+                continue
+            handled.append(req)
             if req["op"] == "remove":
                 chosen, _ = specs.select([req["spec"]], index.entries())
                 removes.extend(e["filename"] for e in chosen)
                 continue
-            if req.get("op") != "add":
-                result.failed.append((req, PersistError("unreadable request %s in %s"
-                                                        % (req["_token"], self.layout.incoming))))
-                continue
-            src = os.path.join(self.layout.incoming, req["file"])
+            src = incoming.package_of(self.layout, req)
             try:
                 staged, info = self._stage(src)
             except (BadPackage, OSError, IOError) as e:
                 result.failed.append((req, _as_persist_error(e, src)))
                 continue
-            entry = record.make_entry(info, req["method"], req.get("origin"),
-                                      req.get("reason", "unknown"), req.get("persisted_at"))
+            entry = record.make_entry(info, req["method"], req["origin"], req["reason"],
+                                      req["persisted_at"])
             if entry["filename"] in staged_names:
                 continue
             staged_names.add(entry["filename"])
             adds.append((staged, entry))
             result.added.append(entry)
-            if req.get("supersede") and not info.installonly:
-                removes.extend(o["filename"] for o in index.packages.values()
-                               if (o["name"], o["arch"]) == (info.name, info.arch)
-                               and o["filename"] != entry["filename"])
+            if req["supersede"]:
+                removes.extend(o["filename"]
+                               for o in self._superseded(index, info, entry["filename"]))
         self._commit(adds, removes)
-        incoming.done(self.layout, requests)
+        incoming.done(self.layout, handled)
         return result
 
-    def refresh(self):
-        """Rebuild index and repodata from the files (repair). Known files keep
-        their provenance; unknown ones are recorded with method 'refresh'."""
-        lock = self._begin()
-        try:
-            self._ingest_locked()
+    def refresh(self, adopt=False):
+        """Repair: rebuild index and repodata from the package files. Known
+        files keep their provenance; unknown ones are recorded with method
+        'refresh'; whatever cannot be used is moved to .persistrepo/quarantine.
+        With adopt, a directory that is not yet a store becomes one (an old
+        repodata/ is kept as repodata.before-persistrepo/)."""
+        report = {"adopted": [], "dropped": [], "quarantined": [], "repodata_kept": None}
+        if adopt and not self.is_store() and os.path.isdir(self.layout.repodata) \
+                and not os.path.islink(self.layout.repodata):
+            kept = self.layout.repodata + ".before-persistrepo"
+            if os.path.lexists(kept):
+                raise UsageError("%s exists already; move it away first" % kept)
+            fsutil.check_dir(self.layout.root)
+            os.rename(self.layout.repodata, kept)
+            report["repodata_kept"] = os.path.basename(kept)
+        with self.writing(adopt=adopt, repair=report):
+            self._ingest_locked(report)
             old = record.load_index_or_empty(self.layout.index)
             by_sha = dict((e["sha256"], e) for e in old.packages.values())
             index = record.Index(old.generation)
-            report = {"adopted": [], "dropped": [], "rejected": []}
             for name in sorted(os.listdir(self.layout.root)):
-                path = self.layout.package(name)
-                if not name.endswith(".rpm"):
-                    continue
-                if not stat.S_ISREG(os.lstat(path).st_mode):
-                    report["rejected"].append((name, "not a regular file"))
-                    continue
-                try:
-                    info = rpmfile.read_package(path)
-                except BadPackage as e:
-                    report["rejected"].append((name, str(e)))
-                    continue
-                href = record.filename(info.name, info.version, info.release, info.arch)
-                if href != name:
-                    report["rejected"].append((name, "file name should be %s" % href))
-                    continue
-                repodata.save_chunks(self.layout, info.sha256,
-                                     repodata.make_chunks(path, href))
-                known = by_sha.get(info.sha256)
-                if known is None:
-                    known = record.make_entry(info, "refresh")
-                    report["adopted"].append(known)
-                index.packages[name] = known
+                entry = self._refresh_one(name, by_sha, report)
+                if entry is not None:
+                    index.packages[name] = entry
             report["dropped"] = [e for n, e in sorted(old.packages.items())
                                  if n not in index.packages]
+            self._set_aside_strays(self.layout.chunks, _is_chunk_name, report)
+            self._set_aside_strays(self.layout.repodata, lambda name: True, report)
+            self._set_aside_strays(self.layout.keys, _is_key_name, report)
+            for key_id, path in self.key_files().items():
+                try:
+                    pgp.key_ids(fsutil.read_store_file(path))
+                except (PersistError, ValueError) as e:
+                    self._quarantine(path, "not a usable public key (%s)" % e, report)
             index.generation += 1
             fsutil.write_atomic(self.layout.index, index.to_bytes(), self.layout.tmp)
             self._write_repodata(index)
             self._drop_unused_chunks(index)
-        finally:
-            lock.__exit__()
         return report
 
+    def _refresh_one(self, name, by_sha, report):
+        """The entry for one name in the store directory, or None."""
+        path = os.path.join(self.layout.root, name)
+        if not name.endswith(".rpm"):
+            return None
+        if not fsutil.is_regular(path) or not names.is_package_file(name):
+            self._quarantine(path, "not a regular package file", report)
+            return None
+        try:
+            info = rpmfile.read_package(path, store_file=True)
+            href = record.filename(info.name, info.version, info.release, info.arch)
+            if href != name:
+                raise BadPackage("its file name should be %s" % href)
+            repodata.save_chunks(self.layout, info.sha256, repodata.make_chunks(path, href))
+        except PersistError as e:
+            self._quarantine(path, str(e), report)
+            return None
+        known = by_sha.get(info.sha256)
+        if known is None:
+            known = record.make_entry(info, "refresh")
+            report["adopted"].append(known)
+        return known
+
+    def _set_aside_strays(self, directory, wanted, report):
+        """Quarantine what a store directory should not hold: anything but
+        regular files with a name the store gives them there."""
+        for name in os.listdir(directory):
+            path = os.path.join(directory, name)
+            if not fsutil.is_regular(path) or not wanted(name):
+                self._quarantine(path, "not a file the store writes here", report)
+
     def verify(self, check_signatures=True):
-        """Every problem found: missing, orphan, corrupt or tampered files,
-        metadata drift, an interrupted operation, packages waiting in incoming."""
-        self._check_safe()
-        if not os.path.isdir(self.layout.state):
-            return [Problem("missing", self.layout.root, "not a persistrepo store; "
-                            "run 'persistrepo refresh' to create one")]
-        with StoreLock(self.layout.lock, shared=True):
-            return self._verify_locked(check_signatures)
+        """Every problem found (persistrepo.verify)."""
+        from persistrepo import verify
+        return verify.run(self, check_signatures)
 
-    def _verify_locked(self, check_signatures):
-        problems = []
-        if os.path.lexists(self.layout.journal):
-            problems.append(Problem("interrupted", self.layout.journal,
-                                    "an operation was interrupted; the next write or "
-                                    "'persistrepo refresh' completes it"))
-        waiting = incoming.pending(self.layout)
-        if waiting:
-            problems.append(Problem("incoming", self.layout.incoming,
-                                    "%d request(s) waiting; run 'persistrepo ingest'"
-                                    % len(waiting)))
-        index = record.load_index(self.layout.index)
-        keys = self.keys() if check_signatures else {}
-        verifier = compat.Verifier(keys.values()) if check_signatures else None
-        try:
-            for e in index.entries():
-                problems.extend(self._verify_entry(e, verifier, keys))
-        finally:
-            if verifier is not None:
-                verifier.close()
-        for name in sorted(os.listdir(self.layout.root)):
-            if name.endswith(".rpm") and name not in index.packages:
-                problems.append(Problem("orphan", name, "file is not in the provenance "
-                                        "record; 'persistrepo refresh' adopts it"))
-        problems.extend(self._verify_repodata(index))
-        return problems
 
-    def _verify_entry(self, e, verifier, keys):
-        name = e["filename"]
-        path = self.layout.package(name)
-        if not os.path.lexists(path):
-            return [Problem("missing", name, "recorded but the file is gone; add it again "
-                            "or run 'persistrepo refresh' to forget it")]
-        check = verifier if e["signed"] and e["key_id"] in keys else None
-        try:
-            info = rpmfile.read_package(path, verifier=check)
-        except BadPackage as err:
-            return [Problem("corrupt", name, str(err))]
-        if info.sha256 != e["sha256"] or info.size != e["size"]:
-            return [Problem("checksum", name, "sha256 %s does not match the record's %s"
-                            % (info.sha256, e["sha256"]))]
-        return []
+def _is_chunk_name(name):
+    return name.endswith(".xml") and names.is_sha256(name[:-4])
 
-    def _verify_repodata(self, index):
+
+def _is_key_name(name):
+    return name.endswith(".asc") and names.is_key_id(name[:-4])
+
+
+class _Writing(object):
+    """Store.writing(): the one write transaction."""
+
+    def __init__(self, store, create, adopt, repair):
+        self.store = store
+        self.create = create or adopt
+        self.adopt = adopt
+        self.repair = repair
+        self.lock = None
+
+    def __enter__(self):
+        store, layout = self.store, self.store.layout
+        if not store.is_store():
+            if store.exists() and not store._is_blank() and not self.adopt:
+                store.require()  # says why this directory is not a store
+            if not self.create:
+                raise UsageError("%s holds no store yet: nothing is persisted there"
+                                 % layout.root if store.exists() else
+                                 "no store at %s; check --store (or persist_dir)" % layout.root)
+        fsutil.check_ancestors(layout.root)
+        for d in layout.dirs():
+            fsutil.ensure_dir(d)
+        self.lock = StoreLock(layout.lock)
+        self.lock.__enter__()
         try:
-            state = repodata.read_state(self.layout)
-        except Exception as e:  # createrepo_c raises several types for bad XML
-            return [Problem("drift", "repodata", "unreadable: %s; run 'persistrepo refresh'"
-                            % e)]
-        if state is None:
-            if index.packages or index.generation:
-                return [Problem("drift", "repodata", "missing; run 'persistrepo refresh'")]
-            return []
-        revision, packages = state
-        problems = []
-        if revision != str(index.generation):
-            problems.append(Problem("drift", "repodata", "revision %s, record generation "
-                                    "%d; run 'persistrepo refresh'"
-                                    % (revision, index.generation)))
-        recorded = dict((n, e["sha256"]) for n, e in index.packages.items())
-        for name in sorted(set(recorded) | set(packages)):
-            if recorded.get(name) != packages.get(name):
-                problems.append(Problem("drift", name, "repodata and provenance record "
-                                        "disagree; run 'persistrepo refresh'"))
-        return problems
+            if os.path.lexists(layout.journal):
+                self._finish_journal()
+            fsutil.clear_dir(layout.tmp)
+        except BaseException:
+            self.lock.__exit__()
+            raise
+        return self
+
+    def _finish_journal(self):
+        store = self.store
+        try:
+            journal = store._read_journal()
+        except UnsafeStore:
+            if self.repair is None:
+                raise
+            store._quarantine(store.layout.journal, "a damaged journal", self.repair)
+            return
+        store._apply(journal)
+
+    def __exit__(self, *exc):
+        self.lock.__exit__()
 
 
 def _as_persist_error(e, path):

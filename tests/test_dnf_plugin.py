@@ -49,7 +49,8 @@ class Dnf(object):
 
     def stored(self):
         """{nevra: entry} of the store."""
-        return dict((e["nevra"], e) for e in Store(self.store).entries())
+        return dict((e["nevra"], e) for e in Store(self.store).entries()) \
+            if os.path.exists(self.store) else {}
 
     def status(self, *args):
         res = self("persist", "status", "--json", *args)

@@ -179,6 +179,7 @@ def test_remove_unmatched_spec_removes_nothing(std_set, store):
 
 
 def test_list_table_and_json(std_set, store):
+    os.mkdir(store)  # as the package ships it: an empty directory is an empty store
     res = cli("--store", store, "list")
     assert res.returncode == 0 and res.stdout.split() == ["PACKAGE", "REASON", "ORIGIN",
                                                           "SIGNED", "PERSISTED"]

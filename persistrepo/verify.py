@@ -1,0 +1,180 @@
+"""`verify`: everything that is wrong with a store, found without changing it.
+
+Problem kinds (docs/store-format.md, "Trust"): missing, orphan, corrupt,
+checksum, drift, interrupted, incoming, unsafe, stray, chunk, key. Every one
+says what repairs it; `refresh` repairs all but missing files of a package
+(which it forgets) and an unsafe store directory (which needs the admin).
+A reader without the store lock (any user but root, a read-only store)
+re-reads until the state it saw did not change under it.
+"""
+
+import os
+import time
+
+from persistrepo import compat, fsutil, incoming, names, pgp, record, repodata, rpmfile
+from persistrepo.errors import BadPackage, PersistError
+
+_REFRESH = "run 'persistrepo refresh'"
+_TRIES = 5
+
+
+class Problem(object):
+    """One thing verify found wrong."""
+
+    def __init__(self, kind, subject, message):
+        self.kind = kind
+        self.subject = subject
+        self.message = message
+
+    def __str__(self):
+        return "%s: %s: %s" % (self.kind, self.subject, self.message)
+
+
+def run(store, check_signatures=True):
+    """Every problem found in store."""
+    store.require()
+    if not store.is_store():
+        return []
+    with store.reading() as lock:
+        for attempt in range(_TRIES):
+            before = _state_mark(store)
+            problems = _problems(store, check_signatures)
+            if lock.held or (_state_mark(store) == before and
+                             not os.path.lexists(store.layout.journal)):
+                return problems
+            time.sleep(0.1 * (attempt + 1))
+        return problems
+
+
+def _state_mark(store):
+    """What changes whenever a writer commits (index and repomd.xml)."""
+    marks = []
+    for path in (store.layout.index, os.path.join(store.layout.repodata, "repomd.xml")):
+        try:
+            st = os.lstat(path)
+            marks.append((st.st_ino, st.st_mtime, st.st_size))
+        except OSError:
+            marks.append(None)
+    return marks
+
+
+def _problems(store, check_signatures):
+    layout = store.layout
+    problems = []
+    if os.path.lexists(layout.journal):
+        try:
+            store._read_journal()
+            problems.append(Problem("interrupted", layout.journal, "an operation was "
+                                    "interrupted; the next write or 'persistrepo refresh' "
+                                    "completes it"))
+        except PersistError as e:
+            problems.append(Problem("unsafe", layout.journal, str(e)))
+    requests = incoming.pending(layout)
+    bad = [r for r in requests if r["op"] == "invalid"]
+    for r in bad:
+        problems.append(Problem("incoming", r["_token"], "%s; %s, which sets it aside"
+                                % (r["why"], _REFRESH)))
+    if len(requests) > len(bad):
+        problems.append(Problem("incoming", layout.incoming, "%d request(s) waiting; run "
+                                "'persistrepo ingest'" % (len(requests) - len(bad))))
+    try:
+        index = record.load_index(layout.index)
+    except PersistError as e:
+        return problems + [Problem("unsafe", layout.index, str(e))]
+    keys = _keys(store, problems) if check_signatures else {}
+    verifier = compat.Verifier(keys.values()) if check_signatures else None
+    try:
+        for e in index.entries():
+            problems.extend(_entry(store, e, verifier, keys))
+    finally:
+        if verifier is not None:
+            verifier.close()
+    problems.extend(_strays(store, index))
+    problems.extend(_repodata(store, index))
+    return problems
+
+
+def _keys(store, problems):
+    """The usable kept keys; a problem for each one that is not."""
+    keys = {}
+    for key_id, armored in store.keys().items():
+        try:
+            pgp.key_ids(armored)
+            keys[key_id] = armored
+        except pgp.BadKey as e:
+            problems.append(Problem("key", key_id, "%s; %s, which sets it aside"
+                                    % (e, _REFRESH)))
+    for warning in store.warnings:
+        problems.append(Problem("unsafe", "keys", warning))
+    return keys
+
+
+def _entry(store, e, verifier, keys):
+    name = e["filename"]
+    path = store.layout.package(name)
+    if not os.path.lexists(path):
+        return [Problem("missing", name, "recorded but the file is gone; add it again "
+                        "or %s to forget it" % _REFRESH)]
+    check = verifier if e["signed"] and e["key_id"] in keys else None
+    try:
+        info = rpmfile.read_package(path, verifier=check, store_file=True)
+    except BadPackage as err:
+        return [Problem("corrupt", name, str(err))]
+    except PersistError as err:
+        return [Problem("unsafe", name, str(err))]
+    if info.sha256 != e["sha256"] or info.size != e["size"]:
+        return [Problem("checksum", name, "sha256 %s does not match the record's %s"
+                        % (info.sha256, e["sha256"]))]
+    try:
+        repodata.load_chunks(store.layout, e["sha256"])
+    except PersistError as err:
+        return [Problem("chunk", name, "%s; the next write or %s makes it again"
+                        % (err, _REFRESH))]
+    return []
+
+
+def _strays(store, index):
+    """Orphan package files, and what the store's directories should not hold."""
+    layout = store.layout
+    problems = []
+    for name in sorted(os.listdir(layout.root)):
+        if not name.endswith(".rpm"):
+            continue
+        path = os.path.join(layout.root, name)
+        if not fsutil.is_regular(path) or not names.is_package_file(name):
+            problems.append(Problem("stray", name, "not a regular package file; %s, which "
+                                    "sets it aside" % _REFRESH))
+        elif name not in index.packages:
+            problems.append(Problem("orphan", name, "file is not in the provenance "
+                                    "record; 'persistrepo refresh' adopts it"))
+    for directory, wanted in ((layout.chunks, ".xml"), (layout.keys, ".asc"),
+                              (layout.repodata, "")):
+        for name in sorted(os.listdir(directory)):
+            path = os.path.join(directory, name)
+            if not fsutil.is_regular(path) or not name.endswith(wanted):
+                problems.append(Problem("stray", os.path.relpath(path, layout.root),
+                                        "not a file the store writes here; %s, which sets "
+                                        "it aside" % _REFRESH))
+    return problems
+
+
+def _repodata(store, index):
+    try:
+        state = repodata.read_state(store.layout)
+    except Exception as e:  # createrepo_c raises several types for bad XML
+        return [Problem("drift", "repodata", "unreadable: %s; %s" % (e, _REFRESH))]
+    if state is None:
+        if index.packages or index.generation:
+            return [Problem("drift", "repodata", "missing; %s" % _REFRESH)]
+        return []
+    revision, packages = state
+    problems = []
+    if revision != str(index.generation):
+        problems.append(Problem("drift", "repodata", "revision %s, record generation %d; %s"
+                                % (revision, index.generation, _REFRESH)))
+    recorded = dict((n, e["sha256"]) for n, e in index.packages.items())
+    for name in sorted(set(recorded) | set(packages)):
+        if recorded.get(name) != packages.get(name):
+            problems.append(Problem("drift", name, "repodata and provenance record "
+                                    "disagree; %s" % _REFRESH))
+    return problems
