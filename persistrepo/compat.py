@@ -22,6 +22,7 @@ Python 2.7: text written to a pipe must be encoded by hand.
 Python 2.7 compatible.
 """
 
+import os
 import re
 import shutil
 import sys
@@ -96,6 +97,21 @@ def inspecting_ts():
     if hasattr(ts, "setVfyLevel"):
         ts.setVfyLevel(rpm.RPMSIG_DIGEST_TYPE)
     return ts
+
+
+def signature_is_bad(fd):
+    """True when the package has a signature that rpm calls BAD (`rpm -K`: NOT
+    OK), as opposed to one made by a key this host does not know."""
+    import rpm
+    from rpm.transaction import TransactionSetCore
+    ts = rpm.TransactionSet()
+    ts.setVSFlags(0)
+    ts.setKeyring(rpm.keyring())
+    if hasattr(ts, "setVfyLevel"):
+        ts.setVfyLevel(rpm.RPMSIG_DIGEST_TYPE)
+    os.lseek(fd, 0, os.SEEK_SET)
+    rc, _ = TransactionSetCore.hdrFromFdno(ts, fd)
+    return rc not in (rpm.RPMRC_OK, rpm.RPMRC_NOKEY, rpm.RPMRC_NOTTRUSTED)
 
 
 def signatures_enforced():

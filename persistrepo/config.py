@@ -80,6 +80,9 @@ def read_file(path):
         parser.read([path])
     except ConfigError as e:
         raise UsageError("%s: cannot parse: %s" % (path, str(e).splitlines()[0]))
+    except (UnicodeError, IOError, OSError) as e:
+        raise UsageError("%s: cannot read it as a UTF-8 configuration file (%s)"
+                         % (path, getattr(e, "strerror", None) or e))
 
     def get(key):
         if parser.has_section("main") and parser.has_option("main", key):

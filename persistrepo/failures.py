@@ -9,6 +9,7 @@ import os
 import time
 
 from persistrepo import fsutil
+from persistrepo.errors import PersistError
 
 RELATIVE_PATH = "var/lib/persistrepo/failures.json"
 
@@ -17,13 +18,23 @@ def path_for(installroot="/"):
     return os.path.join(installroot or "/", RELATIVE_PATH)
 
 
+_FIELDS = ("nevra", "error", "when", "method", "store", "fix")
+
+
+def _usable(item):
+    return isinstance(item, dict) and all(isinstance(item.get(k), (type(u""), str))
+                                          for k in _FIELDS)
+
+
 def load(path):
-    """Recorded failures (a list of dicts), oldest first; [] if none."""
+    """Recorded failures (a list of dicts), oldest first; [] if none. A
+    record that is not one this module writes (a symlink, another shape)
+    counts as none: it is replaced by the next failure."""
     try:
-        with open(path, "rb") as f:
-            return json.loads(f.read().decode("utf-8"))
-    except (IOError, OSError, ValueError):
+        items = json.loads(fsutil.read_store_file(path).decode("utf-8"))
+    except (IOError, OSError, ValueError, PersistError):
         return []
+    return [i for i in items if _usable(i)] if isinstance(items, list) else []
 
 
 def _save(path, items):
@@ -44,7 +55,7 @@ def record(path, failed, method, store):
     try:
         _save(path, items)
         return True
-    except (IOError, OSError):
+    except (IOError, OSError, PersistError):
         return False
 
 
@@ -56,5 +67,5 @@ def forget(path, nevras):
     if len(keep) != len(items):
         try:
             _save(path, keep)
-        except (IOError, OSError):
+        except (IOError, OSError, PersistError):
             pass

@@ -57,6 +57,14 @@ def is_scratch(value):
     return _fits(_SCRATCH, value)
 
 
+def is_chunk_file(value):
+    return value.endswith(".xml") and is_sha256(value[:-4])
+
+
+def is_key_file(value):
+    return value.endswith(".asc") and is_key_id(value[:-4])
+
+
 def require(ok, value, what, source):
     """Refuse (UnsafeStore) a name from the store's own files that is not
     what the store writes there."""

@@ -152,9 +152,18 @@ def load_index(path):
                            "'persistrepo refresh' to rebuild it from the files" % (path, e))
 
 
-def load_index_or_empty(path):
-    """The index, or an empty one if it is unreadable (for refresh)."""
+def salvage(path):
+    """The entries of a damaged index that are still sound (for refresh)."""
     try:
-        return load_index(path)
-    except (PersistError, OSError, IOError):
-        return Index()
+        doc = json.loads(fsutil.read_store_file(path).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, PersistError, IOError, OSError):
+        return []
+    found = []
+    for e in doc.get("packages", []) if isinstance(doc, dict) and \
+            isinstance(doc.get("packages"), list) else []:
+        try:
+            check_entry(e)
+            found.append(e)
+        except ValueError:
+            continue
+    return found

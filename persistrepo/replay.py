@@ -75,6 +75,18 @@ def _check_root(root):
     if not os.path.isdir(dbpath):
         raise UsageError("%s has no rpm database at %s; point --installroot at an unpacked "
                          "image root" % (root, dbpath))
+    ts = rpm.TransactionSet(root)
+    ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
+    try:
+        installed = sum(1 for _ in ts.dbMatch())
+    except rpm.error as e:
+        raise UsageError("cannot read the rpm database of %s (%s); is it the unpacked image "
+                         "root?" % (root, e))
+    finally:
+        ts.closeDB()
+    if not installed:
+        raise UsageError("the rpm database of %s holds no packages, so what the image ships "
+                         "is unknown; point --installroot at an unpacked image root" % root)
 
 
 def _make_base(root, store, enablerepos, workdir, dry_run):
@@ -233,9 +245,11 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
     new_root = os.path.abspath(new_root)
     if not isinstance(store, Store):
         store = Store(store)
+    if not dry_run and os.geteuid() != 0:
+        raise PersistError("replay installs into %s: run it as root (or use --dry-run)"
+                           % new_root)
     _check_root(new_root)
-    if not store.exists():
-        raise UsageError("no store at %s; pass --store DIR" % store.layout.root)
+    store.require()
     result = ReplayResult(new_root, store.layout.root, dry_run, skip_broken, enablerepos)
     entries = store.entries()
     if compat.signatures_enforced():

@@ -29,10 +29,11 @@ def make_chunks(path, location_href):
                          % (path, str(e).strip() or e.__class__.__name__))
 
 
-def save_chunks(layout, sha256, chunks):
-    """Keep the chunks as one file, NUL-separated (XML never contains NUL)."""
+def save_chunks(layout, sha256, chunks, replace=False):
+    """Keep the chunks as one file, NUL-separated (XML never contains NUL);
+    with replace, whatever is at that name is replaced."""
     path = layout.chunk(sha256)
-    if not os.path.lexists(path):
+    if replace or not os.path.lexists(path):
         data = "\0".join(chunks[k] for k in KINDS).encode("utf-8")
         fsutil.write_atomic(path, data, layout.tmp)
 

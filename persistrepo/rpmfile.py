@@ -80,6 +80,9 @@ def read_package(path, verifier=None, store_file=False):
         payload_start = os.lseek(fd, 0, os.SEEK_CUR)
         if hdr.isSource():
             raise BadPackage("%s is a source RPM; only binary RPMs can be persisted" % path)
+        if verifier is None and compat.signature_is_bad(fd):
+            raise BadPackage("%s has a BAD signature (rpm -K says NOT OK); refusing it"
+                             % path)
         _check_payload(fd, hdr, path, size, payload_start)
         sha256 = fsutil.sha256_fd(fd)
     finally:

@@ -25,7 +25,7 @@ import os
 import subprocess
 import tempfile
 
-from persistrepo import failures, record
+from persistrepo import failures, fsutil, record
 from persistrepo.errors import PersistError, UsageError
 
 EXIT_AT_RISK = 100  # like `dnf check-update`: ran fine, and there is something to act on
@@ -88,10 +88,15 @@ def read_manifest(path):
     """An Image from a file with one NEVRA per line (blank lines, `#` comments
     and gpg-pubkey lines are ignored; a trailing `.rpm` is dropped)."""
     try:
-        with open(path) as f:
-            lines = f.read().splitlines()
-    except (IOError, OSError) as e:
-        raise UsageError("%s: cannot read the image manifest: %s" % (path, e.strerror or e))
+        fd = fsutil.open_regular(path, follow=True)
+        with os.fdopen(fd, "rb") as f:
+            lines = f.read().decode("utf-8").splitlines()
+    except (IOError, OSError, PersistError) as e:
+        raise UsageError("%s: cannot read the image manifest: %s"
+                         % (path, getattr(e, "strerror", None) or e))
+    except UnicodeDecodeError:
+        raise UsageError("%s: the image manifest is not text (one NEVRA per line, as "
+                         "'rpm -qa' prints them)" % path)
     nevras, loose = set(), set()
     for line in lines:
         line = line.split("#", 1)[0].strip()

@@ -103,7 +103,7 @@ class Store(object):
         found = {}
         for name in sorted(os.listdir(self.layout.keys)):
             key_id = name[:-4]
-            if name.endswith(".asc") and names.is_key_id(key_id):
+            if names.is_key_file(name):
                 path = self.layout.key(key_id)
                 if fsutil.is_regular(path):
                     found[key_id] = path
@@ -203,7 +203,7 @@ class Store(object):
             self.warnings.append("%s is left out of the repodata: %s; run 'persistrepo "
                                  "verify'" % (entry["nevra"], e))
             return None
-        repodata.save_chunks(self.layout, entry["sha256"], chunks)
+        repodata.save_chunks(self.layout, entry["sha256"], chunks, replace=True)
         return chunks
 
     def _write_repodata(self, index):
@@ -214,8 +214,7 @@ class Store(object):
         used = set(e["sha256"] + ".xml" for e in index.packages.values())
         for name in os.listdir(self.layout.chunks):
             path = os.path.join(self.layout.chunks, name)
-            if name not in used and name.endswith(".xml") and \
-                    names.is_sha256(name[:-4]) and fsutil.is_regular(path):
+            if name not in used and names.is_chunk_file(name) and fsutil.is_regular(path):
                 fsutil.unlink_if_exists(path)
 
     def _stage(self, path, origin_path=None):
@@ -388,7 +387,12 @@ class Store(object):
             report["repodata_kept"] = os.path.basename(kept)
         with self.writing(adopt=adopt, repair=report):
             self._ingest_locked(report)
-            old = record.load_index_or_empty(self.layout.index)
+            try:
+                old = record.load_index(self.layout.index)
+            except PersistError as e:
+                old = record.Index(packages=dict((e["filename"], e) for e in
+                                                 record.salvage(self.layout.index)))
+                self._quarantine(self.layout.index, str(e), report)
             by_sha = dict((e["sha256"], e) for e in old.packages.values())
             index = record.Index(old.generation)
             for name in sorted(os.listdir(self.layout.root)):
@@ -397,9 +401,9 @@ class Store(object):
                     index.packages[name] = entry
             report["dropped"] = [e for n, e in sorted(old.packages.items())
                                  if n not in index.packages]
-            self._set_aside_strays(self.layout.chunks, _is_chunk_name, report)
+            self._set_aside_strays(self.layout.chunks, names.is_chunk_file, report)
             self._set_aside_strays(self.layout.repodata, lambda name: True, report)
-            self._set_aside_strays(self.layout.keys, _is_key_name, report)
+            self._set_aside_strays(self.layout.keys, names.is_key_file, report)
             for key_id, path in self.key_files().items():
                 try:
                     pgp.key_ids(fsutil.read_store_file(path))
@@ -424,7 +428,8 @@ class Store(object):
             href = record.filename(info.name, info.version, info.release, info.arch)
             if href != name:
                 raise BadPackage("its file name should be %s" % href)
-            repodata.save_chunks(self.layout, info.sha256, repodata.make_chunks(path, href))
+            repodata.save_chunks(self.layout, info.sha256, repodata.make_chunks(path, href),
+                                 replace=True)
         except PersistError as e:
             self._quarantine(path, str(e), report)
             return None
@@ -446,14 +451,6 @@ class Store(object):
         """Every problem found (persistrepo.verify)."""
         from persistrepo import verify
         return verify.run(self, check_signatures)
-
-
-def _is_chunk_name(name):
-    return name.endswith(".xml") and names.is_sha256(name[:-4])
-
-
-def _is_key_name(name):
-    return name.endswith(".asc") and names.is_key_id(name[:-4])
 
 
 class _Writing(object):

@@ -147,11 +147,12 @@ def _strays(store, index):
         elif name not in index.packages:
             problems.append(Problem("orphan", name, "file is not in the provenance "
                                     "record; 'persistrepo refresh' adopts it"))
-    for directory, wanted in ((layout.chunks, ".xml"), (layout.keys, ".asc"),
-                              (layout.repodata, "")):
+    for directory, wanted in ((layout.chunks, names.is_chunk_file),
+                              (layout.keys, names.is_key_file),
+                              (layout.repodata, lambda name: True)):
         for name in sorted(os.listdir(directory)):
             path = os.path.join(directory, name)
-            if not fsutil.is_regular(path) or not name.endswith(wanted):
+            if not fsutil.is_regular(path) or not wanted(name):
                 problems.append(Problem("stray", os.path.relpath(path, layout.root),
                                         "not a file the store writes here; %s, which sets "
                                         "it aside" % _REFRESH))
