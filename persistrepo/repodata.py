@@ -6,8 +6,10 @@ repodata then only concatenates chunks, so adding or removing k packages never
 re-reads the headers of the other N.
 """
 
+import contextlib
 import os
 import shutil
+import sys
 import tempfile
 
 from persistrepo import compat, fsutil, names
@@ -22,11 +24,28 @@ def make_chunks(path, location_href):
     if createrepo_c cannot (e.g. control characters in a dependency)."""
     import createrepo_c as cr
     try:
-        pkg = cr.package_from_rpm(path, cr.SHA256, location_href, None, CHANGELOG_LIMIT)
-        return dict(zip(KINDS, (compat.text(doc) for doc in cr.xml_dump(pkg))))
+        with _c_stderr_silenced():
+            pkg = cr.package_from_rpm(path, cr.SHA256, location_href, None, CHANGELOG_LIMIT)
+            return dict(zip(KINDS, (compat.text(doc) for doc in cr.xml_dump(pkg))))
     except (cr.CreaterepoCError, ValueError, TypeError) as e:
         raise BadPackage("%s: createrepo_c cannot write repository metadata for it (%s)"
                          % (path, str(e).strip() or e.__class__.__name__))
+
+
+@contextlib.contextmanager
+def _c_stderr_silenced():
+    """createrepo_c also logs its refusals through GLib straight to fd 2; the
+    exception carries the reason, so keep that out of one-line errors."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def save_chunks(layout, sha256, chunks, replace=False):

@@ -41,6 +41,7 @@ _homes = {}
 def _make_home(macros):
     if macros not in _homes:
         home = tempfile.mkdtemp(prefix='bed-home-')
+        os.chmod(home, 0o755)  # other users' runs (tests of non-root reads) read it too
         with open(os.path.join(home, '.rpmmacros'), 'w') as f:
             f.write(macros)
         atexit.register(shutil.rmtree, home, True)
