@@ -4,6 +4,24 @@
 # tests/test_packaging.py checks that it offers every option of the
 # persistrepo argument parser.
 
+# The value given to option $1 on the command line so far.
+_persistrepo_value()
+{
+    local i
+    for ((i = 1; i < COMP_CWORD - 1; i++)); do
+        [[ ${COMP_WORDS[i]} == "$1" ]] && printf '%s\n' "${COMP_WORDS[i+1]}"
+    done
+}
+
+# Names of the stored packages (with --removed: of those restore can put back).
+_persistrepo_names()
+{
+    local store
+    store=$(_persistrepo_value --store)
+    persistrepo ${store:+--store "$store"} list "$@" 2>/dev/null |
+        awk 'NR > 1 { print $1 }' | sed -E 's/-[^-]+-[^-]+$//'
+}
+
 _persistrepo()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
@@ -21,7 +39,13 @@ _persistrepo()
         --reason)
             mapfile -t COMPREPLY < <(compgen -W "user dependency" -- "$cur")
             return ;;
-        --origin|--keep|--installonly-keep|--enablerepo)
+        --enablerepo)
+            local root
+            root=$(_persistrepo_value --installroot)
+            mapfile -t COMPREPLY < <(compgen -W "$(sed -n 's/^\[\([^]]*\)\][[:space:]]*$/\1/p' \
+                "${root:-}"/etc/yum.repos.d/*.repo 2>/dev/null | grep -vx main)" -- "$cur")
+            return ;;
+        --origin|--keep|--installonly-keep)
             return ;;
     esac
 
@@ -37,7 +61,7 @@ _persistrepo()
         if [[ $cur == -* ]]; then
             opts="--store --config --version -h --help"
         else
-            opts="add remove list prune verify refresh status ingest replay"
+            opts="add remove restore list prune verify refresh status ingest replay"
         fi
         mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
         return
@@ -46,8 +70,10 @@ _persistrepo()
     opts="-h --help"
     case $cmd in
         add) opts+=" --reason --origin" ;;
-        list) opts+=" --json" ;;
-        prune) opts+=" --keep --installonly-keep" ;;
+        remove) opts+=" --dry-run -y --assumeyes" ;;
+        list) opts+=" --json --removed" ;;
+        prune) opts+=" --keep --installonly-keep --dry-run -y --assumeyes" ;;
+        verify) opts+=" --json" ;;
         refresh) opts+=" --adopt" ;;
         status) opts+=" --json --image-manifest --image-root --installroot" ;;
         ingest) opts+=" --installroot" ;;
@@ -58,6 +84,10 @@ _persistrepo()
     elif [[ $cmd == add ]]; then
         compopt -o filenames
         mapfile -t COMPREPLY < <(compgen -d -- "$cur"; compgen -f -X '!*.rpm' -- "$cur")
+    elif [[ $cmd == remove || $cmd == list ]]; then
+        mapfile -t COMPREPLY < <(compgen -W "$(_persistrepo_names)" -- "$cur")
+    elif [[ $cmd == restore ]]; then
+        mapfile -t COMPREPLY < <(compgen -W "$(_persistrepo_names --removed)" -- "$cur")
     fi
 } &&
 complete -F _persistrepo persistrepo

@@ -24,6 +24,7 @@ from __future__ import unicode_literals
 import hashlib
 import logging
 import os
+import sys
 
 import dnf
 import dnf.cli
@@ -181,7 +182,8 @@ class PersistRpm(dnf.Plugin):
         for nevra, why in out.failed:
             logger.error("%s: error: %s was NOT persisted (%s); it stays installed but "
                          "will be lost on the next image upgrade; fix: %s",
-                         PLUGIN_NAME, nevra, why, fix.format(name=names.get(nevra, nevra)))
+                         PLUGIN_NAME, nevra, why,
+                         out.fixes.get(nevra) or fix.format(name=names.get(nevra, nevra)))
         for note in out.notes:
             logger.warning("%s: warning: %s", PLUGIN_NAME, note)
 
@@ -194,7 +196,8 @@ SUBCOMMANDS = ("list", "add", "remove", "status", "verify")
 class PersistCommand(dnf.cli.Command):
     aliases = ("persist",)
     summary = "manage the packages kept across image upgrades (persist_rpm)"
-    usage = "[list [--json] | add SPEC... | remove SPEC... | status | verify]"
+    usage = ("[list [--json] [PATTERN...] | add SPEC... | remove [--dry-run] SPEC... | status | "
+             "verify [--json]]")
 
     @staticmethod
     def set_argparser(parser):
@@ -202,10 +205,12 @@ class PersistCommand(dnf.cli.Command):
                             metavar="{%s}" % ",".join(SUBCOMMANDS),
                             help="what to do (default: list)")
         parser.add_argument("specs", nargs="*", metavar="SPEC",
-                            help="package specs for add (installed packages) and "
-                            "remove (persisted packages)")
+                            help="package specs for add (installed packages), "
+                            "remove and list (persisted packages)")
         parser.add_argument("--json", action="store_true",
-                            help="list, status: print JSON")
+                            help="list, status, verify: print JSON")
+        parser.add_argument("--dry-run", action="store_true",
+                            help="remove: say what would go, change nothing")
         parser.add_argument("--image-manifest", metavar="FILE",
                             help="status: the image's packages, one NEVRA per line")
         parser.add_argument("--image-root", metavar="DIR",
@@ -217,17 +222,19 @@ class PersistCommand(dnf.cli.Command):
         sub = self.opts.subcommand
         if sub in ("add", "remove") and not self.opts.specs:
             raise dnf.cli.CliError("dnf persist %s: give at least one package spec" % sub)
-        if sub not in ("add", "remove") and self.opts.specs:
+        if sub not in ("add", "remove", "list") and self.opts.specs:
             raise dnf.cli.CliError("dnf persist %s takes no package spec" % sub)
-        if self.opts.json and sub not in ("list", "status"):
-            raise dnf.cli.CliError("--json goes with list or status")
+        if self.opts.json and sub not in ("list", "status", "verify"):
+            raise dnf.cli.CliError("--json goes with list, status or verify")
+        if self.opts.dry_run and sub != "remove":
+            raise dnf.cli.CliError("--dry-run goes with remove")
         if (self.opts.image_manifest or self.opts.image_root) and sub != "status":
             raise dnf.cli.CliError("--image-manifest and --image-root go with status")
         if sub == "add":
             demands.sack_activation = True
             demands.available_repos = True
             demands.root_user = True
-        elif sub == "remove":
+        elif sub == "remove" and not self.opts.dry_run:
             demands.root_user = True
         # list, status, verify read the store and the rpmdb themselves: no sack,
         # no repos, no root needed.
@@ -257,28 +264,56 @@ class PersistCommand(dnf.cli.Command):
                                                  e.strerror or e))
 
     def _run_list(self, settings, installroot, store_path):
-        from persistrepo import listing
+        from persistrepo import listing, specs
         from persistrepo.store import Store
         entries = Store(store_path).entries()
-        print(listing.to_json(entries) if self.opts.json else listing.table(entries))
+        chosen, unmatched = specs.select(self.opts.specs, entries) if self.opts.specs \
+            else (entries, [])
+        print(listing.to_json(chosen) if self.opts.json
+              else listing.table(chosen, listing.terminal_width()))
+        if unmatched:
+            raise dnf.exceptions.Error("; ".join("package %s is not persisted" % p
+                                                 for p in unmatched))
 
     def _run_remove(self, settings, installroot, store_path):
-        from persistrepo import failures
+        from persistrepo import failures, listing
         from persistrepo.store import Store
-        removed = Store(store_path).remove(self.opts.specs)
+        store = Store(store_path)
+        chosen = store.remove(self.opts.specs, dry_run=True)
+        if self.opts.dry_run:
+            for e in chosen:
+                print("would remove %s" % e["nevra"])
+            return
+        conf = self.base.conf
+        if len(chosen) > 1 and not (conf.assumeyes and not conf.assumeno) and \
+                (conf.assumeno or sys.stdin.isatty()):
+            print("\n".join("  " + e["nevra"] for e in chosen))
+            if conf.assumeno or not self.base.output.userconfirm(
+                    "Remove %s from the store? [y/N]: " % listing.count(len(chosen), "package")):
+                raise dnf.exceptions.Error("Operation aborted.")
+        removed = store.remove([e["filename"] for e in chosen], missing_ok=True)
         failures.forget(failures.path_for(installroot), [e["nevra"] for e in removed])
         for e in removed:
-            print("removed %s (it stays installed)" % e["nevra"])
+            print("removed %s (it stays installed; 'persistrepo restore' puts it back)"
+                  % e["nevra"])
 
     def _run_verify(self, settings, installroot, store_path):
+        from persistrepo import listing
         from persistrepo.store import Store
         store = Store(store_path)
         problems = store.verify()
-        for p in problems:
-            print(str(p))
+        entries = store.entries()
+        if self.opts.json:
+            print(listing.verify_json(store_path, entries, problems, True))
+        else:
+            for p in problems:
+                print(str(p))
         if problems:
-            raise dnf.exceptions.Error("%d problem(s) in %s" % (len(problems), store_path))
-        print("ok: %d packages verified in %s" % (len(store.entries()), store_path))
+            raise dnf.exceptions.Error("%s in %s" % (listing.count(len(problems), "problem"),
+                                                     store_path))
+        if not self.opts.json:
+            print("ok: %s verified in %s" % (listing.count(len(entries), "package"),
+                                             store_path))
 
     def _run_status(self, settings, installroot, store_path):
         from persistrepo import status

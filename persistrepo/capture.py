@@ -10,7 +10,7 @@ directory and taken in by `persistrepo ingest` (docs/el7.md).
 import os
 import subprocess
 
-from persistrepo import failures, incoming, record
+from persistrepo import compat, failures, incoming, record
 from persistrepo.layout import Layout
 
 
@@ -42,6 +42,7 @@ class Outcome(object):
         self.skipped = []
         self.failed = []
         self.notes = []
+        self.fixes = {}
 
 
 def bindings_available():
@@ -89,13 +90,24 @@ def capture(settings, installroot, installed, erased, method, fix):
         done = set(out.persisted) | set(n for n, _ in out.failed)
         out.failed.extend((p.nevra, describe(e)) for p in wanted if p.nevra not in done)
     path = failures.path_for(installroot)
-    names = dict((p.nevra, p.name) for p in wanted)
+    by_nevra = dict((p.nevra, p) for p in wanted)
+    for nevra, _ in out.failed:
+        out.fixes[nevra] = advice(by_nevra.get(nevra), nevra, fix, root, installroot)
     if out.failed:
-        if not failures.record(path, [(n, msg, fix.format(name=names.get(n, n), nevra=n))
-                                      for n, msg in out.failed], method, root):
+        if not failures.record(path, [(n, msg, out.fixes[n]) for n, msg in out.failed],
+                               method, root):
             out.notes.append("could not record the failure in %s either" % path)
     failures.forget(path, out.persisted + out.dropped)
     return out
+
+
+def advice(pkg, nevra, fix, root, installroot):
+    """A command that persists this package: for a local file that is still
+    there, `persistrepo add` with its path (no repo has it); else fix."""
+    if pkg is not None and pkg.origin == record.COMMANDLINE and os.path.isfile(pkg.path):
+        store = " --store %s" % compat.shell_quote(root) if installroot not in (None, "", "/") else ""
+        return "persistrepo%s add %s" % (store, compat.shell_quote(pkg.path))
+    return fix.format(name=pkg.name if pkg is not None else nevra, nevra=nevra)
 
 
 def _direct(out, root, installroot, wanted, gone, method):

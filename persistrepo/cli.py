@@ -10,13 +10,43 @@ import signal
 import sys
 
 import persistrepo
-from persistrepo import compat, config, keys, listing
+from persistrepo import compat, config, keys, listing, specs
 from persistrepo.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PersistError
 from persistrepo.store import Candidate, Store
 
 
 def _say(msg):
-    compat.write_text(sys.stdout, msg + "\n")
+    """Print a line; a reader that went away (`| head`) is not an error."""
+    try:
+        compat.write_text(sys.stdout, msg + "\n")
+        sys.stdout.flush()
+    except (IOError, OSError) as e:
+        if e.errno != errno.EPIPE:
+            raise
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _warn(msg):
+    compat.write_text(sys.stderr, "persistrepo: %s\n" % msg)
+
+
+def _confirm(verb, entries, args):
+    """Ask as dnf does when more than one package would go and stdin is a
+    terminal (not with -y); True to go ahead."""
+    if len(entries) < 2 or args.assumeyes or not sys.stdin.isatty():
+        return True
+    for e in entries:
+        _say("  %s" % e["nevra"])
+    compat.write_text(sys.stdout, "%s %s? Is this ok [y/N]: "
+                      % (verb.capitalize(), listing.count(len(entries), "package")))
+    sys.stdout.flush()
+    answer = sys.stdin.readline().strip().lower()
+    if answer in ("y", "yes"):
+        return True
+    _say("Operation aborted.")
+    return False
 
 
 def cmd_add(store, args):
@@ -25,39 +55,68 @@ def cmd_add(store, args):
     for e in result.added:
         _say("persisted %s" % e["nevra"])
     for e in result.replaced:
-        compat.write_text(sys.stderr, "persistrepo: warning: %s was already stored with "
-                          "another checksum; replaced it with %s\n" % (e["nevra"], e["sha256"]))
+        _warn("warning: %s was already stored with another checksum; replaced it with %s"
+              % (e["nevra"], e["sha256"]))
     for e in result.unchanged:
         _say("already persisted %s" % e["nevra"])
     return EXIT_OK
 
 
+_PAST = {"remove": "removed", "prune": "pruned"}
+
+
+def _drop(store, chosen, verb, args):
+    """The end of remove and prune: dry run, question, removal."""
+    if args.dry_run:
+        for e in chosen:
+            _say("would %s %s" % (verb, e["nevra"]))
+        return EXIT_OK
+    if not _confirm(verb, chosen, args):
+        return EXIT_FAILED
+    for e in store.remove([e["filename"] for e in chosen], missing_ok=True):
+        _say("%s %s (kept for 'persistrepo restore')" % (_PAST[verb], e["nevra"]))
+    return EXIT_OK
+
+
 def cmd_remove(store, args):
-    for e in store.remove(args.specs):
-        _say("removed %s" % e["nevra"])
+    return _drop(store, store.remove(args.specs, dry_run=True), "remove", args)
+
+
+def cmd_prune(store, args):
+    return _drop(store, store.prune(keep=args.keep, installonly_keep=args.installonly_keep,
+                                    dry_run=True), "prune", args)
+
+
+def cmd_restore(store, args):
+    for e in store.restore(args.specs):
+        _say("restored %s (%s, persisted %s)" % (e["nevra"], e["method"], e["persisted_at"]))
     return EXIT_OK
 
 
 def cmd_list(store, args):
-    entries = store.entries()
-    _say(listing.to_json(entries) if args.json else listing.table(entries))
-    return EXIT_OK
-
-
-def cmd_prune(store, args):
-    for e in store.prune(keep=args.keep, installonly_keep=args.installonly_keep):
-        _say("pruned %s" % e["nevra"])
-    return EXIT_OK
+    entries = store.removed() if args.removed else store.entries()
+    chosen, unmatched = specs.select(args.patterns, entries) if args.patterns \
+        else (entries, [])
+    _say(listing.to_json(chosen) if args.json
+         else listing.table(chosen, listing.terminal_width()))
+    for pattern in unmatched:
+        _warn("package %s is not %s" % (pattern, "among the removed ones" if args.removed
+                                         else "persisted"))
+    return EXIT_FAILED if unmatched else EXIT_OK
 
 
 def cmd_verify(store, args):
     problems = store.verify()
-    for p in problems:
-        _say(str(p))
-    if problems:
-        return EXIT_FAILED
-    _say("ok: %d packages verified in %s" % (len(store.entries()), store.layout.root))
-    return EXIT_OK
+    entries = store.entries()
+    if args.json:
+        _say(listing.verify_json(store.layout.root, entries, problems, True))
+    else:
+        for p in problems:
+            _say(str(p))
+        if not problems:
+            _say("ok: %s verified in %s" % (listing.count(len(entries), "package"),
+                                            store.layout.root))
+    return EXIT_FAILED if problems else EXIT_OK
 
 
 def cmd_refresh(store, args):
@@ -72,7 +131,8 @@ def cmd_refresh(store, args):
         _say("set aside %s as %s: %s" % (name, where, why))
     for warning in store.warnings:
         compat.write_text(sys.stderr, "persistrepo: warning: %s\n" % warning)
-    _say("refreshed %s: %d packages" % (store.layout.root, len(store.entries())))
+    _say("refreshed %s: %s" % (store.layout.root,
+                                listing.count(len(store.entries()), "package")))
     return EXIT_FAILED if report["quarantined"] or store.warnings else EXIT_OK
 
 
@@ -124,6 +184,12 @@ def count(text):
     return value
 
 
+def _dropping_options(p):
+    p.add_argument("--dry-run", action="store_true", help="say what would go, change nothing")
+    p.add_argument("-y", "--assumeyes", action="store_true",
+                   help="do not ask, even when several packages would go")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="persistrepo",
@@ -146,10 +212,20 @@ def build_parser():
     p = sub.add_parser("remove", help="drop packages from the store")
     p.add_argument("specs", nargs="+", metavar="SPEC",
                    help="name, name-version, NEVRA, name.arch or a glob")
+    _dropping_options(p)
     p.set_defaults(func=cmd_remove)
 
+    p = sub.add_parser("restore", help="put back packages that were removed")
+    p.add_argument("specs", nargs="+", metavar="SPEC",
+                   help="name, name-version, NEVRA, name.arch or a glob")
+    p.set_defaults(func=cmd_restore)
+
     p = sub.add_parser("list", help="show persisted packages")
+    p.add_argument("patterns", nargs="*", metavar="PATTERN",
+                   help="only these: name, name.arch, NEVRA or a glob")
     p.add_argument("--json", action="store_true", help="print the stable JSON array")
+    p.add_argument("--removed", action="store_true",
+                   help="show the removed packages 'restore' can put back")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("prune", help="drop older versions")
@@ -157,9 +233,11 @@ def build_parser():
                    help="versions to keep of each name.arch (default: 1)")
     p.add_argument("--installonly-keep", type=count, default=3, metavar="N",
                    help="versions to keep of installonly packages such as kernels (default: 3)")
+    _dropping_options(p)
     p.set_defaults(func=cmd_prune)
 
     p = sub.add_parser("verify", help="check files, checksums, signatures and metadata")
+    p.add_argument("--json", action="store_true", help="print the stable JSON document")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("refresh", help="rebuild metadata and provenance from the files")

@@ -17,7 +17,8 @@ rpm's Python bindings, from 4.11 (EL7) to 6.x:
   rpm refuse what it cannot verify; headers read only to inspect a package
   ask for digests (TransactionSet.setVfyLevel, absent before 4.14.2).
 createrepo_c: add_chunk takes a byte string under Python 2.
-Python 2.7: text written to a pipe must be encoded by hand.
+Python 2.7: text written to a pipe must be encoded by hand; shell quoting is
+pipes.quote there (pipes is gone from Python 3.13).
 
 Python 2.7 compatible.
 """
@@ -29,6 +30,11 @@ import sys
 import tempfile
 
 from persistrepo import pgp
+
+try:
+    from shlex import quote as shell_quote  # novm
+except ImportError:  # Python 2.7
+    from pipes import quote as shell_quote  # noqa: F401
 
 PY2 = sys.version_info[0] == 2
 _KEY_ID = re.compile(r"Key ID ([0-9a-fA-F]{16,64})")

@@ -26,6 +26,7 @@ class Layout(object):
         self.incoming = os.path.join(self.state, "incoming")
         self.tmp = os.path.join(self.state, "tmp")
         self.quarantine = os.path.join(self.state, "quarantine")
+        self.removed = os.path.join(self.state, "removed")
 
     def dirs(self):
         """Every directory of the store, parents first."""

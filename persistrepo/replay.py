@@ -258,7 +258,7 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
             if not e["signed"] and replay_trust.unsigned_allowed(e)[0])
     _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos)
     result.finished_at = replay_report.utc_now()
-    if write_report and not dry_run:
+    if write_report and not dry_run and result.status != "nothing-to-do":
         replay_report.write(result)
     return result
 

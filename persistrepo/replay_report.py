@@ -6,7 +6,10 @@ import errno
 import json
 import os
 
+from persistrepo.listing import count
+
 REPORT_DIR = "var/log/persistrepo"
+KEEP_REPORTS = 20
 _VERBS = {"install": "install", "upgrade": "upgrade", "skip": "skip", "broken": "BROKEN",
           "remove": "remove"}
 
@@ -50,8 +53,19 @@ def write(result):
             f.write(to_json(result) + "\n")
             f.flush()
             os.fsync(f.fileno())
+        _expire(directory)
         return path
     raise OSError(errno.EEXIST, "too many reports with the same time stamp", directory)
+
+
+def _expire(directory):
+    """Keep the newest KEEP_REPORTS reports."""
+    reports = sorted(n for n in os.listdir(directory)
+                     if n.startswith("replay-") and n.endswith(".json"))
+    for name in reports[:-KEEP_REPORTS]:
+        path = os.path.join(directory, name)
+        if os.path.isfile(path) and not os.path.islink(path):
+            os.unlink(path)
 
 
 def text(result):
@@ -87,7 +101,7 @@ def summary(result):
     elif result.status == "failed" and not done:
         text = "nothing was installed"
     else:
-        text = "installed %d packages (%d upgraded)" % (len(done), len(upgraded))
+        text = "installed %s (%d upgraded)" % (count(len(done), "package"), len(upgraded))
     if broken:
         text += "; %d cannot be installed%s" % (
             len(broken), "" if result.skip_broken or result.dry_run
@@ -97,5 +111,5 @@ def summary(result):
     if result.keys_imported:
         text += "; imported keys %s" % ", ".join(result.keys_imported)
     if result.report_file:
-        text += "; report %s" % result.report_file
+        text += "; report %s" % os.path.join(result.root, result.report_file.lstrip("/"))
     return text

@@ -25,7 +25,7 @@ import os
 import subprocess
 import tempfile
 
-from persistrepo import failures, fsutil, record
+from persistrepo import failures, fsutil, listing, record
 from persistrepo.errors import PersistError, UsageError
 
 EXIT_AT_RISK = 100  # like `dnf check-update`: ran fine, and there is something to act on
@@ -224,14 +224,16 @@ def to_json(rep):
 
 
 def text(rep, prog="persistrepo"):
-    lines = ["store: %s (%d packages persisted, %d installed in %s)"
-             % (rep.store, rep.persisted, rep.installed, rep.installroot)]
+    lines = ["store: %s (%s persisted, %d installed in %s)"
+             % (rep.store, listing.count(rep.persisted, "package"), rep.installed,
+                rep.installroot)]
     if rep.image is None:
         lines.append("image: unknown; packages that came with the image cannot be told "
                      "apart, so every installed package that is not persisted is listed "
                      "(give --image-manifest FILE or --image-root DIR)")
     else:
-        lines.append("image: %s (%d packages)" % (rep.image.source, len(rep.image)))
+        lines.append("image: %s (%s)" % (rep.image.source, listing.count(len(rep.image),
+                                                                          "package")))
     if rep.unpersisted:
         lines.append("installed but neither in the image nor persisted (%d); lost on the "
                      "next image upgrade unless you run 'dnf persist add NAME':"

@@ -13,7 +13,7 @@ import os
 import time
 
 from persistrepo import (fsutil, incoming, names, pgp, record, repodata, rpmfile, specs,
-                         versions)
+                         trash, versions)
 from persistrepo.errors import BadPackage, NoMatch, PersistError, UnsafeStore, UsageError
 from persistrepo.layout import STATE_DIR, Layout
 from persistrepo.lock import StoreLock
@@ -139,22 +139,28 @@ class Store(object):
         try:
             doc = json.loads(fsutil.read_store_file(self.layout.journal).decode("utf-8"))
             adds, removes = doc["adds"], doc["removes"]
+            removed_entries = doc.get("removed_entries", [])
             for item in adds:
                 record.check_entry(item["entry"])
                 self.layout.scratch(self.layout.tmp, item["staged"], source)
             for name in removes:
                 self.layout.package(name, source)
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+            for entry in removed_entries:
+                record.check_entry(entry)
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as e:
             raise UnsafeStore("%s is damaged (%s); run 'persistrepo refresh', which sets "
                               "it aside" % (self.layout.journal, e))
-        return {"adds": adds, "removes": removes}
+        return {"adds": adds, "removes": removes, "removed_entries": removed_entries}
 
     def _commit(self, adds, removes):
         """adds: [(staged_path, entry)]; removes: [filename]."""
         if not adds and not removes:
             return
+        index = record.load_index(self.layout.index)
         journal = {"adds": [{"staged": os.path.basename(p), "entry": e} for p, e in adds],
-                   "removes": sorted(set(removes))}
+                   "removes": sorted(set(removes)),
+                   "removed_entries": [index.packages[n] for n in sorted(set(removes))
+                                       if n in index.packages]}
         fsutil.write_atomic(self.layout.journal, json.dumps(journal).encode("utf-8"),
                             self.layout.tmp)
         self._apply(journal)
@@ -179,10 +185,11 @@ class Store(object):
         index.generation += 1
         fsutil.write_atomic(self.layout.index, index.to_bytes(), self.layout.tmp)
         self._write_repodata(index)
+        entries = dict((e["filename"], e) for e in journal.get("removed_entries", []))
         for name in journal["removes"]:
-            path = self.layout.package(name, "the journal")
-            if name not in index.packages and fsutil.is_regular(path):
-                fsutil.unlink_if_exists(path)
+            if name not in index.packages:
+                trash.keep(self.layout, name, entries.get(name))
+        trash.expire(self.layout)
         self._drop_unused_chunks(index)
         fsutil.unlink_if_exists(self.layout.journal)
 
@@ -287,33 +294,65 @@ class Store(object):
             self._commit(adds, removes)
         return result
 
-    def remove(self, spec_list, missing_ok=False):
-        """Drop the entries the specs select; a spec that matches nothing is an
-        error and then nothing is removed (unless missing_ok)."""
+    def remove(self, spec_list, missing_ok=False, dry_run=False):
+        """Drop the entries the specs select (their files are kept for
+        restore); a spec that matches nothing is an error and then nothing is
+        removed (unless missing_ok). With dry_run, only say what would go."""
+        if dry_run:
+            return self._matching(spec_list, self.entries(), missing_ok)
         with self.writing():
             self._ingest_locked()
-            index = record.load_index(self.layout.index)
-            chosen, unmatched = specs.select(spec_list, index.entries())
-            if unmatched and not missing_ok:
-                raise NoMatch("no persisted package matches %s; see 'persistrepo list'"
-                              % ", ".join(repr(s) for s in unmatched))
+            chosen = self._matching(spec_list, record.load_index(self.layout.index).entries(),
+                                    missing_ok)
             self._commit([], [e["filename"] for e in chosen])
         return chosen
 
-    def prune(self, keep=1, installonly_keep=3):
+    @staticmethod
+    def _matching(spec_list, entries, missing_ok):
+        chosen, unmatched = specs.select(spec_list, entries)
+        if unmatched and not missing_ok:
+            raise NoMatch("no persisted package matches %s; see 'persistrepo list'"
+                          % ", ".join(repr(s) for s in unmatched))
+        return chosen
+
+    def prune(self, keep=1, installonly_keep=3, dry_run=False):
         """Keep the newest `keep` versions of each name.arch (installonly
-        packages keep `installonly_keep`); return the dropped entries."""
+        packages keep `installonly_keep`); return the dropped entries. With
+        dry_run, only say what would go."""
+        if dry_run:
+            return _surplus(self.entries(), keep, installonly_keep)
         with self.writing():
             self._ingest_locked()
-            groups = {}
-            for e in record.load_index(self.layout.index).entries():
-                groups.setdefault((e["name"], e["arch"]), []).append(e)
-            dropped = []
-            for group in groups.values():
-                limit = max(keep, installonly_keep) if group[0]["installonly"] else keep
-                dropped.extend(versions.newest_first(group)[limit:])
+            dropped = _surplus(record.load_index(self.layout.index).entries(), keep,
+                               installonly_keep)
             self._commit([], [e["filename"] for e in dropped])
         return dropped
+
+    def removed(self):
+        """Entries of the package files kept after removal, newest first."""
+        self.require()
+        return [e for e, _ in trash.kept(self.layout)]
+
+    def restore(self, spec_list):
+        """Put removed packages back with their provenance; return their entries."""
+        with self.writing():
+            kept = trash.kept(self.layout)
+            chosen, unmatched = specs.select(spec_list, [e for e, _ in kept])
+            if unmatched:
+                raise NoMatch("no removed package matches %s; see 'persistrepo list "
+                              "--removed'" % ", ".join(repr(s) for s in unmatched))
+            wanted = set(e["filename"] for e in chosen)
+            index = record.load_index(self.layout.index)
+            adds, slots = [], []
+            for entry, slot in kept:  # newest first: one slot per file name
+                if entry["filename"] in wanted and entry["filename"] not in index.packages:
+                    adds.append((trash.take(self.layout, slot, entry), entry))
+                    slots.append(slot)
+                    wanted.discard(entry["filename"])
+            self._commit(adds, [])
+            for slot in slots:
+                trash.forget(self.layout, slot)
+        return [e for _, e in adds]
 
     def add_key(self, key_id, armored):
         """Keep the ASCII-armored public key that verifies packages signed by key_id."""
@@ -499,6 +538,18 @@ class _Writing(object):
 
     def __exit__(self, *exc):
         self.lock.__exit__()
+
+
+def _surplus(entries, keep, installonly_keep):
+    """Entries beyond the newest keep (installonly: installonly_keep) per name.arch."""
+    groups = {}
+    for e in entries:
+        groups.setdefault((e["name"], e["arch"]), []).append(e)
+    dropped = []
+    for group in groups.values():
+        limit = max(keep, installonly_keep) if group[0]["installonly"] else keep
+        dropped.extend(versions.newest_first(group)[limit:])
+    return sorted(dropped, key=lambda e: e["filename"])
 
 
 def _as_persist_error(e, path):

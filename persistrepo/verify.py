@@ -11,7 +11,8 @@ re-reads until the state it saw did not change under it.
 import os
 import time
 
-from persistrepo import compat, fsutil, incoming, names, pgp, record, repodata, rpmfile
+from persistrepo import (compat, fsutil, incoming, listing, names, pgp, record, repodata,
+                         rpmfile)
 from persistrepo.errors import BadPackage, PersistError
 
 _REFRESH = "run 'persistrepo refresh'"
@@ -75,8 +76,8 @@ def _problems(store, check_signatures):
         problems.append(Problem("incoming", r["_token"], "%s; %s, which sets it aside"
                                 % (r["why"], _REFRESH)))
     if len(requests) > len(bad):
-        problems.append(Problem("incoming", layout.incoming, "%d request(s) waiting; run "
-                                "'persistrepo ingest'" % (len(requests) - len(bad))))
+        problems.append(Problem("incoming", layout.incoming, "%s waiting; run 'persistrepo "
+                                "ingest'" % listing.count(len(requests) - len(bad), "request")))
     try:
         index = record.load_index(layout.index)
     except PersistError as e:

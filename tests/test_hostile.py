@@ -490,3 +490,39 @@ def test_replay_refuses_a_corrupt_rpmdb_and_an_unprivileged_run(store, tmp_path)
     res = as_nobody(sys.executable, "-m", "persistrepo", "replay", "--installroot", good,
                     "--store", store)
     assert res.returncode == 1 and "run it as root" in one_line_error(res)
+
+
+def test_a_disk_filling_up_at_any_point_loses_nothing(tmp_path, std_set, builder):
+    """Sweep the free space left on a small file system across everything one
+    add writes: each time one line or success, and nothing persisted lost."""
+    mnt = str(tmp_path / "small")
+    os.mkdir(mnt)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", mnt],
+                   check=True)
+    try:
+        store = os.path.join(mnt, "store")
+        assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
+        pkg = builder.build("midpkg", files={"/usr/share/mid.bin": os.urandom(20000).hex()})
+        need = 3 * os.path.getsize(pkg)
+        outcomes = set()
+        for leave in range(0, need, max(4096, need // 16)):
+            filler = os.path.join(mnt, "filler")
+            st = os.statvfs(mnt)
+            with open(filler, "wb") as f:
+                f.write(b"\0" * max(0, st.f_bavail * st.f_frsize - leave))
+            res = cli("--store", store, "add", pkg)
+            os.unlink(filler)
+            assert res.returncode in (0, 1) and "Traceback" not in res.stderr, res.stderr
+            if res.returncode:
+                one_line_error(res)
+            outcomes.add(res.returncode)
+            if cli("--store", store, "verify").returncode:
+                assert cli("--store", store, "refresh").returncode in (0, 1)
+            assert "unsigned-1.0-1.noarch" in listed(store)
+            res = cli("--store", store, "verify")
+            assert res.returncode == 0, (leave, res.stdout)
+            if "midpkg-1.0-1.noarch" in listed(store):
+                assert cli("--store", store, "remove", "midpkg").returncode == 0
+        assert outcomes == {0, 1}
+    finally:
+        subprocess.run(["umount", mnt], check=True)

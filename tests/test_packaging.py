@@ -230,10 +230,12 @@ def complete(completion_file, *words):
     script = ('source "$1"; shift; COMP_WORDS=("$@"); '
               'COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _persistrepo; '
               'printf "%s\\n" "${COMPREPLY[@]}"')
+    env = dict(os.environ, PYTHONPATH=TOP, PATH=os.path.dirname(sys.executable) + ':' +
+               os.environ.get('PATH', ''))
     out = subprocess.run(['bash', '-c', script, 'bash', completion_file,
                           'persistrepo'] + list(words),
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                         universal_newlines=True, check=True).stdout
+                         universal_newlines=True, check=True, env=env).stdout
     return set(out.split())
 
 
@@ -247,6 +249,23 @@ def test_completion_offers_every_command_and_option(installed):
         assert options[command] <= complete(comp, command, '-'), command
     assert complete(comp, '--store', '/x', 'pr') == {'prune'}
     assert complete(comp, 'add', '--reason', '') == {'user', 'dependency'}
+
+
+def test_completion_offers_stored_names_and_repo_ids(installed, std_set, tmp_path):
+    from tests.storebed import cli
+    comp = installed + '/usr/share/bash-completion/completions/persistrepo'
+    store = str(tmp_path / 'store')
+    assert cli('--store', store, 'add', std_set.path('tool', '1.0'),
+               std_set.path('libtool-dep')).returncode == 0
+    assert cli('--store', store, 'remove', 'libtool-dep').returncode == 0
+    assert complete(comp, '--store', store, 'remove', '') == {'tool'}
+    assert complete(comp, '--store', store, 'list', 't') == {'tool'}
+    assert complete(comp, '--store', store, 'restore', '') == {'libtool-dep'}
+    root = tmp_path / 'root'
+    (root / 'etc/yum.repos.d').mkdir(parents=True)
+    (root / 'etc/yum.repos.d/v.repo').write_text('[vendor]\nname=v\n\n[extras] \n')
+    assert complete(comp, 'replay', '--installroot', str(root), '--enablerepo', '') == \
+        {'vendor', 'extras'}
 
 
 def rpmlintrc_for(version, path):

@@ -239,7 +239,7 @@ def _report(conduit, txn, out, names):
     for nevra, why in out.failed:
         conduit.error(1, "persist_rpm: error: %s was not persisted in %s: %s. The "
                          "transaction itself succeeded. Fix: %s"
-                      % (nevra, txn.store, why,
+                      % (nevra, txn.store, why, out.fixes.get(nevra) or
                          FIX.format(name=names.get(nevra, nevra), nevra=nevra)))
     for note in out.notes:
         conduit.error(2, "persist_rpm: warning: %s" % note)
@@ -304,8 +304,8 @@ class PersistCommand(object):
         _out(listing.to_json(entries) if args else listing.table(entries))
         waiting = incoming.pending(layout)
         if waiting and not args:
-            _out("%d request(s) waiting in %s; run 'persistrepo ingest'"
-                 % (len(waiting), layout.incoming))
+            _out("%s waiting in %s; run 'persistrepo ingest'"
+                 % (listing.count(len(waiting), "request"), layout.incoming))
         return 0, []
 
     def _remove(self, base, layout, installroot, args):
@@ -350,16 +350,16 @@ class PersistCommand(object):
                  % (f.get("nevra"), f.get("method"), f.get("when"), f.get("error"),
                     f.get("fix")))
         if waiting:
-            _out("waiting: %d request(s) in %s; run 'persistrepo ingest'"
-                 % (len(waiting), layout.incoming))
+            _out("waiting: %s in %s; run 'persistrepo ingest'"
+                 % (listing.count(len(waiting), "request"), layout.incoming))
         for e in gone:
             _out("persisted but not installed: %s (a replay would install it again; "
                  "'yum persist remove %s' drops it)" % (e["nevra"], e["nevra"]))
         if not (failed or waiting or gone):
             _out("ok: %s holds every captured package" % layout.root)
             return 0, []
-        _out("%d capture failure(s), %d waiting, %d persisted but not installed"
-             % (len(failed), len(waiting), len(gone)))
+        _out("%s, %d waiting, %d persisted but not installed"
+             % (listing.count(len(failed), "capture failure"), len(waiting), len(gone)))
         return AT_RISK, []  # yummain passes 100 through, as dnf persist status
 
 

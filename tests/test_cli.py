@@ -1,0 +1,183 @@
+"""The persistrepo command as an admin uses it: patterns, JSON, dry runs,
+questions in a terminal, restore, pipes that close early, terminal width."""
+
+import fcntl
+import json
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
+
+import pytest
+
+from tests import bed
+from tests.storebed import REPO, cli, listed, one_line_error
+
+
+@pytest.fixture
+def store(std_set, tmp_path):
+    path = str(tmp_path / "store")
+    res = cli("--store", path, "add", std_set.path("tool", "1.0"), std_set.path("libtool-dep"),
+              std_set.path("multi", arch="x86_64"), std_set.path("multi", arch="i686"))
+    assert res.returncode == 0, res.stderr
+    return path
+
+
+ALL = {"tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch", "multi-1.0-1.x86_64",
+       "multi-1.0-1.i686"}
+
+
+def table_names(out):
+    return set(line.split()[0] for line in out.splitlines()[1:])
+
+
+@pytest.mark.parametrize("patterns,expected", [
+    (["tool"], {"tool-1.0-1.noarch"}),
+    (["multi.i686"], {"multi-1.0-1.i686"}),
+    (["lib*"], {"libtool-dep-1.0-1.noarch"}),
+    (["multi-1.0-1.x86_64", "tool-1.0"], {"multi-1.0-1.x86_64", "tool-1.0-1.noarch"}),
+])
+def test_list_filters_like_rpm_q(store, patterns, expected):
+    res = cli("--store", store, "list", *patterns)
+    assert res.returncode == 0 and table_names(res.stdout) == expected, res.stderr
+    res = cli("--store", store, "list", "--json", *patterns)
+    assert set(e["nevra"] for e in json.loads(res.stdout)) == expected
+
+
+def test_list_pattern_matching_nothing(store):
+    res = cli("--store", store, "list", "tool", "nosuch")
+    assert res.returncode == 1 and table_names(res.stdout) == {"tool-1.0-1.noarch"}
+    assert res.stderr == "persistrepo: package nosuch is not persisted\n"
+
+
+def test_verify_json(store):
+    res = cli("--store", store, "verify", "--json")
+    doc = json.loads(res.stdout)
+    assert res.returncode == 0
+    assert doc == {"format": 1, "store": store, "ok": True, "problems": [],
+                   "checked": {"packages": 4, "signatures": True}}
+    os.unlink(os.path.join(store, "tool-1.0-1.noarch.rpm"))
+    res = cli("--store", store, "verify", "--json")
+    doc = json.loads(res.stdout)
+    assert res.returncode == 1 and doc["ok"] is False
+    assert {"kind": "missing", "subject": "tool-1.0-1.noarch.rpm",
+            "package": "tool-1.0-1.noarch"} == dict((k, doc["problems"][0][k])
+                                                    for k in ("kind", "subject", "package"))
+
+
+def test_remove_and_prune_dry_run_change_nothing(store, std_set):
+    assert cli("--store", store, "add", std_set.path("tool", "2.0")).returncode == 0
+    before = listed(store)
+    res = cli("--store", store, "remove", "--dry-run", "multi")
+    assert res.returncode == 0
+    assert res.stdout.split("\n")[:2] == ["would remove multi-1.0-1.i686",
+                                          "would remove multi-1.0-1.x86_64"]
+    res = cli("--store", store, "prune", "--dry-run")
+    assert res.returncode == 0 and res.stdout == "would prune tool-1.0-1.noarch\n"
+    assert listed(store) == before
+
+
+def in_terminal(args, answer=None, columns=80, env=None):
+    """Run persistrepo ARGS with a pseudo-terminal of the given width as its
+    stdin and stdout; type answer; return (exit code, what it showed)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    environ = dict(os.environ, PYTHONPATH=REPO, **(env or {}))
+    environ.pop("COLUMNS", None)
+    proc = subprocess.Popen([sys.executable, "-m", "persistrepo"] + list(args), stdin=slave,
+                            stdout=slave, stderr=slave, env=environ, close_fds=True)
+    os.close(slave)
+    if answer is not None:
+        os.write(master, answer.encode() + b"\n")
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    return proc.wait(timeout=60), out.decode().replace("\r\n", "\n")
+
+
+def test_removing_several_asks_in_a_terminal(store):
+    code, out = in_terminal(["--store", store, "remove", "multi"], answer="n")
+    assert code == 1 and "Remove 2 packages? Is this ok [y/N]:" in out
+    assert "Operation aborted." in out and set(listed(store)) == ALL
+    code, out = in_terminal(["--store", store, "remove", "multi"], answer="y")
+    assert code == 0 and "removed multi-1.0-1.i686" in out
+    code, out = in_terminal(["--store", store, "remove", "-y", "tool", "libtool-dep"])
+    assert code == 0 and "Is this ok" not in out and set(listed(store)) == set()
+    res = cli("--store", store, "remove", "nosuch*")  # not a terminal: no question either
+    assert res.returncode == 1
+
+
+def test_restore_brings_back_the_file_with_its_provenance(store, std_set, tmp_path):
+    local = tmp_path / "unsigned-1.0-1.noarch.rpm"
+    local.write_bytes(open(std_set.path("unsigned"), "rb").read())
+    assert cli("--store", store, "add", "--origin", "@commandline", local).returncode == 0
+    before = listed(store)["unsigned-1.0-1.noarch"]
+    assert cli("--store", store, "remove", "unsigned").returncode == 0
+    res = cli("--store", store, "list", "--removed", "--json")
+    assert [e["nevra"] for e in json.loads(res.stdout)] == ["unsigned-1.0-1.noarch"]
+    res = cli("--store", store, "restore", "unsigned")
+    assert res.returncode == 0 and "restored unsigned-1.0-1.noarch" in res.stdout
+    assert listed(store)["unsigned-1.0-1.noarch"] == before
+    assert cli("--store", store, "verify").returncode == 0
+    res = cli("--store", store, "restore", "unsigned")
+    assert res.returncode == 1 and "no removed package matches" in one_line_error(res)
+
+
+def test_only_the_newest_removals_are_kept(store, builder):
+    paths = [builder.build("churn", "1.%d" % i) for i in range(12)]
+    for path in paths:
+        assert cli("--store", store, "add", path).returncode == 0
+        assert cli("--store", store, "remove", "churn").returncode == 0
+    kept = json.loads(cli("--store", store, "list", "--removed", "--json").stdout)
+    assert [e["version"] for e in kept] == ["1.%d" % i for i in range(11, 1, -1)]
+
+
+def closed_pipe_run(*args):
+    """Run persistrepo with stdout on a pipe whose reader is already gone."""
+    read, write = os.pipe()
+    os.close(read)
+    proc = subprocess.run([sys.executable, "-m", "persistrepo"] + list(args), stdout=write,
+                          stderr=subprocess.PIPE, universal_newlines=True,
+                          env=dict(os.environ, PYTHONPATH=REPO), timeout=120)
+    os.close(write)
+    return proc
+
+
+def test_a_reader_that_goes_away_is_not_an_error(store, tmp_path):
+    res = closed_pipe_run("--store", store, "list")
+    assert (res.returncode, res.stderr) == (0, "")
+    root = bed.make_root(tmp_path / "root")
+    res = closed_pipe_run("replay", "--installroot", root, "--store", store, "--dry-run")
+    assert (res.returncode, res.stderr) == (0, "")
+
+
+def test_the_table_fits_the_terminal(store):
+    wide = cli("--store", store, "list").stdout
+    assert max(len(l) for l in wide.splitlines()) > 60
+    res = cli("--store", store, "list", env={"COLUMNS": "60"})
+    assert max(len(l) for l in res.stdout.splitlines()) <= 60
+    assert table_names(res.stdout) == ALL
+    code, out = in_terminal(["--store", store, "list"], columns=58)
+    assert code == 0 and max(len(l) for l in out.splitlines()) <= 58, out
+    assert table_names(out) == ALL
+
+
+def test_counts_are_words_and_the_report_is_a_host_path(store, std_set, tmp_path):
+    one = str(tmp_path / "one")
+    assert cli("--store", one, "add", std_set.path("unsigned")).returncode == 0
+    assert "ok: 1 package verified" in cli("--store", one, "verify").stdout
+    root = bed.make_root(tmp_path / "root")
+    res = cli("replay", "--installroot", root, "--store", one)
+    assert res.returncode == 0 and "installed 1 package (0 upgraded)" in res.stdout
+    report = res.stdout.rsplit("; report ", 1)[1].strip()
+    assert report.startswith(os.path.join(root, "var/log/persistrepo/replay-"))
+    assert os.path.isfile(report)
