@@ -20,12 +20,13 @@ unpersisted package as at risk.
 Python 3.6 compatible.
 """
 
+import glob
 import json
 import os
 import subprocess
 import tempfile
 
-from persistrepo import failures, fsutil, listing, record
+from persistrepo import compat, failures, fsutil, listing, record
 from persistrepo.errors import PersistError, UsageError
 
 EXIT_AT_RISK = 100  # like `dnf check-update`: ran fine, and there is something to act on
@@ -175,6 +176,7 @@ class Report(object):
         self.excluded = []       # NEVRAs not persisted on purpose
         self.not_installed = []  # NEVRAs
         self.failures = []       # failure records still outstanding
+        self.fixes = {}          # NEVRA of an unpersisted package: a command that persists it
 
     def at_risk(self):
         return bool(self.unpersisted or self.not_installed or self.failures)
@@ -189,6 +191,7 @@ class Report(object):
             "installed": self.installed,
             "persisted": self.persisted,
             "unpersisted": self.unpersisted,
+            "fixes": self.fixes,
             "not_installed": self.not_installed,
             "failures": self.failures,
             "excluded": self.excluded,
@@ -215,8 +218,31 @@ def report(settings, installroot="/", image=None, store_path=None):
                 (image is not None and image.contains(p)):
             continue
         (rep.excluded if settings.excluded(p["name"]) else rep.unpersisted).append(p["nevra"])
+    for p in pkgs:
+        if p["nevra"] in rep.unpersisted:
+            rep.fixes[p["nevra"]] = fix_for(p, installroot, store_path)
     rep.not_installed = sorted(stored - installed)
     return rep
+
+
+CACHES = ("var/cache/dnf/*/packages", "var/cache/libdnf5/*/packages",
+          "var/cache/yum/*/*/packages")
+
+
+def fix_for(pkg, installroot, store_path):
+    """A command that persists an installed package: `persistrepo add` with
+    its RPM file where a package cache still has it (as for one installed
+    with plain rpm -i from there), else `dnf persist add NAME`, which fetches
+    the installed build from a repo."""
+    name = "%s-%s-%s.%s.rpm" % (pkg["name"], pkg["version"], pkg["release"], pkg["arch"])
+    for pattern in CACHES:
+        for path in sorted(glob.glob(os.path.join(installroot, pattern, name))):
+            if os.path.isfile(path) and not os.path.islink(path):
+                store = "" if installroot == "/" else " --store %s" % compat.shell_quote(
+                    store_path)
+                return "persistrepo%s add %s" % (store, compat.shell_quote(path))
+    root = "" if installroot == "/" else " --installroot=%s" % compat.shell_quote(installroot)
+    return "dnf%s persist add %s" % (root, pkg["name"])
 
 
 def to_json(rep):
@@ -236,9 +262,8 @@ def text(rep, prog="persistrepo"):
                                                                           "package")))
     if rep.unpersisted:
         lines.append("installed but neither in the image nor persisted (%d); lost on the "
-                     "next image upgrade unless you run 'dnf persist add NAME':"
-                     % len(rep.unpersisted))
-        lines.extend("  " + n for n in rep.unpersisted)
+                     "next image upgrade unless persisted:" % len(rep.unpersisted))
+        lines.extend("  %s  (fix: %s)" % (n, rep.fixes[n]) for n in rep.unpersisted)
     if rep.not_installed:
         lines.append("persisted but no longer installed (%d); replay would install them "
                      "again unless you run '%s remove NAME':" % (len(rep.not_installed), prog))

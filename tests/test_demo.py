@@ -33,6 +33,15 @@ def test_demo_end_to_end(tmp_path):
         "node-core-2.0-1.noarch", "node-utils-1.2-1.noarch", "vendor-lib-2.0-1.noarch",
         "vendor-tool-1.1-1.noarch", "vendor-cfg-1.0-1.noarch", "site-agent-1.0-1.noarch"}
 
+    # The README's command to try `dnf persist list` in the sandbox.
+    res = subprocess.run([sys.executable, os.path.join(REPO, "demo", "dnf-in-sandbox"),
+                          "persist", "list", "site-agent"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True,
+                         env=dict(os.environ, PERSISTREPO_SANDBOX=str(sandbox)))
+    assert res.returncode == 0, res.stderr
+    assert [l.split()[0] for l in res.stdout.splitlines()] == ["PACKAGE",
+                                                              "site-agent-1.0-1.noarch"]
+
     # Run again over the same sandbox: it is wiped and rebuilt.
     res = subprocess.run([sys.executable, os.path.join(REPO, "demo", "run-demo"), str(sandbox)],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

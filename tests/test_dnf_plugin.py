@@ -8,6 +8,7 @@ store's repodata read by real dnf, the rpmdb, exit codes and messages.
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 
@@ -478,3 +479,49 @@ def test_status_with_an_image_root(dnf, tmp_path):
     res = dnf("persist", "status", "--image-root", str(tmp_path / "nope"))
     assert res.returncode == 1
     assert "no such directory" in res.stderr
+
+
+def test_failed_capture_of_a_local_rpm_names_a_fix_that_works(dnf, full_store, builder,
+                                                             tmp_path):
+    """No repo has a local file: the fix is `persistrepo add` with its path."""
+    blob = "".join(random.choice("0123456789abcdef") for _ in range(400000))
+    local = builder.build("biglocal", files={"/usr/share/big/blob": blob})
+    res = dnf("install", local, repos={})
+    assert res.returncode == 0, res
+    fix = "fix: persistrepo --store %s add %s" % (dnf.store, local)
+    assert fix in res.stderr, res
+    subprocess.run(["umount", full_store], check=True)
+    command = res.stderr.split("fix: ", 1)[1].split()[1:]
+    assert persistrepo_cli(*command).returncode == 0
+    assert set(dnf.stored()) == {"biglocal-1.0-1.noarch"}
+
+
+def test_persist_list_patterns_verify_json_and_remove_dry_run(dnf):
+    assert dnf("install", "tool").returncode == 0
+    res = dnf("persist", "list", "tool", "nosuch")
+    assert res.returncode == 1 and "package nosuch is not persisted" in res.stderr
+    assert [l.split()[0] for l in res.stdout.splitlines()] == ["PACKAGE", "tool-2.0-1.noarch"]
+    res = dnf("persist", "verify", "--json")
+    assert res.returncode == 0 and json.loads(res.stdout)["checked"]["packages"] == 2
+    res = dnf("persist", "remove", "--dry-run", "tool", "libtool-dep")
+    assert res.returncode == 0, res
+    assert res.stdout.splitlines() == ["would remove libtool-dep-1.0-1.noarch",
+                                       "would remove tool-2.0-1.noarch"]
+    assert set(dnf.stored()) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+
+
+def test_status_names_a_fix_that_works_for_rpm_i_packages(dnf, std_set):
+    """A package installed with plain rpm -i from a package cache: status
+    names `persistrepo add` with that file, and the command works."""
+    os.makedirs(dnf.store)  # as the package ships it: empty
+    cache = os.path.join(dnf.root, "var/cache/dnf/local-0123/packages")
+    os.makedirs(cache)
+    path = shutil.copy(std_set.path("unsigned"), cache)
+    subprocess.run(["rpm", "--root", dnf.root, "-i", path], check=True, env=bed.tool_env())
+    report = dnf.status()
+    fix = report["fixes"]["unsigned-1.0-1.noarch"]
+    assert fix == "persistrepo --store %s add %s" % (dnf.store, path)
+    assert report["fixes"]["bed-base-1.0-1.noarch"] == \
+        "dnf --installroot=%s persist add bed-base" % dnf.root
+    assert persistrepo_cli(*fix.split()[1:]).returncode == 0
+    assert "unsigned-1.0-1.noarch" not in dnf.status()["unpersisted"]

@@ -128,8 +128,10 @@ def test_library_package_layout(built):
     assert '/usr/share/bash-completion/completions/persistrepo' in files
     assert files['/usr/share/licenses/%s-%s/LICENSE' % (
         LIB, persistrepo.__version__)][3] == 'l'
-    assert files['/usr/share/doc/%s-%s/README.md' % (
-        LIB, persistrepo.__version__)][3] == 'd'
+    docdir = '/usr/share/doc/%s-%s/' % (LIB, persistrepo.__version__)
+    for doc in ['README.md'] + [n for n in os.listdir(os.path.join(TOP, 'docs'))
+                                if n.endswith('.md')]:
+        assert files[docdir + doc][3] == 'd', doc
     assert files[STORE][:3] == ('drwxr-xr-x', 'root', 'root')
     assert files['/var/imgbased'][0] == 'drwxr-xr-x'
     assert not any('dnf-plugins' in f or f.startswith('/etc') for f in files)
