@@ -112,6 +112,11 @@ def cmd_replay(store, args):
     return result.exit_code
 
 
+def cmd_dnf5_capture(store, args):
+    from persistrepo import dnf5_capture
+    return dnf5_capture.run(config.load(args.config))
+
+
 def count(text):
     """An argparse type: a whole number, 1 or more."""
     value = int(text)
@@ -188,6 +193,10 @@ def build_parser():
     p.add_argument("--enablerepo", action="append", default=[], metavar="ID",
                    help="also resolve from this repo of the new root's own config")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("dnf5-capture", help="capture a dnf5 transaction (run by libdnf5's "
+                       "actions plugin in mode=json, see docs/dnf5.md)")
+    p.set_defaults(func=cmd_dnf5_capture)
     return parser
 
 

@@ -1,0 +1,221 @@
+"""Capture under dnf5 (libdnf5's actions plugin runs `persistrepo dnf5-capture`),
+driven through the real dnf5 with --installroot.
+
+dnf5 exists only in the sid chroot: scripts/dev runs this file on the sid
+stacks only. Every test writes an actions.d like conf/dnf5/persistrepo.actions
+(with this checkout's interpreter) into a private libdnf5 plugin conf dir and
+checks what can be observed: the store, its provenance, the rpmdb, dnf5's
+exit code, messages and log.
+"""
+
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+
+from persistrepo.store import Store
+from tests import bed
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ACTIONS = os.path.join(REPO, "conf", "dnf5", "persistrepo.actions")
+STORE = "var/imgbased/persisted_packages"
+
+
+def actions_line(config):
+    """The shipped action line, running this checkout with a test config."""
+    with open(ACTIONS) as f:
+        line = [l for l in f if l.strip() and not l.startswith("#")][0]
+    return line.replace("/usr/bin/persistrepo dnf5-capture",
+                        "%s -m persistrepo --config %s dnf5-capture" % (sys.executable, config))
+
+
+class Dnf5(object):
+    """dnf5 with the capture action in one root, and a look at its store."""
+
+    def __init__(self, root, plugconf, config, repos):
+        self.root = root
+        self.plugconf = plugconf
+        self.repos = repos
+        self.store = os.path.join(root, STORE)
+        self.config = config       # outside plugconf: libdnf5 loads every *.conf there
+        os.makedirs(os.path.join(plugconf, "actions.d"))
+        with open(os.path.join(plugconf, "actions.conf"), "w") as f:
+            f.write("[main]\nname = actions\nenabled = 1\n")
+        with open(os.path.join(plugconf, "actions.d", "persistrepo.actions"), "w") as f:
+            f.write(actions_line(self.config))
+        self.conf()
+
+    def conf(self, **keys):
+        with open(self.config, "w") as f:
+            f.write("[main]\nenabled=1\n")
+            for key, value in sorted(keys.items()):
+                f.write("%s=%s\n" % (key, value))
+
+    def __call__(self, *args, **kw):
+        kw.setdefault("repos", self.repos)
+        return bed.run_dnf5(self.root, list(args), plugin_conf_dir=self.plugconf,
+                            env={"PYTHONPATH": REPO}, **kw)
+
+    def stored(self):
+        """{nevra: entry} of the store."""
+        return dict((e["nevra"], e) for e in Store(self.store).entries())
+
+    def log(self):
+        with open(os.path.join(self.root, "var/log/dnf5.log")) as f:
+            return f.read()
+
+
+@pytest.fixture
+def dnf5(root, std_set, tmp_path):
+    return Dnf5(root, str(tmp_path / "libdnf5-plugins"), str(tmp_path / "persist_rpm.conf"),
+                {"std": std_set.repo})
+
+
+@pytest.fixture
+def extra_repo(builder, tmp_path):
+    """Factory: extra_repo(spec, ...) -> a createrepo_c repo of those builds."""
+    def make(*specs):
+        paths = [builder.build(**spec) for spec in specs]
+        return bed.make_repo(tmp_path / ("repo%d" % random.randrange(1 << 30)), paths)
+    return make
+
+
+def assert_clean(res, dnf5):
+    """dnf5 succeeded and the action spoke the protocol without an error."""
+    assert res.returncode == 0, res
+    assert "Traceback" not in res.output
+    assert "Actions plugin" not in dnf5.log()
+
+
+def test_http_install_keepcache_0_with_dependency(dnf5, std_set, http_serve):
+    server = http_serve(std_set.repo)
+    res = dnf5("install", "tool", repos={"web": server.url})
+    assert_clean(res, dnf5)
+    assert "persist_rpm: persisted libtool-dep-1.0-1.noarch, tool-2.0-1.noarch" in res.stderr
+    assert any(path.endswith(".rpm") for path, _ in server.requests)
+    cache = os.path.join(dnf5.root, "var/cache/libdnf5")
+    assert not [n for _, _, names in os.walk(cache) for n in names if n.endswith(".rpm")]
+    stored = dnf5.stored()
+    assert set(stored) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+    assert stored["tool-2.0-1.noarch"]["reason"] == "user"
+    assert stored["libtool-dep-1.0-1.noarch"]["reason"] == "dependency"
+    assert {e["origin"] for e in stored.values()} == {"web"}
+    assert {e["method"] for e in stored.values()} == {"dnf"}
+    assert Store(dnf5.store).verify() == []
+
+
+def test_local_repo_and_local_file(dnf5, std_set):
+    assert_clean(dnf5("install", "unsigned"), dnf5)          # file:// repo, no cache copy
+    assert dnf5.stored()["unsigned-1.0-1.noarch"]["origin"] == "std"
+    res = dnf5("install", std_set.path("multi", arch="x86_64"), repos={})
+    assert_clean(res, dnf5)
+    entry = dnf5.stored()["multi-1.0-1.x86_64"]
+    assert entry["origin"] == "@commandline"
+    assert entry["reason"] == "user"
+
+
+def test_upgrade_downgrade_reinstall(dnf5):
+    assert_clean(dnf5("install", "tool-1.0"), dnf5)
+    assert "tool-1.0-1.noarch" in dnf5.stored()
+    assert_clean(dnf5("upgrade", "tool"), dnf5)
+    assert set(dnf5.stored()) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+    assert dnf5.stored()["tool-2.0-1.noarch"]["reason"] == "user"
+    assert not os.path.exists(os.path.join(dnf5.store, "tool-1.0-1.noarch.rpm"))
+    assert_clean(dnf5("downgrade", "tool"), dnf5)
+    assert set(dnf5.stored()) == {"tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+    assert bed.installed(dnf5.root) == set(dnf5.stored())
+
+    subprocess.run([sys.executable, "-m", "persistrepo", "--store", dnf5.store, "remove",
+                    "tool"], check=True, stdout=subprocess.PIPE, env=bed.tool_env())
+    assert_clean(dnf5("reinstall", "tool"), dnf5)
+    assert set(dnf5.stored()) == {"tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+
+
+def test_erase_drops_unless_remove_on_erase_is_off(dnf5):
+    assert_clean(dnf5("install", "tool", "unsigned"), dnf5)
+    res = dnf5("remove", "tool", "libtool-dep")
+    assert_clean(res, dnf5)
+    assert "persist_rpm: dropped libtool-dep-1.0-1.noarch, tool-2.0-1.noarch" in res.stderr
+    assert set(dnf5.stored()) == {"unsigned-1.0-1.noarch"}
+    dnf5.conf(remove_on_erase=0)
+    assert_clean(dnf5("remove", "unsigned"), dnf5)
+    assert set(dnf5.stored()) == {"unsigned-1.0-1.noarch"}
+    assert bed.installed(dnf5.root) == set()
+
+
+def test_obsoleting_install_replaces_the_obsoleted_package(dnf5, extra_repo):
+    old = extra_repo(dict(name="oldtool"))
+    new = extra_repo(dict(name="newtool", obsoletes=["oldtool"], provides=["oldtool = 2"]))
+    assert_clean(dnf5("install", "oldtool", repos={"o": old}), dnf5)
+    assert_clean(dnf5("install", "newtool", repos={"o": old, "n": new}), dnf5)
+    assert bed.installed(dnf5.root) == {"newtool-1.0-1.noarch"}
+    assert set(dnf5.stored()) == {"newtool-1.0-1.noarch"}
+
+
+def test_exclude_and_default_excludes(dnf5, extra_repo):
+    dnf5.conf(exclude="libtool-*")
+    assert_clean(dnf5("install", "tool"), dnf5)
+    assert set(dnf5.stored()) == {"tool-2.0-1.noarch"}
+    dnf5.conf()
+    repo = extra_repo(dict(name="ovirt-node-ng-image-update", version="4.5"))
+    res = dnf5("install", "ovirt-node-ng-image-update", repos={"i": repo})
+    assert_clean(res, dnf5)
+    assert set(dnf5.stored()) == {"tool-2.0-1.noarch"}
+
+
+def test_failed_pre_is_not_captured_and_exit_code_is_unchanged(dnf5, tmp_path):
+    res = dnf5("install", "badpre", "unsigned")
+    plain_root = bed.make_root(tmp_path / "plain")
+    plain = bed.run_dnf5(plain_root, ["install", "badpre", "unsigned"], repos=dnf5.repos)
+    assert res.returncode == plain.returncode != 0, res
+    assert bed.installed(dnf5.root) == bed.installed(plain_root)
+    assert "badpre-1.0-1.noarch" not in bed.installed(dnf5.root)
+    assert set(dnf5.stored()) <= bed.installed(dnf5.root)
+    assert "badpre-1.0-1.noarch" not in dnf5.stored()
+    assert "Traceback" not in res.output
+
+
+@pytest.fixture
+def full_store(dnf5):
+    """The root's store location is a 64 KiB tmpfs."""
+    os.makedirs(dnf5.store)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", dnf5.store],
+                   check=True)
+    yield dnf5.store
+    if os.path.ismount(dnf5.store):
+        subprocess.run(["umount", dnf5.store], check=True)
+
+
+def test_full_store_never_breaks_dnf5_and_records_the_failure(dnf5, full_store, extra_repo):
+    blob = "".join(random.choice("0123456789abcdef") for _ in range(400000))
+    repo = extra_repo(dict(name="big", files={"/usr/share/big/blob": blob}))
+    res = dnf5("install", "big", "unsigned", repos={"b": repo, "std": dnf5.repos["std"]})
+    assert res.returncode == 0, res
+    assert bed.installed(dnf5.root) == {"big-1.0-1.noarch", "unsigned-1.0-1.noarch"}
+    assert "persist_rpm: error: big-1.0-1.noarch was NOT persisted" in res.stderr
+    assert "fix: dnf5 --installroot=%s persist add big" % dnf5.root in res.stderr
+    assert "Traceback" not in res.output
+    status = subprocess.run(
+        [sys.executable, "-m", "persistrepo", "--config", dnf5.config, "status",
+         "--installroot", dnf5.root], stdout=subprocess.PIPE, universal_newlines=True,
+        env=bed.tool_env({"PYTHONPATH": REPO}))
+    assert status.returncode == 100
+    assert "big-1.0-1.noarch: " in status.stdout
+
+
+def test_capture_installroot_off(dnf5):
+    dnf5.conf(capture_installroot=0)
+    assert_clean(dnf5("install", "tool"), dnf5)
+    assert not os.path.exists(dnf5.store)
+
+
+def test_bad_config_never_breaks_dnf5(dnf5):
+    with open(dnf5.config, "w") as f:
+        f.write("[main]\nremove_on_erase=maybe\n")
+    res = dnf5("install", "tool")
+    assert res.returncode == 0, res
+    assert "remove_on_erase = maybe is not a boolean" in res.stderr
+    assert "Traceback" not in res.output
+    assert bed.installed(dnf5.root) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
