@@ -117,6 +117,11 @@ def cmd_dnf5_capture(store, args):
     return dnf5_capture.run(config.load(args.config))
 
 
+def cmd_dnf5_persist(store, args):
+    from persistrepo import dnf5_persist
+    return dnf5_persist.run(args)
+
+
 def count(text):
     """An argparse type: a whole number, 1 or more."""
     value = int(text)
@@ -197,6 +202,12 @@ def build_parser():
     p = sub.add_parser("dnf5-capture", help="capture a dnf5 transaction (run by libdnf5's "
                        "actions plugin in mode=json, see docs/dnf5.md)")
     p.set_defaults(func=cmd_dnf5_capture)
+
+    p = sub.add_parser("dnf5-persist", help="'dnf5 persist' (run by its dnf5 command "
+                       "plugin, see docs/dnf5.md)")
+    from persistrepo.dnf5_persist import add_arguments
+    add_arguments(p)
+    p.set_defaults(func=cmd_dnf5_persist)
     return parser
 
 

@@ -8,6 +8,8 @@ checks what can be observed: the store, its provenance, the rpmdb, dnf5's
 exit code, messages and log.
 """
 
+import glob
+import json
 import os
 import random
 import subprocess
@@ -219,3 +221,108 @@ def test_bad_config_never_breaks_dnf5(dnf5):
     assert "remove_on_erase = maybe is not a boolean" in res.stderr
     assert "Traceback" not in res.output
     assert bed.installed(dnf5.root) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+
+
+# -- dnf5 persist --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cmd_plugin_dir(tmp_path_factory):
+    """The dnf5 command plugin, built from dnf5-plugin/ to run this checkout's
+    persistrepo; dnf5 loads it, with the platform's own command plugins (its
+    aliases name their commands), from DNF5_PLUGINS_DIR."""
+    out = tmp_path_factory.mktemp("dnf5-plugins")
+    system = glob.glob("/usr/lib/*/dnf5/plugins/*.so")
+    assert system, "no dnf5 command plugins found"
+    for path in system:
+        os.symlink(path, str(out / os.path.basename(path)))
+    subprocess.run([os.path.join(REPO, "dnf5-plugin", "build.sh"),
+                    str(out / "persist_cmd_plugin.so"),
+                    os.path.join(os.path.dirname(sys.executable), "persistrepo")],
+                   check=True)
+    return str(out)
+
+
+@pytest.fixture
+def persist(dnf5, cmd_plugin_dir):
+    """persist(*args, **kw) -> DnfResult of `dnf5 persist ARGS` in dnf5's root."""
+    def run(*args, **kw):
+        kw.setdefault("repos", dnf5.repos)
+        return bed.run_dnf5(dnf5.root, ["persist"] + list(args),
+                            env={"DNF5_PLUGINS_DIR": cmd_plugin_dir}, **kw)
+    return run
+
+
+def test_persist_list_json_verify(dnf5, persist):
+    assert_clean(dnf5("install", "tool"), dnf5)
+    res = persist()
+    assert res.returncode == 0, res
+    lines = res.stdout.splitlines()
+    assert lines[0].split() == ["PACKAGE", "REASON", "ORIGIN", "SIGNED", "PERSISTED"]
+    assert [l.split()[:3] for l in lines[1:]] == [["libtool-dep-1.0-1.noarch", "dependency", "std"],
+                                                  ["tool-2.0-1.noarch", "user", "std"]]
+    res = persist("list", "--json")
+    assert res.returncode == 0, res
+    assert sorted(e["nevra"] for e in json.loads(res.stdout)) == [
+        "libtool-dep-1.0-1.noarch", "tool-2.0-1.noarch"]
+    res = persist("verify")
+    assert res.returncode == 0, res
+    assert res.stderr == ""
+    assert "ok: 2 packages verified in %s" % dnf5.store in res.stdout
+
+
+def test_persist_remove_then_add_back(dnf5, persist):
+    assert_clean(dnf5("install", "tool"), dnf5)
+    res = persist("remove", "tool")
+    assert res.returncode == 0, res
+    assert "removed tool-2.0-1.noarch (it stays installed)" in res.stdout
+    assert set(dnf5.stored()) == {"libtool-dep-1.0-1.noarch"}
+    res = persist("add", "tool", "libtool-dep")
+    assert res.returncode == 0, res
+    assert "persisted tool-2.0-1.noarch" in res.stdout
+    assert "already persisted libtool-dep-1.0-1.noarch" in res.stdout
+    entry = dnf5.stored()["tool-2.0-1.noarch"]
+    assert (entry["reason"], entry["origin"], entry["method"]) == ("user", "std", "dnf")
+
+
+def test_persist_errors_and_exit_codes(dnf5, persist, std_set):
+    assert_clean(dnf5("install", "tool"), dnf5)
+    for args, message in ((["add"], "dnf5 persist add: give at least one package spec"),
+                          (["list", "x"], "dnf5 persist list takes no package spec"),
+                          (["verify", "--json"], "--json goes with list or status"),
+                          (["add", "nosuch"], "no installed package matches 'nosuch'; "
+                                              "nothing added"),
+                          (["remove", "nosuch"], "nosuch")):
+        res = persist(*args)
+        assert res.returncode == 1, res
+        assert "Error: " in res.stderr and message in res.stderr, res
+        assert "Traceback" not in res.output
+    res = persist("add", "tool", repos={})
+    assert res.returncode == 1, res
+    assert "the installed build of tool-2.0-1.noarch is in no enabled repository" in res.stderr
+    assert set(dnf5.stored()) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+
+
+def test_persist_status_exit_100_when_at_risk(dnf5, persist, tmp_path):
+    assert_clean(dnf5("install", "tool"), dnf5)
+    manifest = tmp_path / "manifest"
+    manifest.write_text("%s\n" % bed.rpm_nevra(bed.base_rpm()))
+    res = persist("status", "--image-manifest", str(manifest))
+    assert res.returncode == 0, res
+    assert res.stderr == ""
+    subprocess.run(["rpm", "--root", dnf5.root, "-e", "--nodeps", "tool"], check=True,
+                   env=bed.tool_env())
+    res = persist("status", "--json", "--image-manifest", str(manifest))
+    assert res.returncode == 100, res
+    assert json.loads(res.stdout)["at_risk"] is True
+
+
+def test_bash_completion_of_persist(cmd_plugin_dir):
+    """dnf5's bash completion script runs `dnf5 --complete=N WORDS...`."""
+    def complete(*words):
+        res = subprocess.run(["dnf5", "--complete=%d" % (len(words) - 1)] + list(words),
+                             stdout=subprocess.PIPE, universal_newlines=True,
+                             env=bed.tool_env({"DNF5_PLUGINS_DIR": cmd_plugin_dir}))
+        return res.stdout.split()
+    assert "persist" in complete("dnf5", "pers")
+    assert complete("dnf5", "persist", "ver") == ["verify"]
+    assert "--image-manifest" in complete("dnf5", "persist", "--image")
