@@ -21,7 +21,7 @@ _persistrepo()
         --reason)
             mapfile -t COMPREPLY < <(compgen -W "user dependency" -- "$cur")
             return ;;
-        --origin|--keep|--installonly-keep|--enablerepo)
+        --origin|--keep|--installonly-keep|--enablerepo|--package)
             return ;;
     esac
 
@@ -38,6 +38,7 @@ _persistrepo()
             opts="--store --config --version -h --help"
         else
             opts="add remove list prune verify refresh status ingest replay"
+            opts+=" dnf5-capture dnf5-persist"
         fi
         mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
         return
@@ -51,6 +52,7 @@ _persistrepo()
         status) opts+=" --json --image-manifest --image-root --installroot" ;;
         ingest) opts+=" --installroot" ;;
         replay) opts+=" --installroot --store --dry-run --json --skip-broken --enablerepo" ;;
+        dnf5-persist) opts+=" --installroot --json --image-manifest --image-root --package" ;;
     esac
     if [[ $cur == -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")

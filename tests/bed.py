@@ -464,7 +464,7 @@ def run_dnf(root, args, repos=None, gpgcheck=False, keepcache=False,
 
 
 def run_dnf5(root, args, repos=None, keepcache=False, plugin_conf_dir=None,
-             setopts=None, timeout=300, env=None):
+             platform_plugins=False, setopts=None, timeout=300, env=None):
     """Run the real ``dnf5 --installroot=ROOT -y ARGS``; return a DnfResult.
 
     Like :func:`run_dnf`: ``repos`` are the only repos seen, a generated
@@ -473,7 +473,8 @@ def run_dnf5(root, args, repos=None, keepcache=False, plugin_conf_dir=None,
     becomes --setopt=pluginconfpath= (libdnf5 plugins and the actions
     plugin's actions.d live there); without it --no-plugins, so the
     platform's libdnf5 plugins (sid enables ``local`` on the host) never
-    take part.  dnf5 keeps its cache (var/cache/libdnf5), state
+    take part, unless ``platform_plugins`` asks for the platform's own
+    plugin configuration, as a plain ``dnf5`` run has it.  dnf5 keeps its cache (var/cache/libdnf5), state
     (usr/lib/sysimage/libdnf5) and log inside the root.
     """
     root = str(root)
@@ -499,7 +500,7 @@ def run_dnf5(root, args, repos=None, keepcache=False, plugin_conf_dir=None,
                '--setopt=varsdir=' + varsdir]
         if plugin_conf_dir:
             cmd.append('--setopt=pluginconfpath=%s' % plugin_conf_dir)
-        else:
+        elif not platform_plugins:
             cmd.append('--no-plugins')
         cmd += ['--setopt=' + opt for opt in (setopts or ())]
         cmd += [str(a) for a in args]

@@ -326,3 +326,58 @@ def test_bash_completion_of_persist(cmd_plugin_dir):
     assert "persist" in complete("dnf5", "pers")
     assert complete("dnf5", "persist", "ver") == ["verify"]
     assert "--image-manifest" in complete("dnf5", "persist", "--image")
+
+
+# -- packaging -----------------------------------------------------------------
+
+SUBPACKAGES = ("python3-persistrepo", "dnf5-plugin-persistrepo")
+
+
+@pytest.fixture(scope="module")
+def fedora_rpms(tmp_path_factory):
+    """The spec built as on Fedora 41+, with this platform's paths: Debian's
+    python3 reads dist-packages, dnf5 loads command plugins from its libdir."""
+    from tests.test_packaging import rpmbuild
+    libdir = os.path.dirname(os.path.dirname(glob.glob("/usr/lib/*/dnf5/plugins")[0]))
+    return rpmbuild(tmp_path_factory.mktemp("rpmbuild-f41"), [
+        "fedora 41", "__python3 /usr/bin/python3",
+        "python3_sitelib /usr/lib/python3/dist-packages", "_libdir " + libdir,
+        "debug_package %{nil}"])
+
+
+@pytest.fixture
+def rpm_installed(fedora_rpms):
+    """The built library and dnf5 subpackage installed on this test bed
+    (rpm -i --nodeps), erased afterwards."""
+    def erase():
+        subprocess.run(["rpm", "-e", "--nodeps"] + list(SUBPACKAGES), env=bed.tool_env(),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    erase()   # what a killed run may have left
+    subprocess.run(["rpm", "-i", "--nodeps"] + [fedora_rpms[n] for n in SUBPACKAGES],
+                   check=True, env=bed.tool_env())
+    yield
+    erase()
+
+
+def test_spec_builds_the_dnf5_subpackage_on_fedora_41(fedora_rpms):
+    assert set(SUBPACKAGES) | {"python3-dnf-plugin-persist-rpm"} <= set(fedora_rpms)
+    files = subprocess.run(["rpm", "-qlp", fedora_rpms["dnf5-plugin-persistrepo"]],
+                           stdout=subprocess.PIPE, universal_newlines=True,
+                           env=bed.tool_env(), check=True).stdout.split()
+    assert "/etc/dnf/libdnf5-plugins/actions.d/persistrepo.actions" in files
+    assert any(f.endswith("/dnf5/plugins/persist_cmd_plugin.so") for f in files)
+    for name in ("python3-persistrepo", "python3-dnf-plugin-persist-rpm"):
+        assert fedora_rpms[name].endswith(".noarch.rpm")
+
+
+def test_installed_rpms_capture_with_plain_dnf5_and_persist_list(rpm_installed, std_set,
+                                                                 tmp_path):
+    root = bed.make_root(tmp_path / "root")
+    res = bed.run_dnf5(root, ["install", "tool"], repos={"std": std_set.repo},
+                       platform_plugins=True)
+    assert res.returncode == 0, res
+    assert "persist_rpm: persisted libtool-dep-1.0-1.noarch, tool-2.0-1.noarch" in res.stderr
+    res = bed.run_dnf5(root, ["persist", "list"], repos={}, platform_plugins=True)
+    assert res.returncode == 0, res
+    assert [l.split()[:2] for l in res.stdout.splitlines()[1:]] == [
+        ["libtool-dep-1.0-1.noarch", "dependency"], ["tool-2.0-1.noarch", "user"]]
