@@ -381,3 +381,38 @@ def test_installed_rpms_capture_with_plain_dnf5_and_persist_list(rpm_installed, 
     assert res.returncode == 0, res
     assert [l.split()[:2] for l in res.stdout.splitlines()[1:]] == [
         ["libtool-dep-1.0-1.noarch", "dependency"], ["tool-2.0-1.noarch", "user"]]
+
+
+# -- replay into a root dnf5 manages ---------------------------------------------
+
+def dnf5_view(root):
+    """{name: (reason, from_repo)} of the installed packages, as dnf5 sees them."""
+    res = bed.run_dnf5(root, ["repoquery", "--installed", "--queryformat",
+                              "%{name} %{reason} %{from_repo}\\n"], repos={})
+    assert res.returncode == 0, res
+    view = {}
+    for line in res.stdout.splitlines():
+        name, rest = line.split(" ", 1)
+        reason, _, repo = rest.rpartition(" ")
+        view[name] = (reason, repo)
+    return view
+
+
+def test_replay_into_a_dnf5_root_records_the_reasons_for_dnf5(std_set, tmp_path):
+    store = str(tmp_path / "store")
+    for reason, name, version in (("user", "tool", "2.0"), ("dependency", "libtool-dep", None)):
+        subprocess.run([sys.executable, "-m", "persistrepo", "--store", store, "add",
+                        "--reason", reason, std_set.path(name, version)], check=True,
+                       stdout=subprocess.DEVNULL, env=bed.tool_env({"PYTHONPATH": REPO}))
+    root = bed.make_root(tmp_path / "new")
+    # the new image's own packages were installed by dnf5: it keeps its state there
+    assert bed.run_dnf5(root, ["install", "unsigned"], repos={"std": std_set.repo}).returncode == 0
+    res = subprocess.run([sys.executable, "-m", "persistrepo", "replay", "--installroot", root,
+                          "--store", store], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         universal_newlines=True, env=bed.tool_env({"PYTHONPATH": REPO}))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "dnf5: recorded the reasons in its state (dnf5 mark)" in res.stdout
+    view = dnf5_view(root)
+    assert view["tool"][0] == "User"      # from_repo stays <unknown> (docs/dnf5.md)
+    assert view["libtool-dep"][0] == "Dependency"
+    assert view["unsigned"] == ("User", "std")
