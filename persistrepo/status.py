@@ -219,6 +219,9 @@ def to_json(rep):
 
 
 def text(rep, prog="persistrepo"):
+    """The report for people; prog is the command that shows it ("dnf persist",
+    "dnf5 persist" or "persistrepo"), named in the advice."""
+    adder = prog if prog.startswith("dnf") else "dnf persist"
     lines = ["store: %s (%d packages persisted, %d installed in %s)"
              % (rep.store, rep.persisted, rep.installed, rep.installroot)]
     if rep.image is None:
@@ -229,8 +232,8 @@ def text(rep, prog="persistrepo"):
         lines.append("image: %s (%d packages)" % (rep.image.source, len(rep.image)))
     if rep.unpersisted:
         lines.append("installed but neither in the image nor persisted (%d); lost on the "
-                     "next image upgrade unless you run 'dnf persist add NAME':"
-                     % len(rep.unpersisted))
+                     "next image upgrade unless you run '%s add NAME':"
+                     % (len(rep.unpersisted), adder))
         lines.extend("  " + n for n in rep.unpersisted)
     if rep.not_installed:
         lines.append("persisted but no longer installed (%d); replay would install them "
