@@ -10,7 +10,6 @@ persistrepo.capture, like the dnf 4 plugin. Messages go to stderr; stdout
 belongs to the plugin's protocol. Python 3.6 compatible.
 """
 
-import glob
 import os
 import sys
 
@@ -53,11 +52,14 @@ def package_file(channel, cachedir, pkg):
     if os.path.isabs(location):
         return location
     base = os.path.basename(location)
-    found = sorted(glob.glob(os.path.join(glob.escape(cachedir),
-                                          glob.escape(pkg["repo_id"]) + "-*",
-                                          "packages", glob.escape(base))))
-    if found:
-        return found[0]
+    try:
+        cached = sorted(os.listdir(cachedir))
+    except OSError:
+        cached = []
+    for d in cached:  # <repo id>-<hash>, dnf5's cache directory of the repo
+        path = os.path.join(cachedir, d, "packages", base)
+        if d.startswith(pkg["repo_id"] + "-") and os.path.isfile(path):
+            return path
     return _local_baseurl_path(channel, pkg["repo_id"], location) or \
         os.path.join(cachedir, pkg["repo_id"], "packages", base)
 
