@@ -56,9 +56,10 @@ def package_file(channel, cachedir, pkg):
         cached = sorted(os.listdir(cachedir))
     except OSError:
         cached = []
-    for d in cached:  # <repo id>-<hash>, dnf5's cache directory of the repo
+    prefix = pkg["repo_id"] + "-"
+    for d in cached:  # <repo id>-<hash>: dnf5's cache directory of the repo
         path = os.path.join(cachedir, d, "packages", base)
-        if d.startswith(pkg["repo_id"] + "-") and os.path.isfile(path):
+        if d.startswith(prefix) and "-" not in d[len(prefix):] and os.path.isfile(path):
             return path
     return _local_baseurl_path(channel, pkg["repo_id"], location) or \
         os.path.join(cachedir, pkg["repo_id"], "packages", base)

@@ -8,6 +8,7 @@ found and downloaded with libdnf5 (--package FILE REPO). Errors are one
 when something is at risk. Python 3.6 compatible.
 """
 
+import os
 import sys
 
 from persistrepo import config, dnf5_state, failures, keys, listing, record, rpmfile, status
@@ -45,6 +46,9 @@ def check(args):
         raise Error("--json goes with list or status")
     if (args.image_manifest or args.image_root) and sub != "status":
         raise Error("--image-manifest and --image-root go with status")
+    if sub in ("add", "remove") and os.geteuid() != 0:
+        raise Error("This command has to be run with superuser privileges (under the root "
+                    "user on most systems).")
 
 
 def _say(text):
