@@ -25,12 +25,13 @@ ACTIONS = os.path.join(REPO, "conf", "dnf5", "persistrepo.actions")
 STORE = "var/imgbased/persisted_packages"
 
 
-def actions_line(config):
-    """The shipped action line, running this checkout with a test config."""
+def actions_line(config, command=None):
+    """The shipped action line, running this checkout with a test config (or
+    command instead)."""
     with open(ACTIONS) as f:
         line = [l for l in f if l.strip() and not l.startswith("#")][0]
-    return line.replace("/usr/bin/persistrepo dnf5-capture",
-                        "%s -m persistrepo --config %s dnf5-capture" % (sys.executable, config))
+    return line.replace("/usr/bin/persistrepo dnf5-capture", command or (
+        "%s -m persistrepo --config %s dnf5-capture" % (sys.executable, config)))
 
 
 class Dnf5(object):
@@ -106,6 +107,18 @@ def test_http_install_keepcache_0_with_dependency(dnf5, std_set, http_serve):
     assert {e["origin"] for e in stored.values()} == {"web"}
     assert {e["method"] for e in stored.values()} == {"dnf"}
     assert Store(dnf5.store).verify() == []
+
+
+def test_one_capture_run_per_transaction(dnf5, tmp_path):
+    counter, wrapper = tmp_path / "runs", tmp_path / "capture"
+    wrapper.write_text("#!/bin/sh\necho run >> %s\nexec %s -m persistrepo --config %s "
+                       "dnf5-capture\n" % (counter, sys.executable, dnf5.config))
+    wrapper.chmod(0o755)
+    with open(os.path.join(dnf5.plugconf, "actions.d", "persistrepo.actions"), "w") as f:
+        f.write(actions_line(dnf5.config, str(wrapper)))
+    assert_clean(dnf5("install", "tool", "unsigned", "epochy"), dnf5)
+    assert len(dnf5.stored()) == 4
+    assert counter.read_text() == "run\n"
 
 
 def test_local_repo_and_local_file(dnf5, std_set):
