@@ -203,7 +203,8 @@ def full_store(dnf5):
         subprocess.run(["umount", dnf5.store], check=True)
 
 
-def test_full_store_never_breaks_dnf5_and_records_the_failure(dnf5, full_store, extra_repo):
+def test_full_store_never_breaks_dnf5_and_the_named_fix_works(dnf5, full_store, extra_repo,
+                                                              persist):
     blob = "".join(random.choice("0123456789abcdef") for _ in range(400000))
     repo = extra_repo(dict(name="big", files={"/usr/share/big/blob": blob}))
     res = dnf5("install", "big", "unsigned", repos={"b": repo, "std": dnf5.repos["std"]})
@@ -218,6 +219,14 @@ def test_full_store_never_breaks_dnf5_and_records_the_failure(dnf5, full_store, 
         env=bed.tool_env({"PYTHONPATH": REPO}))
     assert status.returncode == 100
     assert "big-1.0-1.noarch: " in status.stdout
+
+    # the fix the error names works once there is room
+    subprocess.run(["umount", full_store], check=True)
+    res = persist("add", "big", repos={"b": repo})
+    assert res.returncode == 0, res
+    assert "persisted big-1.0-1.noarch" in res.stdout
+    res = persist("status", "--json")
+    assert json.loads(res.stdout)["failures"] == []
 
 
 def test_capture_installroot_off(dnf5):
@@ -314,6 +323,32 @@ def test_persist_errors_and_exit_codes(dnf5, persist, std_set):
     assert res.returncode == 1, res
     assert "the installed build of tool-2.0-1.noarch is in no enabled repository" in res.stderr
     assert set(dnf5.stored()) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+
+
+@pytest.fixture
+def host_config():
+    """Writes the platform's /etc/dnf/plugins/persist_rpm.conf (the file dnf5
+    persist reads, docs/dnf5.md) for one test; there is none on the sid bed."""
+    path = "/etc/dnf/plugins/persist_rpm.conf"
+    assert not os.path.exists(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+
+    def write(text):
+        with open(path, "w") as f:
+            f.write(text)
+    yield write
+    os.unlink(path)
+
+
+def test_persist_add_refuses_excluded_packages(dnf5, persist, host_config):
+    assert_clean(dnf5("install", "tool"), dnf5)
+    persist("remove", "tool")
+    host_config("[main]\nexclude=tool\n")
+    res = persist("add", "tool")
+    assert res.returncode == 1, res
+    assert "Error: tool-2.0-1.noarch excluded by the exclude setting of persist_rpm; " \
+        "nothing added" in res.stderr
+    assert set(dnf5.stored()) == {"libtool-dep-1.0-1.noarch"}
 
 
 def test_persist_status_exit_100_when_at_risk(dnf5, persist, tmp_path):
