@@ -45,7 +45,7 @@ _persistrepo()
             mapfile -t COMPREPLY < <(compgen -W "$(sed -n 's/^\[\([^]]*\)\][[:space:]]*$/\1/p' \
                 "${root:-}"/etc/yum.repos.d/*.repo 2>/dev/null | grep -vx main)" -- "$cur")
             return ;;
-        --origin|--keep|--installonly-keep)
+        --origin|--keep|--installonly-keep|--package)
             return ;;
     esac
 
@@ -62,6 +62,7 @@ _persistrepo()
             opts="--store --config --version -h --help"
         else
             opts="add remove restore list prune verify refresh status ingest replay"
+            opts+=" dnf5-capture dnf5-persist"
         fi
         mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
         return
@@ -78,6 +79,7 @@ _persistrepo()
         status) opts+=" --json --image-manifest --image-root --installroot" ;;
         ingest) opts+=" --installroot" ;;
         replay) opts+=" --installroot --store --dry-run --json --skip-broken --enablerepo" ;;
+        dnf5-persist) opts+=" --installroot --json --image-manifest --image-root --package" ;;
     esac
     if [[ $cur == -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")

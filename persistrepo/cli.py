@@ -176,6 +176,22 @@ def cmd_replay(store, args):
     return result.exit_code
 
 
+def cmd_dnf5_capture(store, args):
+    from persistrepo import dnf5_capture
+    try:
+        settings = config.load(args.config)
+    except PersistError as e:  # say it as the dnf plugin does; dnf5 goes on
+        compat.write_text(sys.stderr, "%s: error: %s; packages will not be persisted\n"
+                          % (dnf5_capture.PREFIX, e))
+        return EXIT_FAILED
+    return dnf5_capture.run(settings)
+
+
+def cmd_dnf5_persist(store, args):
+    from persistrepo import dnf5_persist
+    return dnf5_persist.run(args)
+
+
 def count(text):
     """An argparse type: a whole number, 1 or more."""
     value = int(text)
@@ -272,6 +288,16 @@ def build_parser():
     p.add_argument("--enablerepo", action="append", default=[], metavar="ID",
                    help="also resolve from this repo of the new root's own config")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("dnf5-capture", help="capture a dnf5 transaction (run by libdnf5's "
+                       "actions plugin in mode=json, see docs/dnf5.md)")
+    p.set_defaults(func=cmd_dnf5_capture, own_config=True)
+
+    p = sub.add_parser("dnf5-persist", help="'dnf5 persist' (run by its dnf5 command "
+                       "plugin, see docs/dnf5.md)")
+    from persistrepo.dnf5_persist import add_arguments
+    add_arguments(p)
+    p.set_defaults(func=cmd_dnf5_persist, own_config=True)
     return parser
 
 
@@ -286,7 +312,9 @@ def main(argv=None):
     try:
         import rpm
         rpm.setVerbosity(rpm.RPMLOG_CRIT)
-        return args.func(store_from_args(args), args)
+        # dnf5-capture and dnf5-persist read the config and report its errors themselves
+        store = None if getattr(args, "own_config", False) else store_from_args(args)
+        return args.func(store, args)
     except PersistError as e:
         compat.write_text(sys.stderr, "persistrepo: error: %s\n" % e)
         return e.exit_code

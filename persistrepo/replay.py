@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 
-from persistrepo import compat, replay_plan, replay_report, replay_trust
+from persistrepo import compat, replay_dnf5, replay_plan, replay_report, replay_trust
 from persistrepo.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, PersistError, UsageError
 from persistrepo.store import Store
 
@@ -35,6 +35,7 @@ class ReplayResult(object):
         self.transaction_error = None
         self.unsigned_by_policy = []
         self.report_file = None
+        self.dnf5_state = None
         self.status = None
         self.exit_code = None
 
@@ -63,6 +64,7 @@ class ReplayResult(object):
             "transaction_error": self.transaction_error,
             "unsigned_by_policy": self.unsigned_by_policy,
             "report_file": self.report_file,
+            "dnf5_state": self.dnf5_state,
         }
 
 
@@ -257,6 +259,8 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
             e["nevra"] for e in entries
             if not e["signed"] and replay_trust.unsigned_allowed(e)[0])
     _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos)
+    if not dry_run:
+        result.dnf5_state = replay_dnf5.record_reasons(new_root, result.items)
     result.finished_at = replay_report.utc_now()
     if write_report and not dry_run and result.status != "nothing-to-do":
         replay_report.write(result)

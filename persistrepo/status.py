@@ -199,8 +199,9 @@ class Report(object):
         }
 
 
-def report(settings, installroot="/", image=None, store_path=None):
-    """Compare the rpmdb of installroot, the store and the image."""
+def report(settings, installroot="/", image=None, store_path=None, adder="dnf"):
+    """Compare the rpmdb of installroot, the store and the image; adder is
+    the dnf ("dnf" or "dnf5") whose `persist add` the advice names."""
     from persistrepo.store import Store
     installroot = installroot or "/"
     store_path = store_path or settings.store_path(installroot)
@@ -220,7 +221,7 @@ def report(settings, installroot="/", image=None, store_path=None):
         (rep.excluded if settings.excluded(p["name"]) else rep.unpersisted).append(p["nevra"])
     for p in pkgs:
         if p["nevra"] in rep.unpersisted:
-            rep.fixes[p["nevra"]] = fix_for(p, installroot, store_path)
+            rep.fixes[p["nevra"]] = fix_for(p, installroot, store_path, adder)
     rep.not_installed = sorted(stored - installed)
     return rep
 
@@ -229,11 +230,11 @@ CACHES = ("var/cache/dnf/*/packages", "var/cache/libdnf5/*/packages",
           "var/cache/yum/*/*/packages")
 
 
-def fix_for(pkg, installroot, store_path):
+def fix_for(pkg, installroot, store_path, adder="dnf"):
     """A command that persists an installed package: `persistrepo add` with
     its RPM file where a package cache still has it (as for one installed
-    with plain rpm -i from there), else `dnf persist add NAME`, which fetches
-    the installed build from a repo."""
+    with plain rpm -i from there), else `dnf persist add NAME` (or dnf5's),
+    which fetches the installed build from a repo."""
     name = "%s-%s-%s.%s.rpm" % (pkg["name"], pkg["version"], pkg["release"], pkg["arch"])
     for pattern in CACHES:
         for path in sorted(glob.glob(os.path.join(installroot, pattern, name))):
@@ -242,7 +243,7 @@ def fix_for(pkg, installroot, store_path):
                     store_path)
                 return "persistrepo%s add %s" % (store, compat.shell_quote(path))
     root = "" if installroot == "/" else " --installroot=%s" % compat.shell_quote(installroot)
-    return "dnf%s persist add %s" % (root, pkg["name"])
+    return "%s%s persist add %s" % (adder, root, pkg["name"])
 
 
 def to_json(rep):
@@ -250,6 +251,8 @@ def to_json(rep):
 
 
 def text(rep, prog="persistrepo"):
+    """The report for people; prog is the command that shows it ("dnf persist",
+    "dnf5 persist" or "persistrepo"), named in the advice."""
     lines = ["store: %s (%s persisted, %d installed in %s)"
              % (rep.store, listing.count(rep.persisted, "package"), rep.installed,
                 rep.installroot)]

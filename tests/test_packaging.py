@@ -42,32 +42,40 @@ def run(cmd, **kwargs):
     return proc.stdout
 
 
-@pytest.fixture(scope='module')
-def built(tmp_path_factory):
-    """Build the sdist and rpmbuild -ba the spec on it in a clean _topdir.
+def rpmbuild(tmp, defines=()):
+    """Build the sdist and rpmbuild -ba the spec on it in a clean _topdir
+    under tmp, with extra --define MACRO VALUE strings.
     Returns {'sdist': path, 'srpm': path, name: binary rpm path}."""
-    tmp = tmp_path_factory.mktemp('rpmbuild')
     dist, topdir = tmp / 'dist', tmp / 'top'
     run([sys.executable, 'setup.py', '-q', 'egg_info', '--egg-base', tmp,
          'sdist', '--dist-dir', dist], cwd=TOP)
     # --nodeps: BuildRequires are Fedora/EL package names that Debian's rpmdb
     # cannot know about.
-    run(['rpmbuild', '-ba', '--nodeps',
-         '--define', '_topdir %s' % topdir,
-         '--define', '_sourcedir %s' % dist,
-         # Debian's brp-compress uses `read -d`, which its /bin/sh (dash)
-         # lacks, so man pages would stay uncompressed; Fedora's runs fine.
-         '--define', '__brp_compress /bin/bash %{_rpmconfigdir}/brp-compress'
-                     ' %{?_prefix}',
-         SPEC])
+    cmd = ['rpmbuild', '-ba', '--nodeps',
+           '--define', '_topdir %s' % topdir,
+           '--define', '_sourcedir %s' % dist,
+           # Debian's brp-compress uses `read -d`, which its /bin/sh (dash)
+           # lacks, so man pages would stay uncompressed; Fedora's runs fine.
+           '--define', '__brp_compress /bin/bash %{_rpmconfigdir}/brp-compress'
+                       ' %{?_prefix}']
+    for define in defines:
+        cmd += ['--define', define]
+    run(cmd + [SPEC])
     rpms = {'sdist': str(dist / os.listdir(str(dist))[0])}
-    for sub in ('RPMS/noarch', 'SRPMS'):
-        for name in os.listdir(str(topdir / sub)):
-            path = str(topdir / sub / name)
-            key = 'srpm' if sub == 'SRPMS' else run(
-                ['rpm', '-qp', '--qf', '%{NAME}', path])
-            rpms[key] = path
+    for sub in ('RPMS', 'SRPMS'):
+        for dirpath, _, names in os.walk(str(topdir / sub)):
+            for name in names:
+                path = os.path.join(dirpath, name)
+                key = 'srpm' if sub == 'SRPMS' else run(
+                    ['rpm', '-qp', '--qf', '%{NAME}', path])
+                rpms[key] = path
     return rpms
+
+
+@pytest.fixture(scope='module')
+def built(tmp_path_factory):
+    """The spec built as on Fedora, EL8 and EL9 (see rpmbuild())."""
+    return rpmbuild(tmp_path_factory.mktemp('rpmbuild'))
 
 
 @pytest.fixture(scope='module')

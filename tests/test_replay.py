@@ -157,9 +157,10 @@ def test_json_schema(tmp_path, builder):
     assert set(doc) == {"format", "root", "store", "dry_run", "skip_broken", "enablerepos",
                         "started_at", "finished_at", "status", "exit_code", "packages",
                         "refused", "keys_imported", "transaction_error", "report_file",
-                        "unsigned_by_policy"}
+                        "unsigned_by_policy", "dnf5_state"}
     assert doc["format"] == 1 and doc["root"] == root and doc["store"] == store.layout.root
     assert doc["dry_run"] is False and doc["skip_broken"] is False
+    assert doc["dnf5_state"] is None        # the root is not dnf5's (docs/dnf5.md)
     assert doc["started_at"].endswith("Z") and doc["finished_at"] >= doc["started_at"]
     [pkg] = doc["packages"]
     assert set(pkg) == ITEM_FIELDS

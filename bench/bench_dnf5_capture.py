@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""A 50-package `dnf5 install` from an HTTP repo (keepcache=0) with and without
+capture, side by side in one run; prints both wall times and the ratio.
+
+Capture is the shipped action line (conf/dnf5/persistrepo.actions): one
+`persistrepo dnf5-capture` per transaction. dnf5 exists in the sid chroot:
+
+  scripts/sid-chroot run v6 python bench/bench_dnf5_capture.py [N]   (default 50)
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+import rpm  # noqa: E402
+
+from persistrepo.store import Store  # noqa: E402
+from tests import bed  # noqa: E402
+from tests.test_dnf5 import actions_line  # noqa: E402
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
+    # Debian's rpm keeps the rpmdb in ~/.rpmdb; bed's HOME fixes %_dbpath.
+    os.environ["HOME"] = bed.rpm_home()
+    rpm.addMacro("_dbpath", bed.DBPATH)
+    work = tempfile.mkdtemp(prefix="bench-dnf5-")
+    os.chmod(work, 0o755)
+    cwd = os.getcwd()
+    os.chdir(work)  # rpmfluff builds in the current directory
+    try:
+        build = bed.Builder(os.path.join(work, "rpms")).build
+        rpms = [build("pkg%03d" % i, requires=["pkg%03d" % (i - 1)] if i % 5 else [],
+                      files={"/usr/share/bench/pkg%03d" % i: "x" * 4096})
+                for i in range(n)]
+        repo = bed.make_repo(os.path.join(work, "repo"), rpms)
+        plugconf = os.path.join(work, "libdnf5-plugins")
+        os.makedirs(os.path.join(plugconf, "actions.d"))
+        with open(os.path.join(plugconf, "actions.conf"), "w") as f:
+            f.write("[main]\nname = actions\nenabled = 1\n")
+        config = os.path.join(work, "persist_rpm.conf")
+        with open(config, "w") as f:
+            f.write("[main]\n")
+        with open(os.path.join(plugconf, "actions.d", "persistrepo.actions"), "w") as f:
+            f.write(actions_line(config))
+        names = ["pkg%03d" % i for i in range(n)]
+        times = {}
+        with bed.HttpServer(repo) as server:
+            for label, conf in (("plain", None), ("capture", plugconf)):
+                root = bed.make_root(os.path.join(work, label))
+                t = time.time()
+                res = bed.run_dnf5(root, ["install"] + names, repos={"bench": server.url},
+                                   plugin_conf_dir=conf, env={"PYTHONPATH": REPO})
+                times[label] = time.time() - t
+                assert res.returncode == 0, res
+        stored = Store(os.path.join(root, "var/imgbased/persisted_packages")).entries()
+        assert len(stored) == n, "captured %d of %d" % (len(stored), n)
+        print("%d packages, dnf5 install from HTTP, keepcache=0:" % n)
+        print("  without capture   %6.2fs" % times["plain"])
+        print("  with capture      %6.2fs  (%d persisted)" % (times["capture"], len(stored)))
+        print("  ratio             %6.2f" % (times["capture"] / times["plain"]))
+    finally:
+        os.chdir(cwd)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,335 @@
+// persist_cmd_plugin.cpp
+// `dnf5 persist list|add|remove|status|verify`: the dnf5 command plugin of
+// persistrepo (docs/dnf5.md, dnf-persist(8)).
+//
+// Copyright (C) 2024 The persistrepo authors
+//
+// This program is free software; you can redistribute it and/or modify it
+// under the terms of the GNU General Public License as published by the Free
+// Software Foundation; either version 2 of the License, or (at your option)
+// any later version.
+//
+// The plugin is thin: it parses the options of `dnf persist`, and for add
+// finds and downloads with libdnf5 the exact installed builds the specs
+// match; the store work, the output and the exit code are those of
+// `persistrepo dnf5-persist` (persistrepo/dnf5_persist.py), which it runs.
+
+#include <dnf5/context.hpp>
+#include <dnf5/iplugin.hpp>
+#include <libdnf5-cli/argument_parser.hpp>
+#include <libdnf5-cli/exception.hpp>
+#include <libdnf5/base/goal_elements.hpp>
+#include <libdnf5/conf/option_bool.hpp>
+#include <libdnf5/conf/option_string.hpp>
+#include <libdnf5/repo/package_downloader.hpp>
+#include <libdnf5/rpm/package_query.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#ifndef PERSISTREPO_COMMAND
+#define PERSISTREPO_COMMAND "/usr/bin/persistrepo"
+#endif
+
+namespace {
+
+using namespace dnf5;
+using libdnf5::cli::ArgumentParser;
+
+constexpr const char * PLUGIN_NAME{"persist"};
+constexpr PluginVersion PLUGIN_VERSION{.major = 0, .minor = 1, .micro = 0};
+constexpr PluginAPIVersion REQUIRED_PLUGIN_API_VERSION{.major = 2, .minor = 0};
+
+constexpr const char * attrs[]{"author.name", "description", nullptr};
+constexpr const char * attrs_value[]{"The persistrepo authors",
+                                     "persist command: the packages kept across image upgrades."};
+
+/// Reported like dnf reports errors: "Error: ..." and exit code 1.
+[[noreturn]] void fail(const std::string & message) {
+    std::cerr << "Error: " << message << std::endl;
+    throw libdnf5::cli::SilentCommandExitError(1);
+}
+
+class PersistCommand : public Command {
+public:
+    explicit PersistCommand(Context & context) : Command(context, "persist") {}
+
+    void set_parent_command() override {
+        get_session().get_argument_parser().get_root_command()->register_command(
+            get_argument_parser_command());
+    }
+
+    void set_argument_parser() override;
+    void configure() override;
+    void run() override;
+
+private:
+    std::vector<std::string> words() const;
+    std::vector<std::string> add_packages(const std::vector<std::string> & specs);
+
+    std::vector<std::unique_ptr<libdnf5::Option>> * words_option{nullptr};
+    libdnf5::OptionBool * json_option{nullptr};
+    libdnf5::OptionString * image_manifest_option{nullptr};
+    libdnf5::OptionString * image_root_option{nullptr};
+};
+
+void PersistCommand::set_argument_parser() {
+    auto & parser = get_context().get_argument_parser();
+    auto & cmd = *get_argument_parser_command();
+    cmd.set_description("Manage the packages kept across image upgrades (persistrepo)");
+
+    words_option = parser.add_new_values();
+    auto * words_arg = parser.add_new_positional_arg(
+        "subcommand_and_specs",
+        ArgumentParser::PositionalArg::UNLIMITED,
+        parser.add_init_value(std::make_unique<libdnf5::OptionString>(nullptr)),
+        words_option);
+    words_arg->set_description(
+        "list (default), add SPEC..., remove SPEC..., status or verify; see dnf-persist(8)");
+    // Bash completion (dnf5's own script asks dnf5 --complete): the subcommands.
+    words_arg->set_complete_hook_func([](const char * arg) {
+        std::vector<std::string> out;
+        for (const char * sub : {"list", "add", "remove", "status", "verify"}) {
+            if (std::strncmp(sub, arg, std::strlen(arg)) == 0) {
+                out.emplace_back(sub);
+            }
+        }
+        return out;
+    });
+    cmd.register_positional_arg(words_arg);
+
+    json_option = dynamic_cast<libdnf5::OptionBool *>(
+        parser.add_init_value(std::make_unique<libdnf5::OptionBool>(false)));
+    auto * json = parser.add_new_named_arg("json");
+    json->set_long_name("json");
+    json->set_description("list, status: print JSON");
+    json->set_const_value("true");
+    json->link_value(json_option);
+    cmd.register_named_arg(json);
+
+    image_manifest_option = dynamic_cast<libdnf5::OptionString *>(
+        parser.add_init_value(std::make_unique<libdnf5::OptionString>("")));
+    auto * manifest = parser.add_new_named_arg("image-manifest");
+    manifest->set_long_name("image-manifest");
+    manifest->set_has_value(true);
+    manifest->set_arg_value_help("FILE");
+    manifest->set_description("status: the image's packages, one NEVRA per line");
+    manifest->link_value(image_manifest_option);
+    cmd.register_named_arg(manifest);
+
+    image_root_option = dynamic_cast<libdnf5::OptionString *>(
+        parser.add_init_value(std::make_unique<libdnf5::OptionString>("")));
+    auto * image_root = parser.add_new_named_arg("image-root");
+    image_root->set_long_name("image-root");
+    image_root->set_has_value(true);
+    image_root->set_arg_value_help("DIR");
+    image_root->set_description("status: an unpacked or mounted image whose rpmdb lists its packages");
+    image_root->link_value(image_root_option);
+    cmd.register_named_arg(image_root);
+}
+
+std::vector<std::string> PersistCommand::words() const {
+    std::vector<std::string> out;
+    for (const auto & option : *words_option) {
+        out.push_back(dynamic_cast<libdnf5::OptionString *>(option.get())->get_value());
+    }
+    return out;
+}
+
+void PersistCommand::configure() {
+    auto & context = get_context();
+    auto w = words();
+    // Only add looks packages up; list, status, verify and remove read the
+    // store and the rpmdb themselves.
+    if (w.size() > 1 && w[0] == "add") {
+        context.set_load_system_repo(true);
+        context.set_load_available_repos(Context::LoadAvailableRepos::ENABLED);
+    } else {
+        context.set_load_system_repo(false);
+        context.set_load_available_repos(Context::LoadAvailableRepos::NONE);
+    }
+}
+
+/// The exact installed builds the specs match, found in the enabled repos
+/// (or the cache) and downloaded; returns "--package FILE REPO" arguments.
+std::vector<std::string> PersistCommand::add_packages(const std::vector<std::string> & specs) {
+    auto & base = get_context().get_base();
+    libdnf5::ResolveSpecSettings settings;
+    settings.set_with_provides(false);
+    settings.set_with_filenames(false);
+    settings.set_with_binaries(false);
+
+    std::vector<libdnf5::rpm::Package> chosen;
+    std::string unmatched;
+    for (const auto & spec : specs) {
+        libdnf5::rpm::PackageQuery query(base);
+        query.filter_installed();
+        query.resolve_pkg_spec(spec, settings, false);
+        if (query.empty()) {
+            unmatched += (unmatched.empty() ? "'" : ", '") + spec + "'";
+        }
+        for (const auto & pkg : query) {
+            chosen.push_back(pkg);
+        }
+    }
+    if (!unmatched.empty()) {
+        fail("no installed package matches " + unmatched + "; nothing added");
+    }
+
+    std::vector<libdnf5::rpm::Package> builds;
+    std::string missing;
+    for (const auto & inst : chosen) {
+        libdnf5::rpm::PackageQuery query(base);
+        query.filter_available();
+        query.filter_name(inst.get_name());
+        query.filter_epoch(inst.get_epoch());
+        query.filter_version(inst.get_version());
+        query.filter_release(inst.get_release());
+        query.filter_arch(inst.get_arch());
+        query.filter_repo_id("@commandline", libdnf5::sack::QueryCmp::NEQ);
+        std::vector<libdnf5::rpm::Package> found(query.begin(), query.end());
+        if (found.empty()) {
+            missing += (missing.empty() ? "" : ", ") + inst.get_nevra();
+            continue;
+        }
+        auto from_repo = inst.get_from_repo_id();
+        std::sort(found.begin(), found.end(), [&from_repo](const auto & a, const auto & b) {
+            return std::make_pair(a.get_repo_id() != from_repo, a.get_repo_id()) <
+                   std::make_pair(b.get_repo_id() != from_repo, b.get_repo_id());
+        });
+        builds.push_back(found.front());
+    }
+    if (!missing.empty()) {
+        fail("the installed build of " + missing +
+             " is in no enabled repository and not in the cache; nothing added (add the exact "
+             "RPM file with 'persistrepo add FILE')");
+    }
+
+    // The downloader checks each file against its repository's checksum.
+    libdnf5::repo::PackageDownloader downloader(base);
+    downloader.force_keep_packages(true);
+    bool any = false;
+    for (const auto & pkg : builds) {
+        if (!pkg.is_available_locally()) {
+            downloader.add(pkg);
+            any = true;
+        }
+    }
+    if (any) {
+        downloader.download();
+    }
+    std::vector<std::string> args;
+    for (const auto & pkg : builds) {
+        args.insert(args.end(), {"--package", pkg.get_package_path(), pkg.get_repo_id()});
+    }
+    return args;
+}
+
+void PersistCommand::run() {
+    auto & base = get_context().get_base();
+    auto w = words();
+    std::vector<std::string> argv{PERSISTREPO_COMMAND, "dnf5-persist", "--installroot",
+                                  base.get_config().get_installroot_option().get_value()};
+    if (json_option->get_value()) {
+        argv.push_back("--json");
+    }
+    if (!image_manifest_option->get_value().empty()) {
+        argv.insert(argv.end(), {"--image-manifest", image_manifest_option->get_value()});
+    }
+    if (!image_root_option->get_value().empty()) {
+        argv.insert(argv.end(), {"--image-root", image_root_option->get_value()});
+    }
+    if (w.size() > 1 && w[0] == "add") {
+        auto packages = add_packages(std::vector<std::string>(w.begin() + 1, w.end()));
+        argv.insert(argv.end(), packages.begin(), packages.end());
+    }
+    argv.push_back("--");
+    argv.insert(argv.end(), w.begin(), w.end());
+
+    std::vector<char *> cargv;
+    for (auto & arg : argv) {
+        cargv.push_back(arg.data());
+    }
+    cargv.push_back(nullptr);
+    std::cout.flush();
+    std::cerr.flush();
+    pid_t pid = fork();
+    if (pid == -1) {
+        fail(std::string("cannot fork: ") + std::strerror(errno));
+    }
+    if (pid == 0) {
+        execv(cargv[0], cargv.data());
+        std::cerr << "Error: cannot run " << cargv[0] << ": " << std::strerror(errno) << std::endl;
+        _exit(1);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) == -1 && errno == EINTR) {
+    }
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    if (code != 0) {
+        throw libdnf5::cli::SilentCommandExitError(code);
+    }
+}
+
+class PersistCmdPlugin : public IPlugin {
+public:
+    using IPlugin::IPlugin;
+
+    PluginAPIVersion get_api_version() const noexcept override { return REQUIRED_PLUGIN_API_VERSION; }
+    const char * get_name() const noexcept override { return PLUGIN_NAME; }
+    PluginVersion get_version() const noexcept override { return PLUGIN_VERSION; }
+    const char * const * get_attributes() const noexcept override { return attrs; }
+
+    const char * get_attribute(const char * attribute) const noexcept override {
+        for (size_t i = 0; attrs[i]; ++i) {
+            if (std::strcmp(attribute, attrs[i]) == 0) {
+                return attrs_value[i];
+            }
+        }
+        return nullptr;
+    }
+
+    std::vector<std::unique_ptr<Command>> create_commands() override {
+        std::vector<std::unique_ptr<Command>> commands;
+        commands.push_back(std::make_unique<PersistCommand>(get_context()));
+        return commands;
+    }
+
+    void finish() noexcept override {}
+};
+
+std::exception_ptr last_exception;
+
+}  // namespace
+
+PluginAPIVersion dnf5_plugin_get_api_version(void) {
+    return REQUIRED_PLUGIN_API_VERSION;
+}
+
+const char * dnf5_plugin_get_name(void) {
+    return PLUGIN_NAME;
+}
+
+PluginVersion dnf5_plugin_get_version(void) {
+    return PLUGIN_VERSION;
+}
+
+IPlugin * dnf5_plugin_new_instance([[maybe_unused]] ApplicationVersion application_version, Context & context) try {
+    return new PersistCmdPlugin(context);
+} catch (...) {
+    last_exception = std::current_exception();
+    return nullptr;
+}
+
+void dnf5_plugin_delete_instance(IPlugin * plugin_object) {
+    delete plugin_object;
+}
+
+std::exception_ptr * dnf5_plugin_get_last_exception(void) {
+    return &last_exception;
+}

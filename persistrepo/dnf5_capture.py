@@ -1,0 +1,135 @@
+"""Capture under dnf5: `persistrepo dnf5-capture`, run once per transaction by
+libdnf5's actions plugin (conf/dnf5/persistrepo.actions, docs/dnf5.md).
+
+It asks the plugin for the transaction's packages, keeps those the rpmdb
+shows as really installed or removed (the plugin runs actions after a failed
+transaction too), finds each file where dnf5 left it (its package cache
+before keepcache=0 cleans it, a local repository, or the command line's
+path), takes the reasons from dnf5's packages.toml and hands the facts to
+persistrepo.capture, like the dnf 4 plugin. Messages go to stderr; stdout
+belongs to the plugin's protocol. Python 3.6 compatible.
+"""
+
+import os
+import sys
+
+from persistrepo import capture, dnf5_state, record, status
+from persistrepo.dnf5_actions import Channel
+
+PREFIX = "persist_rpm"
+_ARRIVING = ("I", "U", "D", "R")
+
+
+def fix_command(installroot):
+    if installroot == "/":
+        return "dnf5 persist add {name}"
+    return "dnf5 --installroot=%s persist add {name}" % installroot
+
+
+def _nevra(p):
+    return record.nevra(p["name"], int(p.get("epoch") or 0), p["version"], p["release"],
+                        p["arch"])
+
+
+def _local_baseurl_path(channel, repo_id, location):
+    try:
+        urls = channel.conf("%s.baseurl" % repo_id)
+    except Exception:
+        return None
+    for url in (urls or "").split(","):
+        url = url.strip()
+        if url.startswith("file://"):
+            path = os.path.join(url[len("file://"):], location)
+            if os.path.isfile(path):
+                return path
+    return None
+
+
+def package_file(channel, cachedir, pkg):
+    """Where dnf5 has pkg's file right now (a path that may not exist, so that
+    capture reports it, when it is nowhere)."""
+    location = pkg.get("location") or ""
+    if os.path.isabs(location):
+        return location
+    base = os.path.basename(location)
+    try:
+        cached = sorted(os.listdir(cachedir))
+    except OSError:
+        cached = []
+    prefix = pkg["repo_id"] + "-"
+    for d in cached:  # <repo id>-<hash>: dnf5's cache directory of the repo
+        path = os.path.join(cachedir, d, "packages", base)
+        if d.startswith(prefix) and "-" not in d[len(prefix):] and os.path.isfile(path):
+            return path
+    return _local_baseurl_path(channel, pkg["repo_id"], location) or \
+        os.path.join(cachedir, pkg["repo_id"], "packages", base)
+
+
+def facts(channel, trans, installroot, cachedir, state_dir):
+    """Installed and Erased facts of a finished dnf5 transaction."""
+    on_system = set(p["nevra"] for p in status.rpmdb_packages(installroot))
+    why = dnf5_state.reasons(dnf5_state.packages_toml(installroot, state_dir))
+    arriving = set(p["name"] for p in trans if p.get("action") in _ARRIVING)
+    installed, erased = [], []
+    for p in trans:
+        nevra = _nevra(p)
+        action = p.get("action")
+        if action in _ARRIVING and nevra in on_system:
+            origin = record.COMMANDLINE if p["repo_id"] == "@commandline" else p["repo_id"]
+            installed.append(capture.Installed(
+                package_file(channel, cachedir, p), p["name"], nevra, origin,
+                why.get("%s.%s" % (p["name"], p["arch"]), "unknown")))
+        elif (action == "E" or (action == "O" and p["name"] not in arriving)) \
+                and nevra not in on_system:
+            # Removed, or obsoleted by another name; an upgraded or downgraded
+            # version stays until its successor is stored (supersede).
+            erased.append(capture.Erased(p["name"], nevra))
+    return installed, erased
+
+
+def report(out, installed, installroot, store_path, stream):
+    names = dict((p.nevra, p.name) for p in installed)
+    fix = fix_command(installroot)
+    lines = []
+    if out.persisted:
+        lines.append("%s: persisted %s in %s" % (PREFIX, ", ".join(sorted(out.persisted)),
+                                                 store_path))
+    if out.dropped:
+        lines.append("%s: dropped %s from the store" % (PREFIX, ", ".join(sorted(out.dropped))))
+    for nevra, why in out.failed:
+        lines.append("%s: error: %s was NOT persisted (%s); it stays installed but will be "
+                     "lost on the next image upgrade; fix: %s"
+                     % (PREFIX, nevra, why, fix.format(name=names.get(nevra, nevra))))
+    for note in out.notes:
+        lines.append("%s: warning: %s" % (PREFIX, note))
+    for line in lines:
+        stream.write(line + "\n")
+    stream.flush()
+
+
+def run(settings, channel=None, stream=None):
+    """Capture the transaction the actions plugin reports; returns an exit code
+    (0, or 1 when the transaction could not be read). Never raises."""
+    stream = stream or sys.stderr
+    try:
+        channel = channel or Channel()
+        installroot = channel.conf("installroot") or "/"
+        if installroot != "/" and not settings.capture_installroot:
+            return 0
+        trans = channel.transaction()
+        if not trans:
+            return 0
+        cachedir = channel.conf("cachedir")
+        state_dir = channel.conf("system_state_dir")
+        installed, erased = facts(channel, trans, installroot, cachedir, state_dir)
+        channel.close()
+    except Exception as e:  # reading the transaction must not break dnf5
+        stream.write("%s: error: cannot read the transaction (%s); nothing was persisted; "
+                     "run 'dnf5 persist status'\n" % (PREFIX, capture.describe(e)))
+        return 1
+    if not installed and not erased:
+        return 0
+    out = capture.capture(settings, installroot, installed, erased, method="dnf",
+                          fix=fix_command(installroot))
+    report(out, installed, installroot, settings.store_path(installroot), stream)
+    return 0

@@ -1,0 +1,33 @@
+"""dnf5's record of why packages are installed: ROOT/<system_state_dir>/packages.toml.
+
+libdnf5 writes it, keyed "name.arch", with reasons such as "User",
+"Dependency", "Weak Dependency", "Group" and "External User" (installed
+outside dnf5). Python 3.6 compatible; reading needs tomllib (Python 3.11,
+every dnf5 host has it), without it every reason is "unknown".
+"""
+
+import os
+
+SYSTEM_STATE_DIR = "/usr/lib/sysimage/libdnf5"
+_REASONS = {"User": "user", "Group": "user", "Dependency": "dependency",
+            "Weak Dependency": "dependency"}
+
+
+def packages_toml(installroot="/", state_dir=SYSTEM_STATE_DIR):
+    return os.path.join(installroot or "/", state_dir.lstrip("/"), "packages.toml")
+
+
+def reasons(path):
+    """{"name.arch": "user" | "dependency" | "unknown"} from packages.toml;
+    {} if it is missing or unreadable."""
+    try:
+        import tomllib  # novm
+    except ImportError:
+        return {}
+    try:
+        with open(path, "rb") as f:
+            packages = tomllib.load(f).get("packages", {})
+    except (OSError, ValueError):
+        return {}
+    return dict((key, _REASONS.get(value.get("reason"), "unknown"))
+                for key, value in packages.items() if isinstance(value, dict))
