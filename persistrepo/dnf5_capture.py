@@ -99,7 +99,8 @@ def report(out, installed, installroot, store_path, stream):
     for nevra, why in out.failed:
         lines.append("%s: error: %s was NOT persisted (%s); it stays installed but will be "
                      "lost on the next image upgrade; fix: %s"
-                     % (PREFIX, nevra, why, fix.format(name=names.get(nevra, nevra))))
+                     % (PREFIX, nevra, why,
+                        out.fixes.get(nevra) or fix.format(name=names.get(nevra, nevra))))
     for note in out.notes:
         lines.append("%s: warning: %s" % (PREFIX, note))
     for line in lines:

@@ -397,6 +397,45 @@ def _write_repo(path, repoid, spec, gpgcheck):
             f.write('%s=%s\n' % (key, value))
 
 
+def _run_isolated(tool, root, args, repos, gpgcheck, keepcache, options, timeout,
+                  env):
+    """Run dnf or dnf5 on root with only ``repos``, a generated config and
+    private reposdir and varsdir; ``options(confdir)`` gives the tool's own
+    options. Returns a DnfResult."""
+    root = str(root)
+    if isinstance(args, str):
+        args = shlex.split(args)
+    confdir = tempfile.mkdtemp(prefix='bed-%s-' % tool)
+    try:
+        reposdir = os.path.join(confdir, 'repos.d')
+        varsdir = os.path.join(confdir, 'vars')
+        os.mkdir(reposdir)
+        os.mkdir(varsdir)
+        for repoid, spec in (repos or {}).items():
+            _write_repo(os.path.join(reposdir, repoid + '.repo'), repoid,
+                        spec, gpgcheck)
+        conf = os.path.join(confdir, 'dnf.conf')
+        with open(conf, 'w') as f:
+            f.write('[main]\ngpgcheck=%d\ninstallonly_limit=3\n'
+                    'install_weak_deps=0\nprotected_packages=\n'
+                    'keepcache=%d\nreposdir=%s\n'
+                    % (bool(gpgcheck), bool(keepcache), reposdir))
+        cmd = [tool, '--config=' + conf, '--installroot=' + root,
+               '--releasever=1', '-y',
+               '--setopt=reposdir=' + reposdir,
+               '--setopt=varsdir=' + varsdir] + options(confdir)
+        cmd += [str(a) for a in args]
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, env=tool_env(env),
+                              timeout=timeout)
+    finally:
+        shutil.rmtree(confdir, ignore_errors=True)
+    result = DnfResult(proc.returncode, proc.stdout, proc.stderr)
+    result.cmd = cmd
+    return result
+
+
 def run_dnf(root, args, repos=None, gpgcheck=False, keepcache=False,
             setopts=None, plugin_dir=None, plugin_conf_dir=None,
             cacheonly=False, timeout=300, env=None):
@@ -420,48 +459,21 @@ def run_dnf(root, args, repos=None, gpgcheck=False, keepcache=False,
     4.14 then puts metadata and packages in X but expired_repos.json in
     ROOT/X; cachedir= in a config file is prefixed with the root entirely.
     """
-    root = str(root)
-    if isinstance(args, str):
-        args = shlex.split(args)
     if isinstance(setopts, dict):
         setopts = ['%s=%s' % kv for kv in setopts.items()]
-    confdir = tempfile.mkdtemp(prefix='bed-dnf-')
-    try:
-        reposdir = os.path.join(confdir, 'repos.d')
-        varsdir = os.path.join(confdir, 'vars')
-        os.mkdir(reposdir)
-        os.mkdir(varsdir)
-        for repoid, spec in (repos or {}).items():
-            _write_repo(os.path.join(reposdir, repoid + '.repo'), repoid,
-                        spec, gpgcheck)
-        conf = os.path.join(confdir, 'dnf.conf')
-        with open(conf, 'w') as f:
-            f.write('[main]\ngpgcheck=%d\ninstallonly_limit=3\n'
-                    'install_weak_deps=0\nprotected_packages=\n'
-                    'keepcache=%d\nreposdir=%s\n'
-                    % (bool(gpgcheck), bool(keepcache), reposdir))
-        cmd = ['dnf', '--config=' + conf, '--installroot=' + root,
-               '--releasever=1', '-y',
-               '--setopt=reposdir=' + reposdir,
-               '--setopt=varsdir=' + varsdir]
+
+    def options(confdir):
+        opts = []
         if plugin_dir or plugin_conf_dir:
-            cmd += ['--setopt=pluginpath=%s' % (plugin_dir or confdir),
-                    '--setopt=pluginconfpath=%s' % (plugin_conf_dir or confdir)]
+            opts += ['--setopt=pluginpath=%s' % (plugin_dir or confdir),
+                     '--setopt=pluginconfpath=%s' % (plugin_conf_dir or confdir)]
         else:
-            cmd.append('--noplugins')
+            opts.append('--noplugins')
         if cacheonly:
-            cmd.append('-C')
-        cmd += ['--setopt=' + opt for opt in (setopts or ())]
-        cmd += [str(a) for a in args]
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, env=tool_env(env),
-                              timeout=timeout)
-    finally:
-        shutil.rmtree(confdir, ignore_errors=True)
-    result = DnfResult(proc.returncode, proc.stdout, proc.stderr)
-    result.cmd = cmd
-    return result
+            opts.append('-C')
+        return opts + ['--setopt=' + opt for opt in (setopts or ())]
+    return _run_isolated('dnf', root, args, repos, gpgcheck, keepcache, options, timeout,
+                         env)
 
 
 def run_dnf5(root, args, repos=None, keepcache=False, plugin_conf_dir=None,
@@ -478,42 +490,14 @@ def run_dnf5(root, args, repos=None, keepcache=False, plugin_conf_dir=None,
     plugin configuration, as a plain ``dnf5`` run has it.  dnf5 keeps its cache (var/cache/libdnf5), state
     (usr/lib/sysimage/libdnf5) and log inside the root.
     """
-    root = str(root)
-    if isinstance(args, str):
-        args = shlex.split(args)
-    confdir = tempfile.mkdtemp(prefix='bed-dnf5-')
-    try:
-        reposdir = os.path.join(confdir, 'repos.d')
-        varsdir = os.path.join(confdir, 'vars')
-        os.mkdir(reposdir)
-        os.mkdir(varsdir)
-        for repoid, spec in (repos or {}).items():
-            _write_repo(os.path.join(reposdir, repoid + '.repo'), repoid,
-                        spec, False)
-        conf = os.path.join(confdir, 'dnf.conf')
-        with open(conf, 'w') as f:
-            f.write('[main]\ngpgcheck=0\ninstallonly_limit=3\n'
-                    'install_weak_deps=0\nprotected_packages=\n'
-                    'keepcache=%d\nreposdir=%s\n' % (bool(keepcache), reposdir))
-        cmd = ['dnf5', '--config=' + conf, '--installroot=' + root,
-               '--releasever=1', '-y',
-               '--setopt=reposdir=' + reposdir,
-               '--setopt=varsdir=' + varsdir]
+    def options(confdir):
+        opts = []
         if plugin_conf_dir:
-            cmd.append('--setopt=pluginconfpath=%s' % plugin_conf_dir)
+            opts.append('--setopt=pluginconfpath=%s' % plugin_conf_dir)
         elif not platform_plugins:
-            cmd.append('--no-plugins')
-        cmd += ['--setopt=' + opt for opt in (setopts or ())]
-        cmd += [str(a) for a in args]
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, env=tool_env(env),
-                              timeout=timeout)
-    finally:
-        shutil.rmtree(confdir, ignore_errors=True)
-    result = DnfResult(proc.returncode, proc.stdout, proc.stderr)
-    result.cmd = cmd
-    return result
+            opts.append('--no-plugins')
+        return opts + ['--setopt=' + opt for opt in (setopts or ())]
+    return _run_isolated('dnf5', root, args, repos, False, keepcache, options, timeout, env)
 
 
 def _headers(root):
