@@ -505,3 +505,17 @@ def test_status_shows_what_the_last_replay_left_out(tmp_path, builder):
     assert "nothing-provides-this" in last["left_out"][0]["reason"]
     res = cli("--store", store.layout.root, "status", "--installroot", root)
     assert "the last replay (partial" in res.stdout and "needsgone-1.0-1.noarch:" in res.stdout
+
+
+def test_only_the_newest_reports_are_kept(tmp_path, builder):
+    root = image(tmp_path, [])
+    directory = os.path.join(root, "var/log/persistrepo")
+    os.makedirs(directory)
+    for n in range(25):
+        with open(os.path.join(directory, "replay-2020010%dT000000.%06dZ.json" % (n % 9, n)),
+                  "w") as f:
+            f.write("{}\n")
+    store = store_of(tmp_path, (builder.build("solo"), "user"))
+    assert replay(root, store).returncode == 0
+    kept = reports(root)
+    assert len(kept) == 20 and kept[-1].endswith(".json") and "2020" not in kept[-1]
