@@ -61,7 +61,7 @@ def enter(root):
     """Move this process into a private mount namespace and mount what
     scriptlets need inside root. Call it only in a child process."""
     _check(_libc.unshare(_CLONE_NEWNS), "make a private mount namespace")
-    _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
+    _make_private()
     _mount("proc", _directory(root, "proc"), "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
     sys_dir = _directory(root, "sys")
     _mount("/sys", sys_dir, None, _MS_BIND | _MS_REC)
@@ -78,6 +78,24 @@ def enter(root):
     for name, target in _LINKS:
         os.symlink(target, os.path.join(dev, name))
     _mount("tmpfs", _directory(root, "run"), "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755")
+
+
+def _make_private():
+    """Make sure no mount made from here propagates back to the host."""
+    if _libc.mount(None, b"/", None, ctypes.c_ulong(_MS_REC | _MS_PRIVATE), None) == 0:
+        return
+    if ctypes.get_errno() != errno.EINVAL:
+        _check(-1, "make the mounts private")
+    # "/" is no mount point: this is a chroot. Safe only if nothing here is shared.
+    try:
+        with open("/proc/self/mountinfo") as f:
+            shared = [line for line in f if " shared:" in line.split(" - ")[0]]
+    except (IOError, OSError) as e:
+        raise PersistError("cannot tell whether mounts here stay private (%s)" % e)
+    if shared:
+        raise PersistError("/ is not a mount point (a chroot?) and the mounts here are "
+                           "shared with the host; run replay outside the chroot, or in a "
+                           "private mount namespace (unshare --mount)")
 
 
 def _device(dev, name, major, minor):
