@@ -56,8 +56,11 @@ class Settings(object):
     def from_values(cls, get):
         """Build from get(key) -> str or None, such as a plugin's config reader."""
         s = cls()
-        if get("persist_dir"):
+        if get("persist_dir") is not None:
             s.persist_dir = get("persist_dir").strip()
+            if not os.path.isabs(s.persist_dir):
+                raise UsageError("persist_dir = %s is not an absolute path"
+                                 % (s.persist_dir or "(empty)"))
         if get("ingest_command"):
             s.ingest_command = get("ingest_command").strip()
         if get("exclude") is not None:
