@@ -91,7 +91,7 @@ def _check_root(root):
                          "is unknown; point --installroot at an unpacked image root" % root)
 
 
-def _make_base(root, store, enablerepos, workdir, dry_run):
+def _make_base(root, store, enablerepos, workdir, dry_run, persistdir=None):
     import dnf
     conf = dnf.conf.Conf()
     conf.installroot = root
@@ -106,6 +106,8 @@ def _make_base(root, store, enablerepos, workdir, dry_run):
     conf.logdir = os.path.join(workdir, "log")
     if dry_run:
         conf.persistdir = os.path.join(workdir, "persist")
+    elif persistdir:
+        conf.persistdir = persistdir
     else:
         conf.prepend_installroot("persistdir")
     # Signatures are checked by replay_trust before the transaction, with the
@@ -236,13 +238,14 @@ def _finish(result, installs):
 
 
 def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
-           write_report=True):
+           write_report=True, persistdir=None):
     """Install the persisted packages into new_root (see docs/replay.md).
 
     store is a persistrepo.store.Store or a path. Returns a ReplayResult;
     raises PersistError (with exit_code) for bad input such as a missing
     root or store. Strict unless skip_broken: if any requested package
-    cannot be installed, nothing is.
+    cannot be installed, nothing is. persistdir: where dnf keeps its history
+    and state (default: new_root's /var/lib/dnf as dnf resolves it).
     """
     new_root = os.path.abspath(new_root)
     if not isinstance(store, Store):
@@ -258,7 +261,7 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
         result.unsigned_by_policy = sorted(
             e["nevra"] for e in entries
             if not e["signed"] and replay_trust.unsigned_allowed(e)[0])
-    _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos)
+    _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos, persistdir)
     if not dry_run:
         result.dnf5_state = replay_dnf5.record_reasons(new_root, result.items)
     result.finished_at = replay_report.utc_now()
@@ -267,13 +270,13 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
     return result
 
 
-def _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos):
+def _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos, persistdir):
     import dnf
     import dnf.exceptions
     workdir = tempfile.mkdtemp(prefix="persistrepo-replay-")
     base = keys = None
     try:
-        base = _make_base(new_root, store, enablerepos, workdir, dry_run)
+        base = _make_base(new_root, store, enablerepos, workdir, dry_run, persistdir)
         try:
             base.fill_sack(load_system_repo=True)
         except dnf.exceptions.RepoError as e:
