@@ -154,17 +154,27 @@ def on_os_upgraded(new_lv_path, host_var="/var", store_path=None):
         raise HookError("unexpected %s: %s" % (type(e).__name__, e))
 
 
+def _umount(path):
+    """Unmount path; if it is busy, detach it lazily (as imgbased does)."""
+    try:
+        _run(["umount", path])
+    except HookError:
+        _run(["umount", "--lazy", path])
+
+
 def _mounted_replay(source, options, target, host_var, store):
     _run(["mount"] + options + [source, target])
     try:
+        # Nothing mounted below target propagates to other mount namespaces.
+        _run(["mount", "--make-private", target])
         var = _real_dir(target, "var")
         _run(["mount", "--bind", host_var, var])
         try:
             return replay_into(target, store)
         finally:
-            _run(["umount", var])
+            _umount(var)
     finally:
-        _run(["umount", target])
+        _umount(target)
 
 
 def disable_imgbased_persist(conf=IMGBASED_PERSIST_CONF):

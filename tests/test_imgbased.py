@@ -133,6 +133,37 @@ def test_no_store_leaves_the_update_alone(node):
     assert not os.path.exists(os.path.join(node["vg"], NEW, "usr/share/dnf"))
 
 
+def test_a_layer_whose_var_leaves_it_aborts_the_update(node, std_set, tmp_path):
+    """A new layer whose /var is a symlink out of it: nothing is mounted
+    there, the update is aborted with one line saying why."""
+    persist(node, std_set.path("tool", "1.0"), std_set.path("libtool-dep"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.rmtree(os.path.join(node["image"], "var"))
+    os.symlink(str(elsewhere), os.path.join(node["image"], "var"))
+    report, err = update(node)
+    assert report == dict(report, ok=False, error="BootSetupError", layers=[OLD])
+    assert "is not a directory inside the new layer; refusing to mount /var there" in err
+    assert os.listdir(str(elsewhere)) == []
+
+
+def test_resolve_in_root_never_leaves_the_root(tmp_path):
+    """Absolute links start at the root, ".." stops there, as after boot."""
+    from persistrepo.imgbased import resolve_in_root
+    root = tmp_path / "root"
+    (root / "var/lib").mkdir(parents=True)
+    (root / "usr/share").mkdir(parents=True)
+    os.symlink("/usr/share/dnf", str(root / "var/lib/dnf"))
+    assert resolve_in_root(str(root), "/var/lib/dnf") == str(root / "usr/share/dnf")
+    os.remove(str(root / "var/lib/dnf"))
+    os.symlink("../../../../../../etc", str(root / "var/lib/dnf"))
+    assert resolve_in_root(str(root), "/var/lib/dnf") == str(root / "etc")
+    os.remove(str(root / "var/lib/dnf"))
+    os.symlink("dnf", str(root / "var/lib/dnf"))
+    with pytest.raises(Exception, match="too many levels of symbolic links"):
+        resolve_in_root(str(root), "/var/lib/dnf")
+
+
 def imgbased_persist(tmp_path, *rpms):
     """imgbased-persist's store and its configuration as imgbased ships it."""
     src = tmp_path / "persisted-rpms"
