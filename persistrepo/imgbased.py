@@ -133,10 +133,11 @@ def replay_into(new_root, store):
 def on_os_upgraded(new_lv_path, host_var="/var", store_path=None):
     """Mount the new layer, bind host_var over its /var, replay the store
     (default: persist_dir of the configuration), unmount. Returns the
-    ReplayResult, or None without a store; raises HookError."""
+    ReplayResult, or None for an absent or empty store; raises HookError."""
     try:
         store = Store(store_path or config.load().persist_dir)
-        if not store.exists():
+        # No store, or the empty directory the package ships: nothing to do.
+        if not store.exists() or not store.entries():
             return None
         options = _source_options(new_lv_path)
         target = tempfile.mkdtemp(prefix="persistrepo-layer-")

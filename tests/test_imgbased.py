@@ -126,8 +126,12 @@ def test_strict_failure_aborts_the_update(node, std_set):
     assert "persistrepo-layer-" not in open("/proc/self/mounts").read()
 
 
-def test_no_store_leaves_the_update_alone(node):
-    """Without a store the plugin does nothing and the update goes on."""
+@pytest.mark.parametrize("shipped", [False, True], ids=["absent", "empty-dir"])
+def test_no_store_leaves_the_update_alone(node, shipped):
+    """Without a store, or with the empty directory the package ships, the
+    plugin installs nothing and the update goes on."""
+    if shipped:
+        os.makedirs(node["store"])
     report, err = update(node)
     assert report["ok"] and report["layers"] == [OLD, NEW], err
     assert not os.path.exists(os.path.join(node["vg"], NEW, "usr/share/dnf"))
