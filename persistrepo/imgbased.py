@@ -130,19 +130,19 @@ def replay_into(new_root, store):
     return result
 
 
-def on_os_upgraded(new_lv_path, host_var="/var", store_path=None):
-    """Mount the new layer, bind host_var over its /var, replay the store
-    (default: persist_dir of the configuration), unmount. Returns the
+def on_os_upgraded(new_lv_path):
+    """Mount the new layer, bind the host's /var over its /var, replay the
+    store (persist_dir of the configuration), unmount. Returns the
     ReplayResult, or None for an absent or empty store; raises HookError."""
     try:
-        store = Store(store_path or config.load().persist_dir)
+        store = Store(config.load().persist_dir)
         # No store, or the empty directory the package ships: nothing to do.
         if not store.exists() or not store.entries():
             return None
         options = _source_options(new_lv_path)
         target = tempfile.mkdtemp(prefix="persistrepo-layer-")
         try:
-            return _mounted_replay(new_lv_path, options, target, host_var, store)
+            return _mounted_replay(new_lv_path, options, target, store)
         finally:
             os.rmdir(target)
     except HookError:
@@ -163,13 +163,13 @@ def _umount(path):
         _run(["umount", "--lazy", path])
 
 
-def _mounted_replay(source, options, target, host_var, store):
+def _mounted_replay(source, options, target, store):
     _run(["mount"] + options + [source, target])
     try:
         # Nothing mounted below target propagates to other mount namespaces.
         _run(["mount", "--make-private", target])
         var = _real_dir(target, "var")
-        _run(["mount", "--bind", host_var, var])
+        _run(["mount", "--bind", "/var", var])
         try:
             return replay_into(target, store)
         finally:
