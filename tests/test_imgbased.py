@@ -126,6 +126,16 @@ def test_strict_failure_aborts_the_update(node, std_set):
     assert "persistrepo-layer-" not in open("/proc/self/mounts").read()
 
 
+def test_a_failed_transaction_aborts_the_update(node, std_set):
+    """A %pre that fails inside the new layer: the update is aborted and the
+    one log line says the transaction failed."""
+    persist(node, std_set.path("badpre"))
+    report, err = update(node)
+    assert report == dict(report, ok=False, error="BootSetupError", layers=[OLD])
+    line = [l for l in err.splitlines() if "persistrepo: replay into" in l]
+    assert len(line) == 1 and "failed: the transaction failed: " in line[0], err
+
+
 @pytest.mark.parametrize("shipped", [False, True], ids=["absent", "empty-dir"])
 def test_no_store_leaves_the_update_alone(node, shipped):
     """Without a store, or with the empty directory the package ships, the

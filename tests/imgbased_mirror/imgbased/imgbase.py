@@ -10,7 +10,7 @@ from imgbased.hooks import Hooks
 
 
 class LV(object):
-    """lvm.py lines 172-185: lv_name is the short name, lvm_name "VG/LV";
+    """lvm.py lines 171-185: lv_name is the short name, lvm_name "VG/LV";
     path is where the LV's file system is (a directory here, a device node
     on a host)."""
 
@@ -66,7 +66,7 @@ class ImageLayers(object):
         return new_lv
 
     def reset_registered_volumes(self):
-        """lvm.py's LVM.reset_registered_volumes, which update.py line 72
+        """lvm.py line 108, LVM.reset_registered_volumes, which update.py line 72
         calls: the LVs this update created are removed."""
         for path in self.registered:
             shutil.rmtree(path)

@@ -1,4 +1,4 @@
-"""`imgbase update`, mirroring src/imgbased/plugins/update.py lines 55-73:
+"""`imgbase update`, mirroring src/imgbased/plugins/update.py lines 60-73:
 update mode, the new layer, and on any failure the new LVs are reset and
 the exception is raised again."""
 
