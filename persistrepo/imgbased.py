@@ -33,6 +33,9 @@ _MAX_LINKS = 40
 class HookError(Exception):
     """The replay into the new layer failed; the message is one line."""
 
+    def __init__(self, message):
+        super(HookError, self).__init__(" ".join(message.split()))
+
 
 def resolve_in_root(root, path):
     """path as seen from inside root (absolute links start at root, ".."
