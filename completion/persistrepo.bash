@@ -28,11 +28,11 @@ _persistrepo()
     local cmd="" opts i
 
     case $prev in
-        --store|--installroot|--image-root)
+        --store|--installroot|--image-root|--from)
             compopt -o filenames
             mapfile -t COMPREPLY < <(compgen -d -- "$cur")
             return ;;
-        --config|--image-manifest|--key)
+        --config|--image-manifest|--key|--imgbased-conf)
             compopt -o filenames
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return ;;
@@ -62,7 +62,7 @@ _persistrepo()
             opts="--store --config --version -h --help"
         else
             opts="add remove restore list prune verify refresh status ingest replay"
-            opts+=" dnf5-capture dnf5-persist"
+            opts+=" import-imgbased dnf5-capture dnf5-persist"
         fi
         mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
         return
@@ -80,6 +80,7 @@ _persistrepo()
         ingest) opts+=" --installroot" ;;
         replay) opts+=" --installroot --store --dry-run --json --skip-broken --enablerepo"
                 opts+=" --exclude --allow-running-root" ;;
+        import-imgbased) opts+=" --from --imgbased-conf --installroot --no-import" ;;
         dnf5-persist) opts+=" --installroot --json --image-manifest --image-root --package" ;;
     esac
     if [[ $cur == -* ]]; then

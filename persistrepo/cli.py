@@ -199,6 +199,29 @@ def cmd_replay(store, args):
     return result.exit_code
 
 
+def cmd_import_imgbased(store, args):
+    from persistrepo import imgbased
+    if imgbased.disable_imgbased_persist(args.imgbased_conf):
+        _say("turned off imgbased-persist's capture in %s" % args.imgbased_conf)
+    if args.no_import:
+        return EXIT_OK
+    result, missing = imgbased.import_imgbased(store, args.source, args.installroot)
+    if result is None:
+        _say("nothing to import: no RPM in %s" % args.source)
+        return EXIT_OK
+    for e in result.added + result.replaced:
+        _say("persisted %s" % e["nevra"])
+    for e in result.unchanged:
+        _say("already persisted %s" % e["nevra"])
+    for key_id in missing:
+        _warn("warning: no public key %s in the rpmdb of %s; replay will refuse the "
+              "packages it signed" % (key_id, args.installroot))
+    _say("imported %s from %s and removed them there"
+         % (listing.count(len(result.added + result.replaced + result.unchanged), "package"),
+            args.source))
+    return EXIT_OK
+
+
 def cmd_dnf5_capture(store, args):
     from persistrepo import dnf5_capture
     try:
@@ -317,6 +340,19 @@ def build_parser():
     p.add_argument("--allow-running-root", action="store_true",
                    help="allow --installroot / (the running system)")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("import-imgbased", help="turn off imgbased-persist and take over "
+                       "its store")
+    from persistrepo.imgbased import IMGBASED_PERSIST_CONF, IMGBASED_STORE
+    p.add_argument("--from", dest="source", metavar="DIR", default=IMGBASED_STORE,
+                   help="imgbased-persist's store (default: %s)" % IMGBASED_STORE)
+    p.add_argument("--imgbased-conf", metavar="FILE", default=IMGBASED_PERSIST_CONF,
+                   help="imgbased-persist's configuration, where enabled=1 becomes enabled=0")
+    p.add_argument("--installroot", metavar="DIR", default="/",
+                   help="the root whose rpmdb has the signing keys (default: /)")
+    p.add_argument("--no-import", action="store_true",
+                   help="only turn off imgbased-persist's capture")
+    p.set_defaults(func=cmd_import_imgbased)
 
     p = sub.add_parser("dnf5-capture", help="capture a dnf5 transaction (run by libdnf5's "
                        "actions plugin in mode=json, see docs/dnf5.md)")

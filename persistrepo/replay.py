@@ -114,7 +114,7 @@ def _check_root(root):
                          "is unknown; point --installroot at an unpacked image root" % root)
 
 
-def _make_base(root, store, enablerepos, workdir, dry_run):
+def _make_base(root, store, enablerepos, workdir, dry_run, persistdir=None):
     import dnf
     conf = dnf.conf.Conf()
     conf.installroot = root
@@ -129,6 +129,8 @@ def _make_base(root, store, enablerepos, workdir, dry_run):
     conf.logdir = os.path.join(workdir, "log")
     if dry_run:
         conf.persistdir = os.path.join(workdir, "persist")
+    elif persistdir:
+        conf.persistdir = persistdir
     else:
         conf.prepend_installroot("persistdir")
     # Signatures are checked by replay_trust before the transaction, with the
@@ -259,7 +261,7 @@ def _finish(result, installs):
 
 
 def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
-           write_report=True, exclude=(), allow_running_root=False):
+           write_report=True, exclude=(), allow_running_root=False, persistdir=None):
     """Install the persisted packages into new_root (see docs/replay.md).
 
     store is a persistrepo.store.Store or a path; exclude holds package specs
@@ -268,7 +270,9 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
     skip_broken: if any requested package cannot be installed, nothing is.
     The store is locked for reading throughout; a real run's transaction
     runs in a child process with the root's own /proc, /sys, /dev and /run
-    (replay_mounts), and its report is written whatever happens.
+    (replay_mounts), and its report is written whatever happens. persistdir:
+    where dnf keeps its history and state (default: new_root's /var/lib/dnf
+    as dnf resolves it).
     """
     new_root = os.path.abspath(new_root)
     if not isinstance(store, Store):
@@ -288,7 +292,8 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
             result.unsigned_by_policy = sorted(
                 e["nevra"] for e in entries
                 if not e["signed"] and replay_trust.unsigned_allowed(e)[0])
-        args = (result, store, entries, new_root, dry_run, skip_broken, enablerepos)
+        args = (result, store, entries, new_root, dry_run, skip_broken, enablerepos,
+                persistdir)
         if dry_run:
             _replay(*args)
         else:
@@ -363,13 +368,14 @@ def _wait_status(status):
     return "exit status %d" % os.WEXITSTATUS(status)
 
 
-def _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos):
+def _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos,
+            persistdir):
     import dnf
     import dnf.exceptions
     workdir = tempfile.mkdtemp(prefix="persistrepo-replay-")
     base = keys = None
     try:
-        base = _make_base(new_root, store, enablerepos, workdir, dry_run)
+        base = _make_base(new_root, store, enablerepos, workdir, dry_run, persistdir)
         try:
             base.fill_sack(load_system_repo=True)
         except dnf.exceptions.RepoError as e:

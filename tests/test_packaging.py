@@ -28,6 +28,7 @@ RPMLINTRC = os.path.join(TOP, 'packaging', 'persistrepo.rpmlintrc')
 VR = persistrepo.__version__ + '-1'
 LIB = 'python3-persistrepo'
 DNF = 'python3-dnf-plugin-persist-rpm'
+IMG = 'persistrepo-imgbased'
 SITELIB = re.compile(r'^/usr/lib/python3\.\d+/site-packages/')
 STORE = '/var/imgbased/persisted_packages'
 
@@ -82,7 +83,9 @@ def built(tmp_path_factory):
 def installed(built, tmp_path_factory):
     """A throw-away root with the binary RPMs installed (rpm --nodeps)."""
     root = tmp_path_factory.mktemp('installroot')
-    run(['rpm', '--root', root, '--nodeps', '-i', built[LIB], built[DNF]])
+    # --noscripts: the root has no shell for persistrepo-imgbased's %post.
+    run(['rpm', '--root', root, '--nodeps', '--noscripts', '-i', built[LIB], built[DNF],
+         built[IMG]])
     return str(root)
 
 
@@ -119,8 +122,9 @@ def test_spec_version_is_the_package_version():
 
 
 def test_rpmbuild_makes_the_python3_subpackages(built):
-    """Outside EL7: the library and the dnf plugin, plus the source RPM."""
-    assert set(built) == {'sdist', 'srpm', LIB, DNF}
+    """Outside EL7: the library, the dnf plugin and the imgbased plugin, plus
+    the source RPM."""
+    assert set(built) == {'sdist', 'srpm', LIB, DNF, IMG}
     assert built['srpm'].endswith('/python-persistrepo-%s.src.rpm' % VR)
 
 
@@ -166,13 +170,37 @@ def test_dnf_plugin_package_requires(built):
             '%s = %s' % (LIB, VR)} <= requires(built[DNF])
 
 
+def test_imgbased_plugin_package_layout(built):
+    """The plugin module in imgbased's plugins package, byte-compiled; the
+    directory stays python3-imgbased's."""
+    files = file_table(built[IMG])
+    plugins = [f for f in files if '/imgbased/plugins/' in f]
+    assert len([f for f in plugins if f.endswith('/imgbased/plugins/persistrepo.py')]) == 1
+    assert all(SITELIB.match(f) for f in plugins)
+    assert any(f.endswith('.pyc') and '/__pycache__/persistrepo.' in f for f in plugins)
+    assert not any(f.endswith('/imgbased/plugins') or f.endswith('/__init__.py')
+                   for f in files)
+
+
+def test_imgbased_plugin_package_requires_and_scripts(built):
+    """imgbased's Python package, dnf and this build of the library; on
+    install, and when imgbased is installed later, imgbased-persist's
+    capture is turned off without failing the transaction."""
+    assert {'python3-imgbased', 'python3-dnf', '%s = %s' % (LIB, VR)} <= requires(built[IMG])
+    scripts = run(['rpm', '-qp', '--scripts', '--triggers', built[IMG]])
+    wanted = '/usr/bin/persistrepo import-imgbased --no-import >/dev/null 2>&1 || :'
+    assert scripts.splitlines() == [
+        'postinstall scriptlet (using /bin/sh):', wanted,
+        'triggerin scriptlet (using /bin/sh) -- imgbased', wanted], scripts
+
+
 def test_sdist_carries_every_file_the_spec_uses(built):
     """Both the EL7 and the other branch build from the sdist alone."""
     used = {'LICENSE', 'README.md', 'setup.py', 'persistrepo/__init__.py'}
     for rhel in ('7', '9'):
         spec = run(['rpmspec', '-P', '--define', 'rhel ' + rhel, '--define',
                     'python2_sitelib /usr/lib/python2.7/site-packages', SPEC])
-        used |= set(re.findall(r'(?<![\w/.-])((?:dnf-plugins|yum-plugins|conf'
+        used |= set(re.findall(r'(?<![\w/.-])((?:dnf-plugins|yum-plugins|imgbased-plugin|conf'
                                r'|docs|completion)/[\w./-]+)', spec))
     with tarfile.open(built['sdist']) as tar:
         names = {n.split('/', 1)[1] for n in tar.getnames() if '/' in n}
@@ -205,14 +233,16 @@ def test_install_into_a_throwaway_root(built, installed):
     installed command runs and reports the version."""
     plugin = [f for f in file_table(built[DNF])
               if f.endswith('/dnf-plugins/persist_rpm.py')][0]
-    for path in ('/usr/bin/persistrepo', plugin, STORE,
+    img_plugin = [f for f in file_table(built[IMG])
+                  if f.endswith('/imgbased/plugins/persistrepo.py')][0]
+    for path in ('/usr/bin/persistrepo', plugin, img_plugin, STORE,
                  '/etc/dnf/plugins/persist_rpm.conf',
                  '/usr/share/bash-completion/completions/persistrepo',
                  '/usr/share/man/man8/persistrepo.8.gz',
                  '/usr/share/man/man8/dnf-persist.8.gz'):
         assert os.path.exists(installed + path), path
     assert os.stat(installed + STORE).st_mode & 0o7777 == 0o755
-    assert run(['rpm', '--root', installed, '-V', '--nodeps', LIB, DNF]) == ''
+    assert run(['rpm', '--root', installed, '-V', '--nodeps', LIB, DNF, IMG]) == ''
     sitelib = os.path.dirname(os.path.dirname(plugin))
     version = run(['env', 'PYTHONPATH=' + installed + sitelib, sys.executable,
                    installed + '/usr/bin/persistrepo', '--version'])
@@ -306,5 +336,5 @@ def test_rpmlint_is_clean(built, tmp_path):
     version = re.search(r'(\d+(?:\.\d+)+)', run(['rpmlint', '--version'])).group(1)
     rc = rpmlintrc_for(tuple(int(x) for x in version.split('.')),
                        str(tmp_path / 'persistrepo.rpmlintrc'))
-    out = run(['rpmlint', '-r', rc, SPEC, built['srpm'], built[LIB], built[DNF]])
+    out = run(['rpmlint', '-r', rc, SPEC, built['srpm'], built[LIB], built[DNF], built[IMG]])
     assert ' 0 errors, 0 warnings,' in out, out
