@@ -1,0 +1,182 @@
+"""Modular packages (EL8/EL9 AppStream): replay with real module metadata on
+the real dnf. An `appstream` repo holds module vtool with its artifacts (the
+modules.yaml added by modifyrepo_c), a `base` repo a non-modular vtool-2.0."""
+
+import os
+import subprocess
+
+from tests import bed
+from tests.test_replay import image, replay, replay_json, store_of
+
+MODULE = """---
+document: modulemd
+version: 2
+data:
+  name: vtool
+  stream: "%(stream)s"
+  version: 20240101000000
+  context: c0ffee42
+  arch: x86_64
+  summary: vtool
+  description: vtool, stream %(stream)s
+  license:
+    module: [MIT]
+  artifacts:
+    rpms:
+    - vtool-0:%(version)s-1.noarch
+...
+"""
+
+DEFAULTS = """---
+document: modulemd-defaults
+version: 1
+data:
+  module: vtool
+  stream: "1"
+...
+"""
+
+BROKEN = "excluded by modular filtering in the new root"
+
+
+def appstream(tmp_path, builder, streams=(("1", "1.0"),), defaults=False):
+    """The appstream repo: module vtool with one artifact per stream."""
+    repo = bed.make_repo(tmp_path / "appstream",
+                         [builder.build("vtool", version) for _, version in streams])
+    yaml = "".join(MODULE % {"stream": s, "version": v} for s, v in streams)
+    if defaults:
+        yaml += DEFAULTS
+    path = tmp_path / "modules.yaml"
+    path.write_text(yaml)
+    subprocess.run(["modifyrepo_c", "--mdtype=modules", str(path),
+                    os.path.join(repo, "repodata")], check=True, stdout=subprocess.PIPE)
+    return repo
+
+
+def site(tmp_path, builder, streams=(("1", "1.0"),), defaults=False):
+    """{repo id: path}: appstream and base (non-modular vtool-2.0)."""
+    return {"appstream": appstream(tmp_path, builder, streams, defaults),
+            "base": bed.make_repo(tmp_path / "base", [builder.build("vtool", "2.0")])}
+
+
+def new_root(tmp_path, repos, name="layer-2"):
+    """A new image root that knows the repos (disabled, as --enablerepo wants)."""
+    root = image(tmp_path, [], name)
+    repos_d = os.path.join(root, "etc/yum.repos.d")
+    os.makedirs(repos_d)
+    with open(os.path.join(repos_d, "site.repo"), "w") as f:
+        for repoid, path in sorted(repos.items()):
+            f.write("[%s]\nname=%s\nbaseurl=file://%s\ngpgcheck=0\nenabled=0\n"
+                    % (repoid, repoid, path))
+    return root
+
+
+def module_state(tmp_path, repos, stream):
+    """etc/dnf/modules.d of a layer where `dnf module enable vtool:STREAM` ran."""
+    layer = image(tmp_path, [], "layer-1")
+    res = bed.run_dnf(layer, ["module", "enable", "vtool:%s" % stream], repos=repos)
+    assert res.returncode == 0, res
+    return os.path.join(layer, "etc/dnf/modules.d")
+
+
+def copy_state(state, root):
+    target = os.path.join(root, "etc/dnf/modules.d")
+    os.makedirs(target)
+    for name in os.listdir(state):
+        with open(os.path.join(state, name)) as src, \
+                open(os.path.join(target, name), "w") as dst:
+            dst.write(src.read())
+
+
+def the_item(doc, name="vtool"):
+    return [p for p in doc["packages"] if p["name"] == name][0]
+
+
+def test_stream_state_copied_from_the_old_layer(tmp_path, builder):
+    """Table cases (a) offline and (b) --enablerepo appstream: the stream the
+    old layer enabled is enabled in the new root, so vtool-1.0 installs."""
+    repos = site(tmp_path, builder)
+    state = module_state(tmp_path, repos, "1")
+    store = store_of(tmp_path, (builder.build("vtool", "1.0"), "user"))
+    for n, args in enumerate(([], ["--enablerepo", "appstream"])):
+        root = new_root(tmp_path, repos, "layer-2-%d" % n)
+        copy_state(state, root)
+        res, doc = replay_json(root, store, *args)
+        assert res.returncode == 0, res.stderr
+        assert the_item(doc)["action"] == "install"
+        assert bed.installed(root) == {"vtool-1.0-1.noarch"}
+
+
+def test_no_stream_state_offline_installs_the_package(tmp_path, builder):
+    """Table case (c): without module metadata dnf filters nothing."""
+    repos = site(tmp_path, builder)
+    store = store_of(tmp_path, (builder.build("vtool", "1.0"), "user"))
+    root = new_root(tmp_path, repos)
+    res = replay(root, store)
+    assert res.returncode == 0, res.stderr
+    assert bed.installed(root) == {"vtool-1.0-1.noarch"}
+
+
+def test_modular_filtering_is_a_broken_item_not_a_traceback(tmp_path, builder):
+    """Table case (d): the stream has no state in the new root and appstream's
+    metadata hides its artifact: strict, --skip-broken, --dry-run and --json
+    all report a broken item with the reason, and nothing is installed."""
+    repos = site(tmp_path, builder)
+    store = store_of(tmp_path, (builder.build("vtool", "1.0"), "user"),
+                     (builder.build("plain"), "user"))
+    root = new_root(tmp_path, repos)
+    enable = ["--enablerepo", "appstream"]
+    res, doc = replay_json(root, store, "--dry-run", *enable)
+    assert res.returncode == 1, res.stderr
+    item = the_item(doc)
+    assert item["action"] == "broken" and BROKEN in item["reason"], item
+    res = replay(root, store, *enable)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "cannot replay vtool-1.0-1.noarch: " + BROKEN in res.stderr
+    assert bed.installed(root) == set()
+    res, doc = replay_json(root, store, "--skip-broken", *enable)
+    assert res.returncode == 4, res.stderr
+    assert doc["status"] == "partial" and the_item(doc)["outcome"] == "not-installed"
+    assert bed.installed(root) == {"plain-1.0-1.noarch"}
+
+
+def test_default_stream_lets_the_artifact_through(tmp_path, builder):
+    """A modulemd-defaults document makes stream 1 the default: with no state
+    in the new root its artifact is not filtered and installs."""
+    repos = site(tmp_path, builder, defaults=True)
+    store = store_of(tmp_path, (builder.build("vtool", "1.0"), "user"))
+    root = new_root(tmp_path, repos)
+    res, doc = replay_json(root, store, "--enablerepo", "appstream")
+    assert res.returncode == 0, res.stderr
+    assert bed.installed(root) == {"vtool-1.0-1.noarch"}
+
+
+def test_image_enables_the_other_stream(tmp_path, builder):
+    """Module vtool has streams 1 and 2; the new image enabled stream 2, so
+    the persisted stream-1 artifact is broken, never switched silently."""
+    repos = site(tmp_path, builder, streams=(("1", "1.0"), ("2", "2.1")))
+    store = store_of(tmp_path, (builder.build("vtool", "1.0"), "user"))
+    root = new_root(tmp_path, repos)
+    copy_state(module_state(tmp_path, repos, "2"), root)
+    res, doc = replay_json(root, store, "--enablerepo", "appstream")
+    assert res.returncode == 1, res.stderr
+    item = the_item(doc)
+    assert item["action"] == "broken" and BROKEN in item["reason"], item
+    assert bed.installed(root) == set()
+    with open(os.path.join(root, "etc/dnf/modules.d/vtool.module")) as f:
+        assert "stream=2" in f.read()
+
+
+def test_excludepkgs_is_a_broken_item(tmp_path, builder):
+    """A persisted package the new root's dnf.conf excludes is broken, with why."""
+    root = image(tmp_path, [])
+    os.makedirs(os.path.join(root, "etc/dnf"), exist_ok=True)
+    with open(os.path.join(root, "etc/dnf/dnf.conf"), "w") as f:
+        f.write("[main]\nexcludepkgs=vtool\n")
+    store = store_of(tmp_path, (builder.build("vtool", "1.0"), "user"))
+    res, doc = replay_json(root, store, "--skip-broken")
+    assert res.returncode == 4, res.stderr
+    item = the_item(doc)
+    assert item["action"] == "broken" and "excludepkgs" in item["reason"], item
+    assert bed.installed(root) == set()
+
