@@ -148,6 +148,8 @@ class PersistRpm(dnf.Plugin):
 
     def _facts(self):
         from persistrepo.capture import Erased, Installed
+        from persistrepo.dnf_modules import enabled_artifacts, key
+        streams = enabled_artifacts(self.base)
         installed, erased = [], []
         arriving = set()
         for tsi in self.base.transaction or ():
@@ -163,7 +165,8 @@ class PersistRpm(dnf.Plugin):
                 arriving.add(pkg.name)
                 path = pkg.localPkg()
                 installed.append(Installed(os.path.abspath(path), pkg.name, _nevra(pkg),
-                                           _origin(pkg), _reason(tsi.reason)))
+                                           _origin(pkg), _reason(tsi.reason),
+                                           streams.get(key(pkg))))
             elif tsi.action in _LEAVING:
                 erased.append(Erased(pkg.name, _nevra(pkg)))
         return installed, erased

@@ -19,7 +19,9 @@ rpm's Python bindings, from 4.11 (EL7) to 6.x:
 createrepo_c: add_chunk takes a byte string under Python 2.
 libdnf: hawkey.IGNORE_REGULAR_EXCLUDES (a query that sees what only
 excludepkgs hides) is absent from the oldest releases; there every exclusion
-counts as a regular one.
+counts as a regular one. The module container is dnf.Base._moduleContainer
+(dnf 4.0 on; None where a dnf has no module support); ModulePackage's
+version is getVersionNum() where it exists, else getVersion().
 Python 2.7: text written to a pipe must be encoded by hand; shell quoting is
 pipes.quote there (pipes is gone from Python 3.13).
 
@@ -203,6 +205,20 @@ def excluded_by_modules(sack, pkg):
     if flag is None:
         return False
     return not sack.query(flags=flag).filterm(pkg=[pkg])
+
+
+def module_container(base):
+    """libdnf's ModulePackageContainer of a filled dnf.Base, or None."""
+    try:
+        return getattr(base, "_moduleContainer", None)
+    except Exception:  # a dnf without module support, or no sack yet
+        return None
+
+
+def module_version(module_package):
+    """A libdnf ModulePackage's version as an int."""
+    get = getattr(module_package, "getVersionNum", None) or module_package.getVersion
+    return int(get())
 
 
 def createrepo_chunk(xml):

@@ -2,10 +2,16 @@
 the real dnf. An `appstream` repo holds module vtool with its artifacts (the
 modules.yaml added by modifyrepo_c), a `base` repo a non-modular vtool-2.0."""
 
+import json
 import os
 import subprocess
 
+import createrepo_c as cr
+
+from persistrepo.store import Candidate, Store
 from tests import bed
+from tests.storebed import cli, listed
+from tests.test_dnf_plugin import STORE, Dnf
 from tests.test_replay import image, replay, replay_json, store_of
 
 MODULE = """---
@@ -179,4 +185,71 @@ def test_excludepkgs_is_a_broken_item(tmp_path, builder):
     item = the_item(doc)
     assert item["action"] == "broken" and "excludepkgs" in item["reason"], item
     assert bed.installed(root) == set()
+
+
+
+RECORD = {"name": "vtool", "stream": "1", "version": 20240101000000, "context": "c0ffee42",
+          "arch": "x86_64"}
+
+
+def repodata_modules(store_root):
+    """The modules.yaml that the store's repomd.xml names (None if none)."""
+    repomd = cr.Repomd(os.path.join(store_root, "repodata", "repomd.xml"))
+    found = [r for r in repomd.records if r.type == "modules"]
+    if not found:
+        return None
+    with open(os.path.join(store_root, found[0].location_href)) as f:
+        return f.read()
+
+
+def test_capture_records_the_stream_and_the_store_keeps_it(tmp_path, builder):
+    """dnf module enable vtool:1, dnf install vtool with the plugin: the store
+    records the stream with its modulemd, writes modules.yaml into its
+    repodata, keeps it across later writes, and lists the stream."""
+    repos = site(tmp_path, builder)
+    layer = image(tmp_path, [], "layer-1")
+    confdir = tmp_path / "pluginconf"
+    confdir.mkdir()
+    dnf = Dnf(layer, str(confdir), repos)
+    assert dnf("module", "enable", "vtool:1").returncode == 0
+    res = dnf("install", "vtool", builder.build("plain"))
+    assert res.returncode == 0, res
+    store = os.path.join(layer, STORE)
+    entries = listed(store)
+    assert entries["vtool-1.0-1.noarch"]["module"] == RECORD
+    assert entries["plain-1.0-1.noarch"]["module"] is None
+    kept = dict((e["nevra"], e) for e in Store(store).entries())
+    assert "name: vtool" in kept["vtool-1.0-1.noarch"]["module"]["modulemd"]
+    assert "vtool-0:1.0-1.noarch" in repodata_modules(store)
+    table = cli("--store", store, "list").stdout
+    assert "[vtool:1]" in [l for l in table.splitlines() if "vtool" in l][0]
+
+    res = cli("--store", store, "add", builder.build("later"))
+    assert res.returncode == 0, res.stderr
+    assert "vtool-0:1.0-1.noarch" in repodata_modules(store)
+    res = cli("--store", store, "verify")
+    assert res.returncode == 0, res.stdout + res.stderr
+    # The store's modules.yaml is module metadata the real dnf reads.
+    res = bed.run_dnf(image(tmp_path, [], "reader"), ["module", "list"],
+                      repos={"p": store})
+    assert res.returncode == 0 and "vtool" in res.stdout, res
+
+
+def test_a_bad_module_record_is_found_and_repaired(tmp_path, builder):
+    store = Store(str(tmp_path / "store"))
+    store.add([Candidate(builder.build("vtool", "1.0"), module=dict(RECORD, modulemd="x"))])
+    index = store.layout.index
+    with open(index) as f:
+        doc = json.load(f)
+    doc["packages"][0]["module"]["stream"] = "../evil\nstream"
+    with open(index, "w") as f:
+        json.dump(doc, f)
+    res = cli("--store", store.layout.root, "verify")
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    res = cli("--store", store.layout.root, "refresh")
+    assert res.returncode == 1 and "quarantine" in res.stdout + res.stderr, res
+    assert cli("--store", store.layout.root, "verify").returncode == 0
+    entry = listed(store.layout.root)["vtool-1.0-1.noarch"]
+    assert entry["module"] is None and entry["reason"] == "user"
+    assert repodata_modules(store.layout.root) is None
 
