@@ -253,3 +253,90 @@ def test_a_bad_module_record_is_found_and_repaired(tmp_path, builder):
     assert entry["module"] is None and entry["reason"] == "user"
     assert repodata_modules(store.layout.root) is None
 
+
+def recorded_store(tmp_path, builder, *extra):
+    """A store holding vtool-1.0 with its recorded stream vtool:1, as capture makes it."""
+    module = dict(RECORD, modulemd=MODULE % {"stream": "1", "version": "1.0"})
+    store = Store(str(tmp_path / "store"))
+    store.add([Candidate(builder.build("vtool", "1.0"), module=module)] +
+              [Candidate(p) for p in extra])
+    return store
+
+
+def state_of(root):
+    path = os.path.join(root, "etc/dnf/modules.d/vtool.module")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return dict(l.strip().split("=", 1) for l in f if "=" in l)
+
+
+def test_recorded_stream_is_enabled_in_a_root_without_state(tmp_path, builder):
+    """Offline and with --enablerepo appstream: the plan enables vtool:1 as its
+    own action before installing vtool-1.0, so the new layer stays in the
+    stream (dnf no longer offers the non-modular vtool-2.0)."""
+    repos = site(tmp_path, builder)
+    store = recorded_store(tmp_path, builder)
+    for n, args in enumerate(([], ["--enablerepo", "appstream"])):
+        root = new_root(tmp_path, repos, "layer-2-%d" % n)
+        res, doc = replay_json(root, store, "--dry-run", *args)
+        assert res.returncode == 0, res.stderr
+        module = [p for p in doc["packages"] if p["role"] == "module"]
+        assert [(p["nevra"], p["action"]) for p in module] == [("vtool:1", "enable")]
+        assert state_of(root) is None
+        res = replay(root, store, *args)
+        assert res.returncode == 0, res.stderr
+        assert "enabled module stream vtool:1" in res.stdout
+        assert bed.installed(root) == {"vtool-1.0-1.noarch"}
+        state = state_of(root)
+        assert (state["stream"], state["state"]) == ("1", "enabled"), state
+        res = bed.run_dnf(root, ["check-update"], repos=repos)
+        assert res.returncode == 0 and "vtool" not in res.stdout, res
+
+
+def test_recorded_stream_already_enabled_needs_no_action(tmp_path, builder):
+    repos = site(tmp_path, builder)
+    store = recorded_store(tmp_path, builder)
+    root = new_root(tmp_path, repos)
+    copy_state(module_state(tmp_path, repos, "1"), root)
+    res, doc = replay_json(root, store, "--enablerepo", "appstream")
+    assert res.returncode == 0, res.stderr
+    assert not [p for p in doc["packages"] if p["role"] == "module"]
+    assert bed.installed(root) == {"vtool-1.0-1.noarch"}
+
+
+def test_default_stream_with_record_is_enabled(tmp_path, builder):
+    repos = site(tmp_path, builder, defaults=True)
+    store = recorded_store(tmp_path, builder)
+    root = new_root(tmp_path, repos)
+    res = replay(root, store, "--enablerepo", "appstream")
+    assert res.returncode == 0, res.stderr
+    assert bed.installed(root) == {"vtool-1.0-1.noarch"}
+    assert state_of(root)["stream"] == "1"
+
+
+def test_other_stream_or_disabled_module_is_broken(tmp_path, builder):
+    """The image enabled vtool:2, or disabled vtool: the recorded stream's
+    package is broken with that reason under strict, --skip-broken and
+    --json, and the image's module state is never changed."""
+    repos = site(tmp_path, builder, streams=(("1", "1.0"), ("2", "2.1")))
+    store = recorded_store(tmp_path, builder, builder.build("plain"))
+    other = new_root(tmp_path, repos, "other")
+    copy_state(module_state(tmp_path, repos, "2"), other)
+    disabled = new_root(tmp_path, repos, "disabled")
+    res = bed.run_dnf(disabled, ["module", "disable", "vtool"], repos=repos)
+    assert res.returncode == 0, res
+    for root, words in ((other, "stream 2 is enabled in the new root"),
+                        (disabled, "module vtool is disabled in the new root")):
+        before = state_of(root)
+        for args in ([], ["--enablerepo", "appstream"]):
+            res = replay(root, store, *args)
+            assert res.returncode == 1 and "Traceback" not in res.stderr
+            assert "cannot replay vtool-1.0-1.noarch: module vtool" in res.stderr
+            assert words in res.stderr
+            res, doc = replay_json(root, store, "--dry-run", *args)
+            assert res.returncode == 1 and words in the_item(doc)["reason"]
+        res, doc = replay_json(root, store, "--skip-broken")
+        assert res.returncode == 4 and the_item(doc)["action"] == "broken"
+        assert bed.installed(root) == {"plain-1.0-1.noarch"}
+        assert state_of(root) == before
