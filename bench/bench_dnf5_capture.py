@@ -9,36 +9,21 @@ Capture is the shipped action line (conf/dnf5/persistrepo.actions): one
 """
 
 import os
-import shutil
 import sys
-import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+import benchbed
+from benchbed import REPO  # also puts the checkout on sys.path
 
-import rpm  # noqa: E402
-
-from persistrepo.store import Store  # noqa: E402
-from tests import bed  # noqa: E402
-from tests.test_dnf5 import actions_line  # noqa: E402
+from persistrepo.store import Store
+from tests import bed
+from tests.test_dnf5 import actions_line
 
 
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
-    # Debian's rpm keeps the rpmdb in ~/.rpmdb; bed's HOME fixes %_dbpath.
-    os.environ["HOME"] = bed.rpm_home()
-    rpm.addMacro("_dbpath", bed.DBPATH)
-    work = tempfile.mkdtemp(prefix="bench-dnf5-")
-    os.chmod(work, 0o755)
-    cwd = os.getcwd()
-    os.chdir(work)  # rpmfluff builds in the current directory
-    try:
-        build = bed.Builder(os.path.join(work, "rpms")).build
-        rpms = [build("pkg%03d" % i, requires=["pkg%03d" % (i - 1)] if i % 5 else [],
-                      files={"/usr/share/bench/pkg%03d" % i: "x" * 4096})
-                for i in range(n)]
-        repo = bed.make_repo(os.path.join(work, "repo"), rpms)
+    with benchbed.workspace("bench-dnf5-") as work:
+        rpms, repo = benchbed.packages(work, n)
         plugconf = os.path.join(work, "libdnf5-plugins")
         os.makedirs(os.path.join(plugconf, "actions.d"))
         with open(os.path.join(plugconf, "actions.conf"), "w") as f:
@@ -64,9 +49,6 @@ def main():
         print("  without capture   %6.2fs" % times["plain"])
         print("  with capture      %6.2fs  (%d persisted)" % (times["capture"], len(stored)))
         print("  ratio             %6.2f" % (times["capture"] / times["plain"]))
-    finally:
-        os.chdir(cwd)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -6,36 +6,21 @@ Usage: .venv/bin/python bench/bench_replay.py [N]   (default 50; run as root)
 """
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+import benchbed
+from benchbed import REPO  # also puts the checkout on sys.path
 
-import rpm  # noqa: E402
-
-from persistrepo.store import Candidate, Store  # noqa: E402
-from tests import bed  # noqa: E402
+from persistrepo.store import Candidate, Store
+from tests import bed
 
 
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
-    # Debian's rpm keeps the rpmdb in ~/.rpmdb; bed's HOME fixes %_dbpath.
-    os.environ["HOME"] = bed.rpm_home()
-    rpm.addMacro("_dbpath", bed.DBPATH)
-    work = tempfile.mkdtemp(prefix="bench-replay-")
-    os.chmod(work, 0o755)
-    cwd = os.getcwd()
-    os.chdir(work)  # rpmfluff builds in the current directory
-    try:
-        build = bed.Builder(os.path.join(work, "rpms")).build
-        rpms = [build("pkg%03d" % i, requires=["pkg%03d" % (i - 1)] if i % 5 else [],
-                      files={"/usr/share/bench/pkg%03d" % i: "x" * 4096})
-                for i in range(n)]
-        repo = bed.make_repo(os.path.join(work, "repo"), rpms)
+    with benchbed.workspace("bench-replay-") as work:
+        rpms, repo = benchbed.packages(work, n)
         store = Store(os.path.join(work, "store"))
         store.add([Candidate(p, reason="user") for p in rpms])
 
@@ -59,9 +44,6 @@ def main():
         print("  dnf --installroot install   %6.2fs" % dnf_s)
         print("  persistrepo replay          %6.2fs" % replay_s)
         print("  ratio replay/dnf            %6.2f" % (replay_s / dnf_s))
-    finally:
-        os.chdir(cwd)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ _persistrepo()
             compopt -o filenames
             mapfile -t COMPREPLY < <(compgen -d -- "$cur")
             return ;;
-        --config|--image-manifest)
+        --config|--image-manifest|--key)
             compopt -o filenames
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return ;;
@@ -45,7 +45,7 @@ _persistrepo()
             mapfile -t COMPREPLY < <(compgen -W "$(sed -n 's/^\[\([^]]*\)\][[:space:]]*$/\1/p' \
                 "${root:-}"/etc/yum.repos.d/*.repo 2>/dev/null | grep -vx main)" -- "$cur")
             return ;;
-        --origin|--keep|--installonly-keep|--package)
+        --origin|--keep|--installonly-keep|--package|--exclude)
             return ;;
     esac
 
@@ -70,7 +70,7 @@ _persistrepo()
 
     opts="-h --help"
     case $cmd in
-        add) opts+=" --reason --origin" ;;
+        add) opts+=" --reason --origin --key" ;;
         remove) opts+=" --dry-run -y --assumeyes" ;;
         list) opts+=" --json --removed" ;;
         prune) opts+=" --keep --installonly-keep --dry-run -y --assumeyes" ;;
@@ -78,7 +78,8 @@ _persistrepo()
         refresh) opts+=" --adopt" ;;
         status) opts+=" --json --image-manifest --image-root --installroot" ;;
         ingest) opts+=" --installroot" ;;
-        replay) opts+=" --installroot --store --dry-run --json --skip-broken --enablerepo" ;;
+        replay) opts+=" --installroot --store --dry-run --json --skip-broken --enablerepo"
+                opts+=" --exclude --allow-running-root" ;;
         dnf5-persist) opts+=" --installroot --json --image-manifest --image-root --package" ;;
     esac
     if [[ $cur == -* ]]; then

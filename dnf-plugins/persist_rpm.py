@@ -35,7 +35,8 @@ import libdnf.transaction
 logger = logging.getLogger("dnf.plugin")
 
 PLUGIN_NAME = "persist_rpm"
-KEYS = ("persist_dir", "exclude", "remove_on_erase", "capture_installroot", "ingest_command")
+KEYS = ("persist_dir", "exclude", "remove_on_erase", "capture_installroot", "ingest_command",
+        "on_broken")
 
 _T = libdnf.transaction
 # Items whose package is on the system once the transaction is done.

@@ -10,8 +10,8 @@ import signal
 import sys
 
 import persistrepo
-from persistrepo import compat, config, keys, listing, specs
-from persistrepo.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PersistError
+from persistrepo import compat, config, keys, listing, pgp, specs
+from persistrepo.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PersistError, UsageError
 from persistrepo.store import Candidate, Store
 
 
@@ -50,6 +50,7 @@ def _confirm(verb, entries, args):
 
 
 def cmd_add(store, args):
+    key = _read_key(args.key) if args.key else None
     result = store.add([Candidate(os.path.abspath(p), method="cli", origin=args.origin,
                                   reason=args.reason) for p in args.files])
     for e in result.added:
@@ -59,7 +60,28 @@ def cmd_add(store, args):
               % (e["nevra"], e["sha256"]))
     for e in result.unchanged:
         _say("already persisted %s" % e["nevra"])
+    signers = set(e["key_id"] for e in result.added + result.replaced + result.unchanged
+                  if e["signed"])
+    for key_id in sorted(signers):
+        if key is not None and pgp.covers(key, key_id):
+            store.add_key(key_id, key.encode("ascii"))
+    for key_id in sorted(signers & set(keys.keep_signing_keys(store, "/"))):
+        _warn("warning: no public key %s for the packages signed with it, in this host's "
+              "rpmdb or --key; replay will refuse them. Fix: persistrepo add --key KEYFILE "
+              "FILE" % key_id)
     return EXIT_OK
+
+
+def _read_key(path):
+    """The armored public key block in path, or a UsageError naming it."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("ascii")
+        pgp.key_ids(text)
+    except (IOError, OSError, UnicodeDecodeError, pgp.BadKey) as e:
+        raise UsageError("--key %s: not a readable ASCII-armored public key (%s)"
+                         % (path, getattr(e, "strerror", None) or e))
+    return text
 
 
 _PAST = {"remove": "removed", "prune": "pruned"}
@@ -167,7 +189,8 @@ def cmd_replay(store, args):
     if args.replay_store:
         store = Store(args.replay_store)
     result = replay.replay(args.installroot, store, dry_run=args.dry_run,
-                           skip_broken=args.skip_broken, enablerepos=args.enablerepo)
+                           skip_broken=args.skip_broken, enablerepos=args.enablerepo,
+                           exclude=args.exclude, allow_running_root=args.allow_running_root)
     _say(replay_report.to_json(result) if args.json else replay_report.text(result))
     sys.stdout.flush()
     for item in result.broken:
@@ -223,6 +246,8 @@ def build_parser():
     p.add_argument("--reason", choices=("user", "dependency"), default="user",
                    help="why it is persisted (default: user)")
     p.add_argument("--origin", metavar="REPO", help="record where the file came from")
+    p.add_argument("--key", metavar="KEYFILE",
+                   help="the signer's ASCII-armored public key, kept for replay")
     p.set_defaults(func=cmd_add)
 
     p = sub.add_parser("remove", help="drop packages from the store")
@@ -287,6 +312,10 @@ def build_parser():
                    help="install what can be installed, report the rest (exit 4)")
     p.add_argument("--enablerepo", action="append", default=[], metavar="ID",
                    help="also resolve from this repo of the new root's own config")
+    p.add_argument("--exclude", action="append", default=[], metavar="SPEC",
+                   help="leave the persisted packages SPEC matches out of this run")
+    p.add_argument("--allow-running-root", action="store_true",
+                   help="allow --installroot / (the running system)")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("dnf5-capture", help="capture a dnf5 transaction (run by libdnf5's "

@@ -21,6 +21,7 @@ YUM_CONF = "/etc/yum/pluginconf.d/persist_rpm.conf"
 DEFAULT_PERSIST_DIR = "/var/imgbased/persisted_packages"
 DEFAULT_EXCLUDE = ("ovirt-node-ng-image-update*", "redhat-virtualization-host-image-update*",
                    "ovirt-engine-appliance", "rhvm-appliance", "gpg-pubkey")
+ON_BROKEN = ("fail", "skip")
 _TRUE = ("1", "yes", "true", "on")
 _FALSE = ("0", "no", "false", "off")
 
@@ -42,19 +43,24 @@ class Settings(object):
     """Values of the [main] section, with their defaults."""
 
     def __init__(self, persist_dir=DEFAULT_PERSIST_DIR, exclude=DEFAULT_EXCLUDE,
-                 remove_on_erase=True, capture_installroot=True, ingest_command="persistrepo"):
+                 remove_on_erase=True, capture_installroot=True, ingest_command="persistrepo",
+                 on_broken="fail"):
         self.persist_dir = persist_dir
         self.exclude = list(exclude)
         self.remove_on_erase = remove_on_erase
         self.capture_installroot = capture_installroot
         self.ingest_command = ingest_command
+        self.on_broken = on_broken
 
     @classmethod
     def from_values(cls, get):
         """Build from get(key) -> str or None, such as a plugin's config reader."""
         s = cls()
-        if get("persist_dir"):
+        if get("persist_dir") is not None:
             s.persist_dir = get("persist_dir").strip()
+            if not os.path.isabs(s.persist_dir):
+                raise UsageError("persist_dir = %s is not an absolute path"
+                                 % (s.persist_dir or "(empty)"))
         if get("ingest_command"):
             s.ingest_command = get("ingest_command").strip()
         if get("exclude") is not None:
@@ -62,6 +68,11 @@ class Settings(object):
         for key in ("remove_on_erase", "capture_installroot"):
             if get(key) is not None:
                 setattr(s, key, parse_bool(key, get(key)))
+        if get("on_broken") is not None:
+            s.on_broken = get("on_broken").strip().lower()
+            if s.on_broken not in ON_BROKEN:
+                raise UsageError("on_broken = %s is not one of %s"
+                                 % (get("on_broken"), ", ".join(ON_BROKEN)))
         return s
 
     def excluded(self, name):

@@ -1,4 +1,5 @@
-"""Errors with the exit code the CLI returns for them (see docs/exit-codes.md).
+"""Errors with the exit code the CLI returns for them (defined in persistrepo(8),
+docs/man/persistrepo.8.rst).
 
 Python 2.7 compatible: the yum plugin imports this.
 """
@@ -14,6 +15,11 @@ class PersistError(Exception):
     """An error that is reported as one line, never as a traceback."""
 
     exit_code = EXIT_FAILED
+
+    def __init__(self, message="", exit_code=None):
+        Exception.__init__(self, message)
+        if exit_code is not None:
+            self.exit_code = exit_code
 
 
 class BadPackage(PersistError):

@@ -6,16 +6,29 @@ goes through the dnf API in one transaction inside the new root; the capture
 plugin is never loaded (no init_plugins), so nothing is persisted twice.
 """
 
+import json
 import os
 import shutil
+import sys
 import tempfile
 
-from persistrepo import (compat, replay_dnf5, replay_modules, replay_plan, replay_report,
-                         replay_trust)
+from persistrepo import (compat, replay_dnf5, replay_modules, replay_mounts, replay_plan,
+                         replay_report, replay_trust)
 from persistrepo.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, PersistError, UsageError
 from persistrepo.store import Store
 
 FORMAT = 1
+
+
+class _Record(object):
+    """A plan item as a child process reported it."""
+
+    def __init__(self, doc):
+        self.__dict__.update(doc)
+        self._doc = doc
+
+    def to_dict(self):
+        return self._doc
 
 
 class ReplayResult(object):
@@ -35,10 +48,18 @@ class ReplayResult(object):
         self.keys_imported = []
         self.transaction_error = None
         self.unsigned_by_policy = []
+        self.excluded = []
         self.report_file = None
         self.dnf5_state = None
         self.status = None
         self.exit_code = None
+
+    def take(self, doc):
+        """Take over what a child process's result (to_dict) says it did."""
+        for key in ("status", "exit_code", "refused", "keys_imported", "transaction_error",
+                    "excluded"):
+            setattr(self, key, doc[key])
+        self.items = [_Record(d) for d in doc["packages"]]
 
     def by_action(self, action):
         return [i for i in self.items if i.action == action]
@@ -64,6 +85,7 @@ class ReplayResult(object):
             "keys_imported": self.keys_imported,
             "transaction_error": self.transaction_error,
             "unsigned_by_policy": self.unsigned_by_policy,
+            "excluded": self.excluded,
             "report_file": self.report_file,
             "dnf5_state": self.dnf5_state,
         }
@@ -239,13 +261,16 @@ def _finish(result, installs):
 
 
 def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
-           write_report=True):
+           write_report=True, exclude=(), allow_running_root=False):
     """Install the persisted packages into new_root (see docs/replay.md).
 
-    store is a persistrepo.store.Store or a path. Returns a ReplayResult;
-    raises PersistError (with exit_code) for bad input such as a missing
-    root or store. Strict unless skip_broken: if any requested package
-    cannot be installed, nothing is.
+    store is a persistrepo.store.Store or a path; exclude holds package specs
+    left out of this run. Returns a ReplayResult; raises PersistError (with
+    exit_code) for bad input such as a missing root or store. Strict unless
+    skip_broken: if any requested package cannot be installed, nothing is.
+    The store is locked for reading throughout; a real run's transaction
+    runs in a child process with the root's own /proc, /sys, /dev and /run
+    (replay_mounts), and its report is written whatever happens.
     """
     new_root = os.path.abspath(new_root)
     if not isinstance(store, Store):
@@ -253,21 +278,91 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
     if not dry_run and os.geteuid() != 0:
         raise PersistError("replay installs into %s: run it as root (or use --dry-run)"
                            % new_root)
+    if new_root == "/" and not allow_running_root:
+        raise UsageError("--installroot / is the running system; replay installs into a new "
+                         "image root (give --allow-running-root if you really mean it)")
     _check_root(new_root)
     store.require()
-    result = ReplayResult(new_root, store.layout.root, dry_run, skip_broken, enablerepos)
-    entries = store.entries()
-    if compat.signatures_enforced():
-        result.unsigned_by_policy = sorted(
-            e["nevra"] for e in entries
-            if not e["signed"] and replay_trust.unsigned_allowed(e)[0])
-    _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos)
-    if not dry_run:
-        result.dnf5_state = replay_dnf5.record_reasons(new_root, result.items)
+    with store.reading():
+        result = ReplayResult(new_root, store.layout.root, dry_run, skip_broken, enablerepos)
+        entries, result.excluded = _without(store.entries(), exclude)
+        if compat.signatures_enforced():
+            result.unsigned_by_policy = sorted(
+                e["nevra"] for e in entries
+                if not e["signed"] and replay_trust.unsigned_allowed(e)[0])
+        args = (result, store, entries, new_root, dry_run, skip_broken, enablerepos)
+        if dry_run:
+            _replay(*args)
+        else:
+            _in_child(result, lambda: _replay(*args), store, write_report)
+            result.dnf5_state = replay_dnf5.record_reasons(new_root, result.items)
     result.finished_at = replay_report.utc_now()
     if write_report and not dry_run and result.status != "nothing-to-do":
         replay_report.write(result)
     return result
+
+
+def _without(entries, exclude):
+    """(entries to replay, NEVRAs left out by the exclude specs)."""
+    if not exclude:
+        return entries, []
+    from persistrepo import specs
+    dropped, _ = specs.select(exclude, entries)
+    names = set(e["filename"] for e in dropped)
+    return [e for e in entries if e["filename"] not in names], [e["nevra"] for e in dropped]
+
+
+def _in_child(result, work, store, write_report):
+    """Run work() in a child process in its own mount namespace with the
+    root's mounts (its stdout goes to stderr: scriptlets must not mix with
+    --json); take over its result. Whatever ends the child, the run is
+    reported (docs/replay.md)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(read_fd)
+        try:
+            os.dup2(2, 1)
+            replay_mounts.enter(result.root)
+            work()
+            doc = {"result": result.to_dict()}
+        except PersistError as e:
+            doc = {"error": str(e), "exit_code": e.exit_code}
+        except BaseException as e:  # libdnf, rpm, a full disk: reported, not a traceback
+            doc = {"error": "%s: %s" % (e.__class__.__name__, e), "exit_code": EXIT_FAILED}
+        try:
+            with os.fdopen(write_fd, "w") as f:
+                json.dump(doc, f)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as f:
+        data = f.read()
+    _, status = os.waitpid(pid, 0)
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        doc = {"error": "the transaction process ended without a result (%s)"
+                        % _wait_status(status), "exit_code": EXIT_FAILED}
+    if "result" in doc:
+        result.take(doc["result"])
+        return
+    result.status, result.exit_code, result.transaction_error = \
+        "failed", doc["exit_code"], doc["error"]
+    if write_report:
+        result.finished_at = replay_report.utc_now()
+        replay_report.write(result)
+        where = os.path.join(result.root, result.report_file.lstrip("/"))
+        raise PersistError("%s; report %s" % (doc["error"], where), doc["exit_code"])
+    raise PersistError(doc["error"], doc["exit_code"])
+
+
+def _wait_status(status):
+    if os.WIFSIGNALED(status):
+        return "killed by signal %d" % os.WTERMSIG(status)
+    return "exit status %d" % os.WEXITSTATUS(status)
 
 
 def _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos):

@@ -177,6 +177,7 @@ class Report(object):
         self.not_installed = []  # NEVRAs
         self.failures = []       # failure records still outstanding
         self.fixes = {}          # NEVRA of an unpersisted package: a command that persists it
+        self.last_replay = None  # what the newest replay report says it left out
 
     def at_risk(self):
         return bool(self.unpersisted or self.not_installed or self.failures)
@@ -192,6 +193,7 @@ class Report(object):
             "persisted": self.persisted,
             "unpersisted": self.unpersisted,
             "fixes": self.fixes,
+            "last_replay": self.last_replay,
             "not_installed": self.not_installed,
             "failures": self.failures,
             "excluded": self.excluded,
@@ -223,7 +225,36 @@ def report(settings, installroot="/", image=None, store_path=None, adder="dnf"):
         if p["nevra"] in rep.unpersisted:
             rep.fixes[p["nevra"]] = fix_for(p, installroot, store_path, adder)
     rep.not_installed = sorted(stored - installed)
+    rep.last_replay = last_replay(installroot)
     return rep
+
+
+REPORTS = "var/log/persistrepo"
+
+
+def last_replay(installroot):
+    """{report, status, left_out: [{nevra, reason}]} of the newest replay
+    report in installroot (docs/replay.md), or None."""
+    directory = os.path.join(installroot, REPORTS)
+    try:
+        names = sorted(n for n in os.listdir(directory)
+                       if n.startswith("replay-") and n.endswith(".json"))
+    except OSError:
+        return None
+    if not names:
+        return None
+    path = os.path.join(directory, names[-1])
+    try:
+        fd = fsutil.open_regular(path)
+        with os.fdopen(fd, "rb") as f:
+            doc = json.loads(f.read().decode("utf-8"))
+        left = [{"nevra": p["nevra"], "reason": p.get("reason")}
+                for p in doc["packages"] if p.get("role") == "requested"
+                and p.get("outcome") not in ("done", "skipped")]
+        left += [{"nevra": r["filename"], "reason": r["reason"]} for r in doc["refused"]]
+        return {"report": path, "status": doc["status"], "left_out": left}
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, PersistError, OSError):
+        return {"report": path, "status": "unreadable", "left_out": []}
 
 
 CACHES = ("var/cache/dnf/*/packages", "var/cache/libdnf5/*/packages",
@@ -280,6 +311,10 @@ def text(rep, prog="persistrepo"):
     if rep.excluded:
         lines.append("not persisted on purpose (exclude setting): %s"
                      % ", ".join(rep.excluded))
+    if rep.last_replay and rep.last_replay["left_out"]:
+        lines.append("the last replay (%s, %s) left out:" % (rep.last_replay["status"],
+                                                             rep.last_replay["report"]))
+        lines.extend("  %s: %s" % (p["nevra"], p["reason"]) for p in rep.last_replay["left_out"])
     if not rep.at_risk():
         lines.append("nothing at risk")
     return "\n".join(lines)

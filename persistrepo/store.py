@@ -432,10 +432,10 @@ class Store(object):
             self._ingest_locked(report)
             try:
                 old = record.load_index(self.layout.index)
-            except PersistError as e:
+            except PersistError as err:
                 old = record.Index(packages=dict((e["filename"], e) for e in
                                                  record.salvage(self.layout.index)))
-                self._quarantine(self.layout.index, str(e), report)
+                self._quarantine(self.layout.index, str(err), report)
             by_sha = dict((e["sha256"], e) for e in old.packages.values())
             index = record.Index(old.generation)
             for name in sorted(os.listdir(self.layout.root)):

@@ -526,3 +526,11 @@ def test_a_disk_filling_up_at_any_point_loses_nothing(tmp_path, std_set, builder
         assert outcomes == {0, 1}
     finally:
         subprocess.run(["umount", mnt], check=True)
+
+
+@pytest.mark.parametrize("value", ["", "relative/store", "."])
+def test_persist_dir_must_be_absolute(tmp_path, value):
+    conf = tmp_path / "persist_rpm.conf"
+    conf.write_text("[main]\npersist_dir = %s\n" % value)
+    res = cli("--config", conf, "list")
+    assert res.returncode == 2 and "persist_dir" in one_line_error(res)

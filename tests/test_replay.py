@@ -4,12 +4,14 @@ import json
 import os
 import sqlite3
 import subprocess
+import sys
+import time
 
 import pytest
 
 from persistrepo.store import Candidate, Store
 from tests import bed
-from tests.storebed import cli, one_line_error
+from tests.storebed import REPO, cli, one_line_error
 
 ITEM_FIELDS = {"nevra", "name", "epoch", "version", "release", "arch", "role", "action",
                "reason", "root_has", "needed_by", "repo", "outcome"}
@@ -157,7 +159,7 @@ def test_json_schema(tmp_path, builder):
     assert set(doc) == {"format", "root", "store", "dry_run", "skip_broken", "enablerepos",
                         "started_at", "finished_at", "status", "exit_code", "packages",
                         "refused", "keys_imported", "transaction_error", "report_file",
-                        "unsigned_by_policy", "dnf5_state"}
+                        "unsigned_by_policy", "dnf5_state", "excluded"}
     assert doc["format"] == 1 and doc["root"] == root and doc["store"] == store.layout.root
     assert doc["dry_run"] is False and doc["skip_broken"] is False
     assert doc["dnf5_state"] is None        # the root is not dnf5's (docs/dnf5.md)
@@ -399,3 +401,121 @@ def test_failing_scriptlet_is_reported(tmp_path, builder):
     assert outcomes["badpre-1.0-1.noarch"] == "failed"
     assert bed.installed(root) == {"okpkg-1.0-1.noarch"}
     assert outcomes["okpkg-1.0-1.noarch"] == "done"
+
+
+SCRIPTLET_NEEDS = (
+    "test -c /dev/null && echo x >/dev/null && test -c /dev/urandom && "
+    "test -d /proc/self && test -e /proc/mounts && test -d /sys/kernel && "
+    "test -d /dev/pts && test -d /dev/shm && touch /dev/shm/probe && test -d /run && "
+    "touch /run/probe && echo 'scriptlet chatter' && mkdir -p /var/tmp/m && "
+    "echo ok > /var/tmp/m/pre")
+
+
+def mounts_under(root):
+    with open("/proc/mounts") as f:
+        return [l.split()[1] for l in f if l.split()[1].startswith(root)]
+
+
+def test_scriptlets_get_proc_sys_dev_and_run_which_vanish_after(tmp_path, builder):
+    root = image(tmp_path, [])
+    os.rmdir(os.path.join(root, "dev"))  # a bare image: no /dev at all
+    store = store_of(tmp_path, (builder.build("needy", pre=SCRIPTLET_NEEDS), "user"))
+    res, doc = replay_json(root, store)
+    assert res.returncode == 0, res.stderr
+    assert doc["status"] == "ok"  # stdout was only the JSON, the chatter went elsewhere
+    with open(os.path.join(root, "var/tmp/m/pre")) as f:
+        assert f.read() == "ok\n"
+    assert mounts_under(root) == []
+    assert os.listdir(os.path.join(root, "dev")) == []  # /dev/null was never a plain file
+    assert bed.installed(root) == {"needy-1.0-1.noarch"}
+
+
+def test_a_symlinked_mount_point_is_refused_and_reported(tmp_path, builder):
+    root = image(tmp_path, [])
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(str(outside), os.path.join(root, "run"))
+    store = store_of(tmp_path, (builder.build("solo"), "user"))
+    res = replay(root, store)
+    assert res.returncode == 1
+    line = one_line_error(res)
+    assert "is not a directory" in line and "report %s" % root in line
+    assert os.listdir(str(outside)) == [] and mounts_under(str(tmp_path)) == []
+    [report] = reports(root)
+    with open(report) as f:
+        assert json.load(f)["status"] == "failed"
+
+
+def test_exclude_and_the_running_system_guard(tmp_path, builder):
+    root = image(tmp_path, [])
+    store = store_of(tmp_path, (builder.build("keepme"), "user"), (builder.build("dropme"), "user"))
+    res, doc = replay_json(root, store, "--exclude", "dropme")
+    assert res.returncode == 0, res.stderr
+    assert doc["excluded"] == ["dropme-1.0-1.noarch"]
+    assert bed.installed(root) == {"keepme-1.0-1.noarch"}
+    res = cli("replay", "--installroot", "/", "--store", store.layout.root, "--dry-run")
+    assert res.returncode == 2 and "running system" in one_line_error(res)
+
+
+def test_replay_holds_the_store_lock(tmp_path, builder):
+    """A writer that comes while replay's transaction runs finishes after it."""
+    root = image(tmp_path, [])
+    pkg = builder.build("slow", pre="mkdir -p /var/tmp && touch /var/tmp/started && sleep 2")
+    store = store_of(tmp_path, (pkg, "user"))
+    proc = subprocess.Popen([sys.executable, "-m", "persistrepo", "replay", "--installroot",
+                             root, "--store", store.layout.root],
+                            env=dict(os.environ, PYTHONPATH=REPO), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True)
+    started = os.path.join(root, "var/tmp/started")
+    while not os.path.exists(started) and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    assert cli("--store", store.layout.root, "remove", "slow").returncode == 0
+    assert proc.poll() is not None  # the remove had to wait for the replay to end
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert bed.installed(root) == {"slow-1.0-1.noarch"}
+
+
+def test_add_with_key_then_replay_trusts_it_as_captured(tmp_path, builder, gpg_key):
+    signed = builder.build("vendorx", sign_with=gpg_key)
+    store = str(tmp_path / "store")
+    res = cli("--store", store, "add", signed)
+    assert res.returncode == 0 and "no public key" in res.stderr and "--key" in res.stderr
+    res = cli("--store", store, "add", "--key", gpg_key.pubkey, signed)
+    assert res.returncode == 0 and "no public key" not in res.stderr, res.stderr
+    root = image(tmp_path, [])
+    res, doc = replay_json(root, Store(store))
+    assert res.returncode == 0, res.stderr
+    assert bed.installed(root) == {"vendorx-1.0-1.noarch"} and doc["keys_imported"]
+    res = cli("--store", store, "add", "--key", signed, signed)
+    assert res.returncode == 2 and "--key" in one_line_error(res)
+
+
+def test_status_shows_what_the_last_replay_left_out(tmp_path, builder):
+    root = image(tmp_path, [])
+    store = store_of(tmp_path, (builder.build("fine"), "user"),
+                     (builder.build("needsgone", requires=["nothing-provides-this"]), "user"))
+    res = replay(root, store, "--skip-broken")
+    assert res.returncode == 4
+    res = cli("--store", store.layout.root, "status", "--installroot", root, "--json")
+    last = json.loads(res.stdout)["last_replay"]
+    assert last["status"] == "partial"
+    assert [p["nevra"] for p in last["left_out"]] == ["needsgone-1.0-1.noarch"]
+    assert "nothing-provides-this" in last["left_out"][0]["reason"]
+    res = cli("--store", store.layout.root, "status", "--installroot", root)
+    assert "the last replay (partial" in res.stdout and "needsgone-1.0-1.noarch:" in res.stdout
+
+
+def test_only_the_newest_reports_are_kept(tmp_path, builder):
+    root = image(tmp_path, [])
+    directory = os.path.join(root, "var/log/persistrepo")
+    os.makedirs(directory)
+    for n in range(25):
+        with open(os.path.join(directory, "replay-2020010%dT000000.%06dZ.json" % (n % 9, n)),
+                  "w") as f:
+            f.write("{}\n")
+    store = store_of(tmp_path, (builder.build("solo"), "user"))
+    assert replay(root, store).returncode == 0
+    kept = reports(root)
+    assert len(kept) == 20 and kept[-1].endswith(".json") and "2020" not in kept[-1]
