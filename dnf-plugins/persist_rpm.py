@@ -355,9 +355,11 @@ class PersistCommand(dnf.cli.Command):
         files = self._fetch([avail for _, avail in sources])
         for (inst, avail), path in zip(sources, files):
             self._check_checksum(avail, path)
+        from persistrepo.dnf_modules import enabled_artifacts, key
+        streams = enabled_artifacts(self.base)
         store = Store(store_path)
         result = store.add([Candidate(path, "dnf", _origin(avail), self._reason_of(inst),
-                                      supersede=True)
+                                      supersede=True, module=streams.get(key(inst)))
                             for (inst, avail), path in zip(sources, files)])
         for e in result.added + result.replaced:
             print("persisted %s" % e["nevra"])

@@ -285,9 +285,12 @@ class Store(object):
                                           module=cand.module)
                 old = batch.get(entry["filename"]) or index.packages.get(entry["filename"])
                 if old is not None and old["sha256"] == entry["sha256"]:
-                    result.unchanged.append(old)
-                    fsutil.unlink_if_exists(staged)
-                    continue
+                    if cand.module is None or old.get("module") == cand.module:
+                        result.unchanged.append(old)
+                        fsutil.unlink_if_exists(staged)
+                        continue
+                    # The same file, now known to come from a module stream.
+                    entry = dict(old, module=cand.module)
                 (result.replaced if old is not None else result.added).append(entry)
                 adds.append((staged, entry))
                 batch[entry["filename"]] = entry

@@ -340,3 +340,24 @@ def test_other_stream_or_disabled_module_is_broken(tmp_path, builder):
         assert res.returncode == 4 and the_item(doc)["action"] == "broken"
         assert bed.installed(root) == {"plain-1.0-1.noarch"}
         assert state_of(root) == before
+
+
+def test_dnf_persist_add_records_the_stream_of_a_stored_package(tmp_path, builder):
+    """A package stored before its stream was known (persistrepo add) gets the
+    record from `dnf persist add`, its provenance otherwise kept."""
+    repos = site(tmp_path, builder)
+    layer = image(tmp_path, [], "layer-1")
+    confdir = tmp_path / "pluginconf"
+    confdir.mkdir()
+    dnf = Dnf(layer, str(confdir), repos)
+    assert dnf.plain("module", "enable", "vtool:1").returncode == 0
+    assert dnf.plain("install", "vtool").returncode == 0
+    store = os.path.join(layer, STORE)
+    res = cli("--store", store, "add", builder.build("vtool", "1.0"))
+    assert res.returncode == 0, res.stderr
+    assert listed(store)["vtool-1.0-1.noarch"]["module"] is None
+    res = dnf("persist", "add", "vtool")
+    assert res.returncode == 0, res
+    entry = listed(store)["vtool-1.0-1.noarch"]
+    assert entry["module"] == RECORD and entry["method"] == "cli"
+    assert "vtool-0:1.0-1.noarch" in repodata_modules(store)
