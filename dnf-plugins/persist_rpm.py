@@ -149,6 +149,8 @@ class PersistRpm(dnf.Plugin):
 
     def _facts(self):
         from persistrepo.capture import Erased, Installed
+        from persistrepo.dnf_modules import enabled_artifacts, key
+        streams = enabled_artifacts(self.base)
         installed, erased = [], []
         arriving = set()
         for tsi in self.base.transaction or ():
@@ -164,7 +166,8 @@ class PersistRpm(dnf.Plugin):
                 arriving.add(pkg.name)
                 path = pkg.localPkg()
                 installed.append(Installed(os.path.abspath(path), pkg.name, _nevra(pkg),
-                                           _origin(pkg), _reason(tsi.reason)))
+                                           _origin(pkg), _reason(tsi.reason),
+                                           streams.get(key(pkg))))
             elif tsi.action in _LEAVING:
                 erased.append(Erased(pkg.name, _nevra(pkg)))
         return installed, erased
@@ -352,9 +355,11 @@ class PersistCommand(dnf.cli.Command):
         files = self._fetch([avail for _, avail in sources])
         for (inst, avail), path in zip(sources, files):
             self._check_checksum(avail, path)
+        from persistrepo.dnf_modules import enabled_artifacts, key
+        streams = enabled_artifacts(self.base)
         store = Store(store_path)
         result = store.add([Candidate(path, "dnf", _origin(avail), self._reason_of(inst),
-                                      supersede=True)
+                                      supersede=True, module=streams.get(key(inst)))
                             for (inst, avail), path in zip(sources, files)])
         for e in result.added + result.replaced:
             print("persisted %s" % e["nevra"])

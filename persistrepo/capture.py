@@ -15,10 +15,13 @@ from persistrepo.layout import Layout
 
 
 class Installed(object):
-    """A package the transaction really installed, and where its file is."""
+    """A package the transaction really installed, where its file is, and the
+    enabled module stream it is an artifact of (a names.check_module record;
+    dnf 4 only: EL7's yum has no modules)."""
 
-    def __init__(self, path, name, nevra, origin=None, reason="unknown"):
+    def __init__(self, path, name, nevra, origin=None, reason="unknown", module=None):
         self.path = os.path.abspath(path)
+        self.module = module
         self.name = name
         self.nevra = nevra
         self.origin = origin
@@ -115,8 +118,9 @@ def _direct(out, root, installroot, wanted, gone, method):
     from persistrepo.store import Candidate, Store
     store = Store(root)
     if wanted:
-        result = store.add([Candidate(p.path, method, p.origin, p.reason, supersede=True)
-                            for p in wanted], all_or_nothing=False)
+        result = store.add([Candidate(p.path, method, p.origin, p.reason, supersede=True,
+                                      module=p.module) for p in wanted],
+                           all_or_nothing=False)
         failed = dict((c.path, describe(err)) for c, err in result.failed)
         for p in wanted:
             if p.path in failed:

@@ -17,6 +17,11 @@ rpm's Python bindings, from 4.11 (EL7) to 6.x:
   rpm refuse what it cannot verify; headers read only to inspect a package
   ask for digests (TransactionSet.setVfyLevel, absent before 4.14.2).
 createrepo_c: add_chunk takes a byte string under Python 2.
+libdnf: hawkey.IGNORE_REGULAR_EXCLUDES (a query that sees what only
+excludepkgs hides) is absent from the oldest releases; there every exclusion
+counts as a regular one. The module container is dnf.Base._moduleContainer
+(dnf 4.0 on; None where a dnf has no module support); ModulePackage's
+version is getVersionNum() where it exists, else getVersion().
 Python 2.7: text written to a pipe must be encoded by hand; shell quoting is
 pipes.quote there (pipes is gone from Python 3.13).
 
@@ -190,6 +195,30 @@ class Verifier(object):
 
     def __exit__(self, *exc):
         self.close()
+
+
+def excluded_by_modules(sack, pkg):
+    """True if dnf hides pkg (already known to be excluded) by modular filtering
+    rather than by excludepkgs."""
+    import hawkey
+    flag = getattr(hawkey, "IGNORE_REGULAR_EXCLUDES", None)
+    if flag is None:
+        return False
+    return not sack.query(flags=flag).filterm(pkg=[pkg])
+
+
+def module_container(base):
+    """libdnf's ModulePackageContainer of a filled dnf.Base, or None."""
+    try:
+        return getattr(base, "_moduleContainer", None)
+    except Exception:  # a dnf without module support, or no sack yet
+        return None
+
+
+def module_version(module_package):
+    """A libdnf ModulePackage's version as an int."""
+    get = getattr(module_package, "getVersionNum", None) or module_package.getVersion
+    return int(get())
 
 
 def createrepo_chunk(xml):

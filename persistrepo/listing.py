@@ -9,9 +9,11 @@ import json
 import os
 import sys
 
+from persistrepo.modules import label, public
+
 JSON_FIELDS = ("name", "epoch", "version", "release", "arch", "nevra", "filename", "sha256",
                "size", "persisted_at", "method", "origin", "reason", "signed", "key_id",
-               "installonly")
+               "installonly", "module")
 VERIFY_FORMAT = 1
 _HEAD = ("PACKAGE", "REASON", "ORIGIN", "SIGNED", "PERSISTED")
 _SHRINKABLE = (2, 4, 1)  # ORIGIN, PERSISTED, REASON give way first; never PACKAGE
@@ -24,8 +26,8 @@ def count(n, word, plural=None):
 
 
 def to_json(entries):
-    return json.dumps([dict((k, e.get(k)) for k in JSON_FIELDS) for e in entries],
-                      indent=2, sort_keys=True)
+    return json.dumps([dict((k, public(e.get(k)) if k == "module" else e.get(k))
+                            for k in JSON_FIELDS) for e in entries], indent=2, sort_keys=True)
 
 
 def terminal_width(stream=None):
@@ -53,7 +55,7 @@ def _cut(text, width):
 def table(entries, width=None):
     """A plain-text table, one package per line, at most width columns wide
     where the package names allow (they are never cut)."""
-    rows = [_HEAD] + [(e["nevra"], e["reason"], e["origin"] or "-",
+    rows = [_HEAD] + [(e["nevra"], e["reason"], (e["origin"] or "-") + label(e),
                        e["key_id"][-8:] if e["signed"] else "no", e["persisted_at"])
                       for e in entries]
     widths = [max(len(r[i]) for r in rows) for i in range(len(_HEAD))]

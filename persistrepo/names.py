@@ -19,7 +19,10 @@ _PACKAGE_FILE = re.compile(r"[A-Za-z0-9_%][A-Za-z0-9.\-_+%{}~^]*\.rpm\Z")
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 _KEY_ID = re.compile(r"[0-9a-f]{16,64}\Z")
 _SCRATCH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._\-]*\Z")
+_MODULE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9.\-_+]*\Z")
+_CONTEXT = re.compile(r"[A-Za-z0-9_.]+\Z")
 MAX_LENGTH = 255
+MAX_MODULEMD = 1 << 20
 _STRING = (type(u""), str)
 
 
@@ -39,6 +42,29 @@ def check_nevra(name, epoch, version, release, arch, what):
                                                       "arch": "_"}.get(label, "._+%{}~^")))
     if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch < 2 ** 32:
         raise BadPackage("%s has an invalid epoch %r; refusing it" % (what, epoch))
+
+
+def check_module(module):
+    """Raise ValueError unless module is a module stream record
+    (docs/store-format.md): name and stream like a package name, version a
+    whole number, context letters, digits, "_" and ".", arch as a package's,
+    modulemd printable text of at most 1 MiB."""
+    if not isinstance(module, dict) or set(module) != set(MODULE_FIELDS):
+        raise ValueError("a module record is not an object with %s" % ", ".join(MODULE_FIELDS))
+    for key, pattern in (("name", _MODULE), ("stream", _MODULE), ("context", _CONTEXT),
+                         ("arch", _ARCH)):
+        if not _fits(pattern, module[key]):
+            raise ValueError("a module record has an invalid %s %r" % (key, module[key]))
+    version = module["version"]
+    if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version < 2 ** 64:
+        raise ValueError("a module record has an invalid version %r" % (version,))
+    doc = module["modulemd"]
+    if not isinstance(doc, _STRING) or len(doc) > MAX_MODULEMD or \
+            any(ord(c) < 32 and c not in "\n\t" or ord(c) == 127 for c in doc):
+        raise ValueError("a module record's modulemd is not printable text of at most 1 MiB")
+
+
+MODULE_FIELDS = ("name", "stream", "version", "context", "arch", "modulemd")
 
 
 def is_package_file(value):

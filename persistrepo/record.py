@@ -32,8 +32,9 @@ def now():
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def make_entry(info, method, origin=None, reason="unknown", persisted_at=None):
-    """A provenance entry for a package read by persistrepo.rpmfile."""
+def make_entry(info, method, origin=None, reason="unknown", persisted_at=None, module=None):
+    """A provenance entry for a package read by persistrepo.rpmfile; module is
+    the stream it is an artifact of (names.check_module), or None."""
     if method not in METHODS:
         raise ValueError("unknown method %r" % method)
     if reason not in REASONS:
@@ -55,6 +56,7 @@ def make_entry(info, method, origin=None, reason="unknown", persisted_at=None):
         "signed": info.key_id is not None,
         "key_id": info.key_id,
         "installonly": info.installonly,
+        "module": module,
     }
 
 
@@ -113,6 +115,8 @@ def check_entry(e):
     if e["signed"] != (e["key_id"] is not None) or \
             (e["key_id"] is not None and not names.is_key_id(e["key_id"])):
         raise ValueError("entry %r: bad key id" % e["filename"])
+    if e.get("module") is not None:
+        names.check_module(e["module"])
     for key in ("origin", "persisted_at"):
         if e[key] is not None and (len(e[key]) > 512 or not printable(e[key])):
             raise ValueError("entry %r: %s holds control characters" % (e["filename"], key))
@@ -163,7 +167,13 @@ def salvage(path):
             isinstance(doc.get("packages"), list) else []:
         try:
             check_entry(e)
-            found.append(e)
         except ValueError:
-            continue
+            if not isinstance(e, dict) or e.get("module") is None:
+                continue
+            e = dict(e, module=None)  # a bad module record costs only itself
+            try:
+                check_entry(e)
+            except ValueError:
+                continue
+        found.append(e)
     return found

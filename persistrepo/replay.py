@@ -12,8 +12,8 @@ import shutil
 import sys
 import tempfile
 
-from persistrepo import (compat, replay_dnf5, replay_mounts, replay_plan, replay_report,
-                         replay_trust)
+from persistrepo import (compat, replay_dnf5, replay_modules, replay_mounts, replay_plan,
+                         replay_report, replay_trust)
 from persistrepo.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, PersistError, UsageError
 from persistrepo.store import Store
 
@@ -237,7 +237,9 @@ def _outcomes(root, items, ran):
     finally:
         ts.closeDB()
     for item in items:
-        if item.action in ("install", "upgrade"):
+        if item.action == "enable":
+            item.outcome = "done" if replay_modules.enabled(root, item) else "failed"
+        elif item.action in ("install", "upgrade"):
             item.outcome = "done" if item.nevra in have else "failed"
         elif item.action == "remove":
             item.outcome = "failed" if item.nevra in have else "done"
@@ -384,7 +386,8 @@ def _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos,
         keys = replay_trust.Keys(store, new_root)
         refused, signers = _check_store(store, base, keys)
         result.refused = [{"filename": f, "reason": refused[f]} for f in sorted(refused)]
-        items = replay_plan.requested(base.sack, entries, refused)
+        module_items, module_broken = replay_modules.plan(base, entries)
+        items = replay_plan.requested(base.sack, entries, dict(module_broken, **refused))
         for item in items:
             if item.pkg is not None:
                 base.package_install(item.pkg, strict=False)
@@ -393,15 +396,18 @@ def _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos,
                 base.resolve()
             except dnf.exceptions.DepsolveError as e:
                 raise PersistError("the solver failed: %s" % e)
-        result.items = replay_plan.after_resolve(base.sack, items, base.transaction, entries)
+        result.items = module_items + replay_plan.after_resolve(base.sack, items,
+                                                                base.transaction, entries)
         _explain_broken(base, result.items)
-        installs = [i for i in result.items if i.action in ("install", "upgrade", "remove")]
+        installs = [i for i in result.items
+                    if i.action in ("install", "upgrade", "remove", "enable")]
         run = installs and not dry_run and (skip_broken or not result.broken)
         if run:
-            base.download_packages([i.pkg for i in installs if i.action != "remove"])
+            base.download_packages([i.pkg for i in installs if i.pkg is not None
+                                    and i.action != "remove"])
             _check_remote(base, result.items, keys)
-            wanted = [signers[i.pkg.location] for i in installs
-                      if i.repo == replay_plan.STORE_REPO and i.pkg.location in signers]
+            wanted = [signers[i.pkg.location] for i in installs if i.pkg is not None
+                      and i.repo == replay_plan.STORE_REPO and i.pkg.location in signers]
             result.keys_imported = keys.import_into(new_root, wanted)
             try:
                 # rpm would refuse what the trust policy accepted (docs/replay.md,

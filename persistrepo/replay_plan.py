@@ -10,7 +10,7 @@ already has the same or a newer version, upgraded when older, else installed.
 
 from functools import cmp_to_key
 
-from persistrepo import versions
+from persistrepo import compat, versions
 from persistrepo.record import nevra
 
 STORE_REPO = "persistrepo-store"
@@ -111,8 +111,22 @@ def requested(sack, entries, refused):
                 item.action, item.reason = "broken", refused[e["filename"]]
             else:
                 item.pkg = _store_pkg(sack, e)
+                why = excluded(sack, item.pkg) if item.pkg is not None else None
+                if why:
+                    item.action, item.reason, item.pkg = "broken", why, None
         items.append(item)
     return items
+
+
+def excluded(sack, pkg):
+    """Why dnf hides pkg in the new root (modular filtering or excludepkgs),
+    or None if it does not."""
+    if sack.query().filterm(pkg=[pkg]):
+        return None
+    if compat.excluded_by_modules(sack, pkg):
+        return ("excluded by modular filtering in the new root: it belongs to a module "
+                "stream that is not enabled there (docs/replay.md, \"Modules\")")
+    return "excluded in the new root by its dnf configuration (excludepkgs)"
 
 
 def _needed_by(sack, install_set):

@@ -12,7 +12,7 @@ from persistrepo.listing import count
 REPORT_DIR = "var/log/persistrepo"
 KEEP_REPORTS = 20
 _VERBS = {"install": "install", "upgrade": "upgrade", "skip": "skip", "broken": "BROKEN",
-          "remove": "remove"}
+          "remove": "remove", "enable": "enable"}
 
 
 def utc_now():
@@ -95,7 +95,8 @@ def text(result):
 
 
 def summary(result):
-    done = [i for i in result.items if i.outcome == "done" and i.action != "remove"]
+    done = [i for i in result.items if i.outcome == "done" and i.action not in
+            ("remove", "enable")]
     upgraded = [i for i in done if i.action == "upgrade"]
     broken = result.broken
     if result.dry_run:
@@ -111,6 +112,12 @@ def summary(result):
         text += "; %d cannot be installed%s" % (
             len(broken), "" if result.skip_broken or result.dry_run
             else " (use --skip-broken to install the rest)")
+    enabled = [i.nevra for i in result.items if i.action == "enable"
+               and (result.dry_run or i.outcome == "done")]
+    if enabled:
+        text += "; %s module stream%s %s" % ("would enable" if result.dry_run else "enabled",
+                                             "s" if len(enabled) > 1 else "",
+                                             ", ".join(enabled))
     if result.transaction_error:
         text += "; the transaction failed: %s" % result.transaction_error.strip()
     if result.keys_imported:

@@ -92,8 +92,9 @@ def referenced_files(repomd_path):
     return set(os.path.basename(r.location_href) for r in repomd.records)
 
 
-def write(layout, chunk_docs, revision):
-    """Write repodata for chunk_docs aside, then swap repomd.xml in atomically.
+def write(layout, chunk_docs, revision, modules_yaml=None):
+    """Write repodata for chunk_docs (and modules_yaml, a "modules" record,
+    when given) aside, then swap repomd.xml in atomically.
 
     Data files carry their checksum in their names, so the new ones never
     overwrite the old ones. Files of the previous repomd.xml are kept for
@@ -102,7 +103,7 @@ def write(layout, chunk_docs, revision):
     import createrepo_c as cr
     work = tempfile.mkdtemp(dir=layout.tmp)
     try:
-        keep = _write_aside(layout, work, chunk_docs, revision)
+        keep = _write_aside(layout, work, chunk_docs, revision, modules_yaml)
     except cr.CreaterepoCError as e:
         # createrepo_c reports a full disk (or any write error) this way.
         raise PersistError("cannot write the repodata of %s (%s); the next write or "
@@ -115,7 +116,7 @@ def write(layout, chunk_docs, revision):
             fsutil.unlink_if_exists(path)
 
 
-def _write_aside(layout, work, chunk_docs, revision):
+def _write_aside(layout, work, chunk_docs, revision, modules_yaml):
     """Write the data files in work, move them in and swap repomd.xml in;
     return the names of this and the previous generation's files."""
     import createrepo_c as cr
@@ -131,6 +132,14 @@ def _write_aside(layout, work, chunk_docs, revision):
         xml.close()
         record = cr.RepomdRecord(kind, path)
         record.load_contentstat(stat)
+        record.fill(cr.SHA256)
+        record.rename_file()
+        repomd.set_record(record)
+    if modules_yaml is not None:
+        path = os.path.join(work, "modules.yaml")
+        with open(path, "wb") as f:
+            f.write(modules_yaml.encode("utf-8"))
+        record = cr.RepomdRecord("modules", path)
         record.fill(cr.SHA256)
         record.rename_file()
         repomd.set_record(record)

@@ -12,8 +12,8 @@ import json
 import os
 import time
 
-from persistrepo import (fsutil, incoming, names, pgp, record, repodata, rpmfile, specs,
-                         trash, versions)
+from persistrepo import (fsutil, incoming, modules, names, pgp, record, repodata, rpmfile,
+                         specs, trash, versions)
 from persistrepo.errors import BadPackage, NoMatch, PersistError, UnsafeStore, UsageError
 from persistrepo.layout import STATE_DIR, Layout
 from persistrepo.lock import StoreLock
@@ -24,8 +24,10 @@ DEFAULT_STORE = "/var/imgbased/persisted_packages"
 class Candidate(object):
     """A file to persist and what is known of where it came from."""
 
-    def __init__(self, path, method="cli", origin=None, reason="user", supersede=False):
+    def __init__(self, path, method="cli", origin=None, reason="user", supersede=False,
+                 module=None):
         self.path = path
+        self.module = module
         self.method = method
         self.origin = origin
         self.reason = reason
@@ -215,7 +217,8 @@ class Store(object):
 
     def _write_repodata(self, index):
         docs = [self._chunks_of(e) for e in index.entries()]
-        repodata.write(self.layout, [d for d in docs if d is not None], index.generation)
+        repodata.write(self.layout, [d for d in docs if d is not None], index.generation,
+                       modules.yaml(index.entries()))
 
     def _drop_unused_chunks(self, index):
         used = set(e["sha256"] + ".xml" for e in index.packages.values())
@@ -278,12 +281,16 @@ class Store(object):
                         raise _as_persist_error(e, cand.path)
                     result.failed.append((cand, _as_persist_error(e, cand.path)))
                     continue
-                entry = record.make_entry(info, cand.method, cand.origin, cand.reason)
+                entry = record.make_entry(info, cand.method, cand.origin, cand.reason,
+                                          module=cand.module)
                 old = batch.get(entry["filename"]) or index.packages.get(entry["filename"])
                 if old is not None and old["sha256"] == entry["sha256"]:
-                    result.unchanged.append(old)
-                    fsutil.unlink_if_exists(staged)
-                    continue
+                    if cand.module is None or old.get("module") == cand.module:
+                        result.unchanged.append(old)
+                        fsutil.unlink_if_exists(staged)
+                        continue
+                    # The same file, now known to come from a module stream.
+                    entry = dict(old, module=cand.module)
                 (result.replaced if old is not None else result.added).append(entry)
                 adds.append((staged, entry))
                 batch[entry["filename"]] = entry
