@@ -500,6 +500,21 @@ def run_dnf5(root, args, repos=None, keepcache=False, plugin_conf_dir=None,
     return _run_isolated('dnf5', root, args, repos, False, keepcache, options, timeout, env)
 
 
+@contextlib.contextmanager
+def tmpfs(path, size):
+    """A tmpfs of ``size`` (e.g. '64k') mounted on ``path`` (made if missing)
+    for the block; unmounted afterwards unless the block already did."""
+    path = str(path)
+    os.makedirs(path, exist_ok=True)
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=%s,mode=0755' % size,
+                    'tmpfs', path], check=True)
+    try:
+        yield path
+    finally:
+        if os.path.ismount(path):
+            subprocess.run(['umount', path], check=True)
+
+
 def _headers(root):
     root = str(root)
     if not os.path.isdir(os.path.join(root, DBPATH.lstrip('/'))):

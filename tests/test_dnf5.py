@@ -195,12 +195,8 @@ def test_failed_pre_is_not_captured_and_exit_code_is_unchanged(dnf5, tmp_path):
 @pytest.fixture
 def full_store(dnf5):
     """The root's store location is a 64 KiB tmpfs."""
-    os.makedirs(dnf5.store)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", dnf5.store],
-                   check=True)
-    yield dnf5.store
-    if os.path.ismount(dnf5.store):
-        subprocess.run(["umount", dnf5.store], check=True)
+    with bed.tmpfs(dnf5.store, "64k") as store:
+        yield store
 
 
 def test_full_store_never_breaks_dnf5_and_the_named_fix_works(dnf5, full_store, extra_repo,

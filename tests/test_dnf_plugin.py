@@ -287,12 +287,8 @@ def test_signed_package_keeps_its_key(dnf, std_set, gpg_key):
 @pytest.fixture
 def full_store(dnf):
     """The root's store location is a 64 KiB tmpfs."""
-    os.makedirs(dnf.store)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", dnf.store],
-                   check=True)
-    yield dnf.store
-    if os.path.ismount(dnf.store):
-        subprocess.run(["umount", dnf.store], check=True)
+    with bed.tmpfs(dnf.store, "64k") as store:
+        yield store
 
 
 def test_full_disk_store_never_breaks_dnf_and_status_reports_it(dnf, full_store,

@@ -495,11 +495,7 @@ def test_replay_refuses_a_corrupt_rpmdb_and_an_unprivileged_run(store, tmp_path)
 def test_a_disk_filling_up_at_any_point_loses_nothing(tmp_path, std_set, builder):
     """Sweep the free space left on a small file system across everything one
     add writes: each time one line or success, and nothing persisted lost."""
-    mnt = str(tmp_path / "small")
-    os.mkdir(mnt)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", mnt],
-                   check=True)
-    try:
+    with bed.tmpfs(tmp_path / "small", "1m") as mnt:
         store = os.path.join(mnt, "store")
         assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
         pkg = builder.build("midpkg", files={"/usr/share/mid.bin": os.urandom(20000).hex()})
@@ -524,8 +520,6 @@ def test_a_disk_filling_up_at_any_point_loses_nothing(tmp_path, std_set, builder
             if "midpkg-1.0-1.noarch" in listed(store):
                 assert cli("--store", store, "remove", "midpkg").returncode == 0
         assert outcomes == {0, 1}
-    finally:
-        subprocess.run(["umount", mnt], check=True)
 
 
 @pytest.mark.parametrize("value", ["", "relative/store", "."])

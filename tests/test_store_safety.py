@@ -190,12 +190,8 @@ def test_store_modes(good_store):
 
 @pytest.fixture
 def tiny_fs(tmp_path):
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k,mode=0755", "tmpfs", str(mnt)],
-                   check=True)
-    yield str(mnt)
-    subprocess.run(["umount", str(mnt)], check=True)
+    with bed.tmpfs(tmp_path / "tiny", "160k") as mnt:
+        yield mnt
 
 
 def test_full_disk_loses_nothing(tiny_fs, builder, std_set):

@@ -364,10 +364,7 @@ def test_excluded_packages_are_not_captured(yum):
 @pytest.fixture
 def full_store(yum):
     """The store on a 64 KiB tmpfs, filled up."""
-    os.makedirs(yum.store)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", yum.store],
-                   check=True)
-    try:
+    with bed.tmpfs(yum.store, "64k"):
         fd = os.open(os.path.join(yum.store, "filler"), os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             while True:
@@ -377,8 +374,6 @@ def full_store(yum):
         finally:
             os.close(fd)
         yield yum
-    finally:
-        subprocess.run(["umount", yum.store], check=True)
 
 
 def test_full_disk_store_fails_capture_not_the_transaction(full_store):
