@@ -296,7 +296,9 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
                 if not e["signed"] and replay_trust.unsigned_allowed(e)[0])
         args = (result, store, entries, new_root, dry_run, skip_broken, enablerepos,
                 persistdir)
-        if dry_run:
+        if not entries:  # an empty store (as the package ships it) has no repodata yet
+            _finish(result, [])
+        elif dry_run:
             _replay(*args)
         else:
             _in_child(result, lambda: _replay(*args), store, write_report)

@@ -79,8 +79,9 @@ def text(result):
         rows.append((_VERBS[i.action], i.nevra, i.role, i.reason))
     widths = [max(len(r[c]) for r in rows) for c in range(3)]
     lines = [head]
-    lines += ["  " + "  ".join(r[c].ljust(widths[c]) for c in range(3)) + "  " + r[3]
-              for r in rows]
+    if result.items:
+        lines += ["  " + "  ".join(r[c].ljust(widths[c]) for c in range(3)) + "  " + r[3]
+                  for r in rows]
     for r in result.refused:
         lines.append("refused %s: %s" % (r["filename"], r["reason"]))
     if result.unsigned_by_policy:
@@ -102,6 +103,8 @@ def summary(result):
     if result.dry_run:
         todo = [i for i in result.items if i.action in ("install", "upgrade")]
         text = "dry run: %d to install or upgrade, %d broken" % (len(todo), len(broken))
+    elif result.status == "nothing-to-do" and not result.items:
+        text = "nothing to do: nothing to replay"
     elif result.status == "nothing-to-do":
         text = "nothing to do: every requested package is already in the root"
     elif result.status == "failed" and not done:

@@ -126,6 +126,44 @@ def test_plan_cases_dry_run_transaction_and_idempotence(tmp_path, builder):
     assert reports(root) == [first]  # nothing to do leaves no new report
 
 
+def test_an_empty_store_replays_nothing(tmp_path):
+    """The empty directory the package ships is a store with nothing in it:
+    nothing to do, exit 0, no report, the root untouched."""
+    root = image(tmp_path, [])
+    store = Store(str(tmp_path / "shipped"))
+    os.makedirs(store.layout.root)
+    before = snapshot(root)
+    res = replay(root, store)
+    assert res.returncode == 0, res.stderr
+    assert "nothing to do: nothing to replay" in res.stdout
+    res, doc = replay_json(root, store)
+    assert res.returncode == 0 and doc["status"] == "nothing-to-do" and doc["packages"] == []
+    assert snapshot(root) == before and reports(root) == []
+
+
+def test_pre_flight_against_a_read_only_image(tmp_path, builder):
+    """replay --dry-run against the new image mounted read-only (as its
+    squashfs is) lists what would not replay and why, and writes nothing."""
+    ok = builder.build("flight-ok")
+    kmod = builder.build("flight-kmod", requires=["flight-kernel = 1.0"])
+    root = image(tmp_path, [builder.build("flight-kernel", version="2.0")], "image")
+    store = store_of(tmp_path, (ok, "user"), (kmod, "user"))
+    ro = str(tmp_path / "ro")
+    os.mkdir(ro)
+    subprocess.run(["mount", "--bind", root, ro], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", ro], check=True)
+        res, doc = replay_json(ro, store, "--dry-run")
+    finally:
+        subprocess.run(["umount", ro], check=True)
+    assert res.returncode == 1, res.stderr
+    assert actions(doc) == {"flight-ok-1.0-1.noarch": ("requested", "install"),
+                            "flight-kmod-1.0-1.noarch": ("requested", "broken")}
+    [broken] = [p for p in doc["packages"] if p["action"] == "broken"]
+    assert "flight-kernel = 1.0" in broken["reason"]
+    assert doc["status"] == "failed" and reports(root) == []
+
+
 def test_dependency_pool(tmp_path, builder):
     b = builder.build
     root = image(tmp_path, [b("imglib", "2.0"), b("oldlib", "1.0")])
