@@ -126,14 +126,24 @@ class PersistRpm(dnf.Plugin):
         except Exception as e:  # a bad value: say which, keep dnf working
             logger.error("%s: error: %s; packages will not be persisted", PLUGIN_NAME, e)
 
-    def transaction(self):
+    def _capturing(self):
         if self.settings is None:
+            return False
+        if _root(self.base.conf) != "/" and not self.settings.capture_installroot:
+            logger.debug("%s: capture_installroot=0, not capturing in %s",
+                         PLUGIN_NAME, _root(self.base.conf))
+            return False
+        return True
+
+    def pre_transaction(self):
+        # Before rpm runs: an image update's scriptlet replays the store in it.
+        if self._capturing():
+            self._persist_own()
+
+    def transaction(self):
+        if not self._capturing():
             return
         installroot = _root(self.base.conf)
-        if installroot != "/" and not self.settings.capture_installroot:
-            logger.debug("%s: capture_installroot=0, not capturing in %s",
-                         PLUGIN_NAME, installroot)
-            return
         try:
             installed, erased = self._facts()
         except Exception as e:  # reading dnf's transaction must not break it
@@ -144,6 +154,38 @@ class PersistRpm(dnf.Plugin):
             return
         from persistrepo.capture import capture
         out = capture(self.settings, installroot, installed, erased, method="dnf",
+                      fix=_fix_command(installroot))
+        self._report(out, installed, installroot)
+
+    def _persist_own(self):
+        """Persist persistrepo's own installed packages that the store lacks,
+        fetched from a repo like `dnf persist add`."""
+        installroot = _root(self.base.conf)
+        try:
+            from persistrepo.capture import OWN_PACKAGES, Installed, capture, own_unpersisted
+            own = self.base.sack.query().installed().filterm(name=list(OWN_PACKAGES)).run()
+            own = dict((_nevra(p), p) for p in own)
+            missing = [own[v] for _, v in own_unpersisted(
+                self.settings, installroot, [(p.name, v) for v, p in own.items()])]
+            found = [(p, available_build(self.base, p)) for p in missing]
+            for p, avail in found:
+                if avail is None:
+                    logger.warning("%s: warning: persistrepo's own package %s is not persisted "
+                                   "and no enabled repository has it; the next image will "
+                                   "lack persistrepo; fix: persistrepo add FILE (its RPM)",
+                                   PLUGIN_NAME, _nevra(p))
+            found = [(p, a) for p, a in found if a is not None]
+            if not found:
+                return
+            paths = fetch(self.base, [a for _, a in found])
+            installed = [Installed(path, p.name, _nevra(p), _origin(a),
+                                   installed_reason(self.base, p))
+                         for (p, a), path in zip(found, paths)]
+        except Exception as e:  # never break the admin's transaction
+            logger.error("%s: error: cannot persist persistrepo's own packages (%s); "
+                         "'dnf persist status' names the fix", PLUGIN_NAME, e)
+            return
+        out = capture(self.settings, installroot, installed, [], method="dnf",
                       fix=_fix_command(installroot))
         self._report(out, installed, installroot)
 
@@ -342,7 +384,7 @@ class PersistCommand(dnf.cli.Command):
         sources = []
         missing = []
         for inst in chosen:
-            found = self._available_build(inst)
+            found = available_build(self.base, inst)
             if found is None:
                 missing.append(_nevra(inst))
             else:
@@ -352,13 +394,11 @@ class PersistCommand(dnf.cli.Command):
                 "the installed build of %s is in no enabled repository and not in the "
                 "cache; nothing added (add the exact RPM file with "
                 "'persistrepo add FILE')" % ", ".join(missing))
-        files = self._fetch([avail for _, avail in sources])
-        for (inst, avail), path in zip(sources, files):
-            self._check_checksum(avail, path)
+        files = fetch(self.base, [avail for _, avail in sources])
         from persistrepo.dnf_modules import enabled_artifacts, key
         streams = enabled_artifacts(self.base)
         store = Store(store_path)
-        result = store.add([Candidate(path, "dnf", _origin(avail), self._reason_of(inst),
+        result = store.add([Candidate(path, "dnf", _origin(avail), installed_reason(self.base, inst),
                                       supersede=True, module=streams.get(key(inst)))
                             for (inst, avail), path in zip(sources, files)])
         for e in result.added + result.replaced:
@@ -386,43 +426,55 @@ class PersistCommand(dnf.cli.Command):
                                        % ", ".join(repr(s) for s in unmatched))
         return [chosen[k] for k in sorted(chosen)]
 
-    def _available_build(self, inst):
-        q = self.base.sack.query().available().filterm(
-            name=inst.name, epoch=inst.epoch, version=inst.version, release=inst.release,
-            arch=inst.arch)
-        candidates = [p for p in q.run() if p.reponame != hawkey.CMDLINE_REPO_NAME]
-        if not candidates:
-            return None
-        from_repo = getattr(inst, "from_repo", None)
-        candidates.sort(key=lambda p: (p.reponame != from_repo, p.reponame))
-        return candidates[0]
 
-    def _fetch(self, pkgs):
-        remote = [p for p in pkgs if not os.path.isfile(p.localPkg())]
-        if remote:
-            self.base.download_packages(remote)
-        return [os.path.abspath(p.localPkg()) for p in pkgs]
+# -- finding and fetching the file of an installed package ------------------------
 
-    @staticmethod
-    def _check_checksum(pkg, path):
-        try:
-            kind, value = pkg.chksum
-            algo = hawkey.chksum_name(kind)
-        except Exception:
-            return  # no checksum in the metadata; the store still checks the digests
-        h = hashlib.new(algo)
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        if h.hexdigest() != value.hex():
-            raise dnf.exceptions.Error(
-                "%s: %s checksum does not match the metadata of repository %s; "
-                "nothing added" % (path, algo, pkg.reponame))
+def available_build(base, inst):
+    """The installed package inst as a repo offers it (same NEVRA), its own
+    repo first; None when no enabled repo has it."""
+    q = base.sack.query().available().filterm(
+        name=inst.name, epoch=inst.epoch, version=inst.version, release=inst.release,
+        arch=inst.arch)
+    candidates = [p for p in q.run() if p.reponame != hawkey.CMDLINE_REPO_NAME]
+    if not candidates:
+        return None
+    from_repo = getattr(inst, "from_repo", None)
+    candidates.sort(key=lambda p: (p.reponame != from_repo, p.reponame))
+    return candidates[0]
 
-    def _reason_of(self, pkg):
-        try:
-            value = self.base.history.swdb.resolveRPMTransactionItemReason(
-                pkg.name, pkg.arch, -1)
-        except Exception:
-            return "unknown"
-        return _reason(value)
+
+def fetch(base, pkgs):
+    """Paths of the files of pkgs, downloading those not in the cache, each
+    checked against its repo's checksum."""
+    remote = [p for p in pkgs if not os.path.isfile(p.localPkg())]
+    if remote:
+        base.download_packages(remote)
+    paths = [os.path.abspath(p.localPkg()) for p in pkgs]
+    for pkg, path in zip(pkgs, paths):
+        _check_checksum(pkg, path)
+    return paths
+
+
+def _check_checksum(pkg, path):
+    try:
+        kind, value = pkg.chksum
+        algo = hawkey.chksum_name(kind)
+    except Exception:
+        return  # no checksum in the metadata; the store still checks the digests
+    h = hashlib.new(algo)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    if h.hexdigest() != value.hex():
+        raise dnf.exceptions.Error(
+            "%s: %s checksum does not match the metadata of repository %s; "
+            "nothing added" % (path, algo, pkg.reponame))
+
+
+def installed_reason(base, pkg):
+    """Why dnf's history says pkg is installed: user, dependency or unknown."""
+    try:
+        value = base.history.swdb.resolveRPMTransactionItemReason(pkg.name, pkg.arch, -1)
+    except Exception:
+        return "unknown"
+    return _reason(value)

@@ -48,6 +48,25 @@ class Outcome(object):
         self.fixes = {}
 
 
+# The packages packaging/python-persistrepo.spec builds. The transaction that
+# installs them runs before dnf loads the plugin, so capture never sees it;
+# the dnf plugin persists them afterwards (docs/dnf-plugin.md).
+OWN_PACKAGES = ("python3-persistrepo", "python2-persistrepo",
+                "python3-dnf-plugin-persist-rpm", "yum-plugin-persist-rpm",
+                "persistrepo-imgbased", "dnf5-plugin-persistrepo")
+
+
+def own_unpersisted(settings, installroot, installed):
+    """The (name, nevra) pairs of installed that are persistrepo's own
+    packages, not excluded and not in the store (read without its lock)."""
+    own = [(n, v) for n, v in installed if n in OWN_PACKAGES and not settings.excluded(n)]
+    if not own:
+        return []
+    stored = set(e["nevra"] for e in
+                 record.load_index(Layout(settings.store_path(installroot)).index).entries())
+    return [(n, v) for n, v in own if v not in stored]
+
+
 def bindings_available():
     try:
         import createrepo_c  # noqa: F401

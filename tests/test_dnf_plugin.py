@@ -352,6 +352,49 @@ def test_plugin_does_not_import_heavy_modules_at_start(dnf, root):
     assert "persistrepo.capture" not in mods
 
 
+def test_persistrepo_persists_itself_before_an_image_update_runs(dnf, builder, std_set,
+                                                                  http_serve, tmp_path):
+    """The transaction that installs persistrepo runs without its plugin. In
+    the next one the plugin fetches its own packages from their repo and
+    persists them before rpm runs: the %pre of a stand-in image update (whose
+    scriptlet replays the store on a Node) already finds them in the store."""
+    own = [builder.build(name, files={"/usr/share/own/%s" % name: "x\n"})
+           for name in ("python3-persistrepo", "python3-dnf-plugin-persist-rpm")]
+    check = "ls /%s/python3-persistrepo-1.0-1.noarch.rpm || exit 1" % STORE.strip("/")
+    update = builder.build("fake-image-update", pre=check)
+    server = http_serve(bed.make_repo(tmp_path / "own", own + [update]))
+    repos = {"persistrepo-repo": server.url}
+    assert dnf.plain("install", "python3-persistrepo", "python3-dnf-plugin-persist-rpm",
+                     repos=repos).returncode == 0
+    assert dnf.stored() == {}
+
+    res = dnf("install", "fake-image-update", repos=repos, keepcache=False)
+    assert res.returncode == 0, res
+    assert "persist_rpm: persisted python3-dnf-plugin-persist-rpm-1.0-1.noarch, " \
+        "python3-persistrepo-1.0-1.noarch" in res.stdout
+    stored = dnf.stored()
+    assert set(stored) == {"python3-persistrepo-1.0-1.noarch", "fake-image-update-1.0-1.noarch",
+                           "python3-dnf-plugin-persist-rpm-1.0-1.noarch"}
+    assert stored["python3-persistrepo-1.0-1.noarch"]["origin"] == "persistrepo-repo"
+    assert stored["python3-persistrepo-1.0-1.noarch"]["reason"] == "user"
+    assert bed.cached_rpms(dnf.root) == []
+    assert Store(dnf.store).verify() == []
+
+    requests = len(server.requests)
+    assert dnf("install", "unsigned", repos=dict(repos, std=std_set.repo)).returncode == 0
+    assert len(server.requests) == requests  # persisted once: nothing fetched again
+
+
+def test_own_packages_in_no_repository_are_a_warning(dnf, builder):
+    own = builder.build("persistrepo-imgbased")
+    assert dnf.plain("install", own).returncode == 0
+    res = dnf("install", "unsigned")
+    assert res.returncode == 0, res
+    assert "persist_rpm: warning: persistrepo's own package persistrepo-imgbased-1.0-1.noarch " \
+        "is not persisted and no enabled repository has it" in res.stderr
+    assert set(dnf.stored()) == {"unsigned-1.0-1.noarch"}
+
+
 # -- dnf persist -----------------------------------------------------------------
 
 def test_list_matches_persistrepo_list(dnf):

@@ -228,6 +228,18 @@ def test_el7_branch_makes_python2_library_and_yum_plugin():
     assert '\n/usr/lib/python2.7/site-packages/persistrepo/\n' in files
 
 
+def test_the_plugin_knows_every_package_the_spec_makes():
+    """capture.OWN_PACKAGES (the packages the dnf plugin persists of itself)
+    are the spec's binary packages on every branch: EL7, dnf 4, dnf5."""
+    from persistrepo.capture import OWN_PACKAGES
+    names = set()
+    for defines in ([], ['--define', 'rhel 7'], ['--define', 'with_dnf5 1']):
+        out = run(['rpmspec', '-q', '--define', 'python2_sitelib /usr/lib/python2.7/site-packages',
+                   '--qf', '%{NAME}\n'] + defines + [SPEC])
+        names.update(out.split())
+    assert names - {'python-persistrepo'} == set(OWN_PACKAGES)
+
+
 def test_install_into_a_throwaway_root(built, installed):
     """Files land where the packages say, rpm -V finds them intact, and the
     installed command runs and reports the version."""
