@@ -17,6 +17,7 @@ import pytest
 
 from persistrepo.store import Candidate, Store
 from tests import bed
+from tests.node import propagation
 from tests.storebed import REPO, cli, listed, one_line_error
 
 MIRROR = os.path.join(REPO, "tests", "imgbased_mirror")
@@ -70,13 +71,8 @@ def update(node, conf=None):
     with open(scenario, "w") as f:
         json.dump(dict(vg_dir=node["vg"], host_var=node["host_var"], previous=OLD,
                        new=NEW, new_source=node["image"], persist_rpm_conf=conf), f)
-    # In a chroot "/" is no mount point and cannot be made private; there
-    # (scripts/sid-chroot) the mounts are already private to its namespace.
-    with open("/proc/self/mountinfo") as f:
-        root_mounted = any(line.split()[4] == "/" for line in f)
-    propagation = "private" if root_mounted else "unchanged"
     proc = subprocess.run(
-        ["unshare", "--mount", "--propagation", propagation, sys.executable,
+        ["unshare", "--mount", "--propagation", propagation(), sys.executable,
          os.path.join(MIRROR, "run.py"), node["mirror"], scenario],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
         env=dict(os.environ, PYTHONPATH=REPO), timeout=300)
