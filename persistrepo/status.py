@@ -5,7 +5,7 @@ Three things are at risk:
 - installed packages that are neither in the image nor in the store (put there
   with plain `rpm -i`, installed before the plugin existed, a failed capture);
 - persisted packages that are no longer installed (replay would bring them
-  back);
+  back; dependencies, which replay only draws on when needed, are not);
 - capture failures recorded in <installroot>/var/lib/persistrepo/failures.json
   whose package is still installed and still not persisted.
 
@@ -224,7 +224,9 @@ def report(settings, installroot="/", image=None, store_path=None, adder="dnf"):
     for p in pkgs:
         if p["nevra"] in rep.unpersisted:
             rep.fixes[p["nevra"]] = fix_for(p, installroot, store_path, adder)
-    rep.not_installed = sorted(stored - installed)
+    # A dependency is only a pool replay draws from: not installed, it is not at risk.
+    rep.not_installed = sorted(e["nevra"] for e in entries
+                               if e["nevra"] not in installed and e["reason"] != "dependency")
     rep.last_replay = last_replay(installroot)
     return rep
 

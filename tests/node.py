@@ -46,15 +46,31 @@ class Node(object):
     """A Node host in directory top; vg is the volume group's name."""
 
     def __init__(self, top, vg="onn"):
+        """A new Node in top, or the one already there (its layers are
+        recorded in top/node.json)."""
         self.top = str(top)
         self.vg = os.path.join(self.top, vg)
         self.var = os.path.join(self.top, "var")
         self.mirror = os.path.join(self.top, "mirror")
+        self.state = os.path.join(self.top, "node.json")
         self.layers = {}  # layer name: image tree
+        if os.path.exists(self.state):
+            with open(self.state) as f:
+                self.layers = json.load(f)
+            return
         for d in (self.vg, self.var, os.path.join(self.top, "images")):
             os.makedirs(d)
         shutil.copytree(os.path.join(MIRROR, "imgbased"), os.path.join(self.mirror, "imgbased"))
         shutil.copy(PLUGIN, os.path.join(self.mirror, "imgbased/plugins/persistrepo.py"))
+        self._save()
+
+    def _save(self):
+        with open(self.state, "w") as f:
+            json.dump(self.layers, f)
+
+    @property
+    def newest(self):
+        return list(self.layers)[-1]
 
     def __enter__(self):
         data = os.path.join(self.top, ".var")
@@ -94,6 +110,7 @@ class Node(object):
 
     def _layer_dirs(self, name, image):
         self.layers[name] = image
+        self._save()
         for d in ("upper", "work"):
             os.makedirs(os.path.join(self.top, "overlay", name, d))
         os.makedirs(os.path.join(self.vg, name), exist_ok=True)
@@ -146,6 +163,7 @@ class Node(object):
         report = json.loads(proc.stdout.splitlines()[-1])
         if not report["ok"]:
             del self.layers[new]
+            self._save()
         return report, proc.stderr
 
 

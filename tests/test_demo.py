@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 from tests import bed
+from tests.node import Node
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -16,10 +17,12 @@ def test_demo_end_to_end(tmp_path):
                          universal_newlines=True, timeout=300)
     assert res.returncode == 0, res.stdout
     out = res.stdout
+    assert "persist_rpm: persisted persistrepo-imgbased-1.0-1.noarch, " \
+        "python3-dnf-plugin-persist-rpm-1.0-1.noarch, python3-persistrepo-1.0-1.noarch" in out
     assert "persist_rpm: persisted site-agent-1.0-1.noarch" in out
-    assert "dry run: 4 to install or upgrade, 0 broken" in out
-    assert "installed 4 packages (1 upgraded)" in out
-    assert "(second replay: nothing to do, exit 0)" in out
+    assert "dry run: 7 to install or upgrade, 0 broken" in out
+    assert "persistrepo: onn/ovirt-node-ng-2.0-0.0+1: installed 7 packages; report " in out
+    assert "(a second replay into layer 2: nothing to do, exit 0)" in out
     table = dict((l.split()[0], l) for l in out.splitlines() if l.startswith("  ") and
                  len(l.split()) > 4 and l.split()[0] in ("node-utils", "vendor-lib",
                                                          "vendor-tool", "vendor-cfg"))
@@ -27,11 +30,19 @@ def test_demo_end_to_end(tmp_path):
     assert "provided by image" in table["vendor-lib"]
     assert "installed (requested" in table["vendor-tool"]
     assert "installed (dependency" in table["vendor-cfg"]
-    assert "imported into layer-2's rpmdb: yes" in out
-    layer2 = str(sandbox / "layer-2")
-    assert bed.installed(layer2) == {
-        "node-core-2.0-1.noarch", "node-utils-1.2-1.noarch", "vendor-lib-2.0-1.noarch",
-        "vendor-tool-1.1-1.noarch", "vendor-cfg-1.0-1.noarch", "site-agent-1.0-1.noarch"}
+    assert "imported into layer 2's rpmdb: yes" in out
+    assert "persistrepo itself is on layer 2: yes" in out
+    assert "BROKEN   vendor-kmod-1.0-1.noarch" in out
+    assert "persistrepo: onn/ovirt-node-ng-3.0-0.0+1: installed 7 packages; left out " \
+        "(on_broken = skip): vendor-kmod-1.0-1.noarch: nothing provides node-kernel = 2.0" in out
+    assert "    vendor-kmod-1.0-1.noarch: nothing provides node-kernel = 2.0" in out
+    with Node(str(sandbox / "node")) as node, node.booted(node.newest) as layer3:
+        assert bed.installed(layer3) == {
+            "node-core-3.0-1.noarch", "node-kernel-3.0-1.noarch", "node-utils-1.2-1.noarch",
+            "vendor-lib-2.0-1.noarch", "vendor-tool-1.1-1.noarch", "vendor-cfg-1.0-1.noarch",
+            "site-agent-1.0-1.noarch", "persistrepo-imgbased-1.0-1.noarch",
+            "python3-dnf-plugin-persist-rpm-1.0-1.noarch", "python3-persistrepo-1.0-1.noarch"}
+    assert str(sandbox) not in open("/proc/self/mounts").read()
 
     # The README's command to try `dnf persist list` in the sandbox.
     res = subprocess.run([sys.executable, os.path.join(REPO, "demo", "dnf-in-sandbox"),
