@@ -66,7 +66,7 @@ def _origin(pkg):
 
 
 def _nevra(pkg):
-    from persistrepo.record import nevra
+    from persistrepo.capture import nevra
     return nevra(pkg.name, pkg.epoch, pkg.version, pkg.release, pkg.arch)
 
 
@@ -190,9 +190,8 @@ class PersistRpm(dnf.Plugin):
         self._report(out, installed, installroot)
 
     def _facts(self):
-        from persistrepo.capture import Erased, Installed
-        from persistrepo.dnf_modules import enabled_artifacts, key
-        streams = enabled_artifacts(self.base)
+        from persistrepo.capture import Erased, Installed, dnf_module_lookup
+        module_of = dnf_module_lookup(self.base)
         installed, erased = [], []
         arriving = set()
         for tsi in self.base.transaction or ():
@@ -209,7 +208,7 @@ class PersistRpm(dnf.Plugin):
                 path = pkg.localPkg()
                 installed.append(Installed(os.path.abspath(path), pkg.name, _nevra(pkg),
                                            _origin(pkg), _reason(tsi.reason),
-                                           streams.get(key(pkg))))
+                                           module_of(pkg)))
             elif tsi.action in _LEAVING:
                 erased.append(Erased(pkg.name, _nevra(pkg)))
         return installed, erased
@@ -294,87 +293,58 @@ class PersistCommand(dnf.cli.Command):
             raise dnf.exceptions.Error(str(e))
 
     def run(self):
-        from persistrepo.errors import PersistError
+        from persistrepo import commands
         settings = self._settings()
         installroot = _root(self.base.conf)
         store_path = settings.store_path(installroot)
         try:
             import rpm
             rpm.setVerbosity(rpm.RPMLOG_CRIT)  # the store reports problems itself
-            getattr(self, "_run_" + self.opts.subcommand)(settings, installroot, store_path)
-        except PersistError as e:
+            out = getattr(self, "_run_" + self.opts.subcommand)(settings, installroot,
+                                                                store_path)
+        except commands.PersistError as e:
             raise dnf.exceptions.Error(str(e))
         except (OSError, IOError) as e:
             where = getattr(e, "filename", None)
             raise dnf.exceptions.Error("%s%s" % (where + ": " if where else "",
                                                  e.strerror or e))
+        for line in out.lines:
+            print(line)
+        for warning in out.warnings:
+            logger.warning("%s: warning: %s", PLUGIN_NAME, warning)
+        if out.errors:
+            raise dnf.exceptions.Error("; ".join(out.errors))
+        if out.at_risk:
+            self.cli.demands.success_exit_status = commands.EXIT_AT_RISK
 
     def _run_list(self, settings, installroot, store_path):
-        from persistrepo import listing, specs
-        from persistrepo.store import Store
-        entries = Store(store_path).entries()
-        chosen, unmatched = specs.select(self.opts.specs, entries) if self.opts.specs \
-            else (entries, [])
-        print(listing.to_json(chosen) if self.opts.json
-              else listing.table(chosen, listing.terminal_width()))
-        if unmatched:
-            raise dnf.exceptions.Error("; ".join("package %s is not persisted" % p
-                                                 for p in unmatched))
+        from persistrepo import commands
+        return commands.list_packages(store_path, self.opts.specs, self.opts.json)
 
     def _run_remove(self, settings, installroot, store_path):
-        from persistrepo import failures, listing
-        from persistrepo.store import Store
-        store = Store(store_path)
-        chosen = store.remove(self.opts.specs, dry_run=True)
+        from persistrepo import commands
+        chosen = commands.dropping(store_path, self.opts.specs)
         if self.opts.dry_run:
-            for e in chosen:
-                print("would remove %s" % e["nevra"])
-            return
+            return commands.would_drop(chosen)
         conf = self.base.conf
         if len(chosen) > 1 and not (conf.assumeyes and not conf.assumeno) and \
                 (conf.assumeno or sys.stdin.isatty()):
             print("\n".join("  " + e["nevra"] for e in chosen))
-            if conf.assumeno or not self.base.output.userconfirm(
-                    "Remove %s from the store? [y/N]: " % listing.count(len(chosen), "package")):
+            if conf.assumeno or not self.base.output.userconfirm(commands.question(chosen)):
                 raise dnf.exceptions.Error("Operation aborted.")
-        removed = store.remove([e["filename"] for e in chosen], missing_ok=True)
-        failures.forget(failures.path_for(installroot), [e["nevra"] for e in removed])
-        for e in removed:
-            print("removed %s (it stays installed; 'persistrepo restore' puts it back)"
-                  % e["nevra"])
+        return commands.drop(store_path, chosen, installroot, settings=settings)
 
     def _run_verify(self, settings, installroot, store_path):
-        from persistrepo import listing
-        from persistrepo.store import Store
-        store = Store(store_path)
-        problems = store.verify()
-        entries = store.entries()
-        if self.opts.json:
-            print(listing.verify_json(store_path, entries, problems, True))
-        else:
-            for p in problems:
-                print(str(p))
-        if problems:
-            raise dnf.exceptions.Error("%s in %s" % (listing.count(len(problems), "problem"),
-                                                     store_path))
-        if not self.opts.json:
-            print("ok: %s verified in %s" % (listing.count(len(entries), "package"),
-                                             store_path))
+        from persistrepo import commands
+        return commands.verify(store_path, self.opts.json)
 
     def _run_status(self, settings, installroot, store_path):
-        from persistrepo import status
-        image = status.image_packages(self.opts.image_manifest, self.opts.image_root,
-                                      installroot)
-        report = status.report(settings, installroot, image)
-        print(status.to_json(report) if self.opts.json else status.text(report, "dnf persist"))
-        if report.at_risk():
-            self.cli.demands.success_exit_status = status.EXIT_AT_RISK
-
-    # -- add -------------------------------------------------------------
+        from persistrepo import commands
+        return commands.status(settings, installroot, self.opts.image_manifest,
+                               self.opts.image_root, self.opts.json, "dnf persist")
 
     def _run_add(self, settings, installroot, store_path):
-        from persistrepo import failures, keys
-        from persistrepo.store import Candidate, Store
+        from persistrepo import capture, commands
         chosen = self._installed_matching(self.opts.specs)
         excluded = [_nevra(p) for p in chosen if settings.excluded(p.name)]
         if excluded:
@@ -395,20 +365,11 @@ class PersistCommand(dnf.cli.Command):
                 "cache; nothing added (add the exact RPM file with "
                 "'persistrepo add FILE')" % ", ".join(missing))
         files = fetch(self.base, [avail for _, avail in sources])
-        from persistrepo.dnf_modules import enabled_artifacts, key
-        streams = enabled_artifacts(self.base)
-        store = Store(store_path)
-        result = store.add([Candidate(path, "dnf", _origin(avail), installed_reason(self.base, inst),
-                                      supersede=True, module=streams.get(key(inst)))
-                            for (inst, avail), path in zip(sources, files)])
-        for e in result.added + result.replaced:
-            print("persisted %s" % e["nevra"])
-        for e in result.unchanged:
-            print("already persisted %s" % e["nevra"])
-        failures.forget(failures.path_for(installroot), [_nevra(i) for i, _ in sources])
-        for key_id in keys.keep_signing_keys(store, installroot):
-            logger.warning("%s: warning: no public key %s in the rpmdb; replay cannot "
-                           "check that signature", PLUGIN_NAME, key_id)
+        module_of = capture.dnf_module_lookup(self.base)
+        return commands.add(store_path, installroot, [
+            commands.Candidate(path, "dnf", _origin(avail), installed_reason(self.base, inst),
+                               supersede=True, module=module_of(inst))
+            for (inst, avail), path in zip(sources, files)])
 
     def _installed_matching(self, specs):
         import dnf.subject

@@ -7,25 +7,31 @@ transaction. Python 2.7 compatible: without the rpm or createrepo_c bindings
 directory and taken in by `persistrepo ingest` (docs/el7.md).
 """
 
+import errno
 import os
+import shutil
 import subprocess
 
-from persistrepo import compat, failures, incoming, record
+from persistrepo import compat, failures, fsutil, incoming, record
 from persistrepo.layout import Layout
+from persistrepo.record import COMMANDLINE, nevra  # noqa: F401 (for the plugins)
 
 
 class Installed(object):
     """A package the transaction really installed, where its file is, and the
     enabled module stream it is an artifact of (a names.check_module record;
-    dnf 4 only: EL7's yum has no modules)."""
+    dnf 4 only: EL7's yum has no modules). error: why its file could not be
+    kept until capture (Staging); capture then reports it as failed."""
 
-    def __init__(self, path, name, nevra, origin=None, reason="unknown", module=None):
+    def __init__(self, path, name, nevra, origin=None, reason="unknown", module=None,
+                 error=None):
         self.path = os.path.abspath(path)
         self.module = module
         self.name = name
         self.nevra = nevra
         self.origin = origin
         self.reason = reason
+        self.error = error
 
 
 class Erased(object):
@@ -67,6 +73,14 @@ def own_unpersisted(settings, installroot, installed):
     return [(n, v) for n, v in own if v not in stored]
 
 
+def dnf_module_lookup(base):
+    """A function from a package of dnf 4's base to the module record of the
+    enabled stream it is an artifact of, or None (persistrepo.dnf_modules)."""
+    from persistrepo.dnf_modules import enabled_artifacts, key
+    streams = enabled_artifacts(base)
+    return lambda pkg: streams.get(key(pkg))
+
+
 def bindings_available():
     try:
         import createrepo_c  # noqa: F401
@@ -74,6 +88,51 @@ def bindings_available():
     except ImportError:
         return False
     return True
+
+
+STAGING = "yum-staging"
+
+
+class Staging(object):
+    """Private copies of the files a transaction is about to install, for a
+    package manager that deletes its downloads before capture runs (yum:
+    cleanUsedHeadersPackages). They live in <store>/.persistrepo/yum-staging/
+    <pid>; what processes that died left there is removed."""
+
+    def __init__(self, store_root):
+        self.layout = Layout(store_root)
+        self.path = None
+
+    def stage(self, path):
+        """A copy (or hardlink) of path in the staging directory."""
+        if self.path is None:
+            parent = os.path.join(self.layout.state, STAGING)
+            for d in (self.layout.root, self.layout.state, parent):
+                fsutil.ensure_dir(d)
+            fsutil.check_ancestors(self.layout.root)
+            for name in os.listdir(parent):
+                if not (name.isdigit() and _pid_alive(int(name))):
+                    _remove_tree(os.path.join(parent, name))
+            self.path = os.path.join(parent, str(os.getpid()))
+            fsutil.ensure_dir(self.path)
+        return fsutil.stage_file(path, self.path)[0]
+
+    def cleanup(self):
+        _remove_tree(self.path)
+        self.path = None
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except OSError as e:
+        return e.errno == errno.EPERM
+    return True
+
+
+def _remove_tree(path):
+    if path and os.path.lexists(path):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def in_store(path, root):
@@ -95,7 +154,9 @@ def capture(settings, installroot, installed, erased, method, fix):
     root = settings.store_path(installroot)
     wanted = []
     for pkg in installed:
-        if settings.excluded(pkg.name):
+        if pkg.error:
+            out.failed.append((pkg.nevra, pkg.error))
+        elif settings.excluded(pkg.name):
             out.skipped.append((pkg.nevra, "excluded by the exclude setting"))
         elif in_store(pkg.path, root):
             out.skipped.append((pkg.nevra, "installed from the store itself"))
@@ -112,7 +173,7 @@ def capture(settings, installroot, installed, erased, method, fix):
         done = set(out.persisted) | set(n for n, _ in out.failed)
         out.failed.extend((p.nevra, describe(e)) for p in wanted if p.nevra not in done)
     path = failures.path_for(installroot)
-    by_nevra = dict((p.nevra, p) for p in wanted)
+    by_nevra = dict((p.nevra, p) for p in installed)
     for nevra, _ in out.failed:
         out.fixes[nevra] = advice(by_nevra.get(nevra), nevra, fix, root, installroot)
     if out.failed:
@@ -181,6 +242,16 @@ def _queued(out, root, settings, installroot, wanted, gone, method):
         else:
             out.failed.append((p.nevra, "'persistrepo ingest' refused it"))
     out.dropped.extend(g.nevra for g in gone if g.nevra not in stored)
+
+
+def queued_remove(settings, root, installroot, entries):
+    """Queue the removal of entries and run ingest_command; the entries it
+    really removed."""
+    for e in entries:
+        incoming.queue_remove(root, e["nevra"])
+    run_ingest(settings, root, installroot)
+    left = set(e["nevra"] for e in record.load_index(Layout(root).index).entries())
+    return [e for e in entries if e["nevra"] not in left]
 
 
 def run_ingest(settings, root, installroot):

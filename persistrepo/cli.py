@@ -10,7 +10,7 @@ import signal
 import sys
 
 import persistrepo
-from persistrepo import compat, config, keys, listing, pgp, specs
+from persistrepo import commands, compat, config, keys, listing, pgp
 from persistrepo.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PersistError, UsageError
 from persistrepo.store import Candidate, Store
 
@@ -39,8 +39,7 @@ def _confirm(verb, entries, args):
         return True
     for e in entries:
         _say("  %s" % e["nevra"])
-    compat.write_text(sys.stdout, "%s %s? Is this ok [y/N]: "
-                      % (verb.capitalize(), listing.count(len(entries), "package")))
+    compat.write_text(sys.stdout, commands.question(entries, verb))
     sys.stdout.flush()
     answer = sys.stdin.readline().strip().lower()
     if answer in ("y", "yes"):
@@ -49,27 +48,22 @@ def _confirm(verb, entries, args):
     return False
 
 
+def _emit(printed):
+    """Print what a shared command (persistrepo.commands) says; its exit code."""
+    for line in printed.lines:
+        _say(line)
+    for warning in printed.warnings:
+        _warn("warning: " + warning)
+    for error in printed.errors:
+        _warn(error)
+    return printed.exit_code
+
+
 def cmd_add(store, args):
     key = _read_key(args.key) if args.key else None
-    result = store.add([Candidate(os.path.abspath(p), method="cli", origin=args.origin,
-                                  reason=args.reason) for p in args.files])
-    for e in result.added:
-        _say("persisted %s" % e["nevra"])
-    for e in result.replaced:
-        _warn("warning: %s was already stored with another checksum; replaced it with %s"
-              % (e["nevra"], e["sha256"]))
-    for e in result.unchanged:
-        _say("already persisted %s" % e["nevra"])
-    signers = set(e["key_id"] for e in result.added + result.replaced + result.unchanged
-                  if e["signed"])
-    for key_id in sorted(signers):
-        if key is not None and pgp.covers(key, key_id):
-            store.add_key(key_id, key.encode("ascii"))
-    for key_id in sorted(signers & set(keys.keep_signing_keys(store, "/"))):
-        _warn("warning: no public key %s for the packages signed with it, in this host's "
-              "rpmdb or --key; replay will refuse them. Fix: persistrepo add --key KEYFILE "
-              "FILE" % key_id)
-    return EXIT_OK
+    return _emit(commands.add(store.layout.root, "/", [
+        Candidate(os.path.abspath(p), method="cli", origin=args.origin, reason=args.reason)
+        for p in args.files], key))
 
 
 def _read_key(path):
@@ -84,29 +78,22 @@ def _read_key(path):
     return text
 
 
-_PAST = {"remove": "removed", "prune": "pruned"}
-
-
 def _drop(store, chosen, verb, args):
     """The end of remove and prune: dry run, question, removal."""
     if args.dry_run:
-        for e in chosen:
-            _say("would %s %s" % (verb, e["nevra"]))
-        return EXIT_OK
+        return _emit(commands.would_drop(chosen, verb))
     if not _confirm(verb, chosen, args):
         return EXIT_FAILED
-    for e in store.remove([e["filename"] for e in chosen], missing_ok=True):
-        _say("%s %s (kept for 'persistrepo restore')" % (_PAST[verb], e["nevra"]))
-    return EXIT_OK
+    return _emit(commands.drop(store.layout.root, chosen, verb=verb))
 
 
 def cmd_remove(store, args):
-    return _drop(store, store.remove(args.specs, dry_run=True), "remove", args)
+    return _drop(store, commands.dropping(store.layout.root, args.specs), "remove", args)
 
 
 def cmd_prune(store, args):
-    return _drop(store, store.prune(keep=args.keep, installonly_keep=args.installonly_keep,
-                                    dry_run=True), "prune", args)
+    return _drop(store, commands.dropping(store.layout.root, prune=(
+        args.keep, args.installonly_keep)), "prune", args)
 
 
 def cmd_restore(store, args):
@@ -116,29 +103,12 @@ def cmd_restore(store, args):
 
 
 def cmd_list(store, args):
-    entries = store.removed() if args.removed else store.entries()
-    chosen, unmatched = specs.select(args.patterns, entries) if args.patterns \
-        else (entries, [])
-    _say(listing.to_json(chosen) if args.json
-         else listing.table(chosen, listing.terminal_width()))
-    for pattern in unmatched:
-        _warn("package %s is not %s" % (pattern, "among the removed ones" if args.removed
-                                         else "persisted"))
-    return EXIT_FAILED if unmatched else EXIT_OK
+    return _emit(commands.list_packages(store.layout.root, args.patterns, args.json,
+                                        args.removed))
 
 
 def cmd_verify(store, args):
-    problems = store.verify()
-    entries = store.entries()
-    if args.json:
-        _say(listing.verify_json(store.layout.root, entries, problems, True))
-    else:
-        for p in problems:
-            _say(str(p))
-        if not problems:
-            _say("ok: %s verified in %s" % (listing.count(len(entries), "package"),
-                                            store.layout.root))
-    return EXIT_FAILED if problems else EXIT_OK
+    return _emit(commands.verify(store.layout.root, args.json))
 
 
 def cmd_refresh(store, args):
@@ -159,14 +129,11 @@ def cmd_refresh(store, args):
 
 
 def cmd_status(store, args):
-    from persistrepo import status
     settings = config.load(args.config)
-    if not args.store and args.installroot != "/":
-        store = Store(settings.store_path(args.installroot))
-    image = status.image_packages(args.image_manifest, args.image_root, args.installroot)
-    rep = status.report(settings, args.installroot, image, store.layout.root)
-    _say(status.to_json(rep) if args.json else status.text(rep))
-    return status.EXIT_AT_RISK if rep.at_risk() else EXIT_OK
+    store_path = settings.store_path(args.installroot) \
+        if not args.store and args.installroot != "/" else store.layout.root
+    return _emit(commands.status(settings, args.installroot, args.image_manifest,
+                                 args.image_root, args.json, store_path=store_path))
 
 
 def cmd_ingest(store, args):

@@ -11,7 +11,7 @@ when something is at risk. Python 3.6 compatible.
 import os
 import sys
 
-from persistrepo import config, dnf5_state, failures, keys, listing, record, rpmfile, status
+from persistrepo import commands, config, dnf5_state, record, rpmfile
 from persistrepo.errors import PersistError
 from persistrepo.store import Candidate, Store
 
@@ -51,36 +51,35 @@ def check(args):
                     "user on most systems).")
 
 
-def _say(text):
-    sys.stdout.write(text + "\n")
+def _emit(printed):
+    """Print what a shared command (persistrepo.commands) says; an Error for
+    its first error (dnf prints one)."""
+    for line in printed.lines:
+        sys.stdout.write(line + "\n")
+    for warning in printed.warnings:
+        sys.stderr.write("persist_rpm: warning: %s\n" % warning)
+    if printed.errors:
+        raise Error("; ".join(printed.errors))
+    return printed.exit_code
 
 
 def run_list(settings, args, store):
-    entries = store.entries()
-    _say(listing.to_json(entries) if args.json else listing.table(entries))
+    return _emit(commands.list_packages(store.layout.root, as_json=args.json))
 
 
 def run_remove(settings, args, store):
-    removed = store.remove(args.specs)
-    failures.forget(failures.path_for(args.installroot), [e["nevra"] for e in removed])
-    for e in removed:
-        _say("removed %s (it stays installed)" % e["nevra"])
+    return _emit(commands.drop(store.layout.root, commands.dropping(store.layout.root,
+                                                                     args.specs),
+                               args.installroot, settings=settings))
 
 
 def run_verify(settings, args, store):
-    problems = store.verify()
-    for p in problems:
-        _say(str(p))
-    if problems:
-        raise Error("%d problem(s) in %s" % (len(problems), store.layout.root))
-    _say("ok: %d packages verified in %s" % (len(store.entries()), store.layout.root))
+    return _emit(commands.verify(store.layout.root))
 
 
 def run_status(settings, args, store):
-    image = status.image_packages(args.image_manifest, args.image_root, args.installroot)
-    report = status.report(settings, args.installroot, image, adder="dnf5")
-    _say(status.to_json(report) if args.json else status.text(report, "dnf5 persist"))
-    return status.EXIT_AT_RISK if report.at_risk() else 0
+    return _emit(commands.status(settings, args.installroot, args.image_manifest,
+                                 args.image_root, args.json, "dnf5 persist", "dnf5"))
 
 
 def _nevra(info):
@@ -95,17 +94,9 @@ def run_add(settings, args, store):
         raise Error("%s excluded by the exclude setting of persist_rpm; nothing added"
                     % ", ".join(excluded))
     why = dnf5_state.reasons(dnf5_state.packages_toml(args.installroot))
-    result = store.add([Candidate(path, "dnf", repo,
-                                  why.get("%s.%s" % (i.name, i.arch), "unknown"),
-                                  supersede=True) for i, path, repo in infos])
-    for e in result.added + result.replaced:
-        _say("persisted %s" % e["nevra"])
-    for e in result.unchanged:
-        _say("already persisted %s" % e["nevra"])
-    failures.forget(failures.path_for(args.installroot), [_nevra(i) for i, _, _ in infos])
-    for key_id in keys.keep_signing_keys(store, args.installroot):
-        sys.stderr.write("persist_rpm: warning: no public key %s in the rpmdb; replay "
-                         "cannot check that signature\n" % key_id)
+    return _emit(commands.add(store.layout.root, args.installroot, [
+        Candidate(path, "dnf", repo, why.get("%s.%s" % (i.name, i.arch), "unknown"),
+                  supersede=True) for i, path, repo in infos]))
 
 
 RUN = {"list": run_list, "add": run_add, "remove": run_remove, "status": run_status,

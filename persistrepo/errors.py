@@ -9,6 +9,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNSAFE = 3
 EXIT_PARTIAL = 4
+EXIT_AT_RISK = 100  # status: ran fine, and there is something to act on (as dnf check-update)
 
 
 class PersistError(Exception):

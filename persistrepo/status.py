@@ -29,9 +29,6 @@ import tempfile
 from persistrepo import compat, failures, fsutil, listing, record
 from persistrepo.errors import PersistError, UsageError
 
-EXIT_AT_RISK = 100  # like `dnf check-update`: ran fine, and there is something to act on
-
-
 class Image(object):
     """The image's packages and where that knowledge came from.
 

@@ -365,14 +365,7 @@ def test_excluded_packages_are_not_captured(yum):
 def full_store(yum):
     """The store on a 64 KiB tmpfs, filled up."""
     with bed.tmpfs(yum.store, "64k"):
-        fd = os.open(os.path.join(yum.store, "filler"), os.O_WRONLY | os.O_CREAT, 0o644)
-        try:
-            while True:
-                os.write(fd, b"\0" * 1024)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        fill(yum.store)
         yield yum
 
 
@@ -393,6 +386,33 @@ def test_full_disk_store_fails_capture_not_the_transaction(full_store):
     assert status.returncode == 100, status
     assert "not persisted: unsigned-1.0-1.noarch (yum," in status.stdout, status
     assert "fix: yumdownloader" in status.stdout, status
+
+
+def fill(directory):
+    fd = os.open(os.path.join(directory, "filler"), os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while True:
+            os.write(fd, b"\0" * 1024)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def test_a_failed_capture_of_an_update_keeps_the_old_version(yum):
+    """As in the dnf plugin, the old side of an update is dropped only by
+    the capture of the new one: when that fails (here its file cannot be
+    staged), the store keeps the old version rather than neither."""
+    ok(yum.transaction([dict(op="install", **yum.ref("tool", "1.0")),
+                        dict(op="dep", **yum.ref("libtool-dep"))]))
+    staging = os.path.join(yum.store, ".persistrepo", "yum-staging")
+    shutil.rmtree(staging)
+    open(staging, "w").close()
+    res = ok(yum.transaction([dict(op="update", old="tool", **yum.ref("tool", "2.0"))]))
+    assert bed.installed(yum.root) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+    assert "persist_rpm: error: tool-2.0-1.noarch was not persisted" in res.stderr, res
+    assert set(yum.stored()) == {"tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+    assert yum.repoquery() == {"tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch"}
 
 
 # -- Python 2.7 and 3 -----------------------------------------------------------
@@ -495,7 +515,7 @@ def test_yum_persist_list_remove_status(yum):
     assert len(yum.stored()) == 2
 
     res = ok(yum.command("persist", "remove", "libtool-dep"))
-    assert "removed libtool-dep-1.0-1.noarch (it stays installed)" in res.stdout, res
+    assert "removed libtool-dep-1.0-1.noarch (it stays installed;" in res.stdout, res
     assert set(yum.stored()) == {"tool-1.0-1.noarch"}
     assert yum.repoquery() == {"tool-1.0-1.noarch"}
     assert "libtool-dep-1.0-1.noarch" in bed.installed(yum.root)

@@ -1,0 +1,186 @@
+"""list, remove and verify as every front end runs them: the `persistrepo`
+command, `dnf persist`, `dnf5 persist` and `yum persist`. Each returns a
+Printed; the front end writes its lines and turns its errors into its own
+error output and exit status. Python 2.7 compatible (`yum persist`).
+"""
+
+import sys
+
+from persistrepo import capture, compat, failures, incoming, listing, specs
+from persistrepo.errors import (EXIT_AT_RISK, EXIT_FAILED, EXIT_OK,  # noqa: F401 (front ends)
+                               PersistError, UsageError)
+from persistrepo.store import Candidate, Store  # noqa: F401 (front ends)
+
+
+def say(line, stream=None):
+    """Write one line (text, also on Python 2 into a pipe) and flush."""
+    stream = stream or sys.stdout
+    compat.write_text(stream, line + "\n")
+    stream.flush()
+
+
+class Printed(object):
+    """Lines for standard output, warnings, and one-line errors (the command
+    failed)."""
+
+    def __init__(self):
+        self.lines = []
+        self.warnings = []
+        self.errors = []
+        self.at_risk = False  # status: something to act on
+
+    @property
+    def exit_code(self):
+        if self.errors:
+            return EXIT_FAILED
+        return EXIT_AT_RISK if self.at_risk else EXIT_OK
+
+
+def add(store_path, installroot, candidates, key=None):
+    """Persist candidates; keep the public keys of their signers from the
+    rpmdb of installroot, or key (an armored block) where it holds them."""
+    from persistrepo import keys, pgp
+    store = Store(store_path)
+    result = store.add(candidates)
+    out = Printed()
+    out.lines.extend("persisted %s" % e["nevra"] for e in result.added)
+    out.warnings.extend("%s was already stored with another checksum; replaced it with %s"
+                        % (e["nevra"], e["sha256"]) for e in result.replaced)
+    out.lines.extend("already persisted %s" % e["nevra"] for e in result.unchanged)
+    stored = result.added + result.replaced + result.unchanged
+    signers = set(e["key_id"] for e in stored if e["signed"])
+    for key_id in sorted(signers):
+        if key is not None and pgp.covers(key, key_id):
+            store.add_key(key_id, key.encode("ascii"))
+    out.warnings.extend(
+        "no public key %s for the packages signed with it, in the rpmdb of %s or --key; "
+        "replay will refuse them. Fix: persistrepo add --key KEYFILE FILE"
+        % (key_id, installroot) for key_id in sorted(
+            signers & set(keys.keep_signing_keys(store, installroot))))
+    failures.forget(failures.path_for(installroot), [e["nevra"] for e in stored])
+    return out
+
+
+def list_packages(store_path, patterns=(), as_json=False, removed=False):
+    """The store's packages (with removed, those kept for restore) that the
+    patterns select: a table as wide as the terminal, or JSON; and what waits
+    in incoming."""
+    store = Store(store_path)
+    entries = store.removed() if removed else store.entries()
+    chosen, unmatched = specs.select(patterns, entries) if patterns else (entries, [])
+    out = Printed()
+    out.lines.append(listing.to_json(chosen) if as_json
+                     else listing.table(chosen, listing.terminal_width()))
+    waiting = incoming.pending(store.layout)
+    if waiting and not as_json and not removed:
+        out.lines.append("%s waiting in %s; run 'persistrepo ingest'"
+                         % (listing.count(len(waiting), "request"), store.layout.incoming))
+    out.errors.extend("package %s is not %s" % (p, "among the removed ones" if removed
+                                                else "persisted") for p in unmatched)
+    return out
+
+
+def dropping(store_path, spec_list=None, prune=None):
+    """The entries remove (the specs) or prune ((keep, installonly_keep))
+    would drop, for a dry run or a question; NoMatch for a spec that
+    matches nothing."""
+    store = Store(store_path)
+    if prune is not None:
+        return store.prune(keep=prune[0], installonly_keep=prune[1], dry_run=True)
+    return store.remove(spec_list, dry_run=True)
+
+
+def question(entries, verb="remove"):
+    """What to ask before remove or prune drops more than one package."""
+    return "%s %s? Is this ok [y/N]: " % (verb.capitalize(),
+                                         listing.count(len(entries), "package"))
+
+
+def would_drop(entries, verb="remove"):
+    out = Printed()
+    out.lines.extend("would %s %s" % (verb, e["nevra"]) for e in entries)
+    return out
+
+
+def drop(store_path, entries, installroot="/", verb="remove", settings=None):
+    """Drop entries from the store (their files are kept for restore) and
+    forget their recorded capture failures. Without the rpm and createrepo_c
+    bindings (yum's Python) the removal is queued and settings' (default:
+    the configuration's) `ingest_command` runs it."""
+    out = Printed()
+    if capture.bindings_available():
+        gone = Store(store_path).remove([e["filename"] for e in entries], missing_ok=True)
+    else:
+        from persistrepo import config
+        gone = capture.queued_remove(settings or config.load(), store_path, installroot,
+                                     entries)
+        done = set(e["nevra"] for e in gone)
+        left = [e["nevra"] for e in entries if e["nevra"] not in done]
+        if left:
+            out.errors.append("%s still in the store; the request waits in %s until "
+                              "'persistrepo ingest' runs"
+                              % (", ".join(left), Store(store_path).layout.incoming))
+    failures.forget(failures.path_for(installroot), [e["nevra"] for e in gone])
+    done = {"remove": "removed %s (it stays installed; 'persistrepo restore' puts it back)",
+            "prune": "pruned %s ('persistrepo restore' puts it back)"}[verb]
+    out.lines.extend(done % e["nevra"] for e in gone)
+    return out
+
+
+def verify(store_path, as_json=False):
+    """Every problem of the store, or one line saying all is well."""
+    store = Store(store_path)
+    problems = store.verify()
+    entries = store.entries()
+    out = Printed()
+    if as_json:
+        out.lines.append(listing.verify_json(store.layout.root, entries, problems, True))
+    else:
+        out.lines.extend(str(p) for p in problems)
+        if not problems:
+            out.lines.append("ok: %s verified in %s" % (listing.count(len(entries), "package"),
+                                                         store.layout.root))
+    if problems:
+        out.errors.append("%s in %s" % (listing.count(len(problems), "problem"),
+                                        store.layout.root))
+    return out
+
+
+def status(settings, installroot="/", image_manifest=None, image_root=None, as_json=False,
+           prog="persistrepo", adder="dnf", store_path=None):
+    """What the next image update would lose (persistrepo.status); prog is
+    the command that shows it, adder the dnf whose `persist add` it advises."""
+    from persistrepo import status as report
+    image = report.image_packages(image_manifest, image_root, installroot)
+    rep = report.report(settings, installroot, image, store_path, adder)
+    out = Printed()
+    out.lines.append(report.to_json(rep) if as_json else report.text(rep, prog))
+    out.at_risk = rep.at_risk()
+    return out
+
+
+def pending(store_path, installroot, is_installed, prog):
+    """The cheap status: recorded capture failures, requests waiting in
+    incoming, persisted packages that is_installed(entry) says are gone."""
+    store = Store(store_path)
+    failed = failures.load(failures.path_for(installroot))
+    waiting = incoming.pending(store.layout)
+    gone = [e for e in store.entries() if not is_installed(e)]
+    out = Printed()
+    out.lines.extend("not persisted: %s (%s, %s): %s\n  fix: %s"
+                     % (f.get("nevra"), f.get("method"), f.get("when"), f.get("error"),
+                        f.get("fix")) for f in failed)
+    if waiting:
+        out.lines.append("waiting: %s in %s; run 'persistrepo ingest'"
+                         % (listing.count(len(waiting), "request"), store.layout.incoming))
+    out.lines.extend("persisted but not installed: %s (a replay would install it again; "
+                     "'%s remove %s' drops it)" % (e["nevra"], prog, e["nevra"])
+                     for e in gone)
+    if failed or waiting or gone:
+        out.lines.append("%s, %d waiting, %d persisted but not installed"
+                         % (listing.count(len(failed), "capture failure"), len(waiting),
+                            len(gone)))
+        out.at_risk = True
+    else:
+        out.lines.append("ok: %s holds every captured package" % store.layout.root)
+    return out
