@@ -361,3 +361,78 @@ def test_dnf_persist_add_records_the_stream_of_a_stored_package(tmp_path, builde
     entry = listed(store)["vtool-1.0-1.noarch"]
     assert entry["module"] == RECORD and entry["method"] == "cli"
     assert "vtool-0:1.0-1.noarch" in repodata_modules(store)
+
+
+def modules_drift(store_root):
+    """verify's `modules` lines (asserting it exits 1 when there are some)."""
+    res = cli("--store", store_root, "verify")
+    assert "Traceback" not in res.stderr
+    found = [l for l in res.stdout.splitlines() if l.startswith("modules: repodata: ")]
+    assert res.returncode == (1 if found else 0), res.stdout + res.stderr
+    return found
+
+
+def modules_href(store_root):
+    repomd = cr.Repomd(os.path.join(store_root, "repodata", "repomd.xml"))
+    return [r.location_href for r in repomd.records if r.type == "modules"][0]
+
+
+def test_verify_reports_modules_yaml_drift_and_refresh_repairs_it(tmp_path, builder):
+    """The repodata's modules.yaml must be the one the records make: verify
+    names each way it is not (kind `modules`), refresh rewrites it."""
+    root = recorded_store(tmp_path, builder).layout.root
+    plain = Store(str(tmp_path / "plain"))
+    plain.add([Candidate(builder.build("plain"))])
+    assert modules_drift(root) == [] and modules_drift(plain.layout.root) == []
+    repodata = os.path.join(root, "repodata")
+    path = os.path.join(root, modules_href(root))
+    good = repodata_modules(root)
+
+    def damaged(store_root, words, set_aside=False):
+        found = modules_drift(store_root)
+        assert len(found) == 1 and words in found[0], found
+        assert "run 'persistrepo refresh'" in found[0]
+        res = cli("--store", store_root, "refresh")
+        # What is not a regular file goes to quarantine, which refresh reports (exit 1).
+        assert res.returncode == (1 if set_aside else 0), res.stdout + res.stderr
+        assert ("set aside repodata/" in res.stdout) == set_aside, res.stdout
+        assert modules_drift(store_root) == []
+
+    subprocess.run(["modifyrepo_c", "--remove", "modules", repodata], check=True,
+                   stdout=subprocess.PIPE)
+    assert repodata_modules(root) is None
+    damaged(root, "repodata has no modules.yaml but packages record module streams")
+    assert repodata_modules(root) == good
+
+    path = os.path.join(root, modules_href(root))
+    os.chmod(path, 0o644)
+    with open(path, "w") as f:
+        f.write(good.replace('stream: "1"', 'stream: "2"'))
+    damaged(root, "does not match its checksum in repomd.xml")
+
+    path = os.path.join(root, modules_href(root))
+    with open(path, "ab") as f:
+        f.truncate(1 << 30)  # sparse: verify reads no more than the right size
+    damaged(root, "is larger than the records' modules.yaml")
+
+    path = os.path.join(root, modules_href(root))
+    os.unlink(path)
+    os.symlink("/etc/passwd", path)
+    damaged(root, "is a symlink; the store never follows symlinks", set_aside=True)
+
+    path = os.path.join(root, modules_href(root))
+    os.unlink(path)
+    os.mkfifo(path)
+    damaged(root, "is not a regular file", set_aside=True)
+
+    # A right checksum over other streams: modifyrepo_c writes them properly.
+    other = tmp_path / "modules.yaml"
+    other.write_text(good.replace("vtool", "xtool"))
+    for store_root, words in ((root, "is not the one the module records make"),
+                              (plain.layout.root, "repodata has module streams but no "
+                                                  "package records one")):
+        subprocess.run(["modifyrepo_c", "--no-compress", "--mdtype=modules", str(other),
+                        os.path.join(store_root, "repodata")], check=True,
+                       stdout=subprocess.PIPE)
+        damaged(store_root, words)
+    assert repodata_modules(root) == good and repodata_modules(plain.layout.root) is None
