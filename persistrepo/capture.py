@@ -17,7 +17,7 @@ from persistrepo.layout import Layout
 class Installed(object):
     """A package the transaction really installed, where its file is, and the
     enabled module stream it is an artifact of (a names.check_module record;
-    dnf 4 only: EL7's yum has no modules)."""
+    dnf 4 and dnf5 only: EL7's yum has no modules)."""
 
     def __init__(self, path, name, nevra, origin=None, reason="unknown", module=None):
         self.path = os.path.abspath(path)
