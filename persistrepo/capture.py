@@ -20,8 +20,8 @@ from persistrepo.record import COMMANDLINE, nevra  # noqa: F401 (for the plugins
 class Installed(object):
     """A package the transaction really installed, where its file is, and the
     enabled module stream it is an artifact of (a names.check_module record;
-    dnf 4 only: EL7's yum has no modules). error: why its file could not be
-    kept until capture (Staging); capture then reports it as failed."""
+    dnf 4 and dnf5 only: EL7's yum has no modules). error: why its file could
+    not be kept until capture (Staging); capture then reports it as failed."""
 
     def __init__(self, path, name, nevra, origin=None, reason="unknown", module=None,
                  error=None):

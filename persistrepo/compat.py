@@ -22,6 +22,8 @@ excludepkgs hides) is absent from the oldest releases; there every exclusion
 counts as a regular one. The module container is dnf.Base._moduleContainer
 (dnf 4.0 on; None where a dnf has no module support); ModulePackage's
 version is getVersionNum() where it exists, else getVersion().
+Decompression: Python 3.14's compression.zstd reads zstd, older Pythons run
+the zstd tool; Python 2.7 has no lzma.
 Python 2.7: text written to a pipe must be encoded by hand; shell quoting is
 pipes.quote there (pipes is gone from Python 3.13).
 
@@ -31,6 +33,7 @@ Python 2.7 compatible.
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -231,3 +234,45 @@ def write_text(stream, value):
     if PY2 and not isinstance(value, bytes):
         value = value.encode("utf-8")
     stream.write(value)
+
+
+def read_compressed(f, suffix, limit):
+    """Up to limit bytes of binary file f, decompressed as its name's suffix
+    (.gz, .bz2, .xz, .zst; anything else is read as it is) says; None if
+    zstd is neither in compression.zstd nor the zstd tool. A damaged stream
+    raises its decompressor's own error (for the zstd tool: None)."""
+    if suffix == ".zst":
+        return _read_zstd(f, limit)
+    if suffix in (".gz", ".bz2", ".xz"):
+        import bz2
+        import gzip
+        import lzma  # novm
+        opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}[suffix]  # novm
+        with opener(f) as z:
+            return z.read(limit)
+    return f.read(limit)
+
+
+def _read_zstd(f, limit):
+    try:
+        from compression import zstd  # novm
+    except ImportError:
+        zstd = None
+    if zstd is not None:
+        with zstd.ZstdFile(f) as z:
+            return z.read(limit)
+    try:
+        with open(os.devnull, "wb") as null:
+            proc = subprocess.Popen(["zstd", "-dcq"], stdin=f, stdout=subprocess.PIPE,
+                                    stderr=null)
+    except OSError:
+        return None
+    data = b""
+    try:
+        data = proc.stdout.read(limit)
+    finally:
+        if len(data) >= limit:
+            proc.kill()
+        proc.stdout.close()
+        code = proc.wait()
+    return data if code == 0 or len(data) >= limit else None

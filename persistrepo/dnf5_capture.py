@@ -5,15 +5,17 @@ It asks the plugin for the transaction's packages, keeps those the rpmdb
 shows as really installed or removed (the plugin runs actions after a failed
 transaction too), finds each file where dnf5 left it (its package cache
 before keepcache=0 cleans it, a local repository, or the command line's
-path), takes the reasons from dnf5's packages.toml and hands the facts to
-persistrepo.capture, like the dnf 4 plugin. Messages go to stderr; stdout
+path), takes the reasons from dnf5's packages.toml and the module stream of
+each package from its modules.toml and the repos' cached module metadata
+(dnf5_modules), and hands the facts to persistrepo.capture, like the dnf 4
+plugin. Messages go to stderr; stdout
 belongs to the plugin's protocol. Python 3.6 compatible.
 """
 
 import os
 import sys
 
-from persistrepo import capture, dnf5_state, record, status
+from persistrepo import capture, dnf5_modules, dnf5_state, record, status
 from persistrepo.dnf5_actions import Channel
 
 PREFIX = "persist_rpm"
@@ -65,11 +67,19 @@ def package_file(channel, cachedir, pkg):
         os.path.join(cachedir, pkg["repo_id"], "packages", base)
 
 
+def _artifact(p):
+    """A transaction package as a modulemd artifact."""
+    return "%s-%d:%s-%s.%s" % (p["name"], int(p.get("epoch") or 0), p["version"],
+                               p["release"], p["arch"])
+
+
 def facts(channel, trans, installroot, cachedir, state_dir):
     """Installed and Erased facts of a finished dnf5 transaction."""
     on_system = set(p["nevra"] for p in status.rpmdb_packages(installroot))
     why = dnf5_state.reasons(dnf5_state.packages_toml(installroot, state_dir))
     arriving = set(p["name"] for p in trans if p.get("action") in _ARRIVING)
+    streams = dnf5_modules.enabled_artifacts(installroot, cachedir, state_dir) \
+        if arriving else {}
     installed, erased = [], []
     for p in trans:
         nevra = _nevra(p)
@@ -78,7 +88,8 @@ def facts(channel, trans, installroot, cachedir, state_dir):
             origin = record.COMMANDLINE if p["repo_id"] == "@commandline" else p["repo_id"]
             installed.append(capture.Installed(
                 package_file(channel, cachedir, p), p["name"], nevra, origin,
-                why.get("%s.%s" % (p["name"], p["arch"]), "unknown")))
+                why.get("%s.%s" % (p["name"], p["arch"]), "unknown"),
+                streams.get(_artifact(p))))
         elif (action == "E" or (action == "O" and p["name"] not in arriving)) \
                 and nevra not in on_system:
             # Removed, or obsoleted by another name; an upgraded or downgraded

@@ -17,17 +17,23 @@ def packages_toml(installroot="/", state_dir=SYSTEM_STATE_DIR):
     return os.path.join(installroot or "/", state_dir.lstrip("/"), "packages.toml")
 
 
-def reasons(path):
-    """{"name.arch": "user" | "dependency" | "unknown"} from packages.toml;
-    {} if it is missing or unreadable."""
+def load_toml(path):
+    """One of libdnf5's state files as a dict; {} if it is missing or
+    unreadable, or there is no tomllib."""
     try:
         import tomllib  # novm
     except ImportError:
         return {}
     try:
         with open(path, "rb") as f:
-            packages = tomllib.load(f).get("packages", {})
+            return tomllib.load(f)
     except (OSError, ValueError):
         return {}
+
+
+def reasons(path):
+    """{"name.arch": "user" | "dependency" | "unknown"} from packages.toml;
+    {} if it is missing or unreadable."""
+    packages = load_toml(path).get("packages") or {}
     return dict((key, _REASONS.get(value.get("reason"), "unknown"))
                 for key, value in packages.items() if isinstance(value, dict))

@@ -7,6 +7,7 @@ re-reads the headers of the other N.
 """
 
 import contextlib
+import hashlib
 import os
 import shutil
 import sys
@@ -185,3 +186,31 @@ def read_state(layout):
                            % primary[0].location_href)
     cr.xml_parse_primary(path, pkgcb=collect, do_files=False)
     return repomd.revision, packages
+
+
+def modules_record(layout):
+    """The "modules" record of the store's repomd.xml, or None; PersistError
+    if it has more than one."""
+    import createrepo_c as cr
+    repomd = cr.Repomd(os.path.join(layout.repodata, "repomd.xml"))
+    found = [r for r in repomd.records if r.type == "modules"]
+    if len(found) > 1:
+        raise PersistError("repomd.xml names %d modules records" % len(found))
+    return found[0] if found else None
+
+
+def read_modules(layout, record, limit):
+    """The bytes of the modules.yaml a repomd record names; PersistError if
+    it is not a regular file of the store's repodata, is larger than limit
+    or does not match the record's checksum."""
+    path = _data_file(layout, record.location_href)
+    if path is None:
+        raise PersistError("repomd.xml names %r as its modules metadata"
+                           % record.location_href)
+    with os.fdopen(fsutil.open_regular(path), "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise PersistError("%s is larger than the records' modules.yaml" % path)
+    if record.checksum_type != "sha256" or hashlib.sha256(data).hexdigest() != record.checksum:
+        raise PersistError("%s does not match its checksum in repomd.xml" % path)
+    return data

@@ -1,7 +1,7 @@
 """`verify`: everything that is wrong with a store, found without changing it.
 
 Problem kinds (docs/store-format.md, "Trust"): missing, orphan, corrupt,
-checksum, drift, interrupted, incoming, unsafe, stray, chunk, key. Every one
+checksum, drift, modules, interrupted, incoming, unsafe, stray, chunk, key. Every one
 says what repairs it; `refresh` repairs all but missing files of a package
 (which it forgets) and an unsafe store directory (which needs the admin).
 A reader without the store lock (any user but root, a read-only store)
@@ -11,8 +11,8 @@ re-reads until the state it saw did not change under it.
 import os
 import time
 
-from persistrepo import (compat, fsutil, incoming, listing, names, pgp, record, repodata,
-                         rpmfile)
+from persistrepo import (compat, fsutil, incoming, listing, modules, names, pgp, record,
+                         repodata, rpmfile)
 from persistrepo.errors import BadPackage, PersistError
 
 _REFRESH = "run 'persistrepo refresh'"
@@ -179,4 +179,23 @@ def _repodata(store, index):
         if recorded.get(name) != packages.get(name):
             problems.append(Problem("drift", name, "repodata and provenance record "
                                     "disagree; %s" % _REFRESH))
-    return problems
+    return problems + _modules(store, index)
+
+
+def _modules(store, index):
+    """The repodata's modules.yaml against the one the module records make."""
+    want = modules.yaml(index.entries())
+    try:
+        have = repodata.modules_record(store.layout)
+        if want is None and have is not None:
+            why = "repodata has module streams but no package records one"
+        elif want is not None and have is None:
+            why = "repodata has no modules.yaml but packages record module streams"
+        elif want is not None and repodata.read_modules(
+                store.layout, have, len(want.encode("utf-8"))) != want.encode("utf-8"):
+            why = "repodata's modules.yaml is not the one the module records make"
+        else:
+            return []
+    except Exception as e:  # createrepo_c raises several types for bad XML
+        why = "unusable modules.yaml: %s" % e
+    return [Problem("modules", "repodata", "%s; %s" % (why, _REFRESH))]

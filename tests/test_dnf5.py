@@ -19,6 +19,8 @@ import pytest
 
 from persistrepo.store import Store
 from tests import bed
+from tests.storebed import cli, listed
+from tests.test_modules import RECORD, repodata_modules, site
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ACTIONS = os.path.join(REPO, "conf", "dnf5", "persistrepo.actions")
@@ -223,6 +225,24 @@ def test_full_store_never_breaks_dnf5_and_the_named_fix_works(dnf5, full_store, 
     assert "persisted big-1.0-1.noarch" in res.stdout
     res = persist("status", "--json")
     assert json.loads(res.stdout)["failures"] == []
+
+
+def test_module_stream_is_recorded(root, tmp_path, builder):
+    """dnf5 module enable vtool:1, then an install with the capture action:
+    the store records the stream of vtool (none for a plain package), lists
+    it and writes it into its repodata's modules.yaml."""
+    dnf5 = Dnf5(root, str(tmp_path / "libdnf5-plugins"), str(tmp_path / "persist_rpm.conf"),
+                site(tmp_path, builder))
+    assert_clean(dnf5("module", "enable", "vtool:1"), dnf5)
+    assert_clean(dnf5("install", "vtool", builder.build("plain")), dnf5)
+    entries = listed(dnf5.store)
+    assert entries["vtool-1.0-1.noarch"]["module"] == RECORD
+    assert entries["plain-1.0-1.noarch"]["module"] is None
+    modulemd = dnf5.stored()["vtool-1.0-1.noarch"]["module"]["modulemd"]
+    assert modulemd.startswith("---\n") and "- vtool-0:1.0-1.noarch" in modulemd
+    assert "vtool-0:1.0-1.noarch" in repodata_modules(dnf5.store)
+    assert "[vtool:1]" in cli("--store", dnf5.store, "list").stdout
+    assert cli("--store", dnf5.store, "verify").returncode == 0
 
 
 def test_capture_installroot_off(dnf5):

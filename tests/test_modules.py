@@ -2,6 +2,7 @@
 the real dnf. An `appstream` repo holds module vtool with its artifacts (the
 modules.yaml added by modifyrepo_c), a `base` repo a non-modular vtool-2.0."""
 
+import gzip
 import json
 import os
 import subprocess
@@ -361,3 +362,176 @@ def test_dnf_persist_add_records_the_stream_of_a_stored_package(tmp_path, builde
     entry = listed(store)["vtool-1.0-1.noarch"]
     assert entry["module"] == RECORD and entry["method"] == "cli"
     assert "vtool-0:1.0-1.noarch" in repodata_modules(store)
+
+
+def modules_drift(store_root):
+    """verify's `modules` lines (asserting it exits 1 when there are some)."""
+    res = cli("--store", store_root, "verify")
+    assert "Traceback" not in res.stderr
+    found = [l for l in res.stdout.splitlines() if l.startswith("modules: repodata: ")]
+    assert res.returncode == (1 if found else 0), res.stdout + res.stderr
+    return found
+
+
+def modules_href(store_root):
+    repomd = cr.Repomd(os.path.join(store_root, "repodata", "repomd.xml"))
+    return [r.location_href for r in repomd.records if r.type == "modules"][0]
+
+
+def test_verify_reports_modules_yaml_drift_and_refresh_repairs_it(tmp_path, builder):
+    """The repodata's modules.yaml must be the one the records make: verify
+    names each way it is not (kind `modules`), refresh rewrites it."""
+    root = recorded_store(tmp_path, builder).layout.root
+    plain = Store(str(tmp_path / "plain"))
+    plain.add([Candidate(builder.build("plain"))])
+    assert modules_drift(root) == [] and modules_drift(plain.layout.root) == []
+    repodata = os.path.join(root, "repodata")
+    path = os.path.join(root, modules_href(root))
+    good = repodata_modules(root)
+
+    def damaged(store_root, words, set_aside=False):
+        found = modules_drift(store_root)
+        assert len(found) == 1 and words in found[0], found
+        assert "run 'persistrepo refresh'" in found[0]
+        res = cli("--store", store_root, "refresh")
+        # What is not a regular file goes to quarantine, which refresh reports (exit 1).
+        assert res.returncode == (1 if set_aside else 0), res.stdout + res.stderr
+        assert ("set aside repodata/" in res.stdout) == set_aside, res.stdout
+        assert modules_drift(store_root) == []
+
+    subprocess.run(["modifyrepo_c", "--remove", "modules", repodata], check=True,
+                   stdout=subprocess.PIPE)
+    assert repodata_modules(root) is None
+    damaged(root, "repodata has no modules.yaml but packages record module streams")
+    assert repodata_modules(root) == good
+
+    path = os.path.join(root, modules_href(root))
+    os.chmod(path, 0o644)
+    with open(path, "w") as f:
+        f.write(good.replace('stream: "1"', 'stream: "2"'))
+    damaged(root, "does not match its checksum in repomd.xml")
+
+    path = os.path.join(root, modules_href(root))
+    with open(path, "ab") as f:
+        f.truncate(1 << 30)  # sparse: verify reads no more than the right size
+    damaged(root, "is larger than the records' modules.yaml")
+
+    path = os.path.join(root, modules_href(root))
+    os.unlink(path)
+    os.symlink("/etc/passwd", path)
+    damaged(root, "is a symlink; the store never follows symlinks", set_aside=True)
+
+    path = os.path.join(root, modules_href(root))
+    os.unlink(path)
+    os.mkfifo(path)
+    damaged(root, "is not a regular file", set_aside=True)
+
+    # A right checksum over other streams: modifyrepo_c writes them properly.
+    other = tmp_path / "modules.yaml"
+    other.write_text(good.replace("vtool", "xtool"))
+    for store_root, words in ((root, "is not the one the module records make"),
+                              (plain.layout.root, "repodata has module streams but no "
+                                                  "package records one")):
+        subprocess.run(["modifyrepo_c", "--no-compress", "--mdtype=modules", str(other),
+                        os.path.join(store_root, "repodata")], check=True,
+                       stdout=subprocess.PIPE)
+        damaged(store_root, words)
+    assert repodata_modules(root) == good and repodata_modules(plain.layout.root) is None
+
+
+def dnf5_cache(tmp_path, builder, compress, yaml):
+    """(installroot, cachedir) as dnf5 leaves them after `module enable
+    vtool:1`: modules.toml, and the appstream repo's metadata in its cache
+    with a modules record of that text and compression."""
+    root = tmp_path / ("root-" + compress)
+    state = root / "usr/lib/sysimage/libdnf5"
+    state.mkdir(parents=True)
+    (state / "modules.toml").write_text(
+        'version = "1.0"\n[modules]\n[modules.vtool]\nenabled_stream = "1"\n'
+        'installed_profiles = []\nstate = "Enabled"\n[modules.xtool]\n'
+        'enabled_stream = "1"\ninstalled_profiles = []\nstate = "Disabled"\n')
+    cache = root / "var/cache/libdnf5"
+    repo = bed.make_repo(tmp_path / ("appstream-" + compress), [builder.build("vtool", "1.0")])
+    path = tmp_path / ("modules-%s.yaml" % compress)
+    path.write_text(yaml)
+    # Debian 12's createrepo_c knows no zstd: the zstd tool compresses it.
+    how = "--no-compress" if compress in ("none", "zstd") else "--compress-type=" + compress
+    subprocess.run(["modifyrepo_c", how, "--mdtype=modules",
+                    str(path), os.path.join(repo, "repodata")], check=True,
+                   stdout=subprocess.PIPE)
+    if compress == "zstd":
+        repomd = os.path.join(repo, "repodata", "repomd.xml")
+        name = [r.location_href for r in cr.Repomd(repomd).records if r.type == "modules"][0]
+        subprocess.run(["zstd", "-q", "--rm", os.path.join(repo, name)], check=True)
+        with open(repomd) as f:
+            xml = f.read().replace(name + '"', name + '.zst"')
+        with open(repomd, "w") as f:
+            f.write(xml)
+    cache.mkdir(parents=True)
+    os.rename(repo, str(cache / "appstream-0123456789abcdef"))
+    return str(root), str(cache)
+
+
+def dnf5_found(root, cache):
+    from persistrepo import dnf5_modules
+    return dnf5_modules.enabled_artifacts(root, cache, "/usr/lib/sysimage/libdnf5")
+
+
+def test_dnf5_module_metadata_in_each_compression(tmp_path, builder):
+    """What dnf5 capture finds: the artifacts of enabled streams only, the
+    newest version of a stream listing a package winning, from module
+    metadata compressed each way (zstd by compression.zstd or the zstd tool)
+    and written in each YAML style the parser knows."""
+    other = (MODULE % {"stream": "1", "version": "1.0"}).replace(
+        "20240101000000", "20230101000000").replace("- vtool-0:1.0-1.noarch",
+                                                    "- 'vtool-0:0.9-1.noarch'  # old\n"
+                                                    "    - vtool-0:1.0-1.noarch")
+    flow = (MODULE % {"stream": "1", "version": "2.0"}).replace(
+        "stream: \"1\"", "stream: '1'").replace("version: 20240101000000",
+                                                 "version: 20250101000000").replace(
+        "rpms:\n    - vtool-0:2.0-1.noarch", "rpms: [vtool-0:2.0-1.noarch, \"x-0:1-1.noarch\"]")
+    yaml = other + MODULE % {"stream": "1", "version": "1.0"} + DEFAULTS + \
+        MODULE % {"stream": "2", "version": "3.0"} + \
+        (MODULE % {"stream": "1", "version": "1.0"}).replace("vtool", "xtool") + flow
+    want = dict(RECORD, modulemd=MODULE % {"stream": "1", "version": "1.0"})
+    for compress in ("gz", "bz2", "xz", "zstd", "none"):
+        found = dnf5_found(*dnf5_cache(tmp_path, builder, compress, yaml))
+        assert sorted(found) == ["vtool-0:0.9-1.noarch", "vtool-0:1.0-1.noarch",
+                                 "vtool-0:2.0-1.noarch", "x-0:1-1.noarch"], compress
+        assert found["vtool-0:1.0-1.noarch"] == want, compress
+        assert found["vtool-0:0.9-1.noarch"]["version"] == 20230101000000
+        assert found["vtool-0:2.0-1.noarch"]["version"] == 20250101000000
+
+
+def test_dnf5_module_metadata_that_is_hostile_gives_no_record(tmp_path, builder):
+    """Root reads dnf5's cache: a symlink, a FIFO, garbage, a decompression
+    bomb or YAML beyond the parser's subset yield no record, never an error."""
+    from persistrepo import dnf5_modules
+    good = MODULE % {"stream": "1", "version": "1.0"}
+    root, cache = dnf5_cache(tmp_path, builder, "gz", good)
+    assert dnf5_found(root, cache)
+    path = dnf5_modules.metadata_files(cache)[0]
+    os.unlink(path)
+    for make in (lambda: os.symlink("/etc/passwd", path), lambda: os.mkfifo(path)):
+        make()
+        assert dnf5_found(root, cache) == {}
+        os.unlink(path)
+    with gzip.open(path, "wb") as f:  # a valid document, then too much
+        f.write(good.encode() + b"#" * dnf5_modules.MAX_YAML)
+    assert dnf5_found(root, cache) == {}
+    with open(path, "wb") as f:
+        f.write(os.urandom(4096))
+    assert dnf5_found(root, cache) == {}
+    for bad in ("---\ndocument: modulemd\nversion: 2\ndata: {name: vtool}\n",
+                good.replace("version: 2", "version: 3"),
+                good.replace('stream: "1"', 'stream: "1\\x41"'),
+                good.replace("name: vtool", "name: ../vtool"),
+                good.replace("\n  name: vtool", "\n\tname: vtool"),
+                good.replace("c0ffee42", "c0ffee42\x01"),
+                good.replace("version: 20240101000000", "version: -1"),
+                good.replace("version: 20240101000000", "version: \u00b2"),
+                good.replace("version: 20240101000000", "version: " + "9" * 5000),
+                "\n".join(["---", "data:", "  artifacts:"] + ["    rpms:"] * 5000)):
+        with gzip.open(path, "wb") as f:
+            f.write(bad.encode())
+        assert dnf5_found(root, cache) == {}, bad
