@@ -1,4 +1,6 @@
-"""Every difference between the library versions persistrepo runs on, in one place.
+"""The rpm bindings as persistrepo uses them (header text and NEVRA, the
+rpmdb of a root, its gpg-pubkeys), and every difference between the library
+versions persistrepo runs on, in one place.
 
 rpm's Python bindings, from 4.11 (EL7) to 6.x:
 - The payload digest is RPMTAG_PAYLOADDIGEST(ALGO) in 4.14 to 4.20 and
@@ -34,7 +36,7 @@ import shutil
 import sys
 import tempfile
 
-from persistrepo import pgp
+from persistrepo import pgp, record
 
 try:
     from shlex import quote as shell_quote  # novm
@@ -151,11 +153,40 @@ class digest_level_only(object):
             rpm.delMacro("_pkgverify_level")
 
 
-def pubkey_headers(ts):
-    """[(gpg-pubkey name-version, armored key)] of an open TransactionSet's rpmdb."""
+def header_fields(hdr):
+    """(name, epoch, version, release, arch) of a header, as text and an int epoch."""
     import rpm
-    return [("gpg-pubkey-%s" % text(h[rpm.RPMTAG_VERSION]), text(h[rpm.RPMTAG_DESCRIPTION]))
-            for h in ts.dbMatch("name", "gpg-pubkey")]
+    return (text(hdr[rpm.RPMTAG_NAME]), hdr[rpm.RPMTAG_EPOCH] or 0,
+            text(hdr[rpm.RPMTAG_VERSION]), text(hdr[rpm.RPMTAG_RELEASE]),
+            text(hdr[rpm.RPMTAG_ARCH]))
+
+
+def header_nevra(hdr):
+    return record.nevra(*header_fields(hdr))
+
+
+def rpmdb_dir(root):
+    """Where root's rpm database is (%_dbpath within root)."""
+    import rpm
+    return os.path.join(root, text(rpm.expandMacro("%{_dbpath}")).lstrip("/"))
+
+
+def rpmdb_headers(root, name=None):
+    """The headers in root's rpm database (only those of package name if given).
+    Opening a root that has none creates an empty one: check rpmdb_dir first."""
+    import rpm
+    ts = rpm.TransactionSet(root or "/")
+    ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
+    try:
+        return list(ts.dbMatch("name", name) if name else ts.dbMatch())
+    finally:
+        ts.closeDB()
+
+
+def installed_pubkeys(root="/"):
+    """[armored key] of the gpg-pubkeys imported into root's rpm database."""
+    import rpm
+    return [text(h[rpm.RPMTAG_DESCRIPTION]) for h in rpmdb_headers(root, "gpg-pubkey")]
 
 
 class Verifier(object):

@@ -3,17 +3,6 @@
 from persistrepo import compat, pgp
 
 
-def installed_pubkeys(installroot="/"):
-    """[armored key] of the root's imported gpg-pubkeys."""
-    import rpm
-    ts = rpm.TransactionSet(installroot or "/")
-    ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
-    try:
-        return [armored for _, armored in compat.pubkey_headers(ts)]
-    finally:
-        ts.closeDB()
-
-
 def find_key(armored_keys, key_id):
     """The first key block that holds the (sub)key key_id, or None."""
     for armored in armored_keys:
@@ -29,7 +18,7 @@ def keep_signing_keys(store, installroot="/"):
     wanted = set(e["key_id"] for e in store.entries() if e["signed"]) - kept
     if not wanted:
         return []
-    available = installed_pubkeys(installroot)
+    available = compat.installed_pubkeys(installroot)
     missing = []
     for key_id in sorted(wanted):
         armored = find_key(available, key_id)

@@ -39,13 +39,8 @@ class Keys(object):
     """The public keys replay may verify with: the store's and the new root's."""
 
     def __init__(self, store, root):
-        import rpm
         self.store_keys = store.keys()
-        ts = rpm.TransactionSet(root)
-        try:
-            root_keys = [armored for _, armored in compat.pubkey_headers(ts)]
-        finally:
-            ts.closeDB()
+        root_keys = compat.installed_pubkeys(root)
         self.root_ids = set()
         for armored in root_keys:
             try:

@@ -87,10 +87,8 @@ def read_package(path, verifier=None, store_file=False):
         sha256 = fsutil.sha256_fd(fd)
     finally:
         os.close(fd)
-    nevra = [compat.text(hdr[rpm.RPMTAG_NAME]), hdr[rpm.RPMTAG_EPOCH] or 0,
-             compat.text(hdr[rpm.RPMTAG_VERSION]), compat.text(hdr[rpm.RPMTAG_RELEASE]),
-             compat.text(hdr[rpm.RPMTAG_ARCH])]
-    names.check_nevra(*(nevra + [path]))
+    nevra = compat.header_fields(hdr)
+    names.check_nevra(*(nevra + (path,)))
     return PackageInfo(
         name=nevra[0],
         epoch=nevra[1],

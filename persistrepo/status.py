@@ -54,34 +54,21 @@ def _nvra(pkg):
     return "%s-%s-%s.%s" % (pkg["name"], pkg["version"], pkg["release"], pkg["arch"])
 
 
-def _text(value):
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
 def rpmdb_packages(root):
     """[{name, epoch, version, release, arch, nevra}] of root's rpmdb, without
     gpg-pubkey entries. A root without an rpmdb is an error (rpm would create
     an empty one)."""
-    import rpm
-    dbpath = rpm.expandMacro("%{_dbpath}")
-    if not os.path.exists(os.path.join(root, dbpath.lstrip("/"))):
+    dbpath = compat.rpmdb_dir(root)
+    if not os.path.exists(dbpath):
         raise PersistError("%s has no rpm database (%s)" % (root, dbpath))
-    ts = rpm.TransactionSet(root)
-    ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
     found = []
-    try:
-        for h in ts.dbMatch():
-            name = _text(h[rpm.RPMTAG_NAME])
-            if name == "gpg-pubkey":
-                continue
-            p = {"name": name, "epoch": h[rpm.RPMTAG_EPOCH] or 0,
-                 "version": _text(h[rpm.RPMTAG_VERSION]),
-                 "release": _text(h[rpm.RPMTAG_RELEASE]), "arch": _text(h[rpm.RPMTAG_ARCH])}
-            p["nevra"] = record.nevra(p["name"], p["epoch"], p["version"], p["release"],
-                                      p["arch"])
-            found.append(p)
-    finally:
-        ts.closeDB()
+    for h in compat.rpmdb_headers(root):
+        fields = compat.header_fields(h)
+        if fields[0] == "gpg-pubkey":
+            continue
+        p = dict(zip(("name", "epoch", "version", "release", "arch"), fields))
+        p["nevra"] = record.nevra(*fields)
+        found.append(p)
     return sorted(found, key=lambda p: p["nevra"])
 
 
@@ -118,7 +105,7 @@ def read_image_root(path, label=None):
 
 def _run(cmd):
     out = subprocess.check_output(cmd, stderr=subprocess.STDOUT)
-    return _text(out).strip().splitlines()[-1].strip()
+    return compat.text(out).strip().splitlines()[-1].strip()
 
 
 def imgbased_base():
