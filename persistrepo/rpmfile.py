@@ -6,7 +6,15 @@ import os
 
 from persistrepo import compat, fsutil, names
 from persistrepo.errors import BadPackage
-from persistrepo.installonly import is_installonly
+
+# dnf's default conf.installonlypkgs (names and provides): packages that keep
+# several versions side by side.
+INSTALLONLY = ("kernel", "kernel-PAE", "installonlypkg(kernel)", "installonlypkg(kernel-module)",
+               "installonlypkg(vm)", "multiversion(kernel)")
+
+
+def is_installonly(name, provides, installonlypkgs=INSTALLONLY):
+    return name in installonlypkgs or any(p in installonlypkgs for p in provides)
 
 
 class PackageInfo(object):
