@@ -32,10 +32,6 @@ class PackageInfo(object):
         self.provides = provides
         self.installonly = is_installonly(name, provides)
 
-    @property
-    def evr(self):
-        return (str(self.epoch), self.version, self.release)
-
 
 def _read_header(fd, path, verifier=None):
     import rpm
