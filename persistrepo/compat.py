@@ -1,6 +1,6 @@
-"""The rpm bindings as persistrepo uses them (header text and NEVRA, the
-rpmdb of a root, its gpg-pubkeys), and every difference between the library
-versions persistrepo runs on, in one place.
+"""The rpm bindings as persistrepo uses them (header text and NEVRA, version
+order, the rpmdb of a root, its gpg-pubkeys), and every difference between
+the library versions persistrepo runs on, in one place.
 
 rpm's Python bindings, from 4.11 (EL7) to 6.x:
 - The payload digest is RPMTAG_PAYLOADDIGEST(ALGO) in 4.14 to 4.20 and
@@ -35,6 +35,7 @@ import re
 import shutil
 import sys
 import tempfile
+from functools import cmp_to_key
 
 from persistrepo import pgp, record
 
@@ -163,6 +164,21 @@ def header_fields(hdr):
 
 def header_nevra(hdr):
     return record.nevra(*header_fields(hdr))
+
+
+def _evr(entry):
+    return (str(entry["epoch"] or 0), entry["version"], entry["release"])
+
+
+def compare_versions(a, b):
+    """rpm.labelCompare over two entries (or dicts with their epoch, version and
+    release): -1, 0 or 1."""
+    import rpm
+    return rpm.labelCompare(_evr(a), _evr(b))
+
+
+def newest_first(entries):
+    return sorted(entries, key=cmp_to_key(compare_versions), reverse=True)
 
 
 def rpmdb_dir(root):

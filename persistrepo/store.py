@@ -12,8 +12,8 @@ import json
 import os
 import time
 
-from persistrepo import (fsutil, incoming, modules, names, pgp, record, repodata, rpmfile,
-                         specs, trash, versions)
+from persistrepo import (compat, fsutil, incoming, modules, names, pgp, record, repodata,
+                         rpmfile, specs, trash)
 from persistrepo.errors import BadPackage, NoMatch, PersistError, UnsafeStore, UsageError
 from persistrepo.layout import STATE_DIR, Layout
 from persistrepo.lock import StoreLock
@@ -555,7 +555,7 @@ def _surplus(entries, keep, installonly_keep):
     dropped = []
     for group in groups.values():
         limit = max(keep, installonly_keep) if group[0]["installonly"] else keep
-        dropped.extend(versions.newest_first(group)[limit:])
+        dropped.extend(compat.newest_first(group)[limit:])
     return sorted(dropped, key=lambda e: e["filename"])
 
 
