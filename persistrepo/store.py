@@ -36,13 +36,12 @@ class Candidate(object):
 
 class AddResult(object):
     """What one add did: entries added, replaced (same NEVRA, new checksum),
-    unchanged, superseded (older versions dropped), and failures."""
+    unchanged, and failures."""
 
     def __init__(self):
         self.added = []
         self.replaced = []
         self.unchanged = []
-        self.superseded = []
         self.failed = []
 
 
@@ -295,9 +294,8 @@ class Store(object):
                 adds.append((staged, entry))
                 batch[entry["filename"]] = entry
                 if cand.supersede:
-                    gone = self._superseded(index, info, entry["filename"])
-                    removes.extend(o["filename"] for o in gone)
-                    result.superseded.extend(gone)
+                    removes.extend(o["filename"]
+                                   for o in self._superseded(index, info, entry["filename"]))
             self._commit(adds, removes)
         return result
 
