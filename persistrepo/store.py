@@ -18,8 +18,6 @@ from persistrepo.errors import BadPackage, NoMatch, PersistError, UnsafeStore, U
 from persistrepo.layout import STATE_DIR, Layout
 from persistrepo.lock import StoreLock
 
-DEFAULT_STORE = "/var/imgbased/persisted_packages"
-
 
 class Candidate(object):
     """A file to persist and what is known of where it came from."""
@@ -46,7 +44,7 @@ class AddResult(object):
 
 
 class Store(object):
-    def __init__(self, root=DEFAULT_STORE):
+    def __init__(self, root):
         if not root:
             raise UsageError("the store path is empty; pass --store DIR")
         self.layout = Layout(root)
