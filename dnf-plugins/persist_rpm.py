@@ -373,7 +373,7 @@ class PersistCommand(dnf.cli.Command):
     # -- add -------------------------------------------------------------
 
     def _run_add(self, settings, installroot, store_path):
-        from persistrepo import failures, keys
+        from persistrepo import failures
         from persistrepo.store import Candidate, Store
         chosen = self._installed_matching(self.opts.specs)
         excluded = [_nevra(p) for p in chosen if settings.excluded(p.name)]
@@ -406,7 +406,7 @@ class PersistCommand(dnf.cli.Command):
         for e in result.unchanged:
             print("already persisted %s" % e["nevra"])
         failures.forget(failures.path_for(installroot), [_nevra(i) for i, _ in sources])
-        for key_id in keys.keep_signing_keys(store, installroot):
+        for key_id in store.keep_signing_keys(installroot):
             logger.warning("%s: warning: no public key %s in the rpmdb; replay cannot "
                            "check that signature", PLUGIN_NAME, key_id)
 

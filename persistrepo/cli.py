@@ -10,7 +10,7 @@ import signal
 import sys
 
 import persistrepo
-from persistrepo import compat, config, keys, listing, pgp, specs
+from persistrepo import compat, config, listing, pgp, specs
 from persistrepo.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PersistError, UsageError
 from persistrepo.store import Candidate, Store
 
@@ -65,7 +65,7 @@ def cmd_add(store, args):
     for key_id in sorted(signers):
         if key is not None and pgp.covers(key, key_id):
             store.add_key(key_id, key.encode("ascii"))
-    for key_id in sorted(signers & set(keys.keep_signing_keys(store, "/"))):
+    for key_id in sorted(signers & set(store.keep_signing_keys("/"))):
         _warn("warning: no public key %s for the packages signed with it, in this host's "
               "rpmdb or --key; replay will refuse them. Fix: persistrepo add --key KEYFILE "
               "FILE" % key_id)
@@ -175,7 +175,7 @@ def cmd_ingest(store, args):
         _say("persisted %s" % e["nevra"])
     for _, err in result.failed:
         compat.write_text(sys.stderr, "persistrepo: error: %s\n" % err)
-    for key_id in keys.keep_signing_keys(store, args.installroot):
+    for key_id in store.keep_signing_keys(args.installroot):
         compat.write_text(sys.stderr, "persistrepo: warning: no public key %s in the rpmdb "
                           "of %s\n" % (key_id, args.installroot))
     return EXIT_FAILED if result.failed else EXIT_OK

@@ -11,7 +11,7 @@ when something is at risk. Python 3.6 compatible.
 import os
 import sys
 
-from persistrepo import config, dnf5_state, failures, keys, listing, record, rpmfile, status
+from persistrepo import config, dnf5_state, failures, listing, record, rpmfile, status
 from persistrepo.errors import PersistError
 from persistrepo.store import Candidate, Store
 
@@ -103,7 +103,7 @@ def run_add(settings, args, store):
     for e in result.unchanged:
         _say("already persisted %s" % e["nevra"])
     failures.forget(failures.path_for(args.installroot), [_nevra(i) for i, _, _ in infos])
-    for key_id in keys.keep_signing_keys(store, args.installroot):
+    for key_id in store.keep_signing_keys(args.installroot):
         sys.stderr.write("persist_rpm: warning: no public key %s in the rpmdb; replay "
                          "cannot check that signature\n" % key_id)
 

@@ -364,6 +364,23 @@ class Store(object):
             if not os.path.lexists(path):
                 fsutil.write_atomic(path, armored, self.layout.tmp)
 
+    def keep_signing_keys(self, installroot="/"):
+        """Keep the key of every signed package the store lacks a key for, from
+        installroot's gpg-pubkeys; return the key ids still missing (the rpmdb
+        does not have them either)."""
+        wanted = set(e["key_id"] for e in self.entries() if e["signed"]) - set(self.key_files())
+        if not wanted:
+            return []
+        available = compat.installed_pubkeys(installroot)
+        missing = []
+        for key_id in sorted(wanted):
+            armored = pgp.find_key(available, key_id)
+            if armored is None:
+                missing.append(key_id)
+            else:
+                self.add_key(key_id, armored.encode("utf-8"))
+        return missing
+
     def ingest(self):
         """Take in what the yum plugin staged in .persistrepo/incoming."""
         with self.writing(create=True):
