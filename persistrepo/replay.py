@@ -374,7 +374,7 @@ def _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos,
         except dnf.exceptions.RepoError as e:
             raise PersistError("cannot read the store %s as a repository (%s); run "
                                "'persistrepo verify'" % (store.layout.root, e))
-        keys = replay_trust.Keys(store, new_root)
+        keys = replay_trust.Keys(store.keys(), new_root)
         refused, signers = _check_store(store, base, keys)
         result.refused = [{"filename": f, "reason": refused[f]} for f in sorted(refused)]
         module_items, module_broken = replay_modules.plan(base, entries)

@@ -36,10 +36,11 @@ def unsigned_allowed(entry):
 
 
 class Keys(object):
-    """The public keys replay may verify with: the store's and the new root's."""
+    """The public keys replay may verify with: the store's ({key_id: armored},
+    as Store.keys gives them) and the new root's."""
 
-    def __init__(self, store, root):
-        self.store_keys = store.keys()
+    def __init__(self, store_keys, root):
+        self.store_keys = store_keys
         root_keys = compat.installed_pubkeys(root)
         self.root_ids = set()
         for armored in root_keys:
