@@ -172,7 +172,8 @@ def _check_store(store, base, keys):
         sums[os.path.basename(pkg.location)] = replay_trust.hexsum(pkg.chksum)
     refused, signers = {}, {}
     for e in store.entries():
-        why, key_id = replay_trust.check_entry(store, e, sums.get(e["filename"]), keys)
+        why, key_id = replay_trust.check_entry(store.layout.package(e["filename"]), e,
+                                               sums.get(e["filename"]), keys)
         if why:
             refused[e["filename"]] = why
         elif key_id:

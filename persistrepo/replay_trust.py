@@ -104,15 +104,15 @@ def check_file(path, keys, expected_sha256=None, expected_size=None):
     return info, None
 
 
-def check_entry(store, entry, repodata_sha256, keys):
-    """(why it must not be installed or None, the signing key id or None)."""
+def check_entry(path, entry, repodata_sha256, keys):
+    """(why the stored package at path must not be installed or None, the
+    signing key id or None)."""
     if repodata_sha256 is None:
         return ("refused: not in the store's repodata; run 'persistrepo verify' and "
                 "'persistrepo refresh'"), None
     if repodata_sha256 != entry["sha256"]:
         return ("refused: the store's repodata says sha256 %s, the provenance record %s; "
                 "run 'persistrepo verify'" % (repodata_sha256, entry["sha256"])), None
-    path = store.layout.package(entry["filename"])
     if not os.path.lexists(path):
         return "refused: %s is missing; run 'persistrepo verify'" % path, None
     info, why = check_file(path, keys, entry["sha256"], entry["size"])
