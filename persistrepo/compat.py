@@ -38,6 +38,7 @@ import tempfile
 from functools import cmp_to_key
 
 from persistrepo import pgp, record
+from persistrepo.errors import PersistError
 
 try:
     from shlex import quote as shell_quote  # novm
@@ -197,6 +198,24 @@ def rpmdb_headers(root, name=None):
         return list(ts.dbMatch("name", name) if name else ts.dbMatch())
     finally:
         ts.closeDB()
+
+
+def rpmdb_packages(root):
+    """[{name, epoch, version, release, arch, nevra}] of root's rpmdb, without
+    gpg-pubkey entries. A root without an rpmdb is an error (rpm would create
+    an empty one)."""
+    dbpath = rpmdb_dir(root)
+    if not os.path.exists(dbpath):
+        raise PersistError("%s has no rpm database (%s)" % (root, dbpath))
+    found = []
+    for h in rpmdb_headers(root):
+        fields = header_fields(h)
+        if fields[0] == "gpg-pubkey":
+            continue
+        p = dict(zip(("name", "epoch", "version", "release", "arch"), fields))
+        p["nevra"] = record.nevra(*fields)
+        found.append(p)
+    return sorted(found, key=lambda p: p["nevra"])
 
 
 def installed_pubkeys(root="/"):

@@ -26,7 +26,7 @@ import os
 import subprocess
 import tempfile
 
-from persistrepo import compat, failures, fsutil, listing, record
+from persistrepo import compat, failures, fsutil, listing
 from persistrepo.errors import PersistError, UsageError
 
 EXIT_AT_RISK = 100  # like `dnf check-update`: ran fine, and there is something to act on
@@ -52,24 +52,6 @@ class Image(object):
 
 def _nvra(pkg):
     return "%s-%s-%s.%s" % (pkg["name"], pkg["version"], pkg["release"], pkg["arch"])
-
-
-def rpmdb_packages(root):
-    """[{name, epoch, version, release, arch, nevra}] of root's rpmdb, without
-    gpg-pubkey entries. A root without an rpmdb is an error (rpm would create
-    an empty one)."""
-    dbpath = compat.rpmdb_dir(root)
-    if not os.path.exists(dbpath):
-        raise PersistError("%s has no rpm database (%s)" % (root, dbpath))
-    found = []
-    for h in compat.rpmdb_headers(root):
-        fields = compat.header_fields(h)
-        if fields[0] == "gpg-pubkey":
-            continue
-        p = dict(zip(("name", "epoch", "version", "release", "arch"), fields))
-        p["nevra"] = record.nevra(*fields)
-        found.append(p)
-    return sorted(found, key=lambda p: p["nevra"])
 
 
 def read_manifest(path):
@@ -99,7 +81,7 @@ def read_manifest(path):
 def read_image_root(path, label=None):
     if not os.path.isdir(path):
         raise UsageError("%s: no such directory (--image-root)" % path)
-    pkgs = rpmdb_packages(path)
+    pkgs = compat.rpmdb_packages(path)
     return Image(label or "image root %s" % path, [p["nevra"] for p in pkgs])
 
 
@@ -197,7 +179,7 @@ def report(settings, installroot="/", image=None, store_path=None, adder="dnf"):
     rep = Report(installroot, os.path.abspath(store_path), image)
     entries = Store(store_path).entries()
     stored = set(e["nevra"] for e in entries)
-    pkgs = rpmdb_packages(installroot)
+    pkgs = compat.rpmdb_packages(installroot)
     installed = set(p["nevra"] for p in pkgs)
     rep.persisted, rep.installed = len(entries), len(pkgs)
     rep.failures = [f for f in failures.load(failures.path_for(installroot))
