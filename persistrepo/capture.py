@@ -194,7 +194,6 @@ def advice(pkg, nevra, fix, root, installroot):
 
 
 def _direct(out, root, installroot, wanted, gone, method):
-    from persistrepo import keys
     from persistrepo.store import Candidate, Store
     store = Store(root)
     if wanted:
@@ -211,7 +210,7 @@ def _direct(out, root, installroot, wanted, gone, method):
         out.dropped.extend(e["nevra"] for e in store.remove([g.nevra for g in gone],
                                                             missing_ok=True))
     if wanted:
-        missing = keys.keep_signing_keys(store, installroot)
+        missing = store.keep_signing_keys(installroot)
         if missing:
             out.notes.append("no public key for %s in the rpmdb; replay cannot check "
                              "those signatures" % ", ".join(missing))

@@ -39,7 +39,7 @@ class Printed(object):
 def add(store_path, installroot, candidates, key=None):
     """Persist candidates; keep the public keys of their signers from the
     rpmdb of installroot, or key (an armored block) where it holds them."""
-    from persistrepo import keys, pgp
+    from persistrepo import pgp
     store = Store(store_path)
     result = store.add(candidates)
     out = Printed()
@@ -56,7 +56,7 @@ def add(store_path, installroot, candidates, key=None):
         "no public key %s for the packages signed with it, in the rpmdb of %s or --key; "
         "replay will refuse them. Fix: persistrepo add --key KEYFILE FILE"
         % (key_id, installroot) for key_id in sorted(
-            signers & set(keys.keep_signing_keys(store, installroot))))
+            signers & set(store.keep_signing_keys(installroot))))
     failures.forget(failures.path_for(installroot), [e["nevra"] for e in stored])
     return out
 

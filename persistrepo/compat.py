@@ -1,4 +1,6 @@
-"""Every difference between the library versions persistrepo runs on, in one place.
+"""The rpm bindings as persistrepo uses them (header text and NEVRA, version
+order, the rpmdb of a root, its gpg-pubkeys), and every difference between
+the library versions persistrepo runs on, in one place.
 
 rpm's Python bindings, from 4.11 (EL7) to 6.x:
 - The payload digest is RPMTAG_PAYLOADDIGEST(ALGO) in 4.14 to 4.20 and
@@ -36,8 +38,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from functools import cmp_to_key
 
-from persistrepo import pgp
+from persistrepo import pgp, record
+from persistrepo.errors import PersistError
 
 try:
     from shlex import quote as shell_quote  # novm
@@ -154,11 +158,73 @@ class digest_level_only(object):
             rpm.delMacro("_pkgverify_level")
 
 
-def pubkey_headers(ts):
-    """[(gpg-pubkey name-version, armored key)] of an open TransactionSet's rpmdb."""
+def header_fields(hdr):
+    """(name, epoch, version, release, arch) of a header, as text and an int epoch."""
     import rpm
-    return [("gpg-pubkey-%s" % text(h[rpm.RPMTAG_VERSION]), text(h[rpm.RPMTAG_DESCRIPTION]))
-            for h in ts.dbMatch("name", "gpg-pubkey")]
+    return (text(hdr[rpm.RPMTAG_NAME]), hdr[rpm.RPMTAG_EPOCH] or 0,
+            text(hdr[rpm.RPMTAG_VERSION]), text(hdr[rpm.RPMTAG_RELEASE]),
+            text(hdr[rpm.RPMTAG_ARCH]))
+
+
+def header_nevra(hdr):
+    return record.nevra(*header_fields(hdr))
+
+
+def _evr(entry):
+    return (str(entry["epoch"] or 0), entry["version"], entry["release"])
+
+
+def compare_versions(a, b):
+    """rpm.labelCompare over two entries (or dicts with their epoch, version and
+    release): -1, 0 or 1."""
+    import rpm
+    return rpm.labelCompare(_evr(a), _evr(b))
+
+
+def newest_first(entries):
+    return sorted(entries, key=cmp_to_key(compare_versions), reverse=True)
+
+
+def rpmdb_dir(root):
+    """Where root's rpm database is (%_dbpath within root)."""
+    import rpm
+    return os.path.join(root, text(rpm.expandMacro("%{_dbpath}")).lstrip("/"))
+
+
+def rpmdb_headers(root, name=None):
+    """The headers in root's rpm database (only those of package name if given).
+    Opening a root that has none creates an empty one: check rpmdb_dir first."""
+    import rpm
+    ts = rpm.TransactionSet(root or "/")
+    ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
+    try:
+        return list(ts.dbMatch("name", name) if name else ts.dbMatch())
+    finally:
+        ts.closeDB()
+
+
+def rpmdb_packages(root):
+    """[{name, epoch, version, release, arch, nevra}] of root's rpmdb, without
+    gpg-pubkey entries. A root without an rpmdb is an error (rpm would create
+    an empty one)."""
+    dbpath = rpmdb_dir(root)
+    if not os.path.exists(dbpath):
+        raise PersistError("%s has no rpm database (%s)" % (root, dbpath))
+    found = []
+    for h in rpmdb_headers(root):
+        fields = header_fields(h)
+        if fields[0] == "gpg-pubkey":
+            continue
+        p = dict(zip(("name", "epoch", "version", "release", "arch"), fields))
+        p["nevra"] = record.nevra(*fields)
+        found.append(p)
+    return sorted(found, key=lambda p: p["nevra"])
+
+
+def installed_pubkeys(root="/"):
+    """[armored key] of the gpg-pubkeys imported into root's rpm database."""
+    import rpm
+    return [text(h[rpm.RPMTAG_DESCRIPTION]) for h in rpmdb_headers(root, "gpg-pubkey")]
 
 
 class Verifier(object):

@@ -15,7 +15,7 @@ belongs to the plugin's protocol. Python 3.6 compatible.
 import os
 import sys
 
-from persistrepo import capture, dnf5_modules, dnf5_state, record, status
+from persistrepo import capture, compat, dnf5_modules, dnf5_state, record
 from persistrepo.dnf5_actions import Channel
 
 PREFIX = "persist_rpm"
@@ -75,7 +75,7 @@ def _artifact(p):
 
 def facts(channel, trans, installroot, cachedir, state_dir):
     """Installed and Erased facts of a finished dnf5 transaction."""
-    on_system = set(p["nevra"] for p in status.rpmdb_packages(installroot))
+    on_system = set(p["nevra"] for p in compat.rpmdb_packages(installroot))
     why = dnf5_state.reasons(dnf5_state.packages_toml(installroot, state_dir))
     arriving = set(p["name"] for p in trans if p.get("action") in _ARRIVING)
     streams = dnf5_modules.enabled_artifacts(installroot, cachedir, state_dir) \

@@ -20,7 +20,7 @@ import stat
 import subprocess
 import tempfile
 
-from persistrepo import config, keys, listing
+from persistrepo import config, listing
 from persistrepo.errors import PersistError, UsageError
 from persistrepo.store import Candidate, Store
 
@@ -220,7 +220,7 @@ def import_imgbased(store, source=IMGBASED_STORE, installroot="/"):
     if not files:
         return None, []
     result = store.add([Candidate(f, method="cli", origin="imgbased-persist") for f in files])
-    missing = keys.keep_signing_keys(store, installroot)
+    missing = store.keep_signing_keys(installroot)
     for f in files:
         os.unlink(f)
     return result, missing

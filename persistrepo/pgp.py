@@ -114,3 +114,11 @@ def covers(armored, key_id):
         return key_id.lower() in key_ids(armored)
     except BadKey:
         return False
+
+
+def find_key(armored_keys, key_id):
+    """The first key block that holds the (sub)key key_id, or None."""
+    for armored in armored_keys:
+        if covers(armored, key_id):
+            return armored
+    return None

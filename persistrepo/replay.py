@@ -96,19 +96,15 @@ def _check_root(root):
     if not os.path.isdir(root):
         raise UsageError("--installroot %s is not a directory; point it at the unpacked new "
                          "image root" % root)
-    dbpath = os.path.join(root, rpm.expandMacro("%{_dbpath}").lstrip("/"))
+    dbpath = compat.rpmdb_dir(root)
     if not os.path.isdir(dbpath):
         raise UsageError("%s has no rpm database at %s; point --installroot at an unpacked "
                          "image root" % (root, dbpath))
-    ts = rpm.TransactionSet(root)
-    ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
     try:
-        installed = sum(1 for _ in ts.dbMatch())
+        installed = len(compat.rpmdb_headers(root))
     except rpm.error as e:
         raise UsageError("cannot read the rpm database of %s (%s); is it the unpacked image "
                          "root?" % (root, e))
-    finally:
-        ts.closeDB()
     if not installed:
         raise UsageError("the rpm database of %s holds no packages, so what the image ships "
                          "is unknown; point --installroot at an unpacked image root" % root)
@@ -176,7 +172,8 @@ def _check_store(store, base, keys):
         sums[os.path.basename(pkg.location)] = replay_trust.hexsum(pkg.chksum)
     refused, signers = {}, {}
     for e in store.entries():
-        why, key_id = replay_trust.check_entry(store, e, sums.get(e["filename"]), keys)
+        why, key_id = replay_trust.check_entry(store.layout.package(e["filename"]), e,
+                                               sums.get(e["filename"]), keys)
         if why:
             refused[e["filename"]] = why
         elif key_id:
@@ -224,18 +221,11 @@ def _check_remote(base, items, keys):
 
 def _outcomes(root, items, ran):
     """Fill item.outcome from what the root's rpmdb now holds."""
-    import rpm
     if not ran:
         for item in items:
             item.outcome = "skipped" if item.action == "skip" else "not-installed"
         return
-    ts = rpm.TransactionSet(root)
-    try:
-        have = set()
-        for hdr in ts.dbMatch():
-            have.add(replay_report.header_nevra(hdr))
-    finally:
-        ts.closeDB()
+    have = set(compat.header_nevra(hdr) for hdr in compat.rpmdb_headers(root))
     for item in items:
         if item.action == "enable":
             item.outcome = "done" if replay_modules.enabled(root, item) else "failed"
@@ -385,7 +375,7 @@ def _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos,
         except dnf.exceptions.RepoError as e:
             raise PersistError("cannot read the store %s as a repository (%s); run "
                                "'persistrepo verify'" % (store.layout.root, e))
-        keys = replay_trust.Keys(store, new_root)
+        keys = replay_trust.Keys(store.keys(), new_root)
         refused, signers = _check_store(store, base, keys)
         result.refused = [{"filename": f, "reason": refused[f]} for f in sorted(refused)]
         module_items, module_broken = replay_modules.plan(base, entries)

@@ -10,7 +10,7 @@ already has the same or a newer version, upgraded when older, else installed.
 
 from functools import cmp_to_key
 
-from persistrepo import compat, versions
+from persistrepo import compat
 from persistrepo.record import nevra
 
 STORE_REPO = "persistrepo-store"
@@ -55,7 +55,7 @@ def _compatible_installed(sack, name, arch):
     q = sack.query().installed().filter(name=name)
     if arch != "noarch":
         q = q.filter(arch=[arch, "noarch"])
-    return sorted(q, key=cmp_to_key(lambda a, b: versions.compare(_evr(a), _evr(b))),
+    return sorted(q, key=cmp_to_key(lambda a, b: compat.compare_versions(_evr(a), _evr(b))),
                   reverse=True)
 
 
@@ -67,7 +67,7 @@ def _candidates(entries):
         groups.setdefault((e["name"], e["arch"]), []).append(e)
     chosen = []
     for key in sorted(groups):
-        group = versions.newest_first(groups[key])
+        group = compat.newest_first(groups[key])
         if group[0]["installonly"]:
             chosen.extend(e for e in group if e["reason"] in REQUESTED_REASONS)
         elif any(e["reason"] in REQUESTED_REASONS for e in group):
@@ -91,7 +91,7 @@ def requested(sack, entries, refused):
         newest = installed[0] if installed else None
         root_has = _pkg_nevra(newest) if newest else None
         if e["installonly"]:
-            same_or_newer = [p for p in installed if versions.compare(_evr(p), e) >= 0]
+            same_or_newer = [p for p in installed if compat.compare_versions(_evr(p), e) >= 0]
             if same_or_newer:
                 item = Item(e, "requested", "skip", "the root already has %s (same or newer)"
                             % _pkg_nevra(same_or_newer[0]), root_has)
@@ -100,10 +100,10 @@ def requested(sack, entries, refused):
                             "this new", root_has)
         elif newest is None:
             item = Item(e, "requested", "install", "absent from the root")
-        elif versions.compare(_evr(newest), e) >= 0:
+        elif compat.compare_versions(_evr(newest), e) >= 0:
+            same = compat.compare_versions(_evr(newest), e) == 0
             item = Item(e, "requested", "skip", "the root already has %s (%s)"
-                        % (root_has, "same version" if versions.compare(_evr(newest), e) == 0
-                           else "newer"), root_has)
+                        % (root_has, "same version" if same else "newer"), root_has)
         else:
             item = Item(e, "requested", "upgrade", "the root has older %s" % root_has, root_has)
         if item.action != "skip":
@@ -179,7 +179,7 @@ def after_resolve(sack, items, transaction, entries):
         if e["reason"] not in REQUESTED_REASONS and (e["name"], e["arch"]) not in pulled:
             pool.setdefault((e["name"], e["arch"]), []).append(e)
     for key in sorted(pool):
-        e = versions.newest_first(pool[key])[0]
+        e = compat.newest_first(pool[key])[0]
         installed = _compatible_installed(sack, e["name"], e["arch"])
         if installed:
             reason = "dependency not needed: the root already has %s" \

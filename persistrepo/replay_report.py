@@ -19,17 +19,6 @@ def utc_now():
     return datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def header_nevra(hdr):
-    import rpm
-    from persistrepo.record import nevra
-
-    def text(v):
-        return v.decode("utf-8") if isinstance(v, bytes) else v
-    return nevra(text(hdr[rpm.RPMTAG_NAME]), hdr[rpm.RPMTAG_EPOCH] or 0,
-                 text(hdr[rpm.RPMTAG_VERSION]), text(hdr[rpm.RPMTAG_RELEASE]),
-                 text(hdr[rpm.RPMTAG_ARCH]))
-
-
 def to_json(result):
     return json.dumps(result.to_dict(), indent=2, sort_keys=True)
 

@@ -36,16 +36,12 @@ def unsigned_allowed(entry):
 
 
 class Keys(object):
-    """The public keys replay may verify with: the store's and the new root's."""
+    """The public keys replay may verify with: the store's ({key_id: armored},
+    as Store.keys gives them) and the new root's."""
 
-    def __init__(self, store, root):
-        import rpm
-        self.store_keys = store.keys()
-        ts = rpm.TransactionSet(root)
-        try:
-            root_keys = [armored for _, armored in compat.pubkey_headers(ts)]
-        finally:
-            ts.closeDB()
+    def __init__(self, store_keys, root):
+        self.store_keys = store_keys
+        root_keys = compat.installed_pubkeys(root)
         self.root_ids = set()
         for armored in root_keys:
             try:
@@ -108,15 +104,15 @@ def check_file(path, keys, expected_sha256=None, expected_size=None):
     return info, None
 
 
-def check_entry(store, entry, repodata_sha256, keys):
-    """(why it must not be installed or None, the signing key id or None)."""
+def check_entry(path, entry, repodata_sha256, keys):
+    """(why the stored package at path must not be installed or None, the
+    signing key id or None)."""
     if repodata_sha256 is None:
         return ("refused: not in the store's repodata; run 'persistrepo verify' and "
                 "'persistrepo refresh'"), None
     if repodata_sha256 != entry["sha256"]:
         return ("refused: the store's repodata says sha256 %s, the provenance record %s; "
                 "run 'persistrepo verify'" % (repodata_sha256, entry["sha256"])), None
-    path = store.layout.package(entry["filename"])
     if not os.path.lexists(path):
         return "refused: %s is missing; run 'persistrepo verify'" % path, None
     info, why = check_file(path, keys, entry["sha256"], entry["size"])

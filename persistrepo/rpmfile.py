@@ -6,7 +6,15 @@ import os
 
 from persistrepo import compat, fsutil, names
 from persistrepo.errors import BadPackage
-from persistrepo.installonly import is_installonly
+
+# dnf's default conf.installonlypkgs (names and provides): packages that keep
+# several versions side by side.
+INSTALLONLY = ("kernel", "kernel-PAE", "installonlypkg(kernel)", "installonlypkg(kernel-module)",
+               "installonlypkg(vm)", "multiversion(kernel)")
+
+
+def is_installonly(name, provides, installonlypkgs=INSTALLONLY):
+    return name in installonlypkgs or any(p in installonlypkgs for p in provides)
 
 
 class PackageInfo(object):
@@ -23,10 +31,6 @@ class PackageInfo(object):
         self.key_id = key_id
         self.provides = provides
         self.installonly = is_installonly(name, provides)
-
-    @property
-    def evr(self):
-        return (str(self.epoch), self.version, self.release)
 
 
 def _read_header(fd, path, verifier=None):
@@ -87,10 +91,8 @@ def read_package(path, verifier=None, store_file=False):
         sha256 = fsutil.sha256_fd(fd)
     finally:
         os.close(fd)
-    nevra = [compat.text(hdr[rpm.RPMTAG_NAME]), hdr[rpm.RPMTAG_EPOCH] or 0,
-             compat.text(hdr[rpm.RPMTAG_VERSION]), compat.text(hdr[rpm.RPMTAG_RELEASE]),
-             compat.text(hdr[rpm.RPMTAG_ARCH])]
-    names.check_nevra(*(nevra + [path]))
+    nevra = compat.header_fields(hdr)
+    names.check_nevra(*(nevra + (path,)))
     return PackageInfo(
         name=nevra[0],
         epoch=nevra[1],

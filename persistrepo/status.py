@@ -26,7 +26,7 @@ import os
 import subprocess
 import tempfile
 
-from persistrepo import compat, failures, fsutil, listing, record
+from persistrepo import compat, failures, fsutil, listing
 from persistrepo.errors import PersistError, UsageError
 
 class Image(object):
@@ -49,37 +49,6 @@ class Image(object):
 
 def _nvra(pkg):
     return "%s-%s-%s.%s" % (pkg["name"], pkg["version"], pkg["release"], pkg["arch"])
-
-
-def _text(value):
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
-def rpmdb_packages(root):
-    """[{name, epoch, version, release, arch, nevra}] of root's rpmdb, without
-    gpg-pubkey entries. A root without an rpmdb is an error (rpm would create
-    an empty one)."""
-    import rpm
-    dbpath = rpm.expandMacro("%{_dbpath}")
-    if not os.path.exists(os.path.join(root, dbpath.lstrip("/"))):
-        raise PersistError("%s has no rpm database (%s)" % (root, dbpath))
-    ts = rpm.TransactionSet(root)
-    ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
-    found = []
-    try:
-        for h in ts.dbMatch():
-            name = _text(h[rpm.RPMTAG_NAME])
-            if name == "gpg-pubkey":
-                continue
-            p = {"name": name, "epoch": h[rpm.RPMTAG_EPOCH] or 0,
-                 "version": _text(h[rpm.RPMTAG_VERSION]),
-                 "release": _text(h[rpm.RPMTAG_RELEASE]), "arch": _text(h[rpm.RPMTAG_ARCH])}
-            p["nevra"] = record.nevra(p["name"], p["epoch"], p["version"], p["release"],
-                                      p["arch"])
-            found.append(p)
-    finally:
-        ts.closeDB()
-    return sorted(found, key=lambda p: p["nevra"])
 
 
 def read_manifest(path):
@@ -109,13 +78,13 @@ def read_manifest(path):
 def read_image_root(path, label=None):
     if not os.path.isdir(path):
         raise UsageError("%s: no such directory (--image-root)" % path)
-    pkgs = rpmdb_packages(path)
+    pkgs = compat.rpmdb_packages(path)
     return Image(label or "image root %s" % path, [p["nevra"] for p in pkgs])
 
 
 def _run(cmd):
     out = subprocess.check_output(cmd, stderr=subprocess.STDOUT)
-    return _text(out).strip().splitlines()[-1].strip()
+    return compat.text(out).strip().splitlines()[-1].strip()
 
 
 def imgbased_base():
@@ -207,7 +176,7 @@ def report(settings, installroot="/", image=None, store_path=None, adder="dnf"):
     rep = Report(installroot, os.path.abspath(store_path), image)
     entries = Store(store_path).entries()
     stored = set(e["nevra"] for e in entries)
-    pkgs = rpmdb_packages(installroot)
+    pkgs = compat.rpmdb_packages(installroot)
     installed = set(p["nevra"] for p in pkgs)
     rep.persisted, rep.installed = len(entries), len(pkgs)
     rep.failures = [f for f in failures.load(failures.path_for(installroot))

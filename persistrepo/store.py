@@ -12,13 +12,11 @@ import json
 import os
 import time
 
-from persistrepo import (fsutil, incoming, modules, names, pgp, record, repodata, rpmfile,
-                         specs, trash, versions)
+from persistrepo import (compat, fsutil, incoming, modules, names, pgp, record, repodata,
+                         rpmfile, specs, trash)
 from persistrepo.errors import BadPackage, NoMatch, PersistError, UnsafeStore, UsageError
 from persistrepo.layout import STATE_DIR, Layout
 from persistrepo.lock import StoreLock
-
-DEFAULT_STORE = "/var/imgbased/persisted_packages"
 
 
 class Candidate(object):
@@ -36,18 +34,17 @@ class Candidate(object):
 
 class AddResult(object):
     """What one add did: entries added, replaced (same NEVRA, new checksum),
-    unchanged, superseded (older versions dropped), and failures."""
+    unchanged, and failures."""
 
     def __init__(self):
         self.added = []
         self.replaced = []
         self.unchanged = []
-        self.superseded = []
         self.failed = []
 
 
 class Store(object):
-    def __init__(self, root=DEFAULT_STORE):
+    def __init__(self, root):
         if not root:
             raise UsageError("the store path is empty; pass --store DIR")
         self.layout = Layout(root)
@@ -295,9 +292,8 @@ class Store(object):
                 adds.append((staged, entry))
                 batch[entry["filename"]] = entry
                 if cand.supersede:
-                    gone = self._superseded(index, info, entry["filename"])
-                    removes.extend(o["filename"] for o in gone)
-                    result.superseded.extend(gone)
+                    removes.extend(o["filename"]
+                                   for o in self._superseded(index, info, entry["filename"]))
             self._commit(adds, removes)
         return result
 
@@ -367,6 +363,23 @@ class Store(object):
             path = self.layout.key(key_id.lower(), "the caller")
             if not os.path.lexists(path):
                 fsutil.write_atomic(path, armored, self.layout.tmp)
+
+    def keep_signing_keys(self, installroot="/"):
+        """Keep the key of every signed package the store lacks a key for, from
+        installroot's gpg-pubkeys; return the key ids still missing (the rpmdb
+        does not have them either)."""
+        wanted = set(e["key_id"] for e in self.entries() if e["signed"]) - set(self.key_files())
+        if not wanted:
+            return []
+        available = compat.installed_pubkeys(installroot)
+        missing = []
+        for key_id in sorted(wanted):
+            armored = pgp.find_key(available, key_id)
+            if armored is None:
+                missing.append(key_id)
+            else:
+                self.add_key(key_id, armored.encode("utf-8"))
+        return missing
 
     def ingest(self):
         """Take in what the yum plugin staged in .persistrepo/incoming."""
@@ -555,7 +568,7 @@ def _surplus(entries, keep, installonly_keep):
     dropped = []
     for group in groups.values():
         limit = max(keep, installonly_keep) if group[0]["installonly"] else keep
-        dropped.extend(versions.newest_first(group)[limit:])
+        dropped.extend(compat.newest_first(group)[limit:])
     return sorted(dropped, key=lambda e: e["filename"])
 
 

@@ -30,6 +30,8 @@ from collections import namedtuple
 import rpm
 import rpmfluff
 
+from persistrepo import compat
+
 DBPATH = '/var/lib/rpm'
 BUSYBOX = '/bin/busybox'
 GPG = shutil.which('gpg') or '/usr/bin/gpg'
@@ -187,18 +189,9 @@ def rpm_header(path):
         os.close(fd)
 
 
-def nevra(hdr):
-    """Format a header as name-[epoch:]version-release.arch (epoch 0 omitted)."""
-    epoch = hdr[rpm.RPMTAG_EPOCH]
-    evr = '%s-%s' % (hdr[rpm.RPMTAG_VERSION], hdr[rpm.RPMTAG_RELEASE])
-    if epoch:
-        evr = '%s:%s' % (epoch, evr)
-    return '%s-%s.%s' % (hdr[rpm.RPMTAG_NAME], evr, hdr[rpm.RPMTAG_ARCH])
-
-
 def rpm_nevra(path):
     """NEVRA string of an RPM file, same format as :func:`installed`."""
-    return nevra(rpm_header(path))
+    return compat.header_nevra(rpm_header(path))
 
 
 _SIG_TAGS = [getattr(rpm, t) for t in ('RPMTAG_OPENPGP', 'RPMTAG_RSAHEADER',
@@ -517,22 +510,17 @@ def tmpfs(path, size):
 
 def _headers(root):
     root = str(root)
-    if not os.path.isdir(os.path.join(root, DBPATH.lstrip('/'))):
-        return []   # opening would create ROOT/var/lib/rpm as a side effect
     with dbpath_macro():
-        ts = rpm.TransactionSet(root)
-        ts.setVSFlags(-1)
-        try:
-            return list(ts.dbMatch())
-        finally:
-            ts.closeDB()
+        if not os.path.isdir(compat.rpmdb_dir(root)):
+            return []   # opening would create ROOT/var/lib/rpm as a side effect
+        return compat.rpmdb_headers(root)
 
 
 def installed(root, base=False):
     """Set of NEVRA strings installed in ``root``'s rpmdb, without
     gpg-pubkey entries and (unless ``base``) without the bed-base stub."""
     hidden = {'gpg-pubkey'} if base else {'gpg-pubkey', BASE_NAME}
-    return {nevra(h) for h in _headers(root)
+    return {compat.header_nevra(h) for h in _headers(root)
             if h[rpm.RPMTAG_NAME] not in hidden}
 
 

@@ -7,16 +7,31 @@ import sys
 
 import createrepo_c as cr
 
+from tests import bed
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def cli(*args, **kw):
-    """Run `python -m persistrepo ARGS` and return the CompletedProcess;
-    env= adds environment variables."""
-    env = dict(os.environ, PYTHONPATH=REPO, **kw.get("env", {}))
-    return subprocess.run([sys.executable, "-m", "persistrepo"] + [str(a) for a in args],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, env=env, timeout=kw.get("timeout", 120))
+def cli_command(*args):
+    """The command line `python -m persistrepo ARGS`."""
+    return [sys.executable, "-m", "persistrepo"] + [str(a) for a in args]
+
+
+def cli_env(extra=None, tool=False):
+    """The CLI's environment: this process's (with tool, the bed's own:
+    bed.tool_env()) with this tree on PYTHONPATH; extra entries override."""
+    env = bed.tool_env() if tool else dict(os.environ)
+    env["PYTHONPATH"] = REPO
+    env.update(extra or {})
+    return env
+
+
+def cli(*args, env=None, tool=False, check=False, timeout=120):
+    """Run `python -m persistrepo ARGS` and return the CompletedProcess; env
+    and tool as for cli_env, check and timeout as for subprocess.run."""
+    return subprocess.run(cli_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, env=cli_env(env, tool), check=check,
+                          timeout=timeout)
 
 
 def listed(store):

@@ -2,6 +2,7 @@
 
 import os
 
+from persistrepo.compat import header_nevra
 from tests import bed
 
 HOST_DNF_DIRS = ('/var/cache/dnf', '/var/lib/dnf', '/var/log')
@@ -27,7 +28,7 @@ def test_build_sign_and_read_key_id(builder, gpg_key):
     path = builder.build(**spec)
     assert builder.build(**spec) == path          # cached, not rebuilt
     hdr = bed.rpm_header(path)
-    assert bed.nevra(hdr) == 'full-4:3.1-2.i686'
+    assert header_nevra(hdr) == 'full-4:3.1-2.i686'
     assert 'libfoo' in hdr['requirename']
     assert 'fullcap' in hdr['providename']
     assert hdr['obsoletename'] == ['oldfull']

@@ -7,13 +7,12 @@ import os
 import pty
 import struct
 import subprocess
-import sys
 import termios
 
 import pytest
 
 from tests import bed
-from tests.storebed import REPO, cli, listed, one_line_error
+from tests.storebed import cli, cli_command, cli_env, listed, one_line_error
 
 
 @pytest.fixture
@@ -84,10 +83,10 @@ def in_terminal(args, answer=None, columns=80, env=None):
     stdin and stdout; type answer; return (exit code, what it showed)."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    environ = dict(os.environ, PYTHONPATH=REPO, **(env or {}))
+    environ = cli_env(env)
     environ.pop("COLUMNS", None)
-    proc = subprocess.Popen([sys.executable, "-m", "persistrepo"] + list(args), stdin=slave,
-                            stdout=slave, stderr=slave, env=environ, close_fds=True)
+    proc = subprocess.Popen(cli_command(*args), stdin=slave, stdout=slave, stderr=slave,
+                            env=environ, close_fds=True)
     os.close(slave)
     if answer is not None:
         os.write(master, answer.encode() + b"\n")
@@ -145,9 +144,8 @@ def closed_pipe_run(*args):
     """Run persistrepo with stdout on a pipe whose reader is already gone."""
     read, write = os.pipe()
     os.close(read)
-    proc = subprocess.run([sys.executable, "-m", "persistrepo"] + list(args), stdout=write,
-                          stderr=subprocess.PIPE, universal_newlines=True,
-                          env=dict(os.environ, PYTHONPATH=REPO), timeout=120)
+    proc = subprocess.run(cli_command(*args), stdout=write, stderr=subprocess.PIPE,
+                          universal_newlines=True, env=cli_env(), timeout=120)
     os.close(write)
     return proc
 

@@ -10,7 +10,7 @@ import textwrap
 
 import rpm
 
-from persistrepo import compat, keys, pgp
+from persistrepo import compat, pgp
 from persistrepo.store import Candidate, Store
 from tests import bed
 from tests.storebed import REPO, cli
@@ -148,7 +148,7 @@ def test_subkey_signed_package_keeps_its_key_and_replays(tmp_path, builder):
                    env=bed.tool_env())
     store = Store(str(tmp_path / "store"))
     store.add([Candidate(path, method="dnf", origin="vendor", reason="user")])
-    assert keys.keep_signing_keys(store, layer1) == []
+    assert store.keep_signing_keys(layer1) == []
     assert set(store.key_files()) == {subkey}
     res = cli("--store", store.layout.root, "verify")
     assert res.returncode == 0, res.stdout + res.stderr

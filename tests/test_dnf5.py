@@ -19,10 +19,9 @@ import pytest
 
 from persistrepo.store import Store
 from tests import bed
-from tests.storebed import cli, listed
+from tests.storebed import REPO, cli, listed
 from tests.test_modules import RECORD, repodata_modules, site
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ACTIONS = os.path.join(REPO, "conf", "dnf5", "persistrepo.actions")
 STORE = "var/imgbased/persisted_packages"
 
@@ -144,8 +143,7 @@ def test_upgrade_downgrade_reinstall(dnf5):
     assert set(dnf5.stored()) == {"tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch"}
     assert bed.installed(dnf5.root) == set(dnf5.stored())
 
-    subprocess.run([sys.executable, "-m", "persistrepo", "--store", dnf5.store, "remove",
-                    "tool"], check=True, stdout=subprocess.PIPE, env=bed.tool_env())
+    cli("--store", dnf5.store, "remove", "tool", tool=True, check=True)
     assert_clean(dnf5("reinstall", "tool"), dnf5)
     assert set(dnf5.stored()) == {"tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch"}
 
@@ -211,10 +209,7 @@ def test_full_store_never_breaks_dnf5_and_the_named_fix_works(dnf5, full_store, 
     assert "persist_rpm: error: big-1.0-1.noarch was NOT persisted" in res.stderr
     assert "fix: dnf5 --installroot=%s persist add big" % dnf5.root in res.stderr
     assert "Traceback" not in res.output
-    status = subprocess.run(
-        [sys.executable, "-m", "persistrepo", "--config", dnf5.config, "status",
-         "--installroot", dnf5.root], stdout=subprocess.PIPE, universal_newlines=True,
-        env=bed.tool_env({"PYTHONPATH": REPO}))
+    status = cli("--config", dnf5.config, "status", "--installroot", dnf5.root, tool=True)
     assert status.returncode == 100
     assert "big-1.0-1.noarch: " in status.stdout
 
@@ -466,15 +461,12 @@ def dnf5_view(root):
 def test_replay_into_a_dnf5_root_records_the_reasons_for_dnf5(std_set, tmp_path):
     store = str(tmp_path / "store")
     for reason, name, version in (("user", "tool", "2.0"), ("dependency", "libtool-dep", None)):
-        subprocess.run([sys.executable, "-m", "persistrepo", "--store", store, "add",
-                        "--reason", reason, std_set.path(name, version)], check=True,
-                       stdout=subprocess.DEVNULL, env=bed.tool_env({"PYTHONPATH": REPO}))
+        cli("--store", store, "add", "--reason", reason, std_set.path(name, version),
+            tool=True, check=True)
     root = bed.make_root(tmp_path / "new")
     # the new image's own packages were installed by dnf5: it keeps its state there
     assert bed.run_dnf5(root, ["install", "unsigned"], repos={"std": std_set.repo}).returncode == 0
-    res = subprocess.run([sys.executable, "-m", "persistrepo", "replay", "--installroot", root,
-                          "--store", store], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         universal_newlines=True, env=bed.tool_env({"PYTHONPATH": REPO}))
+    res = cli("replay", "--installroot", root, "--store", store, tool=True)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "dnf5: recorded the reasons in its state (dnf5 mark)" in res.stdout
     view = dnf5_view(root)

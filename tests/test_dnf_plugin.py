@@ -10,14 +10,13 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 
 import pytest
 
 from persistrepo.store import Store
 from tests import bed
+from tests.storebed import REPO, cli
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLUGIN_DIR = os.path.join(REPO, "dnf-plugins")
 STORE = "var/imgbased/persisted_packages"
 
@@ -73,13 +72,6 @@ def extra_repo(builder, tmp_path):
         paths = [builder.build(**spec) for spec in specs]
         return bed.make_repo(tmp_path / ("repo%d" % random.randrange(1 << 30)), paths)
     return make
-
-
-def persistrepo_cli(*args):
-    env = bed.tool_env({"PYTHONPATH": REPO})
-    return subprocess.run([sys.executable, "-m", "persistrepo"] + list(args),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, env=env)
 
 
 # -- capture -------------------------------------------------------------------
@@ -178,7 +170,7 @@ def test_http_repo_with_keepcache_0(dnf, std_set, http_serve):
 
 
 def test_install_from_the_store_itself_is_not_copied_onto_itself(dnf, std_set):
-    res = persistrepo_cli("--store", dnf.store, "add", std_set.path("unsigned"))
+    res = cli("--store", dnf.store, "add", std_set.path("unsigned"), tool=True)
     assert res.returncode == 0, res.stderr
     before = dnf.stored()["unsigned-1.0-1.noarch"]
     res = dnf("install", "unsigned", repos={"persisted": dnf.store})
@@ -402,7 +394,7 @@ def test_list_matches_persistrepo_list(dnf):
     assert dnf("install", "tool", "signed").returncode == 0
     for extra in ([], ["--json"]):
         ours = dnf("persist", "list", *extra)
-        theirs = persistrepo_cli("--store", dnf.store, "list", *extra)
+        theirs = cli("--store", dnf.store, "list", *extra, tool=True)
         assert ours.returncode == theirs.returncode == 0, ours
         assert ours.stdout == theirs.stdout
     doc = json.loads(dnf("persist", "list", "--json").stdout)
@@ -496,8 +488,8 @@ def test_status_tells_image_packages_apart_with_a_manifest(dnf, std_set, tmp_pat
     assert "  signed-1.0-1.noarch" in res.stdout
 
     # persistrepo status says the same
-    theirs = persistrepo_cli("--store", dnf.store, "status", "--installroot", dnf.root,
-                             "--image-manifest", str(manifest), "--json")
+    theirs = cli("--store", dnf.store, "status", "--installroot", dnf.root,
+                 "--image-manifest", str(manifest), "--json", tool=True)
     ours = dnf("persist", "status", "--image-manifest", str(manifest), "--json")
     assert theirs.returncode == ours.returncode == 100, theirs.stderr
     assert theirs.stdout == ours.stdout
@@ -532,7 +524,7 @@ def test_failed_capture_of_a_local_rpm_names_a_fix_that_works(dnf, full_store, b
     assert fix in res.stderr, res
     subprocess.run(["umount", full_store], check=True)
     command = res.stderr.split("fix: ", 1)[1].split()[1:]
-    assert persistrepo_cli(*command).returncode == 0
+    assert cli(*command, tool=True).returncode == 0
     assert set(dnf.stored()) == {"biglocal-1.0-1.noarch"}
 
 
@@ -563,5 +555,5 @@ def test_status_names_a_fix_that_works_for_rpm_i_packages(dnf, std_set):
     assert fix == "persistrepo --store %s add %s" % (dnf.store, path)
     assert report["fixes"]["bed-base-1.0-1.noarch"] == \
         "dnf --installroot=%s persist add bed-base" % dnf.root
-    assert persistrepo_cli(*fix.split()[1:]).returncode == 0
+    assert cli(*fix.split()[1:], tool=True).returncode == 0
     assert "unsigned-1.0-1.noarch" not in dnf.status()["unpersisted"]

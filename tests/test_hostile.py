@@ -17,7 +17,8 @@ import pytest
 from persistrepo import repodata
 from persistrepo.store import Candidate, Store
 from tests import bed, forge
-from tests.storebed import REPO, cli, listed, one_line_error, repodata_packages
+from tests.storebed import (REPO, cli, cli_command, cli_env, listed, one_line_error,
+                            repodata_packages)
 
 NOBODY = 65534
 
@@ -207,9 +208,9 @@ def test_keys_directory_probes(store, std_set, tmp_path, kind):
 # -- 3. No user can block root; reading needs no write access ---------------
 
 def as_nobody(*args, **kw):
-    env = dict(os.environ, PYTHONPATH=REPO, HOME=bed.rpm_home())
     return subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, env=env, timeout=kw.get("timeout", 60),
+                          universal_newlines=True, env=cli_env({"HOME": bed.rpm_home()}),
+                          timeout=kw.get("timeout", 60),
                           preexec_fn=lambda: (os.setgid(NOBODY), os.setuid(NOBODY)))
 
 
@@ -244,11 +245,11 @@ def test_reads_work_for_any_user(store, tmp_path):
     for args in (["verify"], ["list"], ["list", "--json"],
                  ["status", "--installroot", root],
                  ["replay", "--installroot", root, "--store", store, "--dry-run"]):
-        res = as_nobody(sys.executable, "-m", "persistrepo", "--store", store, *args)
+        res = as_nobody(*cli_command("--store", store, *args))
         assert res.returncode in (0, 100) and "Traceback" not in res.stderr, \
             (args, res.stdout, res.stderr)
     assert "ok: 2 packages verified" in as_nobody(
-        sys.executable, "-m", "persistrepo", "--store", store, "verify").stdout
+        *cli_command("--store", store, "verify")).stdout
 
 
 def test_reads_work_on_a_read_only_store(store, tmp_path):
@@ -487,8 +488,7 @@ def test_replay_refuses_a_corrupt_rpmdb_and_an_unprivileged_run(store, tmp_path)
     assert res.returncode == 2 and "rpm database" in one_line_error(res)
     good = bed.make_root(tmp_path / "good")
     readable_by_all(str(tmp_path))
-    res = as_nobody(sys.executable, "-m", "persistrepo", "replay", "--installroot", good,
-                    "--store", store)
+    res = as_nobody(*cli_command("replay", "--installroot", good, "--store", store))
     assert res.returncode == 1 and "run it as root" in one_line_error(res)
 
 

@@ -4,14 +4,13 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 import time
 
 import pytest
 
 from persistrepo.store import Candidate, Store
 from tests import bed
-from tests.storebed import REPO, cli, one_line_error
+from tests.storebed import cli, cli_command, cli_env, one_line_error
 
 ITEM_FIELDS = {"nevra", "name", "epoch", "version", "release", "arch", "role", "action",
                "reason", "root_has", "needed_by", "repo", "outcome"}
@@ -500,10 +499,10 @@ def test_replay_holds_the_store_lock(tmp_path, builder):
     root = image(tmp_path, [])
     pkg = builder.build("slow", pre="mkdir -p /var/tmp && touch /var/tmp/started && sleep 2")
     store = store_of(tmp_path, (pkg, "user"))
-    proc = subprocess.Popen([sys.executable, "-m", "persistrepo", "replay", "--installroot",
-                             root, "--store", store.layout.root],
-                            env=dict(os.environ, PYTHONPATH=REPO), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, universal_newlines=True)
+    proc = subprocess.Popen(cli_command("replay", "--installroot", root, "--store",
+                                        store.layout.root),
+                            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True)
     started = os.path.join(root, "var/tmp/started")
     while not os.path.exists(started) and proc.poll() is None:
         time.sleep(0.05)
