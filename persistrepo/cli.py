@@ -150,15 +150,15 @@ def cmd_ingest(store, args):
 
 def cmd_replay(store, args):
     try:
-        from persistrepo import replay, replay_report
+        from persistrepo.replay import replay, report
     except ImportError as e:  # EL7's python2 build has no dnf
         raise PersistError("replay needs the dnf Python API (python3-dnf): %s" % e)
     if args.replay_store:
         store = Store(args.replay_store)
-    result = replay.replay(args.installroot, store, dry_run=args.dry_run,
-                           skip_broken=args.skip_broken, enablerepos=args.enablerepo,
-                           exclude=args.exclude, allow_running_root=args.allow_running_root)
-    _say(replay_report.to_json(result) if args.json else replay_report.text(result))
+    result = replay(args.installroot, store, dry_run=args.dry_run,
+                    skip_broken=args.skip_broken, enablerepos=args.enablerepo,
+                    exclude=args.exclude, allow_running_root=args.allow_running_root)
+    _say(report.to_json(result) if args.json else report.text(result))
     sys.stdout.flush()
     for item in result.broken:
         compat.write_text(sys.stderr, "persistrepo: error: cannot replay %s: %s\n"

@@ -136,6 +136,7 @@ def test_library_package_layout(built):
     modules = {os.path.basename(f) for f in files
                if SITELIB.match(f) and '/persistrepo/' in f}
     assert {'__init__.py', '__main__.py', 'cli.py', 'store.py'} <= modules
+    assert any(f.endswith('/persistrepo/replay/run.py') for f in files)  # the subpackage
     assert files['/usr/share/man/man8/persistrepo.8.gz'][3] == 'd'
     assert '/usr/share/bash-completion/completions/persistrepo' in files
     assert files['/usr/share/licenses/%s-%s/LICENSE' % (

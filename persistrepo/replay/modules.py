@@ -10,7 +10,7 @@ stream's packages are broken. A stream is never switched.
 import os
 
 from persistrepo import compat, modules
-from persistrepo.replay_plan import Item
+from persistrepo.replay.plan import Item
 
 
 def _item(key, action, reason, repo):

@@ -6,7 +6,7 @@ import errno
 import json
 import os
 
-from persistrepo import replay_dnf5
+from persistrepo.replay import dnf5
 from persistrepo.listing import count
 
 REPORT_DIR = "var/log/persistrepo"
@@ -76,7 +76,7 @@ def text(result):
     if result.unsigned_by_policy:
         lines.append("rpm enforces signatures (%%_pkgverify_level); unsigned but trusted by "
                      "provenance: %s" % ", ".join(result.unsigned_by_policy))
-    if result.dnf5_state == replay_dnf5.RECORDED:
+    if result.dnf5_state == dnf5.RECORDED:
         lines.append("dnf5: recorded the reasons in its state (dnf5 mark)")
     elif result.dnf5_state:
         lines.append("dnf5: warning: %s" % result.dnf5_state)

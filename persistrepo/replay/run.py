@@ -12,8 +12,8 @@ import shutil
 import sys
 import tempfile
 
-from persistrepo import (compat, replay_dnf5, replay_modules, replay_mounts, replay_plan,
-                         replay_report, replay_trust)
+from persistrepo import compat
+from persistrepo.replay import dnf5, modules, mounts, plan, report, trust
 from persistrepo.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, PersistError, UsageError
 from persistrepo.store import Store
 
@@ -41,7 +41,7 @@ class ReplayResult(object):
         self.dry_run = dry_run
         self.skip_broken = skip_broken
         self.enablerepos = list(enablerepos)
-        self.started_at = replay_report.utc_now()
+        self.started_at = report.utc_now()
         self.finished_at = None
         self.items = []
         self.refused = []
@@ -129,7 +129,7 @@ def _make_base(root, store, enablerepos, workdir, dry_run, persistdir=None):
         conf.persistdir = persistdir
     else:
         conf.prepend_installroot("persistdir")
-    # Signatures are checked by replay_trust before the transaction, with the
+    # Signatures are checked by trust before the transaction, with the
     # store's policy for unsigned packages, which dnf's gpgcheck cannot express.
     conf.gpgcheck = False
     conf.localpkg_gpgcheck = False
@@ -155,7 +155,7 @@ def _make_base(root, store, enablerepos, workdir, dry_run, persistdir=None):
                 repo.enable()
             else:
                 repo.disable()
-    base.repos.add_new_repo(replay_plan.STORE_REPO, conf,
+    base.repos.add_new_repo(plan.STORE_REPO, conf,
                             baseurl=["file://" + store.layout.root],
                             gpgcheck=False, skip_if_unavailable=False)
     # dnf's history records the command line it finds here.
@@ -168,18 +168,18 @@ def _check_store(store, base, keys):
     import hawkey
     sums = {}
     for pkg in base.sack.query(flags=hawkey.IGNORE_EXCLUDES).filter(
-            reponame=replay_plan.STORE_REPO):
-        sums[os.path.basename(pkg.location)] = replay_trust.hexsum(pkg.chksum)
+            reponame=plan.STORE_REPO):
+        sums[os.path.basename(pkg.location)] = trust.hexsum(pkg.chksum)
     refused, signers = {}, {}
     for e in store.entries():
-        why, key_id = replay_trust.check_entry(store.layout.package(e["filename"]), e,
+        why, key_id = trust.check_entry(store.layout.package(e["filename"]), e,
                                                sums.get(e["filename"]), keys)
         if why:
             refused[e["filename"]] = why
         elif key_id:
             signers[e["filename"]] = key_id
     if refused:
-        bad = base.sack.query().filterm(reponame=replay_plan.STORE_REPO).filter(
+        bad = base.sack.query().filterm(reponame=plan.STORE_REPO).filter(
             location=sorted(refused))
         base.sack.add_excludes(bad)
     return refused, signers
@@ -191,7 +191,7 @@ def _explain_broken(base, items):
     for item in items:
         if item.action != "broken" or item.pkg is None:
             continue
-        why = replay_plan.explain(base.sack, item.pkg)
+        why = plan.explain(base.sack, item.pkg)
         if why is None:
             if combined is None:
                 combined = hawkey.Goal(base.sack)
@@ -199,7 +199,7 @@ def _explain_broken(base, items):
                     if other.pkg is not None and other.role == "requested":
                         combined.install(other.pkg)
                 combined.run()
-            rules = replay_plan.problem_text(combined, about=item.nevra)
+            rules = plan.problem_text(combined, about=item.nevra)
             why = "cannot be installed together with the rest of the plan" + (
                 ": " + rules if rules else "")
         item.reason = why
@@ -208,11 +208,11 @@ def _explain_broken(base, items):
 def _check_remote(base, items, keys):
     """Verify packages that --enablerepo repos delivered, with the same policy."""
     for item in items:
-        if item.pkg is None or item.repo in (replay_plan.STORE_REPO, "@System"):
+        if item.pkg is None or item.repo in (plan.STORE_REPO, "@System"):
             continue
         repo = base.repos[item.repo]
-        _, why = replay_trust.check_file(item.pkg.localPkg(), keys)
-        if why is None and repo.gpgcheck and replay_trust.rpmfile.read_package(
+        _, why = trust.check_file(item.pkg.localPkg(), keys)
+        if why is None and repo.gpgcheck and trust.rpmfile.read_package(
                 item.pkg.localPkg()).key_id is None:
             why = "refused: unsigned, but repo %s requires signatures" % repo.id
         if why:
@@ -228,7 +228,7 @@ def _outcomes(root, items, ran):
     have = set(compat.header_nevra(hdr) for hdr in compat.rpmdb_headers(root))
     for item in items:
         if item.action == "enable":
-            item.outcome = "done" if replay_modules.enabled(root, item) else "failed"
+            item.outcome = "done" if modules.enabled(root, item) else "failed"
         elif item.action in ("install", "upgrade"):
             item.outcome = "done" if item.nevra in have else "failed"
         elif item.action == "remove":
@@ -262,7 +262,7 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
     skip_broken: if any requested package cannot be installed, nothing is.
     The store is locked for reading throughout; a real run's transaction
     runs in a child process with the root's own /proc, /sys, /dev and /run
-    (replay_mounts), and its report is written whatever happens. persistdir:
+    (mounts), and its report is written whatever happens. persistdir:
     where dnf keeps its history and state (default: new_root's /var/lib/dnf
     as dnf resolves it).
     """
@@ -283,7 +283,7 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
         if compat.signatures_enforced():
             result.unsigned_by_policy = sorted(
                 e["nevra"] for e in entries
-                if not e["signed"] and replay_trust.unsigned_allowed(e)[0])
+                if not e["signed"] and trust.unsigned_allowed(e)[0])
         args = (result, store, entries, new_root, dry_run, skip_broken, enablerepos,
                 persistdir)
         if not entries:  # an empty store (as the package ships it) has no repodata yet
@@ -292,10 +292,10 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
             _replay(*args)
         else:
             _in_child(result, lambda: _replay(*args), store, write_report)
-            result.dnf5_state = replay_dnf5.record_reasons(new_root, result.items)
-    result.finished_at = replay_report.utc_now()
+            result.dnf5_state = dnf5.record_reasons(new_root, result.items)
+    result.finished_at = report.utc_now()
     if write_report and not dry_run and result.status != "nothing-to-do":
-        replay_report.write(result)
+        report.write(result)
     return result
 
 
@@ -322,7 +322,7 @@ def _in_child(result, work, store, write_report):
         os.close(read_fd)
         try:
             os.dup2(2, 1)
-            replay_mounts.enter(result.root)
+            mounts.enter(result.root)
             work()
             doc = {"result": result.to_dict()}
         except PersistError as e:
@@ -349,8 +349,8 @@ def _in_child(result, work, store, write_report):
     result.status, result.exit_code, result.transaction_error = \
         "failed", doc["exit_code"], doc["error"]
     if write_report:
-        result.finished_at = replay_report.utc_now()
-        replay_report.write(result)
+        result.finished_at = report.utc_now()
+        report.write(result)
         where = os.path.join(result.root, result.report_file.lstrip("/"))
         raise PersistError("%s; report %s" % (doc["error"], where), doc["exit_code"])
     raise PersistError(doc["error"], doc["exit_code"])
@@ -375,11 +375,11 @@ def _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos,
         except dnf.exceptions.RepoError as e:
             raise PersistError("cannot read the store %s as a repository (%s); run "
                                "'persistrepo verify'" % (store.layout.root, e))
-        keys = replay_trust.Keys(store.keys(), new_root)
+        keys = trust.Keys(store.keys(), new_root)
         refused, signers = _check_store(store, base, keys)
         result.refused = [{"filename": f, "reason": refused[f]} for f in sorted(refused)]
-        module_items, module_broken = replay_modules.plan(base, entries)
-        items = replay_plan.requested(base.sack, entries, dict(module_broken, **refused))
+        module_items, module_broken = modules.plan(base, entries)
+        items = plan.requested(base.sack, entries, dict(module_broken, **refused))
         for item in items:
             if item.pkg is not None:
                 base.package_install(item.pkg, strict=False)
@@ -388,7 +388,7 @@ def _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos,
                 base.resolve()
             except dnf.exceptions.DepsolveError as e:
                 raise PersistError("the solver failed: %s" % e)
-        result.items = module_items + replay_plan.after_resolve(base.sack, items,
+        result.items = module_items + plan.after_resolve(base.sack, items,
                                                                 base.transaction, entries)
         _explain_broken(base, result.items)
         installs = [i for i in result.items
@@ -399,7 +399,7 @@ def _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos,
                                     and i.action != "remove"])
             _check_remote(base, result.items, keys)
             wanted = [signers[i.pkg.location] for i in installs if i.pkg is not None
-                      and i.repo == replay_plan.STORE_REPO and i.pkg.location in signers]
+                      and i.repo == plan.STORE_REPO and i.pkg.location in signers]
             result.keys_imported = keys.import_into(new_root, wanted)
             try:
                 # rpm would refuse what the trust policy accepted (docs/replay.md,
