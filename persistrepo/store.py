@@ -46,6 +46,30 @@ class AddResult(object):
         self.failed = []
 
 
+class _Plan(object):
+    """What one commit will do, worked out under the lock from the index:
+    staged files to add with their entries and file names to drop."""
+
+    def __init__(self, index):
+        self.index = index
+        self.adds = []
+        self.removes = []
+        self.batch = {}
+
+    def add(self, staged, info, entry, supersede):
+        """Add staged as entry; with supersede, older versions of its
+        name.arch go (never for installonly packages). Returns those."""
+        self.adds.append((staged, entry))
+        self.batch[entry["filename"]] = entry
+        if not supersede or info.installonly:
+            return []
+        gone = [o for o in self.index.packages.values()
+                if (o["name"], o["arch"]) == (info.name, info.arch)
+                and o["filename"] != entry["filename"]]
+        self.removes.extend(o["filename"] for o in gone)
+        return gone
+
+
 class Store(object):
     def __init__(self, root=DEFAULT_STORE):
         if not root:
@@ -240,13 +264,6 @@ class Store(object):
         repodata.save_chunks(self.layout, info.sha256, chunks)
         return staged, info
 
-    def _superseded(self, index, info, keep):
-        """Older versions of info's name.arch that a newer capture replaces."""
-        if info.installonly:
-            return []
-        return [o for o in index.packages.values()
-                if (o["name"], o["arch"]) == (info.name, info.arch) and o["filename"] != keep]
-
     def _quarantine(self, path, why, report):
         """Set aside something the store cannot use; never delete it."""
         fsutil.ensure_dir(self.layout.quarantine)
@@ -271,8 +288,7 @@ class Store(object):
         result = AddResult()
         with self.writing(create=True):
             self._ingest_locked()
-            index = record.load_index(self.layout.index)
-            adds, removes, batch = [], [], {}
+            plan = _Plan(record.load_index(self.layout.index))
             for cand in candidates:
                 try:
                     staged, info = self._stage(cand.path)
@@ -283,7 +299,8 @@ class Store(object):
                     continue
                 entry = record.make_entry(info, cand.method, cand.origin, cand.reason,
                                           module=cand.module)
-                old = batch.get(entry["filename"]) or index.packages.get(entry["filename"])
+                old = plan.batch.get(entry["filename"]) or \
+                    plan.index.packages.get(entry["filename"])
                 if old is not None and old["sha256"] == entry["sha256"]:
                     if cand.module is None or old.get("module") == cand.module:
                         result.unchanged.append(old)
@@ -292,13 +309,8 @@ class Store(object):
                     # The same file, now known to come from a module stream.
                     entry = dict(old, module=cand.module)
                 (result.replaced if old is not None else result.added).append(entry)
-                adds.append((staged, entry))
-                batch[entry["filename"]] = entry
-                if cand.supersede:
-                    gone = self._superseded(index, info, entry["filename"])
-                    removes.extend(o["filename"] for o in gone)
-                    result.superseded.extend(gone)
-            self._commit(adds, removes)
+                result.superseded.extend(plan.add(staged, info, entry, cand.supersede))
+            self._commit(plan.adds, plan.removes)
         return result
 
     def remove(self, spec_list, missing_ok=False, dry_run=False):
@@ -377,9 +389,9 @@ class Store(object):
         requests = incoming.pending(self.layout)
         if not requests:
             return AddResult()
-        index = record.load_index(self.layout.index)
+        plan = _Plan(record.load_index(self.layout.index))
         result = AddResult()
-        adds, removes, staged_names, handled = [], [], set(), []
+        handled = []
         for req in requests:
             if req["op"] == "invalid":
                 why = "unusable request %s in %s (%s)" % (req["_token"], self.layout.incoming,
@@ -393,8 +405,8 @@ class Store(object):
                 continue
             handled.append(req)
             if req["op"] == "remove":
-                chosen, _ = specs.select([req["spec"]], index.entries())
-                removes.extend(e["filename"] for e in chosen)
+                chosen, _ = specs.select([req["spec"]], plan.index.entries())
+                plan.removes.extend(e["filename"] for e in chosen)
                 continue
             src = incoming.package_of(self.layout, req)
             try:
@@ -404,15 +416,11 @@ class Store(object):
                 continue
             entry = record.make_entry(info, req["method"], req["origin"], req["reason"],
                                       req["persisted_at"])
-            if entry["filename"] in staged_names:
+            if entry["filename"] in plan.batch:
                 continue
-            staged_names.add(entry["filename"])
-            adds.append((staged, entry))
             result.added.append(entry)
-            if req["supersede"]:
-                removes.extend(o["filename"]
-                               for o in self._superseded(index, info, entry["filename"]))
-        self._commit(adds, removes)
+            plan.add(staged, info, entry, req["supersede"])
+        self._commit(plan.adds, plan.removes)
         incoming.done(self.layout, handled)
         return result
 
