@@ -178,22 +178,25 @@ class Store(object):
                               "it aside" % (self.layout.journal, e))
         return {"adds": adds, "removes": removes, "removed_entries": removed_entries}
 
-    def _commit(self, adds, removes):
-        """adds: [(staged_path, entry)]; removes: [filename]."""
+    def _commit(self, adds, removes, index=None):
+        """adds: [(staged_path, entry)]; removes: [filename]; index: the index
+        as read under this lock (read again if not given)."""
         if not adds and not removes:
             return
-        index = record.load_index(self.layout.index)
+        if index is None:
+            index = record.load_index(self.layout.index)
         journal = {"adds": [{"staged": os.path.basename(p), "entry": e} for p, e in adds],
                    "removes": sorted(set(removes)),
                    "removed_entries": [index.packages[n] for n in sorted(set(removes))
                                        if n in index.packages]}
         fsutil.write_atomic(self.layout.journal, json.dumps(journal).encode("utf-8"),
                             self.layout.tmp)
-        self._apply(journal)
+        self._apply(journal, index)
 
-    def _apply(self, journal):
+    def _apply(self, journal, index=None):
         """Carry out a journal; safe to repeat after a crash at any step."""
-        index = record.load_index(self.layout.index)
+        if index is None:
+            index = record.load_index(self.layout.index)
         added = set()
         for item in journal["adds"]:
             entry = item["entry"]
@@ -310,7 +313,7 @@ class Store(object):
                     entry = dict(old, module=cand.module)
                 (result.replaced if old is not None else result.added).append(entry)
                 result.superseded.extend(plan.add(staged, info, entry, cand.supersede))
-            self._commit(plan.adds, plan.removes)
+            self._commit(plan.adds, plan.removes, plan.index)
         return result
 
     def remove(self, spec_list, missing_ok=False, dry_run=False):
@@ -321,9 +324,9 @@ class Store(object):
             return self._matching(spec_list, self.entries(), missing_ok)
         with self.writing():
             self._ingest_locked()
-            chosen = self._matching(spec_list, record.load_index(self.layout.index).entries(),
-                                    missing_ok)
-            self._commit([], [e["filename"] for e in chosen])
+            index = record.load_index(self.layout.index)
+            chosen = self._matching(spec_list, index.entries(), missing_ok)
+            self._commit([], [e["filename"] for e in chosen], index)
         return chosen
 
     @staticmethod
@@ -342,9 +345,9 @@ class Store(object):
             return _surplus(self.entries(), keep, installonly_keep)
         with self.writing():
             self._ingest_locked()
-            dropped = _surplus(record.load_index(self.layout.index).entries(), keep,
-                               installonly_keep)
-            self._commit([], [e["filename"] for e in dropped])
+            index = record.load_index(self.layout.index)
+            dropped = _surplus(index.entries(), keep, installonly_keep)
+            self._commit([], [e["filename"] for e in dropped], index)
         return dropped
 
     def removed(self):
@@ -368,7 +371,7 @@ class Store(object):
                     adds.append((trash.take(self.layout, slot, entry), entry))
                     slots.append(slot)
                     wanted.discard(entry["filename"])
-            self._commit(adds, [])
+            self._commit(adds, [], index)
             for slot in slots:
                 trash.forget(self.layout, slot)
         return [e for _, e in adds]
@@ -420,7 +423,7 @@ class Store(object):
                 continue
             result.added.append(entry)
             plan.add(staged, info, entry, req["supersede"])
-        self._commit(plan.adds, plan.removes)
+        self._commit(plan.adds, plan.removes, plan.index)
         incoming.done(self.layout, handled)
         return result
 
