@@ -48,19 +48,22 @@ class AddResult(object):
 
 class _Plan(object):
     """What one commit will do, worked out under the lock from the index:
-    staged files to add with their entries and file names to drop."""
+    staged files to add with their entries, file names to drop, and the
+    chunks made for the staged files."""
 
     def __init__(self, index):
         self.index = index
         self.adds = []
         self.removes = []
+        self.chunks = {}
         self.batch = {}
 
-    def add(self, staged, info, entry, supersede):
+    def add(self, staged, info, entry, chunks, supersede):
         """Add staged as entry; with supersede, older versions of its
         name.arch go (never for installonly packages). Returns those."""
         self.adds.append((staged, entry))
         self.batch[entry["filename"]] = entry
+        self.chunks[entry["sha256"]] = chunks
         if not supersede or info.installonly:
             return []
         gone = [o for o in self.index.packages.values()
@@ -178,9 +181,10 @@ class Store(object):
                               "it aside" % (self.layout.journal, e))
         return {"adds": adds, "removes": removes, "removed_entries": removed_entries}
 
-    def _commit(self, adds, removes, index=None):
+    def _commit(self, adds, removes, index=None, chunks=None):
         """adds: [(staged_path, entry)]; removes: [filename]; index: the index
-        as read under this lock (read again if not given)."""
+        as read under this lock (read again if not given); chunks: {sha256:
+        chunks} already made for adds."""
         if not adds and not removes:
             return
         if index is None:
@@ -191,9 +195,9 @@ class Store(object):
                                        if n in index.packages]}
         fsutil.write_atomic(self.layout.journal, json.dumps(journal).encode("utf-8"),
                             self.layout.tmp)
-        self._apply(journal, index)
+        self._apply(journal, index, chunks)
 
-    def _apply(self, journal, index=None):
+    def _apply(self, journal, index=None, chunks=None):
         """Carry out a journal; safe to repeat after a crash at any step."""
         if index is None:
             index = record.load_index(self.layout.index)
@@ -213,7 +217,7 @@ class Store(object):
                 index.packages.pop(name, None)
         index.generation += 1
         fsutil.write_atomic(self.layout.index, index.to_bytes(), self.layout.tmp)
-        self._write_repodata(index)
+        self._write_repodata(index, chunks)
         entries = dict((e["filename"], e) for e in journal.get("removed_entries", []))
         for name in journal["removes"]:
             if name not in index.packages:
@@ -222,9 +226,12 @@ class Store(object):
         self._drop_unused_chunks(index)
         fsutil.unlink_if_exists(self.layout.journal)
 
-    def _chunks_of(self, entry):
-        """The entry's chunks; a missing or damaged chunk is made again from
-        the package; None (with a warning) if the package cannot give them."""
+    def _chunks_of(self, entry, made):
+        """The entry's chunks: made in this commit, else read from chunks/; a
+        missing or damaged chunk is made again from the package; None (with
+        a warning) if the package cannot give them."""
+        if entry["sha256"] in made:
+            return made[entry["sha256"]]
         try:
             return repodata.load_chunks(self.layout, entry["sha256"])
         except PersistError:
@@ -242,8 +249,8 @@ class Store(object):
         repodata.save_chunks(self.layout, entry["sha256"], chunks, replace=True)
         return chunks
 
-    def _write_repodata(self, index):
-        docs = [self._chunks_of(e) for e in index.entries()]
+    def _write_repodata(self, index, made=None):
+        docs = [self._chunks_of(e, made or {}) for e in index.entries()]
         repodata.write(self.layout, [d for d in docs if d is not None], index.generation,
                        modules.yaml(index.entries()))
 
@@ -255,7 +262,8 @@ class Store(object):
                 fsutil.unlink_if_exists(path)
 
     def _stage(self, path, origin_path=None):
-        """Copy path into tmp, check it and make its chunks: (staged, info)."""
+        """Copy path into tmp, check it and make its chunks (saved in
+        chunks/ too): (staged, info, chunks)."""
         staged, _ = fsutil.stage_file(path, self.layout.tmp)
         try:
             info = rpmfile.read_package(staged)
@@ -265,7 +273,7 @@ class Store(object):
             fsutil.unlink_if_exists(staged)
             raise BadPackage(str(e).replace(staged, origin_path or path))
         repodata.save_chunks(self.layout, info.sha256, chunks)
-        return staged, info
+        return staged, info, chunks
 
     def _quarantine(self, path, why, report):
         """Set aside something the store cannot use; never delete it."""
@@ -294,7 +302,7 @@ class Store(object):
             plan = _Plan(record.load_index(self.layout.index))
             for cand in candidates:
                 try:
-                    staged, info = self._stage(cand.path)
+                    staged, info, chunks = self._stage(cand.path)
                 except (BadPackage, OSError, IOError) as e:
                     if all_or_nothing:
                         raise _as_persist_error(e, cand.path)
@@ -312,8 +320,8 @@ class Store(object):
                     # The same file, now known to come from a module stream.
                     entry = dict(old, module=cand.module)
                 (result.replaced if old is not None else result.added).append(entry)
-                result.superseded.extend(plan.add(staged, info, entry, cand.supersede))
-            self._commit(plan.adds, plan.removes, plan.index)
+                result.superseded.extend(plan.add(staged, info, entry, chunks, cand.supersede))
+            self._commit(plan.adds, plan.removes, plan.index, plan.chunks)
         return result
 
     def remove(self, spec_list, missing_ok=False, dry_run=False):
@@ -413,7 +421,7 @@ class Store(object):
                 continue
             src = incoming.package_of(self.layout, req)
             try:
-                staged, info = self._stage(src)
+                staged, info, chunks = self._stage(src)
             except (BadPackage, OSError, IOError) as e:
                 result.failed.append((req, _as_persist_error(e, src)))
                 continue
@@ -422,8 +430,8 @@ class Store(object):
             if entry["filename"] in plan.batch:
                 continue
             result.added.append(entry)
-            plan.add(staged, info, entry, req["supersede"])
-        self._commit(plan.adds, plan.removes, plan.index)
+            plan.add(staged, info, entry, chunks, req["supersede"])
+        self._commit(plan.adds, plan.removes, plan.index, plan.chunks)
         incoming.done(self.layout, handled)
         return result
 
