@@ -142,8 +142,9 @@ def _tmpname(tmpdir, suffix):
     return path
 
 
-def write_atomic(path, data, tmpdir):
-    """Write bytes to path by writing aside in tmpdir, fsyncing and renaming."""
+def write_atomic(path, data, tmpdir, sync_dir=True):
+    """Write bytes to path by writing aside in tmpdir, fsyncing and renaming;
+    without sync_dir the caller fsyncs path's directory (once for many files)."""
     tmp = _tmpname(tmpdir, ".part")
     try:
         with open(tmp, "wb") as f:
@@ -156,7 +157,8 @@ def write_atomic(path, data, tmpdir):
         if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
-    fsync_dir(os.path.dirname(path))
+    if sync_dir:
+        fsync_dir(os.path.dirname(path))
 
 
 def _root_only_writable(st):

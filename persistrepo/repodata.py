@@ -50,11 +50,13 @@ def _c_stderr_silenced():
 
 def save_chunks(layout, sha256, chunks, replace=False):
     """Keep the chunks as one file, NUL-separated (XML never contains NUL);
-    with replace, whatever is at that name is replaced."""
+    with replace, whatever is at that name is replaced. The store fsyncs
+    chunks/ once per commit, when it writes the repodata (a chunk lost
+    before that is made again from its package)."""
     path = layout.chunk(sha256)
     if replace or not os.path.lexists(path):
         data = "\0".join(chunks[k] for k in KINDS).encode("utf-8")
-        fsutil.write_atomic(path, data, layout.tmp)
+        fsutil.write_atomic(path, data, layout.tmp, sync_dir=False)
 
 
 def load_chunks(layout, sha256):

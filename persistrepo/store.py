@@ -251,6 +251,7 @@ class Store(object):
 
     def _write_repodata(self, index, made=None):
         docs = [self._chunks_of(e, made or {}) for e in index.entries()]
+        fsutil.fsync_dir(self.layout.chunks)
         repodata.write(self.layout, [d for d in docs if d is not None], index.generation,
                        modules.yaml(index.entries()))
 
