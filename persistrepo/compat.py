@@ -23,7 +23,8 @@ counts as a regular one. The module container is dnf.Base._moduleContainer
 (dnf 4.0 on; None where a dnf has no module support); ModulePackage's
 version is getVersionNum() where it exists, else getVersion().
 Python 2.7: text written to a pipe must be encoded by hand; shell quoting is
-pipes.quote there (pipes is gone from Python 3.13).
+pipes.quote there (pipes is gone from Python 3.13); os.posix_fadvise is
+absent.
 
 Python 2.7 compatible.
 """
@@ -219,6 +220,15 @@ def module_version(module_package):
     """A libdnf ModulePackage's version as an int."""
     get = getattr(module_package, "getVersionNum", None) or module_package.getVersion
     return int(get())
+
+
+def start_writeback(fd):
+    """Have the kernel start writing a file's dirty pages out without waiting
+    (POSIX_FADV_DONTNEED does on Linux), so that fsyncs of many files that
+    follow share journal commits; nothing where Python lacks it."""
+    fadvise = getattr(os, "posix_fadvise", None)
+    if fadvise is not None:
+        fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # novm
 
 
 def createrepo_chunk(xml):

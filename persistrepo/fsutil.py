@@ -10,12 +10,14 @@ import os
 import stat
 import tempfile
 
+from persistrepo import compat
 from persistrepo.errors import BadPackage, UnsafeStore
 
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 _FICLONE = 0x40049409
 _CHUNK = 1024 * 1024
+_BATCH = 64  # files write_many keeps open at once
 
 
 def running_as_root():
@@ -142,9 +144,8 @@ def _tmpname(tmpdir, suffix):
     return path
 
 
-def write_atomic(path, data, tmpdir, sync_dir=True):
-    """Write bytes to path by writing aside in tmpdir, fsyncing and renaming;
-    without sync_dir the caller fsyncs path's directory (once for many files)."""
+def write_atomic(path, data, tmpdir):
+    """Write bytes to path by writing aside in tmpdir, fsyncing and renaming."""
     tmp = _tmpname(tmpdir, ".part")
     try:
         with open(tmp, "wb") as f:
@@ -157,8 +158,39 @@ def write_atomic(path, data, tmpdir, sync_dir=True):
         if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
-    if sync_dir:
-        fsync_dir(os.path.dirname(path))
+    fsync_dir(os.path.dirname(path))
+
+
+def write_many(files, tmpdir):
+    """write_atomic for many files ({path: bytes}): each is written aside,
+    fsynced and renamed into place as there, but their writeback is started
+    together before the first fsync, and each directory is fsynced once."""
+    items = sorted(files.items())
+    for start in range(0, len(items), _BATCH):
+        _write_batch(items[start:start + _BATCH], tmpdir)
+    for directory in sorted(set(os.path.dirname(p) for p, _ in items)):
+        fsync_dir(directory)
+
+
+def _write_batch(items, tmpdir):
+    staged = []
+    try:
+        for path, data in items:
+            fd, tmp = tempfile.mkstemp(dir=tmpdir, suffix=".part")
+            staged.append((fd, tmp, path))
+            while data:
+                data = data[os.write(fd, data):]
+            os.fchmod(fd, FILE_MODE)
+        for fd, _, _ in staged:
+            compat.start_writeback(fd)
+        for fd, _, _ in staged:
+            os.fsync(fd)
+        for _, tmp, path in staged:
+            os.rename(tmp, path)
+    finally:
+        for fd, tmp, _ in staged:
+            os.close(fd)
+            unlink_if_exists(tmp)
 
 
 def _root_only_writable(st):

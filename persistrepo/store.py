@@ -49,7 +49,7 @@ class AddResult(object):
 class _Plan(object):
     """What one commit will do, worked out under the lock from the index:
     staged files to add with their entries, file names to drop, and the
-    chunks made for the staged files."""
+    chunks made for every staged file ({sha256: chunks})."""
 
     def __init__(self, index):
         self.index = index
@@ -58,12 +58,11 @@ class _Plan(object):
         self.chunks = {}
         self.batch = {}
 
-    def add(self, staged, info, entry, chunks, supersede):
+    def add(self, staged, info, entry, supersede):
         """Add staged as entry; with supersede, older versions of its
         name.arch go (never for installonly packages). Returns those."""
         self.adds.append((staged, entry))
         self.batch[entry["filename"]] = entry
-        self.chunks[entry["sha256"]] = chunks
         if not supersede or info.installonly:
             return []
         gone = [o for o in self.index.packages.values()
@@ -184,7 +183,9 @@ class Store(object):
     def _commit(self, adds, removes, index=None, chunks=None):
         """adds: [(staged_path, entry)]; removes: [filename]; index: the index
         as read under this lock (read again if not given); chunks: {sha256:
-        chunks} already made for adds."""
+        chunks} made for the staged files, kept in chunks/ first."""
+        if chunks:
+            repodata.save_new_chunks(self.layout, chunks)
         if not adds and not removes:
             return
         if index is None:
@@ -251,7 +252,6 @@ class Store(object):
 
     def _write_repodata(self, index, made=None):
         docs = [self._chunks_of(e, made or {}) for e in index.entries()]
-        fsutil.fsync_dir(self.layout.chunks)
         repodata.write(self.layout, [d for d in docs if d is not None], index.generation,
                        modules.yaml(index.entries()))
 
@@ -262,9 +262,9 @@ class Store(object):
             if name not in used and names.is_chunk_file(name) and fsutil.is_regular(path):
                 fsutil.unlink_if_exists(path)
 
-    def _stage(self, path, origin_path=None):
-        """Copy path into tmp, check it and make its chunks (saved in
-        chunks/ too): (staged, info, chunks)."""
+    def _stage(self, plan, path, origin_path=None):
+        """Copy path into tmp, check it and make its chunks (into
+        plan.chunks): (staged, info)."""
         staged, _ = fsutil.stage_file(path, self.layout.tmp)
         try:
             info = rpmfile.read_package(staged)
@@ -273,8 +273,8 @@ class Store(object):
         except BadPackage as e:
             fsutil.unlink_if_exists(staged)
             raise BadPackage(str(e).replace(staged, origin_path or path))
-        repodata.save_chunks(self.layout, info.sha256, chunks)
-        return staged, info, chunks
+        plan.chunks[info.sha256] = chunks
+        return staged, info
 
     def _quarantine(self, path, why, report):
         """Set aside something the store cannot use; never delete it."""
@@ -303,7 +303,7 @@ class Store(object):
             plan = _Plan(record.load_index(self.layout.index))
             for cand in candidates:
                 try:
-                    staged, info, chunks = self._stage(cand.path)
+                    staged, info = self._stage(plan, cand.path)
                 except (BadPackage, OSError, IOError) as e:
                     if all_or_nothing:
                         raise _as_persist_error(e, cand.path)
@@ -321,7 +321,7 @@ class Store(object):
                     # The same file, now known to come from a module stream.
                     entry = dict(old, module=cand.module)
                 (result.replaced if old is not None else result.added).append(entry)
-                result.superseded.extend(plan.add(staged, info, entry, chunks, cand.supersede))
+                result.superseded.extend(plan.add(staged, info, entry, cand.supersede))
             self._commit(plan.adds, plan.removes, plan.index, plan.chunks)
         return result
 
@@ -422,7 +422,7 @@ class Store(object):
                 continue
             src = incoming.package_of(self.layout, req)
             try:
-                staged, info, chunks = self._stage(src)
+                staged, info = self._stage(plan, src)
             except (BadPackage, OSError, IOError) as e:
                 result.failed.append((req, _as_persist_error(e, src)))
                 continue
@@ -431,7 +431,7 @@ class Store(object):
             if entry["filename"] in plan.batch:
                 continue
             result.added.append(entry)
-            plan.add(staged, info, entry, chunks, req["supersede"])
+            plan.add(staged, info, entry, req["supersede"])
         self._commit(plan.adds, plan.removes, plan.index, plan.chunks)
         incoming.done(self.layout, handled)
         return result
