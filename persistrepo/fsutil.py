@@ -3,6 +3,7 @@
 Python 2.7 compatible: the yum plugin's capture path imports this.
 """
 
+import binascii
 import errno
 import fcntl
 import hashlib
@@ -144,6 +145,13 @@ def _tmpname(tmpdir, suffix):
     return path
 
 
+def _unused_name(tmpdir, suffix):
+    """A random path in tmpdir for a file created exclusively (a link or an
+    O_EXCL open), which fails rather than reuse a name."""
+    return os.path.join(tmpdir, "tmp%s%s" % (binascii.hexlify(os.urandom(8)).decode("ascii"),
+                                             suffix))
+
+
 def write_atomic(path, data, tmpdir):
     """Write bytes to path by writing aside in tmpdir, fsyncing and renaming."""
     tmp = _tmpname(tmpdir, ".part")
@@ -236,8 +244,7 @@ def stage_file(src_path, tmpdir):
     src_fd = open_regular(src_path, follow=True)
     try:
         src_st = os.fstat(src_fd)
-        dst = _tmpname(tmpdir, ".rpm")
-        os.unlink(dst)
+        dst = _unused_name(tmpdir, ".rpm")
         if _root_only_writable(src_st) and _try_hardlink(src_path, src_st, dst):
             return dst, "hardlink"
         dst_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
