@@ -9,7 +9,6 @@ import fcntl
 import hashlib
 import os
 import stat
-import tempfile
 
 from persistrepo import compat
 from persistrepo.errors import BadPackage, UnsafeStore
@@ -139,12 +138,6 @@ def sha256_fd(fd):
     return h.hexdigest()
 
 
-def _tmpname(tmpdir, suffix):
-    fd, path = tempfile.mkstemp(dir=tmpdir, suffix=suffix)
-    os.close(fd)
-    return path
-
-
 def _unused_name(tmpdir, suffix):
     """A random path in tmpdir for a file created exclusively (a link or an
     O_EXCL open), which fails rather than reuse a name."""
@@ -154,25 +147,13 @@ def _unused_name(tmpdir, suffix):
 
 def write_atomic(path, data, tmpdir):
     """Write bytes to path by writing aside in tmpdir, fsyncing and renaming."""
-    tmp = _tmpname(tmpdir, ".part")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
-    fsync_dir(os.path.dirname(path))
+    write_many({path: data}, tmpdir)
 
 
 def write_many(files, tmpdir):
-    """write_atomic for many files ({path: bytes}): each is written aside,
-    fsynced and renamed into place as there, but their writeback is started
-    together before the first fsync, and each directory is fsynced once."""
+    """Write files ({path: bytes}) each aside in tmpdir, fsynced, and renamed
+    into place; their writeback is started together before the first fsync
+    waits, and each directory is fsynced once."""
     items = sorted(files.items())
     for start in range(0, len(items), _BATCH):
         _write_batch(items[start:start + _BATCH], tmpdir)
@@ -184,7 +165,8 @@ def _write_batch(items, tmpdir):
     staged = []
     try:
         for path, data in items:
-            fd, tmp = tempfile.mkstemp(dir=tmpdir, suffix=".part")
+            tmp = _unused_name(tmpdir, ".part")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
             staged.append((fd, tmp, path))
             while data:
                 data = data[os.write(fd, data):]
