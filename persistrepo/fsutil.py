@@ -171,16 +171,34 @@ def _write_batch(items, tmpdir):
             while data:
                 data = data[os.write(fd, data):]
             os.fchmod(fd, FILE_MODE)
-        for fd, _, _ in staged:
-            compat.start_writeback(fd)
-        for fd, _, _ in staged:
-            os.fsync(fd)
+        _fsync_all([fd for fd, _, _ in staged])
         for _, tmp, path in staged:
             os.rename(tmp, path)
     finally:
         for fd, tmp, _ in staged:
             os.close(fd)
             unlink_if_exists(tmp)
+
+
+def _fsync_all(fds):
+    for fd in fds:
+        compat.start_writeback(fd)
+    for fd in fds:
+        os.fsync(fd)
+
+
+def fsync_files(paths):
+    """fsync regular files (never through a symlink), their writeback started
+    together as in write_many."""
+    for start in range(0, len(paths), _BATCH):
+        fds = []
+        try:
+            for path in paths[start:start + _BATCH]:
+                fds.append(os.open(path, os.O_RDONLY | os.O_NOFOLLOW))
+            _fsync_all(fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
 
 
 def _root_only_writable(st):

@@ -159,6 +159,7 @@ def _write_aside(layout, work, chunk_docs, revision, modules_yaml):
     repomd.sort_records()
     keep = set(os.path.basename(r.location_href) for r in repomd.records)
     previous = referenced_files(os.path.join(layout.repodata, "repomd.xml"))
+    fsutil.fsync_files([os.path.join(work, name) for name in sorted(keep)])
     for name in keep:
         os.chmod(os.path.join(work, name), fsutil.FILE_MODE)
         os.rename(os.path.join(work, name), os.path.join(layout.repodata, name))
