@@ -234,12 +234,14 @@ def _copy_fd(src_fd, dst_fd):
     return "copy"
 
 
-def stage_file(src_path, tmpdir):
+def stage_file(src_path, tmpdir, sync=True):
     """Put a private copy of src_path into tmpdir the cheapest safe way.
 
     A hardlink is used only for a root-owned 0644 file on the same file system
     (such as dnf's cache), since nobody but root can change it later. Anything
-    else is reflinked or copied. Returns (staged_path, method).
+    else is reflinked or copied, and fsynced unless sync is false (the store
+    fsyncs a commit's staged files together, links included). Returns
+    (staged_path, method).
     """
     src_fd = open_regular(src_path, follow=True)
     try:
@@ -250,7 +252,8 @@ def stage_file(src_path, tmpdir):
         dst_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
         try:
             method = _copy_fd(src_fd, dst_fd)
-            os.fsync(dst_fd)
+            if sync:
+                os.fsync(dst_fd)
         except BaseException:
             os.close(dst_fd)
             os.unlink(dst)

@@ -183,11 +183,14 @@ class Store(object):
     def _commit(self, adds, removes, index=None, chunks=None):
         """adds: [(staged_path, entry)]; removes: [filename]; index: the index
         as read under this lock (read again if not given); chunks: {sha256:
-        chunks} made for the staged files, kept in chunks/ first."""
+        chunks} made for the staged files, kept in chunks/ first. The staged
+        files are fsynced before the journal names them: a hardlinked one
+        (dnf's cache) may not be on disk yet."""
         if chunks:
             repodata.save_new_chunks(self.layout, chunks)
         if not adds and not removes:
             return
+        fsutil.fsync_files([p for p, _ in adds])
         if index is None:
             index = record.load_index(self.layout.index)
         journal = {"adds": [{"staged": os.path.basename(p), "entry": e} for p, e in adds],
@@ -265,7 +268,7 @@ class Store(object):
     def _stage(self, plan, path, origin_path=None):
         """Copy path into tmp, check it and make its chunks (into
         plan.chunks): (staged, info)."""
-        staged, _ = fsutil.stage_file(path, self.layout.tmp)
+        staged, _ = fsutil.stage_file(path, self.layout.tmp, sync=False)
         try:
             info = rpmfile.read_package(staged)
             href = record.filename(info.name, info.version, info.release, info.arch)
