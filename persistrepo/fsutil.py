@@ -17,7 +17,7 @@ FILE_MODE = 0o644
 DIR_MODE = 0o755
 _FICLONE = 0x40049409
 _CHUNK = 1024 * 1024
-_BATCH = 64  # files write_many keeps open at once
+_BATCH = 64  # files held open at once to be fsynced together
 
 
 def running_as_root():
