@@ -3,19 +3,21 @@
 Python 2.7 compatible: the yum plugin's capture path imports this.
 """
 
+import binascii
 import errno
 import fcntl
 import hashlib
 import os
 import stat
-import tempfile
 
+from persistrepo import compat
 from persistrepo.errors import BadPackage, UnsafeStore
 
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 _FICLONE = 0x40049409
 _CHUNK = 1024 * 1024
+_BATCH = 64  # files held open at once to be fsynced together
 
 
 def running_as_root():
@@ -136,27 +138,67 @@ def sha256_fd(fd):
     return h.hexdigest()
 
 
-def _tmpname(tmpdir, suffix):
-    fd, path = tempfile.mkstemp(dir=tmpdir, suffix=suffix)
-    os.close(fd)
-    return path
+def _unused_name(tmpdir, suffix):
+    """A random path in tmpdir for a file created exclusively (a link or an
+    O_EXCL open), which fails rather than reuse a name."""
+    return os.path.join(tmpdir, "tmp%s%s" % (binascii.hexlify(os.urandom(8)).decode("ascii"),
+                                             suffix))
 
 
 def write_atomic(path, data, tmpdir):
     """Write bytes to path by writing aside in tmpdir, fsyncing and renaming."""
-    tmp = _tmpname(tmpdir, ".part")
+    write_many({path: data}, tmpdir)
+
+
+def write_many(files, tmpdir):
+    """Write files ({path: bytes}) each aside in tmpdir, fsynced, and renamed
+    into place; their writeback is started together before the first fsync
+    waits, and each directory is fsynced once."""
+    items = sorted(files.items())
+    for start in range(0, len(items), _BATCH):
+        _write_batch(items[start:start + _BATCH], tmpdir)
+    for directory in sorted(set(os.path.dirname(p) for p, _ in items)):
+        fsync_dir(directory)
+
+
+def _write_batch(items, tmpdir):
+    staged = []
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
-    fsync_dir(os.path.dirname(path))
+        for path, data in items:
+            tmp = _unused_name(tmpdir, ".part")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+            staged.append((fd, tmp, path))
+            while data:
+                data = data[os.write(fd, data):]
+            os.fchmod(fd, FILE_MODE)
+        _fsync_all([fd for fd, _, _ in staged])
+        for _, tmp, path in staged:
+            os.rename(tmp, path)
+    finally:
+        for fd, tmp, _ in staged:
+            os.close(fd)
+            unlink_if_exists(tmp)
+
+
+def _fsync_all(fds):
+    for fd in fds:
+        compat.start_writeback(fd)
+    for fd in fds:
+        os.fsync(fd)
+
+
+def fsync_files(paths):
+    """fsync regular files (never through a symlink), their writeback started
+    together as in write_many."""
+    for start in range(0, len(paths), _BATCH):
+        fds = []
+        try:
+            for path in paths[start:start + _BATCH]:
+                fds.append(os.open(path, os.O_RDONLY | os.O_NOFOLLOW))
+            _fsync_all(fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
 
 
 def _root_only_writable(st):
@@ -192,24 +234,26 @@ def _copy_fd(src_fd, dst_fd):
     return "copy"
 
 
-def stage_file(src_path, tmpdir):
+def stage_file(src_path, tmpdir, sync=True):
     """Put a private copy of src_path into tmpdir the cheapest safe way.
 
     A hardlink is used only for a root-owned 0644 file on the same file system
     (such as dnf's cache), since nobody but root can change it later. Anything
-    else is reflinked or copied. Returns (staged_path, method).
+    else is reflinked or copied, and fsynced unless sync is false (the store
+    fsyncs a commit's staged files together, links included). Returns
+    (staged_path, method).
     """
     src_fd = open_regular(src_path, follow=True)
     try:
         src_st = os.fstat(src_fd)
-        dst = _tmpname(tmpdir, ".rpm")
-        os.unlink(dst)
+        dst = _unused_name(tmpdir, ".rpm")
         if _root_only_writable(src_st) and _try_hardlink(src_path, src_st, dst):
             return dst, "hardlink"
         dst_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
         try:
             method = _copy_fd(src_fd, dst_fd)
-            os.fsync(dst_fd)
+            if sync:
+                os.fsync(dst_fd)
         except BaseException:
             os.close(dst_fd)
             os.unlink(dst)

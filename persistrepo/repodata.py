@@ -49,13 +49,26 @@ def _c_stderr_silenced():
         os.close(saved)
 
 
+def _chunk_file(chunks):
+    """The chunks as one file's bytes, NUL-separated (XML never contains NUL)."""
+    return "\0".join(chunks[k] for k in KINDS).encode("utf-8")
+
+
 def save_chunks(layout, sha256, chunks, replace=False):
-    """Keep the chunks as one file, NUL-separated (XML never contains NUL);
-    with replace, whatever is at that name is replaced."""
+    """Keep a package's chunks in chunks/; with replace, whatever is at that
+    name is replaced."""
     path = layout.chunk(sha256)
     if replace or not os.path.lexists(path):
-        data = "\0".join(chunks[k] for k in KINDS).encode("utf-8")
-        fsutil.write_atomic(path, data, layout.tmp)
+        fsutil.write_atomic(path, _chunk_file(chunks), layout.tmp)
+
+
+def save_new_chunks(layout, made):
+    """Keep the chunks of many packages ({sha256: chunks}) that chunks/ lacks,
+    durably, in one go (fsutil.write_many)."""
+    files = dict((layout.chunk(sha256), _chunk_file(chunks))
+                 for sha256, chunks in made.items())
+    fsutil.write_many(dict((p, d) for p, d in files.items() if not os.path.lexists(p)),
+                      layout.tmp)
 
 
 def load_chunks(layout, sha256):
@@ -147,6 +160,7 @@ def _write_aside(layout, work, chunk_docs, revision, modules_yaml):
     repomd.sort_records()
     keep = set(os.path.basename(r.location_href) for r in repomd.records)
     previous = referenced_files(os.path.join(layout.repodata, "repomd.xml"))
+    fsutil.fsync_files([os.path.join(work, name) for name in sorted(keep)])
     for name in keep:
         os.chmod(os.path.join(work, name), fsutil.FILE_MODE)
         os.rename(os.path.join(work, name), os.path.join(layout.repodata, name))

@@ -43,6 +43,29 @@ class AddResult(object):
         self.failed = []
 
 
+class _Plan(object):
+    """What one commit will do, worked out under the lock from the index:
+    staged files to add with their entries, file names to drop, and the
+    chunks made for every staged file ({sha256: chunks})."""
+
+    def __init__(self, index):
+        self.index = index
+        self.adds = []
+        self.removes = []
+        self.chunks = {}
+        self.batch = {}
+
+    def add(self, staged, info, entry, supersede):
+        """Add staged as entry; with supersede, the other versions of its
+        name.arch go (never for installonly packages)."""
+        self.adds.append((staged, entry))
+        self.batch[entry["filename"]] = entry
+        if supersede and not info.installonly:
+            self.removes.extend(o["filename"] for o in self.index.packages.values()
+                                if (o["name"], o["arch"]) == (info.name, info.arch)
+                                and o["filename"] != entry["filename"])
+
+
 class Store(object):
     def __init__(self, root):
         if not root:
@@ -151,22 +174,31 @@ class Store(object):
                               "it aside" % (self.layout.journal, e))
         return {"adds": adds, "removes": removes, "removed_entries": removed_entries}
 
-    def _commit(self, adds, removes):
-        """adds: [(staged_path, entry)]; removes: [filename]."""
+    def _commit(self, adds, removes, index=None, chunks=None):
+        """adds: [(staged_path, entry)]; removes: [filename]; index: the index
+        as read under this lock (read again if not given); chunks: {sha256:
+        chunks} made for the staged files, kept in chunks/ first. The staged
+        files are fsynced before the journal names them: a hardlinked one
+        (dnf's cache) may not be on disk yet."""
+        if chunks:
+            repodata.save_new_chunks(self.layout, chunks)
         if not adds and not removes:
             return
-        index = record.load_index(self.layout.index)
+        fsutil.fsync_files([p for p, _ in adds])
+        if index is None:
+            index = record.load_index(self.layout.index)
         journal = {"adds": [{"staged": os.path.basename(p), "entry": e} for p, e in adds],
                    "removes": sorted(set(removes)),
                    "removed_entries": [index.packages[n] for n in sorted(set(removes))
                                        if n in index.packages]}
         fsutil.write_atomic(self.layout.journal, json.dumps(journal).encode("utf-8"),
                             self.layout.tmp)
-        self._apply(journal)
+        self._apply(journal, index, chunks)
 
-    def _apply(self, journal):
+    def _apply(self, journal, index=None, chunks=None):
         """Carry out a journal; safe to repeat after a crash at any step."""
-        index = record.load_index(self.layout.index)
+        if index is None:
+            index = record.load_index(self.layout.index)
         added = set()
         for item in journal["adds"]:
             entry = item["entry"]
@@ -183,7 +215,7 @@ class Store(object):
                 index.packages.pop(name, None)
         index.generation += 1
         fsutil.write_atomic(self.layout.index, index.to_bytes(), self.layout.tmp)
-        self._write_repodata(index)
+        self._write_repodata(index, chunks)
         entries = dict((e["filename"], e) for e in journal.get("removed_entries", []))
         for name in journal["removes"]:
             if name not in index.packages:
@@ -192,9 +224,12 @@ class Store(object):
         self._drop_unused_chunks(index)
         fsutil.unlink_if_exists(self.layout.journal)
 
-    def _chunks_of(self, entry):
-        """The entry's chunks; a missing or damaged chunk is made again from
-        the package; None (with a warning) if the package cannot give them."""
+    def _chunks_of(self, entry, made):
+        """The entry's chunks: made in this commit, else read from chunks/; a
+        missing or damaged chunk is made again from the package; None (with
+        a warning) if the package cannot give them."""
+        if entry["sha256"] in made:
+            return made[entry["sha256"]]
         try:
             return repodata.load_chunks(self.layout, entry["sha256"])
         except PersistError:
@@ -212,8 +247,8 @@ class Store(object):
         repodata.save_chunks(self.layout, entry["sha256"], chunks, replace=True)
         return chunks
 
-    def _write_repodata(self, index):
-        docs = [self._chunks_of(e) for e in index.entries()]
+    def _write_repodata(self, index, made=None):
+        docs = [self._chunks_of(e, made or {}) for e in index.entries()]
         repodata.write(self.layout, [d for d in docs if d is not None], index.generation,
                        modules.yaml(index.entries()))
 
@@ -224,9 +259,10 @@ class Store(object):
             if name not in used and names.is_chunk_file(name) and fsutil.is_regular(path):
                 fsutil.unlink_if_exists(path)
 
-    def _stage(self, path, origin_path=None):
-        """Copy path into tmp, check it and make its chunks: (staged, info)."""
-        staged, _ = fsutil.stage_file(path, self.layout.tmp)
+    def _stage(self, plan, path, origin_path=None):
+        """Copy path into tmp, check it and make its chunks (into
+        plan.chunks): (staged, info)."""
+        staged, _ = fsutil.stage_file(path, self.layout.tmp, sync=False)
         try:
             info = rpmfile.read_package(staged)
             href = record.filename(info.name, info.version, info.release, info.arch)
@@ -234,15 +270,8 @@ class Store(object):
         except BadPackage as e:
             fsutil.unlink_if_exists(staged)
             raise BadPackage(str(e).replace(staged, origin_path or path))
-        repodata.save_chunks(self.layout, info.sha256, chunks)
+        plan.chunks[info.sha256] = chunks
         return staged, info
-
-    def _superseded(self, index, info, keep):
-        """Older versions of info's name.arch that a newer capture replaces."""
-        if info.installonly:
-            return []
-        return [o for o in index.packages.values()
-                if (o["name"], o["arch"]) == (info.name, info.arch) and o["filename"] != keep]
 
     def _quarantine(self, path, why, report):
         """Set aside something the store cannot use; never delete it."""
@@ -268,11 +297,10 @@ class Store(object):
         result = AddResult()
         with self.writing(create=True):
             self._ingest_locked()
-            index = record.load_index(self.layout.index)
-            adds, removes, batch = [], [], {}
+            plan = _Plan(record.load_index(self.layout.index))
             for cand in candidates:
                 try:
-                    staged, info = self._stage(cand.path)
+                    staged, info = self._stage(plan, cand.path)
                 except (BadPackage, OSError, IOError) as e:
                     if all_or_nothing:
                         raise _as_persist_error(e, cand.path)
@@ -280,7 +308,8 @@ class Store(object):
                     continue
                 entry = record.make_entry(info, cand.method, cand.origin, cand.reason,
                                           module=cand.module)
-                old = batch.get(entry["filename"]) or index.packages.get(entry["filename"])
+                old = plan.batch.get(entry["filename"]) or \
+                    plan.index.packages.get(entry["filename"])
                 if old is not None and old["sha256"] == entry["sha256"]:
                     if cand.module is None or old.get("module") == cand.module:
                         result.unchanged.append(old)
@@ -289,12 +318,8 @@ class Store(object):
                     # The same file, now known to come from a module stream.
                     entry = dict(old, module=cand.module)
                 (result.replaced if old is not None else result.added).append(entry)
-                adds.append((staged, entry))
-                batch[entry["filename"]] = entry
-                if cand.supersede:
-                    removes.extend(o["filename"]
-                                   for o in self._superseded(index, info, entry["filename"]))
-            self._commit(adds, removes)
+                plan.add(staged, info, entry, cand.supersede)
+            self._commit(plan.adds, plan.removes, plan.index, plan.chunks)
         return result
 
     def remove(self, spec_list, missing_ok=False, dry_run=False):
@@ -305,9 +330,9 @@ class Store(object):
             return self._matching(spec_list, self.entries(), missing_ok)
         with self.writing():
             self._ingest_locked()
-            chosen = self._matching(spec_list, record.load_index(self.layout.index).entries(),
-                                    missing_ok)
-            self._commit([], [e["filename"] for e in chosen])
+            index = record.load_index(self.layout.index)
+            chosen = self._matching(spec_list, index.entries(), missing_ok)
+            self._commit([], [e["filename"] for e in chosen], index)
         return chosen
 
     @staticmethod
@@ -326,9 +351,9 @@ class Store(object):
             return _surplus(self.entries(), keep, installonly_keep)
         with self.writing():
             self._ingest_locked()
-            dropped = _surplus(record.load_index(self.layout.index).entries(), keep,
-                               installonly_keep)
-            self._commit([], [e["filename"] for e in dropped])
+            index = record.load_index(self.layout.index)
+            dropped = _surplus(index.entries(), keep, installonly_keep)
+            self._commit([], [e["filename"] for e in dropped], index)
         return dropped
 
     def removed(self):
@@ -352,7 +377,7 @@ class Store(object):
                     adds.append((trash.take(self.layout, slot, entry), entry))
                     slots.append(slot)
                     wanted.discard(entry["filename"])
-            self._commit(adds, [])
+            self._commit(adds, [], index)
             for slot in slots:
                 trash.forget(self.layout, slot)
         return [e for _, e in adds]
@@ -390,9 +415,9 @@ class Store(object):
         requests = incoming.pending(self.layout)
         if not requests:
             return AddResult()
-        index = record.load_index(self.layout.index)
+        plan = _Plan(record.load_index(self.layout.index))
         result = AddResult()
-        adds, removes, staged_names, handled = [], [], set(), []
+        handled = []
         for req in requests:
             if req["op"] == "invalid":
                 why = "unusable request %s in %s (%s)" % (req["_token"], self.layout.incoming,
@@ -406,26 +431,22 @@ class Store(object):
                 continue
             handled.append(req)
             if req["op"] == "remove":
-                chosen, _ = specs.select([req["spec"]], index.entries())
-                removes.extend(e["filename"] for e in chosen)
+                chosen, _ = specs.select([req["spec"]], plan.index.entries())
+                plan.removes.extend(e["filename"] for e in chosen)
                 continue
             src = incoming.package_of(self.layout, req)
             try:
-                staged, info = self._stage(src)
+                staged, info = self._stage(plan, src)
             except (BadPackage, OSError, IOError) as e:
                 result.failed.append((req, _as_persist_error(e, src)))
                 continue
             entry = record.make_entry(info, req["method"], req["origin"], req["reason"],
                                       req["persisted_at"])
-            if entry["filename"] in staged_names:
+            if entry["filename"] in plan.batch:
                 continue
-            staged_names.add(entry["filename"])
-            adds.append((staged, entry))
             result.added.append(entry)
-            if req["supersede"]:
-                removes.extend(o["filename"]
-                               for o in self._superseded(index, info, entry["filename"]))
-        self._commit(adds, removes)
+            plan.add(staged, info, entry, req["supersede"])
+        self._commit(plan.adds, plan.removes, plan.index, plan.chunks)
         incoming.done(self.layout, handled)
         return result
 

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""`dnf install` of 50 small packages into a fresh root with the persist_rpm
+plugin against without it (--noplugins), N pairs side by side in one run,
+alternating which goes first; prints the medians and their ratio.
+
+Usage: .venv/bin/python bench/bench_capture.py [N] [--profile]   (default 7; root)
+
+The plugin and persistrepo run from a byte-compiled copy of the checkout, as
+they do installed from their package (tests/bed.py's dnf runs write no .pyc).
+
+--profile runs one more install with the plugin under cProfile (a
+sitecustomize.py put first on the dnf process's PYTHONPATH) and prints where
+the plugin's hooks spend their time.
+"""
+
+import os
+import pstats
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+import benchbed
+from benchbed import REPO  # also puts the checkout on sys.path
+
+from persistrepo.store import Store
+from tests import bed
+
+COUNT = 50
+STORE = "var/imgbased/persisted_packages"
+PROFILER = """\
+import atexit, cProfile, os
+_profile = cProfile.Profile()
+_profile.enable()
+atexit.register(lambda: (_profile.disable(), _profile.dump_stats(os.environ["BENCH_PROFILE"])))
+"""
+
+
+def installed_copy(work):
+    """persistrepo and the plugin copied into work and byte-compiled by dnf's
+    interpreter: the directory to put on PYTHONPATH."""
+    top = os.path.join(work, "installed")
+    for sub in ("persistrepo", "dnf-plugins"):
+        shutil.copytree(os.path.join(REPO, sub), os.path.join(top, sub),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    with open(shutil.which("dnf")) as f:
+        python = f.readline()[2:].strip()
+    subprocess.run([python, "-m", "compileall", "-q", top], check=True)
+    return top
+
+
+def install(work, label, repo, names, plugin_conf, env=None):
+    """Wall time of one `dnf install` of names into a fresh root; plugin_conf
+    is (installed copy, plugin conf dir) or None for no plugin."""
+    root = bed.make_root(os.path.join(work, label))
+    kw = {}
+    if plugin_conf:
+        top, confdir = plugin_conf
+        kw = dict(plugin_dir=os.path.join(top, "dnf-plugins"), plugin_conf_dir=confdir,
+                  env=dict({"PYTHONPATH": top}, **(env or {})))
+    t = time.time()
+    res = bed.run_dnf(root, ["install"] + names, repos={"bench": repo}, **kw)
+    elapsed = time.time() - t
+    assert res.returncode == 0, res
+    if plugin_conf:
+        stored = Store(os.path.join(root, STORE)).entries()
+        assert len(stored) == len(names), "captured %d of %d" % (len(stored), len(names))
+    return elapsed
+
+
+def profile(work, repo, names, plugin_conf):
+    hook = os.path.join(work, "profiler")
+    os.mkdir(hook)
+    with open(os.path.join(hook, "sitecustomize.py"), "w") as f:
+        f.write(PROFILER)
+    out = os.path.join(work, "capture.prof")
+    install(work, "profiled", repo, names, plugin_conf,
+            env={"PYTHONPATH": hook + os.pathsep + plugin_conf[0], "BENCH_PROFILE": out})
+    stats = pstats.Stats(out)
+    stats.sort_stats("cumulative").print_stats(r"persist_rpm.py|persistrepo/", 45)
+    stats.sort_stats("tottime").print_callees(r"persist_rpm.py.*\((transaction|pre_transaction)\)")
+
+
+def main(argv):
+    pairs = int(argv[0]) if argv and argv[0].isdigit() else 7
+    with benchbed.workspace("bench-capture-") as work:
+        _, repo = benchbed.packages(work, COUNT)
+        names = ["pkg%03d" % i for i in range(COUNT)]
+        confdir = os.path.join(work, "pluginconf")
+        os.mkdir(confdir)
+        with open(os.path.join(confdir, "persist_rpm.conf"), "w") as f:
+            f.write("[main]\nenabled=1\n")
+        plugin_conf = (installed_copy(work), confdir)
+        plain, capture = [], []
+        for i in range(pairs):
+            order = [(plain, None), (capture, plugin_conf)]
+            for times, conf in (order if i % 2 == 0 else order[::-1]):
+                times.append(install(work, "root-%d-%s" % (i, "on" if conf else "off"),
+                                     repo, names, conf))
+        p, c = statistics.median(plain), statistics.median(capture)
+        print("%d packages, dnf install into a fresh root, median of %d pairs:"
+              % (COUNT, pairs))
+        print("  without the plugin   %6.3fs" % p)
+        print("  with the plugin      %6.3fs  (+%.3fs)" % (c, c - p))
+        print("  ratio                %6.2f" % (c / p))
+        if "--profile" in argv:
+            profile(work, repo, names, plugin_conf)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
