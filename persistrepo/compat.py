@@ -27,7 +27,8 @@ version is getVersionNum() where it exists, else getVersion().
 Decompression: Python 3.14's compression.zstd reads zstd, older Pythons run
 the zstd tool; Python 2.7 has no lzma.
 Python 2.7: text written to a pipe must be encoded by hand; shell quoting is
-pipes.quote there (pipes is gone from Python 3.13).
+pipes.quote there (pipes is gone from Python 3.13); os.posix_fadvise is
+absent.
 
 Python 2.7 compatible.
 """
@@ -40,7 +41,7 @@ import sys
 import tempfile
 from functools import cmp_to_key
 
-from persistrepo import pgp, record
+from persistrepo import names, pgp
 from persistrepo.errors import PersistError
 
 try:
@@ -167,7 +168,7 @@ def header_fields(hdr):
 
 
 def header_nevra(hdr):
-    return record.nevra(*header_fields(hdr))
+    return names.nevra(*header_fields(hdr))
 
 
 def _evr(entry):
@@ -216,7 +217,7 @@ def rpmdb_packages(root):
         if fields[0] == "gpg-pubkey":
             continue
         p = dict(zip(("name", "epoch", "version", "release", "arch"), fields))
-        p["nevra"] = record.nevra(*fields)
+        p["nevra"] = names.nevra(*fields)
         found.append(p)
     return sorted(found, key=lambda p: p["nevra"])
 
@@ -288,6 +289,15 @@ def module_version(module_package):
     """A libdnf ModulePackage's version as an int."""
     get = getattr(module_package, "getVersionNum", None) or module_package.getVersion
     return int(get())
+
+
+def start_writeback(fd):
+    """Have the kernel start writing a file's dirty pages out without waiting
+    (POSIX_FADV_DONTNEED does on Linux), so that fsyncs of many files that
+    follow share journal commits; nothing where Python lacks it."""
+    fadvise = getattr(os, "posix_fadvise", None)
+    if fadvise is not None:
+        fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # novm
 
 
 def createrepo_chunk(xml):

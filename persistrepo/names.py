@@ -12,6 +12,15 @@ import re
 
 from persistrepo.errors import BadPackage, UnsafeStore
 
+
+def nevra(name, epoch, version, release, arch):
+    """name-[epoch:]version-release.arch, the epoch left out when it is 0."""
+    evr = "%s-%s" % (version, release)
+    if epoch:
+        evr = "%s:%s" % (epoch, evr)
+    return "%s-%s.%s" % (name, evr, arch)
+
+
 _NAME = re.compile(r"[A-Za-z0-9_%][A-Za-z0-9.\-_+%{}]*\Z")
 _VERREL = re.compile(r"[A-Za-z0-9._+%{}~^]+\Z")
 _ARCH = re.compile(r"[A-Za-z0-9_]+\Z")

@@ -8,20 +8,13 @@ import os
 import time
 
 from persistrepo import fsutil, names
+from persistrepo.names import nevra  # noqa: F401 (record.nevra for its users)
 from persistrepo.errors import BadPackage, PersistError
 
 FORMAT = 1
 METHODS = ("dnf", "yum", "cli", "refresh")
 REASONS = ("user", "dependency", "unknown")
 COMMANDLINE = "@commandline"
-
-
-def nevra(name, epoch, version, release, arch):
-    """name-[epoch:]version-release.arch, the epoch left out when it is 0."""
-    evr = "%s-%s" % (version, release)
-    if epoch:
-        evr = "%s:%s" % (epoch, evr)
-    return "%s-%s.%s" % (name, evr, arch)
 
 
 def filename(name, version, release, arch):
