@@ -28,7 +28,7 @@ _persistrepo()
     local cmd="" opts i
 
     case $prev in
-        --store|--installroot|--image-root|--from)
+        --store|--installroot|--image-root|--from|--cachedir|--state-dir)
             compopt -o filenames
             mapfile -t COMPREPLY < <(compgen -d -- "$cur")
             return ;;
@@ -81,7 +81,7 @@ _persistrepo()
         replay) opts+=" --installroot --store --dry-run --json --skip-broken --enablerepo"
                 opts+=" --exclude --allow-running-root" ;;
         import-imgbased) opts+=" --from --imgbased-conf --installroot --no-import" ;;
-        dnf5-persist) opts+=" --installroot --json --image-manifest --image-root --package" ;;
+        dnf5-persist) opts+=" --installroot --json --image-manifest --image-root --package --cachedir --state-dir" ;;
     esac
     if [[ $cur == -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")

@@ -247,6 +247,10 @@ void PersistCommand::run() {
     if (w.size() > 1 && w[0] == "add") {
         auto packages = add_packages(std::vector<std::string>(w.begin() + 1, w.end()));
         argv.insert(argv.end(), packages.begin(), packages.end());
+        // Where add finds the module streams of the packages (docs/dnf5.md).
+        argv.insert(argv.end(), {"--cachedir", base.get_config().get_cachedir_option().get_value(),
+                                 "--state-dir",
+                                 base.get_config().get_system_state_dir_option().get_value()});
     }
     argv.push_back("--");
     argv.insert(argv.end(), w.begin(), w.end());

@@ -3,7 +3,8 @@ runs as `persistrepo dnf5-persist`, with the options, output and exit codes
 of the dnf 4 `dnf persist` (dnf-persist(8)).
 
 The plugin passes dnf5's --installroot and, for add, the exact builds it
-found and downloaded with libdnf5 (--package FILE REPO). Errors are one
+found and downloaded with libdnf5 (--package FILE REPO), and dnf5's cachedir and
+system state directory, where add finds the module streams. Errors are one
 "Error: ..." line on stderr and exit 1, as dnf prints them; status exits 100
 when something is at risk. Python 3.6 compatible.
 """
@@ -11,7 +12,7 @@ when something is at risk. Python 3.6 compatible.
 import os
 import sys
 
-from persistrepo import commands, config, dnf5_state, record, rpmfile
+from persistrepo import commands, config, dnf5_modules, dnf5_state, record, rpmfile
 from persistrepo.errors import PersistError
 from persistrepo.store import Candidate, Store
 
@@ -33,6 +34,8 @@ def add_arguments(p):
     p.add_argument("--installroot", metavar="DIR", default="/")
     p.add_argument("--package", nargs=2, action="append", default=[],
                    metavar=("FILE", "REPO"))
+    p.add_argument("--cachedir", metavar="DIR")
+    p.add_argument("--state-dir", metavar="DIR", default=dnf5_state.SYSTEM_STATE_DIR)
 
 
 def check(args):
@@ -93,10 +96,14 @@ def run_add(settings, args, store):
     if excluded:
         raise Error("%s excluded by the exclude setting of persist_rpm; nothing added"
                     % ", ".join(excluded))
-    why = dnf5_state.reasons(dnf5_state.packages_toml(args.installroot))
+    why = dnf5_state.reasons(dnf5_state.packages_toml(args.installroot, args.state_dir))
+    streams = dnf5_modules.enabled_artifacts(args.installroot, args.cachedir,
+                                             args.state_dir) if args.cachedir else {}
     return _emit(commands.add(store.layout.root, args.installroot, [
         Candidate(path, "dnf", repo, why.get("%s.%s" % (i.name, i.arch), "unknown"),
-                  supersede=True) for i, path, repo in infos]))
+                  supersede=True, module=streams.get("%s-%d:%s-%s.%s" % (
+                      i.name, i.epoch or 0, i.version, i.release, i.arch)))
+        for i, path, repo in infos]))
 
 
 RUN = {"list": run_list, "add": run_add, "remove": run_remove, "status": run_status,

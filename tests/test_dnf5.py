@@ -240,6 +240,22 @@ def test_module_stream_is_recorded(root, tmp_path, builder):
     assert cli("--store", dnf5.store, "verify").returncode == 0
 
 
+def test_persist_add_records_the_module_stream(root, tmp_path, builder, cmd_plugin_dir):
+    """vtool installed from stream vtool:1 while nothing captured, then
+    `dnf5 persist add vtool`: the stream is recorded as capture records it."""
+    dnf5 = Dnf5(root, str(tmp_path / "libdnf5-plugins"), str(tmp_path / "persist_rpm.conf"),
+                site(tmp_path, builder))
+    dnf5.conf(capture_installroot=0)
+    assert_clean(dnf5("module", "enable", "vtool:1"), dnf5)
+    assert_clean(dnf5("install", "vtool"), dnf5)
+    assert not os.path.exists(dnf5.store)
+    res = bed.run_dnf5(root, ["persist", "add", "vtool"], repos=dnf5.repos,
+                       env={"DNF5_PLUGINS_DIR": cmd_plugin_dir})
+    assert res.returncode == 0, res
+    assert listed(dnf5.store)["vtool-1.0-1.noarch"]["module"] == RECORD
+    assert "vtool-0:1.0-1.noarch" in repodata_modules(dnf5.store)
+
+
 def test_capture_installroot_off(dnf5):
     dnf5.conf(capture_installroot=0)
     assert_clean(dnf5("install", "tool"), dnf5)
