@@ -8,7 +8,11 @@ every dnf5 host has it), without it every reason is "unknown".
 
 import os
 
+from persistrepo import fsutil
+from persistrepo.errors import PersistError
+
 SYSTEM_STATE_DIR = "/usr/lib/sysimage/libdnf5"
+MAX_TOML = 64 << 20
 _REASONS = {"User": "user", "Group": "user", "Dependency": "dependency",
             "Weak Dependency": "dependency"}
 
@@ -18,17 +22,22 @@ def packages_toml(installroot="/", state_dir=SYSTEM_STATE_DIR):
 
 
 def load_toml(path):
-    """One of libdnf5's state files as a dict; {} if it is missing or
-    unreadable, or there is no tomllib."""
+    """One of libdnf5's state files as a dict; {} if it is missing, no
+    regular file (never through a symlink: root reads it, also in an
+    installroot), larger than MAX_TOML, unreadable, or there is no tomllib."""
     try:
         import tomllib  # novm
     except ImportError:
         return {}
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except (OSError, ValueError):
+        with os.fdopen(fsutil.open_regular(path), "rb") as f:
+            data = f.read(MAX_TOML + 1)
+        if len(data) > MAX_TOML:
+            return {}
+        doc = tomllib.loads(data.decode("utf-8"))
+    except (PersistError, OSError, ValueError):
         return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def reasons(path):

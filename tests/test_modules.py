@@ -503,6 +503,28 @@ def test_dnf5_module_metadata_in_each_compression(tmp_path, builder):
         assert found["vtool-0:2.0-1.noarch"]["version"] == 20250101000000
 
 
+def test_dnf5_state_that_is_hostile_is_no_state(tmp_path, builder):
+    """modules.toml (and packages.toml, read the same way) as a symlink, a
+    FIFO (which would block root), an oversized or non-TOML file: no stream
+    is enabled, nothing hangs."""
+    from persistrepo import dnf5_state
+    root, cache = dnf5_cache(tmp_path, builder, "gz", MODULE % {"stream": "1", "version": "1.0"})
+    assert dnf5_found(root, cache)
+    toml = os.path.join(root, "usr/lib/sysimage/libdnf5/modules.toml")
+    with open(toml) as f:
+        good = f.read()
+    os.unlink(toml)
+    for make in (lambda: os.symlink("/dev/zero", toml), lambda: os.mkfifo(toml)):
+        make()
+        assert dnf5_found(root, cache) == {}
+        assert dnf5_state.reasons(toml) == {}
+        os.unlink(toml)
+    for text in (good + "#" * dnf5_state.MAX_TOML, "\xff\xfe" + good, "[[["):
+        with open(toml, "w", encoding="latin-1") as f:
+            f.write(text)
+        assert dnf5_found(root, cache) == {}, text[:20]
+
+
 def test_dnf5_module_metadata_that_is_hostile_gives_no_record(tmp_path, builder):
     """Root reads dnf5's cache: a symlink, a FIFO, garbage, a decompression
     bomb or YAML beyond the parser's subset yield no record, never an error."""
