@@ -258,9 +258,9 @@ class PersistCommand(object):
                              settings=self.settings)
 
     def _status(self, base, store, installroot, args):
-        from persistrepo import commands
         """Cheap status (commands.pending): not `persistrepo status`, which
         also finds installed packages in neither the image nor the store."""
+        from persistrepo import commands
         return commands.pending(store, installroot, lambda e: base.rpmdb.searchNevra(
             name=e["name"], epoch=str(e["epoch"] or 0), ver=e["version"], rel=e["release"],
             arch=e["arch"]), "yum persist")
