@@ -196,9 +196,16 @@ def advice(pkg, nevra, fix, root, installroot):
 def _direct(out, root, installroot, wanted, gone, method):
     from persistrepo.store import Candidate, Store
     store = Store(root)
+    # Each file must prove to be the build the rpmdb now holds (Store._stage).
+    builds = compat.installed_identities(installroot or "/", [p.name for p in wanted])
+    for p in [p for p in wanted if p.nevra not in builds]:
+        out.failed.append((p.nevra, "the rpm database of %s does not list it as installed"
+                           % (installroot or "/")))
+    wanted = [p for p in wanted if p.nevra in builds]
     if wanted:
         result = store.add([Candidate(p.path, method, p.origin, p.reason, supersede=True,
-                                      module=p.module) for p in wanted],
+                                      module=p.module, installed=builds[p.nevra])
+                            for p in wanted],
                            all_or_nothing=False)
         failed = dict((c.path, describe(err)) for c, err in result.failed)
         for p in wanted:
@@ -208,7 +215,7 @@ def _direct(out, root, installroot, wanted, gone, method):
                 out.persisted.append(p.nevra)
     if gone:
         out.dropped.extend(e["nevra"] for e in store.remove([g.nevra for g in gone],
-                                                            missing_ok=True))
+                                                            missing_ok=True, literal=True))
     if wanted:
         missing = store.keep_signing_keys(installroot)
         if missing:

@@ -99,6 +99,8 @@ def cmd_prune(store, args):
 def cmd_restore(store, args):
     for e in store.restore(args.specs):
         _say("restored %s (%s, persisted %s)" % (e["nevra"], e["method"], e["persisted_at"]))
+    for warning in store.warnings:
+        _warn("warning: " + warning)
     return EXIT_OK
 
 

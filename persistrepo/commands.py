@@ -109,7 +109,8 @@ def drop(store_path, entries, installroot="/", verb="remove", settings=None):
     the configuration's) `ingest_command` runs it."""
     out = Printed()
     if capture.bindings_available():
-        gone = Store(store_path).remove([e["filename"] for e in entries], missing_ok=True)
+        gone = Store(store_path).remove([e["filename"] for e in entries],
+                                        missing_ok=True, literal=True)
     else:
         from persistrepo import config
         gone = capture.queued_remove(settings or config.load(), store_path, installroot,

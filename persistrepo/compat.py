@@ -33,6 +33,7 @@ absent.
 Python 2.7 compatible.
 """
 
+import binascii
 import os
 import re
 import shutil
@@ -169,6 +170,54 @@ def header_fields(hdr):
 
 def header_nevra(hdr):
     return names.nevra(*header_fields(hdr))
+
+
+# Digests a package file's header and the rpmdb's copy of it both carry
+# (the rpmdb keeps the signature header's digests): whichever the rpm and
+# the package have prove that a file is the build rpm installed.
+_IDENTITY_TAGS = ("SHA3_256HEADER", "SHA256HEADER", "SHA1HEADER", "SIGMD5")
+
+
+def header_identity(hdr):
+    """{"nevra": ..., digest name: hex} of a header, for same_build()."""
+    found = {"nevra": header_nevra(hdr)}
+    for name in _IDENTITY_TAGS:
+        number = tag(name)
+        value = hdr[number] if number is not None else None
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if value:
+            found[name] = (binascii.hexlify(value).decode("ascii") if isinstance(value, bytes)
+                           and name == "SIGMD5" else text(value).lower())
+    payload = payload_digest(hdr)
+    if payload:
+        found["payload"] = "%s:%s" % payload
+    return found
+
+
+def same_build(a, b):
+    """None if identities a and b (header_identity) are the same build, else
+    why not: another NEVRA, or a digest that both have and that differs
+    (at least one digest must be there to compare)."""
+    if a["nevra"] != b["nevra"]:
+        return "it holds %s" % a["nevra"]
+    shared = [k for k in a if k != "nevra" and k in b]
+    if not shared:
+        return "no header digest to compare it by"
+    for k in shared:
+        if a[k] != b[k]:
+            return "it holds another build of %s (%s differs)" % (a["nevra"], k)
+    return None
+
+
+def installed_identities(root, names_wanted):
+    """{nevra: header_identity} of root's installed packages of these names."""
+    found = {}
+    for name in sorted(set(names_wanted)):
+        for hdr in rpmdb_headers(root, name):
+            identity = header_identity(hdr)
+            found[identity["nevra"]] = identity
+    return found
 
 
 def _evr(entry):

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 
+from persistrepo import fsutil
 from persistrepo.errors import PersistError
 
 # What capture needs of each package of the transaction.
@@ -36,9 +37,11 @@ class Channel(object):
             raise PersistError("the actions plugin closed the channel (is the action "
                                "line in mode=json?)")
         try:
-            reply = json.loads(line)
+            reply = fsutil.load_json(line)
         except ValueError:
             raise PersistError("the actions plugin answered no JSON: %r" % line[:80])
+        if not isinstance(reply, dict):
+            raise PersistError("the actions plugin answered %r, not a JSON object" % line[:80])
         if reply.get("status") != "OK":
             raise PersistError("the actions plugin refused %s: %s"
                                % (domain, reply.get("message", reply)))

@@ -31,7 +31,7 @@ def load(path):
     record that is not one this module writes (a symlink, another shape)
     counts as none: it is replaced by the next failure."""
     try:
-        items = json.loads(fsutil.read_store_file(path).decode("utf-8"))
+        items = fsutil.load_json(fsutil.read_store_file(path))
     except (IOError, OSError, ValueError, PersistError):
         return []
     return [i for i in items if _usable(i)] if isinstance(items, list) else []

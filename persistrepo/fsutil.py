@@ -7,7 +7,9 @@ import binascii
 import errno
 import fcntl
 import hashlib
+import json
 import os
+import re
 import stat
 
 from persistrepo import compat
@@ -18,6 +20,11 @@ DIR_MODE = 0o755
 _FICLONE = 0x40049409
 _CHUNK = 1024 * 1024
 _BATCH = 64  # files held open at once to be fsynced together
+MAX_JSON_DEPTH = 32  # the store's documents nest 4 levels; a module record 5
+MAX_STORE_FILE = 256 << 20
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_JSON_NOT_BRACKET = re.compile(r'[^\[\]{}]+')
+_JSON_PAIR = re.compile(r'\[\]|\{\}')
 
 
 def running_as_root():
@@ -120,11 +127,37 @@ def open_store_file(path):
     return fd
 
 
-def read_store_file(path):
-    """The bytes of one of the store's own files (see open_store_file)."""
+def read_store_file(path, limit=MAX_STORE_FILE):
+    """The bytes of one of the store's own files (see open_store_file); a
+    file larger than limit is refused (UnsafeStore)."""
     fd = open_store_file(path)
     with os.fdopen(fd, "rb") as f:
-        return f.read()
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise UnsafeStore("%s is larger than %d MiB, more than the store ever writes there; "
+                          "run 'persistrepo verify', then 'persistrepo refresh'"
+                          % (path, limit >> 20))
+    return data
+
+
+def load_json(data, max_depth=MAX_JSON_DEPTH):
+    """Parse a JSON document (bytes or text) that nests at most max_depth
+    levels; ValueError for anything else. The depth is measured before
+    parsing, in linear passes of C code: json's own recursion would end in
+    RecursionError (or exhaust the stack) on a document nested thousands deep."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError("not UTF-8")
+    brackets = _JSON_NOT_BRACKET.sub("", _JSON_STRING.sub("", data))
+    for _ in range(max_depth):
+        brackets, n = _JSON_PAIR.subn("", brackets)
+        if not n:
+            break
+    if brackets:  # sound JSON nested at most max_depth deep leaves nothing
+        raise ValueError("unbalanced or nested more than %d levels deep" % max_depth)
+    return json.loads(data)
 
 
 def sha256_fd(fd):
@@ -234,18 +267,29 @@ def _copy_fd(src_fd, dst_fd):
     return "copy"
 
 
-def stage_file(src_path, tmpdir, sync=True):
+def stage_file(src_path, tmpdir, sync=True, root_owned=False):
     """Put a private copy of src_path into tmpdir the cheapest safe way.
 
-    A hardlink is used only for a root-owned 0644 file on the same file system
-    (such as dnf's cache), since nobody but root can change it later. Anything
-    else is reflinked or copied, and fsynced unless sync is false (the store
-    fsyncs a commit's staged files together, links included). Returns
-    (staged_path, method).
+    The file is opened once, at its real path and never through a symlink
+    after that (nor a special file), and the copy is made from that open
+    file: a check of the copy is a check of what is stored. A hardlink is
+    used only for a root-owned 0644 file on the same file system (such as
+    dnf's cache), since nobody but root can change it later, and only if
+    it is the very file opened. Anything else is reflinked or copied, and
+    fsynced unless sync is false (the store fsyncs a commit's staged files
+    together, links included). With root_owned, as root, a file that
+    another user owns or may write is refused. Returns (staged_path, method).
     """
-    src_fd = open_regular(src_path, follow=True)
+    src_path = os.path.realpath(src_path)
+    src_fd = open_regular(src_path)
     try:
         src_st = os.fstat(src_fd)
+        if root_owned and running_as_root() and (src_st.st_uid != 0 or
+                                                 src_st.st_mode & 0o022):
+            raise BadPackage("%s is owned by uid %d or writable by others (mode %04o); only "
+                             "root's own files are taken in. Check where it came from, then "
+                             "'persistrepo add' it" % (src_path, src_st.st_uid,
+                                                       stat.S_IMODE(src_st.st_mode)))
         dst = _unused_name(tmpdir, ".rpm")
         if _root_only_writable(src_st) and _try_hardlink(src_path, src_st, dst):
             return dst, "hardlink"

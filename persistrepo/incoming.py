@@ -45,7 +45,8 @@ def queue_add(root, src_path, method, origin=None, reason="unknown", supersede=F
     staged, _ = fsutil.stage_file(src_path, layout.incoming)
     os.rename(staged, os.path.join(layout.incoming, token + ".rpm"))
     _write_request(layout, token, {
-        "op": "add", "file": token + ".rpm", "method": method, "origin": origin,
+        "op": "add", "file": token + ".rpm", "method": method,
+        "origin": record.clean_text(origin),
         "reason": reason, "supersede": supersede,
         "persisted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     return token
@@ -73,9 +74,9 @@ def _check(req, token):
         return "its file is not %s.rpm" % token
     if req.get("method") not in record.METHODS or req.get("reason") not in record.REASONS:
         return "unknown method or reason"
-    for key in ("origin", "persisted_at"):
+    for key in ("origin", "persisted_at"):  # record.make_entry cleans the text
         value = req.get(key)
-        if value is not None and not (isinstance(value, _TEXT) and record.printable(value)):
+        if value is not None and not isinstance(value, _TEXT):
             return "bad %s" % key
     if not isinstance(req.get("supersede"), bool):
         return "bad supersede"
@@ -97,8 +98,8 @@ def pending(layout):
         req = None
         if why is None:
             try:
-                req = json.loads(fsutil.read_store_file(os.path.join(layout.incoming, name))
-                                 .decode("utf-8"))
+                req = fsutil.load_json(fsutil.read_store_file(
+                    os.path.join(layout.incoming, name)))
             except (ValueError, UnicodeDecodeError):
                 why = "not JSON"
             except PersistError as e:

@@ -5,6 +5,7 @@ The format is documented in docs/store-format.md. Python 2.7 compatible.
 
 import json
 import os
+import re
 import time
 
 from persistrepo import fsutil, names
@@ -25,14 +26,35 @@ def now():
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+MAX_TEXT = 512
+_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\Z")
+
+
+def clean_text(value):
+    """Free text for an entry (an origin: a repo id, what --origin says) as
+    the store can always read it back: control characters written as \\xNN,
+    at most MAX_TEXT characters (a longer text is cut, ending in "...")."""
+    if value is None:
+        return None
+    if isinstance(value, bytes) and not isinstance(value, type(u"")):
+        value = value.decode("utf-8", "replace")
+    value = u"".join(c if printable(c) else u"\\x%02x" % ord(c) for c in value)
+    return value if len(value) <= MAX_TEXT else value[:MAX_TEXT - 3] + u"..."
+
+
 def make_entry(info, method, origin=None, reason="unknown", persisted_at=None, module=None):
     """A provenance entry for a package read by persistrepo.rpmfile; module is
-    the stream it is an artifact of (names.check_module), or None."""
+    the stream it is an artifact of (names.check_module), or None. This is
+    the one place entries are made: the text is made readable (clean_text)
+    and the entry is checked as the store's reader checks it, so whatever is
+    written can be read back (ValueError otherwise)."""
     if method not in METHODS:
         raise ValueError("unknown method %r" % method)
     if reason not in REASONS:
         raise ValueError("unknown reason %r" % reason)
-    return {
+    if not (isinstance(persisted_at, _TEXT) and _STAMP.match(persisted_at)):
+        persisted_at = None
+    entry = {
         "filename": filename(info.name, info.version, info.release, info.arch),
         "name": info.name,
         "epoch": info.epoch,
@@ -44,13 +66,18 @@ def make_entry(info, method, origin=None, reason="unknown", persisted_at=None, m
         "size": info.size,
         "persisted_at": persisted_at or now(),
         "method": method,
-        "origin": origin,
+        "origin": clean_text(origin),
         "reason": reason,
         "signed": info.key_id is not None,
         "key_id": info.key_id,
         "installonly": info.installonly,
         "module": module,
     }
+    try:
+        check_entry(entry)
+    except ValueError as e:
+        raise BadPackage("cannot record %s: %s" % (entry["nevra"], e))
+    return entry
 
 
 class Index(object):
@@ -111,16 +138,13 @@ def check_entry(e):
     if e.get("module") is not None:
         names.check_module(e["module"])
     for key in ("origin", "persisted_at"):
-        if e[key] is not None and (len(e[key]) > 512 or not printable(e[key])):
+        if e[key] is not None and (len(e[key]) > MAX_TEXT or not printable(e[key])):
             raise ValueError("entry %r: %s holds control characters" % (e["filename"], key))
 
 
 def parse_index(data):
     """An Index from the bytes of index.json; ValueError if they are not one."""
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ValueError("not UTF-8")
+    doc = fsutil.load_json(data)
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ValueError("not a format %d provenance record" % FORMAT)
     generation, entries = doc.get("generation"), doc.get("packages")
@@ -152,7 +176,7 @@ def load_index(path):
 def salvage(path):
     """The entries of a damaged index that are still sound (for refresh)."""
     try:
-        doc = json.loads(fsutil.read_store_file(path).decode("utf-8"))
+        doc = fsutil.load_json(fsutil.read_store_file(path))
     except (ValueError, UnicodeDecodeError, PersistError, IOError, OSError):
         return []
     found = []

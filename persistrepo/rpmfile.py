@@ -20,7 +20,8 @@ def is_installonly(name, provides, installonlypkgs=INSTALLONLY):
 class PackageInfo(object):
     """What the store needs to know about one binary RPM file."""
 
-    def __init__(self, name, epoch, version, release, arch, sha256, size, key_id, provides):
+    def __init__(self, name, epoch, version, release, arch, sha256, size, key_id, provides,
+                 identity=None):
         self.name = name
         self.epoch = epoch
         self.version = version
@@ -31,6 +32,7 @@ class PackageInfo(object):
         self.key_id = key_id
         self.provides = provides
         self.installonly = is_installonly(name, provides)
+        self.identity = identity  # compat.header_identity, to compare with the rpmdb
 
 
 def _read_header(fd, path, verifier=None):
@@ -103,4 +105,5 @@ def read_package(path, verifier=None, store_file=False):
         size=size,
         key_id=compat.signer_key_id(hdr),
         provides=[compat.text(p) for p in hdr[rpm.RPMTAG_PROVIDENAME]],
+        identity=compat.header_identity(hdr),
     )

@@ -1,6 +1,8 @@
 """Match package specs (name, name-version, NEVRA, name.arch or a glob) to entries.
 
-Python 2.7 compatible.
+Globs are for what an admin types only: a name that comes from a
+transaction, a header or a file is matched literally (rpm accepts a package
+named "*"). Python 2.7 compatible.
 """
 
 from fnmatch import fnmatchcase
@@ -14,15 +16,18 @@ def _forms(e):
             e["nevra"], e["filename"])
 
 
-def matches(spec, entry):
+def matches(spec, entry, literal=False):
+    if literal:
+        return spec in _forms(entry)
     return any(fnmatchcase(form, spec) for form in _forms(entry))
 
 
-def select(specs, entries):
-    """(selected entries, specs that matched nothing)."""
+def select(specs, entries, literal=False):
+    """(selected entries, specs that matched nothing); literal: specs are
+    data (a NEVRA from a transaction), never globs."""
     chosen, unmatched = {}, []
     for spec in specs:
-        hits = [e for e in entries if matches(spec, e)]
+        hits = [e for e in entries if matches(spec, e, literal)]
         if not hits:
             unmatched.append(spec)
         for e in hits:

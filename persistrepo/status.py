@@ -198,6 +198,8 @@ def report(settings, installroot="/", image=None, store_path=None, adder="dnf"):
 
 
 REPORTS = "var/log/persistrepo"
+_MAX_REPORT = 64 << 20
+_TEXT = (type(u""), str)
 
 
 def last_replay(installroot):
@@ -215,13 +217,18 @@ def last_replay(installroot):
     try:
         fd = fsutil.open_regular(path)
         with os.fdopen(fd, "rb") as f:
-            doc = json.loads(f.read().decode("utf-8"))
+            doc = fsutil.load_json(f.read(_MAX_REPORT + 1))
         left = [{"nevra": p["nevra"], "reason": p.get("reason")}
                 for p in doc["packages"] if p.get("role") == "requested"
                 and p.get("outcome") not in ("done", "skipped")]
         left += [{"nevra": r["filename"], "reason": r["reason"]} for r in doc["refused"]]
+        if not isinstance(doc["status"], _TEXT) or not all(
+                isinstance(p["nevra"], _TEXT) and isinstance(p["reason"], _TEXT + (type(None),))
+                for p in left):
+            raise TypeError("not a report replay writes")
         return {"report": path, "status": doc["status"], "left_out": left}
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError, PersistError, OSError):
+    except (ValueError, KeyError, TypeError, AttributeError, PersistError, OSError):
+        # Anything but a report replay wrote (a list, wrong types, too deep, too big).
         return {"report": path, "status": "unreadable", "left_out": []}
 
 
@@ -236,7 +243,8 @@ def fix_for(pkg, installroot, store_path, adder="dnf"):
     which fetches the installed build from a repo."""
     name = "%s-%s-%s.%s.rpm" % (pkg["name"], pkg["version"], pkg["release"], pkg["arch"])
     for pattern in CACHES:
-        for path in sorted(glob.glob(os.path.join(installroot, pattern, name))):
+        # The name is data, never a pattern (rpm accepts a package named "*").
+        for path in sorted(glob.glob(os.path.join(installroot, pattern, glob.escape(name)))):
             if os.path.isfile(path) and not os.path.islink(path):
                 store = "" if installroot == "/" else " --store %s" % compat.shell_quote(
                     store_path)

@@ -23,8 +23,14 @@ class Candidate(object):
     """A file to persist and what is known of where it came from."""
 
     def __init__(self, path, method="cli", origin=None, reason="user", supersede=False,
-                 module=None):
+                 module=None, installed=None, root_owned=False):
+        """installed: the rpmdb's compat.header_identity of the build a
+        transaction installed; the file must prove to be it (capture).
+        root_owned: as root, take only a file that root owns and nobody
+        else may write (import from another tool's store)."""
         self.path = path
+        self.installed = installed
+        self.root_owned = root_owned
         self.module = module
         self.method = method
         self.origin = origin
@@ -92,6 +98,9 @@ class Store(object):
         """Refuse a path that holds neither a store nor nothing (an existing
         empty directory, as the package ships it, is an empty store)."""
         fsutil.check_ancestors(self.layout.root)
+        if os.path.islink(self.layout.state):
+            raise UnsafeStore("%s is a symlink; the store never follows symlinks. Check who "
+                              "made it, and make it a real directory" % self.layout.state)
         if self.is_store():
             self._check_safe()
             return
@@ -159,7 +168,7 @@ class Store(object):
         """The interrupted commit's journal, checked name by name."""
         source = "the journal %s" % self.layout.journal
         try:
-            doc = json.loads(fsutil.read_store_file(self.layout.journal).decode("utf-8"))
+            doc = fsutil.load_json(fsutil.read_store_file(self.layout.journal))
             adds, removes = doc["adds"], doc["removes"]
             removed_entries = doc.get("removed_entries", [])
             for item in adds:
@@ -187,10 +196,15 @@ class Store(object):
         fsutil.fsync_files([p for p, _ in adds])
         if index is None:
             index = record.load_index(self.layout.index)
+        # What an add replaces (another build under the same file name) goes
+        # to the trash like what a removal drops.
+        replaced = [index.packages[e["filename"]] for _, e in adds
+                    if e["filename"] in index.packages
+                    and index.packages[e["filename"]]["sha256"] != e["sha256"]]
         journal = {"adds": [{"staged": os.path.basename(p), "entry": e} for p, e in adds],
                    "removes": sorted(set(removes)),
                    "removed_entries": [index.packages[n] for n in sorted(set(removes))
-                                       if n in index.packages]}
+                                       if n in index.packages] + replaced}
         fsutil.write_atomic(self.layout.journal, json.dumps(journal).encode("utf-8"),
                             self.layout.tmp)
         self._apply(journal, index, chunks)
@@ -199,12 +213,18 @@ class Store(object):
         """Carry out a journal; safe to repeat after a crash at any step."""
         if index is None:
             index = record.load_index(self.layout.index)
-        added = set()
+        entries = dict((e["filename"], e) for e in journal.get("removed_entries", []))
+        added, fresh = set(), []
         for item in journal["adds"]:
             entry = item["entry"]
             staged = self.layout.scratch(self.layout.tmp, item["staged"], "the journal")
             final = self.layout.package(entry["filename"], "the journal")
             if os.path.lexists(staged):
+                old = index.packages.get(entry["filename"])
+                if os.path.lexists(final) and (old is None or old["sha256"] != entry["sha256"]):
+                    # Another build, or a file without provenance: kept, never overwritten.
+                    fresh.append(trash.keep(self.layout, entry["filename"],
+                                            entries.get(entry["filename"])))
                 os.rename(staged, final)
             if fsutil.is_regular(final):
                 index.packages[entry["filename"]] = entry
@@ -216,11 +236,10 @@ class Store(object):
         index.generation += 1
         fsutil.write_atomic(self.layout.index, index.to_bytes(), self.layout.tmp)
         self._write_repodata(index, chunks)
-        entries = dict((e["filename"], e) for e in journal.get("removed_entries", []))
         for name in journal["removes"]:
             if name not in index.packages:
-                trash.keep(self.layout, name, entries.get(name))
-        trash.expire(self.layout)
+                fresh.append(trash.keep(self.layout, name, entries.get(name)))
+        trash.expire(self.layout, fresh=fresh)
         self._drop_unused_chunks(index)
         fsutil.unlink_if_exists(self.layout.journal)
 
@@ -259,12 +278,21 @@ class Store(object):
             if name not in used and names.is_chunk_file(name) and fsutil.is_regular(path):
                 fsutil.unlink_if_exists(path)
 
-    def _stage(self, plan, path, origin_path=None):
-        """Copy path into tmp, check it and make its chunks (into
-        plan.chunks): (staged, info)."""
-        staged, _ = fsutil.stage_file(path, self.layout.tmp, sync=False)
+    def _stage(self, plan, path, origin_path=None, cand=None):
+        """Copy path into tmp, check the copy (against cand.installed, the
+        build rpm installed) and make its chunks (into plan.chunks): (staged,
+        info). The checks read the private copy, taken from the one open of
+        path, so nothing can swap the file between check and copy."""
+        staged, _ = fsutil.stage_file(path, self.layout.tmp, sync=False,
+                                      root_owned=cand is not None and cand.root_owned)
         try:
             info = rpmfile.read_package(staged)
+            if cand is not None and cand.installed is not None:
+                why = compat.same_build(info.identity, cand.installed)
+                if why:
+                    raise BadPackage("%s is not the %s that rpm installed: %s; a file changed "
+                                     "after rpm read it is never stored"
+                                     % (staged, cand.installed["nevra"], why))
             href = record.filename(info.name, info.version, info.release, info.arch)
             chunks = repodata.make_chunks(staged, href)
         except BadPackage as e:
@@ -299,15 +327,28 @@ class Store(object):
             self._ingest_locked()
             plan = _Plan(record.load_index(self.layout.index))
             for cand in candidates:
+                staged = None
                 try:
-                    staged, info = self._stage(plan, cand.path)
+                    staged, info = self._stage(plan, cand.path, cand=cand)
+                    entry = record.make_entry(info, cand.method, cand.origin, cand.reason,
+                                              module=cand.module)
                 except (BadPackage, OSError, IOError) as e:
+                    if staged is not None:
+                        fsutil.unlink_if_exists(staged)
                     if all_or_nothing:
                         raise _as_persist_error(e, cand.path)
                     result.failed.append((cand, _as_persist_error(e, cand.path)))
                     continue
-                entry = record.make_entry(info, cand.method, cand.origin, cand.reason,
-                                          module=cand.module)
+                final = self.layout.package(entry["filename"])
+                if os.path.lexists(final) and not fsutil.is_regular(final):
+                    fsutil.unlink_if_exists(staged)
+                    err = BadPackage("%s is in the way of %s (not a regular file); run "
+                                     "'persistrepo refresh', which sets it aside"
+                                     % (final, entry["nevra"]))
+                    if all_or_nothing:
+                        raise err
+                    result.failed.append((cand, err))
+                    continue
                 old = plan.batch.get(entry["filename"]) or \
                     plan.index.packages.get(entry["filename"])
                 if old is not None and old["sha256"] == entry["sha256"]:
@@ -322,22 +363,24 @@ class Store(object):
             self._commit(plan.adds, plan.removes, plan.index, plan.chunks)
         return result
 
-    def remove(self, spec_list, missing_ok=False, dry_run=False):
+    def remove(self, spec_list, missing_ok=False, dry_run=False, literal=False):
         """Drop the entries the specs select (their files are kept for
         restore); a spec that matches nothing is an error and then nothing is
-        removed (unless missing_ok). With dry_run, only say what would go."""
+        removed (unless missing_ok). With dry_run, only say what would go.
+        literal: the specs are names from a transaction or the store, never
+        globs (specs.select)."""
         if dry_run:
-            return self._matching(spec_list, self.entries(), missing_ok)
+            return self._matching(spec_list, self.entries(), missing_ok, literal)
         with self.writing():
             self._ingest_locked()
             index = record.load_index(self.layout.index)
-            chosen = self._matching(spec_list, index.entries(), missing_ok)
+            chosen = self._matching(spec_list, index.entries(), missing_ok, literal)
             self._commit([], [e["filename"] for e in chosen], index)
         return chosen
 
     @staticmethod
-    def _matching(spec_list, entries, missing_ok):
-        chosen, unmatched = specs.select(spec_list, entries)
+    def _matching(spec_list, entries, missing_ok, literal=False):
+        chosen, unmatched = specs.select(spec_list, entries, literal)
         if unmatched and not missing_ok:
             raise NoMatch("no persisted package matches %s; see 'persistrepo list'"
                           % ", ".join(repr(s) for s in unmatched))
@@ -371,16 +414,61 @@ class Store(object):
                               "--removed'" % ", ".join(repr(s) for s in unmatched))
             wanted = set(e["filename"] for e in chosen)
             index = record.load_index(self.layout.index)
-            adds, slots = [], []
+            picked = []
             for entry, slot in kept:  # newest first: one slot per file name
-                if entry["filename"] in wanted and entry["filename"] not in index.packages:
-                    adds.append((trash.take(self.layout, slot, entry), entry))
-                    slots.append(slot)
+                if entry["filename"] in wanted:
+                    picked.append((entry, slot))
                     wanted.discard(entry["filename"])
+            for entry, slot in picked:  # refuse before anything moves
+                self._restorable(entry, slot, index)
+            adds, slots = [], []
+            try:
+                for entry, slot in picked:
+                    if entry["filename"] not in index.packages:
+                        adds.append((trash.take(self.layout, slot, entry), entry))
+                        slots.append(slot)
+            except BaseException:
+                for (staged, entry), slot in zip(adds, slots):  # back where they were
+                    os.rename(staged, os.path.join(slot, entry["filename"]))
+                raise
             self._commit(adds, [], index)
             for slot in slots:
                 trash.forget(self.layout, slot)
         return [e for _, e in adds]
+
+    def _restorable(self, entry, slot, index):
+        """Refuse (PersistError) to restore entry from slot over anything: a
+        different build stored under its name, or a file the record does
+        not know; and a kept copy that is damaged."""
+        name = entry["filename"]
+        stored = index.packages.get(name)
+        where = os.path.relpath(os.path.join(slot, name), self.layout.root)
+        if stored is not None:
+            if stored["sha256"] == entry["sha256"]:
+                self.warnings.append("%s is persisted already (the same build); nothing to "
+                                     "restore" % entry["nevra"])
+            else:
+                raise PersistError("cannot restore %s: a different build of it is stored "
+                                   "(sha256 %s) and stays; to store the kept build instead, "
+                                   "run 'persistrepo add %s' (the stored one then goes to "
+                                   "the removed packages)"
+                                   % (entry["nevra"], stored["sha256"][:12],
+                                      os.path.join(slot, name)))
+            return
+        if os.path.lexists(self.layout.package(name)):
+            raise PersistError("cannot restore %s: %s is there already but not in the "
+                               "provenance record; run 'persistrepo refresh' (it adopts the "
+                               "file or sets it aside); the kept copy stays in %s"
+                               % (entry["nevra"], self.layout.package(name), where))
+        kept_file = os.path.join(slot, name)
+        try:
+            info = rpmfile.read_package(kept_file, store_file=True)
+        except PersistError as e:
+            raise PersistError("cannot restore %s: the kept copy is corrupt (%s); it stays in %s"
+                               % (entry["nevra"], e, where))
+        if info.sha256 != entry["sha256"] or info.size != entry["size"]:
+            raise PersistError("cannot restore %s: the kept copy is corrupt (its sha256 is not "
+                               "the recorded one); it stays in %s" % (entry["nevra"], where))
 
     def add_key(self, key_id, armored):
         """Keep the ASCII-armored public key that verifies packages signed by key_id."""
@@ -431,17 +519,20 @@ class Store(object):
                 continue
             handled.append(req)
             if req["op"] == "remove":
-                chosen, _ = specs.select([req["spec"]], plan.index.entries())
+                chosen, _ = specs.select([req["spec"]], plan.index.entries(), literal=True)
                 plan.removes.extend(e["filename"] for e in chosen)
                 continue
             src = incoming.package_of(self.layout, req)
+            staged = None
             try:
                 staged, info = self._stage(plan, src)
+                entry = record.make_entry(info, req["method"], req["origin"], req["reason"],
+                                          req["persisted_at"])
             except (BadPackage, OSError, IOError) as e:
+                if staged is not None:
+                    fsutil.unlink_if_exists(staged)
                 result.failed.append((req, _as_persist_error(e, src)))
                 continue
-            entry = record.make_entry(info, req["method"], req["origin"], req["reason"],
-                                      req["persisted_at"])
             if entry["filename"] in plan.batch:
                 continue
             result.added.append(entry)
@@ -553,8 +644,14 @@ class _Writing(object):
                                  % layout.root if store.exists() else
                                  "no store at %s; check --store (or persist_dir)" % layout.root)
         fsutil.check_ancestors(layout.root)
+        for d in layout.dirs():  # refuse before anything is made
+            if os.path.lexists(d):
+                fsutil.check_dir(d)
         for d in layout.dirs():
             fsutil.ensure_dir(d)
+        if self.repair is not None:
+            self._set_aside_unusable()
+        trash.check(layout)
         self.lock = StoreLock(layout.lock)
         self.lock.__enter__()
         try:
@@ -565,6 +662,18 @@ class _Writing(object):
             self.lock.__exit__()
             raise
         return self
+
+    def _set_aside_unusable(self):
+        """refresh: a lock or removed/ of the wrong kind (a FIFO, a symlink)
+        would refuse every write; set it aside."""
+        layout = self.store.layout
+        if os.path.lexists(layout.lock) and not fsutil.is_regular(layout.lock):
+            self.store._quarantine(layout.lock, "not a regular file", self.repair)
+        if os.path.lexists(layout.removed) and (os.path.islink(layout.removed) or
+                                                not os.path.isdir(layout.removed)):
+            self.store._quarantine(layout.removed, "not a directory", self.repair)
+        for path in trash.strays(layout):
+            self.store._quarantine(path, "not a slot of removed packages", self.repair)
 
     def _finish_journal(self):
         store = self.store

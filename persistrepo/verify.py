@@ -12,7 +12,7 @@ import os
 import time
 
 from persistrepo import (compat, fsutil, incoming, listing, modules, names, pgp, record,
-                         repodata, rpmfile)
+                         repodata, rpmfile, trash)
 from persistrepo.errors import BadPackage, PersistError
 
 _REFRESH = "run 'persistrepo refresh'"
@@ -157,6 +157,15 @@ def _strays(store, index):
                 problems.append(Problem("stray", os.path.relpath(path, layout.root),
                                         "not a file the store writes here; %s, which sets "
                                         "it aside" % _REFRESH))
+    for path, what in ([(layout.lock, "the lock is not a regular file")]
+                       if os.path.lexists(layout.lock) and not fsutil.is_regular(layout.lock)
+                       else []) + \
+            ([(layout.removed, "not a directory (a symlink or a file)")]
+             if os.path.lexists(layout.removed) and (os.path.islink(layout.removed) or
+                                                     not os.path.isdir(layout.removed))
+             else []) + [(p, "not a slot of removed packages") for p in trash.strays(layout)]:
+        problems.append(Problem("stray", os.path.relpath(path, layout.root),
+                                "%s; %s, which sets it aside" % (what, _REFRESH)))
     return problems
 
 

@@ -1,0 +1,329 @@
+"""Hostile input, round two (issue 26; docs/store-format.md, "Trust"): the
+surfaces added after the first round (dnf5 capture, trash and restore,
+import, adopt, replay's own writes), class by class. Real rpm, dnf, dnf5 and
+createrepo_c throughout; hostile RPMs are real builds edited by tests/forge.py."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from tests import bed, forge
+from tests.storebed import REPO, cli, listed, one_line_error, repodata_packages
+from tests.test_dnf_plugin import Dnf, PLUGIN_DIR  # noqa: F401 (Dnf for the fixture)
+from tests.test_hostile import BASE, healthy, state, write_json
+
+DEEP = 3000
+
+
+@pytest.fixture
+def store(std_set, tmp_path):
+    """A store holding tool 1.0 and libtool-dep."""
+    path = str(tmp_path / "store")
+    assert cli("--store", path, "add", std_set.path("tool", "1.0"),
+               std_set.path("libtool-dep")).returncode == 0
+    return path
+
+
+@pytest.fixture
+def dnf(root, std_set, tmp_path):
+    confdir = tmp_path / "pluginconf"
+    confdir.mkdir()
+    return Dnf(root, str(confdir), {"std": std_set.repo})
+
+
+def no_traceback(res):
+    assert "Traceback" not in res.stderr + res.stdout, res.stderr
+    return res
+
+
+def deep_json(depth=DEEP):
+    return "[" * depth + "]" * depth
+
+
+def write_text(path, text, mode=0o644):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+def failures_of(root):
+    path = os.path.join(root, "var/lib/persistrepo/failures.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return dict((i["nevra"], i) for i in json.load(f))
+
+
+# -- 1. Capture stores exactly the build rpm installed --------------------------
+
+def swapping_package(builder, root, name="bar"):
+    """bar-2.0-1, whose %pre replaces the local file it is installed from (in
+    ROOT/tmp) by foo-1.0-1: the file rpm read and the file left at the path
+    capture reads differ. Returns the host path dnf installs from."""
+    foo = builder.build("foo", files={"/usr/share/foo.txt": "foo\n"})
+    bar = builder.build(name, version="2.0", pre="mv -f /tmp/swap.rpm /tmp/%s.rpm" % name,
+                        files={"/usr/share/%s.txt" % name: "bar\n"})
+    shutil.copy(foo, os.path.join(root, "tmp", "swap.rpm"))
+    local = os.path.join(root, "tmp", "%s.rpm" % name)
+    shutil.copy(bar, local)
+    return local
+
+
+def test_a_file_swapped_after_rpm_read_it_is_never_stored(dnf, builder):
+    local = swapping_package(builder, dnf.root)
+    res = dnf("install", local, repos={})
+    assert res.returncode == 0, res
+    assert "bar-2.0-1.noarch" in bed.installed(dnf.root)
+    assert "foo-1.0-1.noarch" not in bed.installed(dnf.root)
+    with open(local, "rb") as f:  # the swap happened: the path holds foo now
+        assert b"foo" in f.read(2000)
+    # Neither foo (never installed) nor the file now at bar's path is stored.
+    assert dnf.stored() == {}
+    assert "bar-2.0-1.noarch was NOT persisted" in res.stderr + res.stdout
+    assert "is not the bar-2.0-1.noarch that rpm installed" in res.stderr + res.stdout
+    assert "bar-2.0-1.noarch" in failures_of(dnf.root)
+    status = dnf.status()
+    assert "bar-2.0-1.noarch" in [f["nevra"] for f in status["failures"]]
+
+
+def test_another_build_of_the_same_nevra_is_never_stored(dnf, builder, tmp_path):
+    """Same NEVRA, other content: only a header digest tells them apart."""
+    first = builder.build("twin", files={"/usr/share/twin.txt": "one\n"})
+    other = builder.build("twin", files={"/usr/share/twin.txt": "other build\n"})
+    assert bed.rpm_nevra(first) == bed.rpm_nevra(other)
+    local = os.path.join(dnf.root, "tmp", "twin.rpm")
+    shutil.copy(first, local)
+    assert bed.run_dnf(dnf.root, ["install", local], repos={}).returncode == 0
+    # The installed twin is reinstalled from a file that is another build.
+    shutil.copy(other, local)
+    res = dnf("reinstall", local, repos={})
+    assert dnf.stored() == {}, res
+    assert "twin-1.0-1.noarch was NOT persisted" in res.stderr + res.stdout
+    assert "another build" in res.stderr + res.stdout
+
+
+# -- 2. Names are data, never patterns ------------------------------------------
+
+def test_an_erased_package_named_like_a_glob_drops_only_itself(dnf, builder, tmp_path):
+    assert dnf("install", "tool-1.0", "unsigned").returncode == 0
+    before = set(dnf.stored())
+    assert before == {"tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch", "unsigned-1.0-1.noarch"}
+    # rpm accepts a package named "*****" (rpmbuild does not): the NEVRA
+    # "*****-1.0-1.noarch" as a glob matches every 1.0-1 noarch package.
+    star = forge.rewrite(builder.build("starz", provides=["starry-thing"]),
+                         tmp_path / "star.rpm", [(b"starz", b"*****")])
+    subprocess.run(["rpm", "--root", dnf.root, "-i", "--nodeps", star], check=True,
+                   env=bed.tool_env())
+    res = dnf("remove", "starry-thing")
+    assert res.returncode == 0, res
+    assert "*****-1.0-1.noarch" not in bed.installed(dnf.root)
+    assert set(dnf.stored()) == before
+    assert not os.path.exists(os.path.join(dnf.store, ".persistrepo", "removed"))
+
+
+def test_a_queued_removal_is_literal_too(store, std_set):
+    from persistrepo import incoming
+    incoming.queue_remove(store, "*-1.0-1.noarch")
+    res = no_traceback(cli("--store", store, "ingest"))
+    assert res.returncode == 0, res.stderr
+    assert set(listed(store)) == BASE
+
+
+# -- 3. Provenance text cannot break the store ----------------------------------
+
+@pytest.mark.parametrize("origin,shown", [
+    ("a\nb", "a\\x0ab"), ("tab\there", "tab\\x09here"), ("x" * 600, "x" * 509 + "..."),
+    ("repo\x7f\x1b[31m", "repo\\x7f\\x1b[31m"), ("Jürgen's repo", "Jürgen's repo")])
+def test_any_origin_text_round_trips(store, std_set, origin, shown):
+    res = no_traceback(cli("--store", store, "add", "--origin", origin,
+                           std_set.path("unsigned")))
+    assert res.returncode == 0, res.stderr
+    assert listed(store)["unsigned-1.0-1.noarch"]["origin"] == shown
+    # Every reader and writer goes on: list, verify, another add, remove, restore.
+    healthy(store, BASE | {"unsigned-1.0-1.noarch"})
+    assert cli("--store", store, "add", std_set.path("signed")).returncode == 0
+    assert cli("--store", store, "remove", "unsigned").returncode == 0
+    res = cli("--store", store, "restore", "unsigned")
+    assert res.returncode == 0, res.stderr
+    assert listed(store)["unsigned-1.0-1.noarch"]["origin"] == shown
+
+
+def test_every_field_of_an_entry_round_trips(store, std_set):
+    """What make_entry writes, the reader takes back: every field."""
+    from persistrepo import record, rpmfile
+    info = rpmfile.read_package(std_set.path("epochy", "1.0"))
+    entry = record.make_entry(info, "dnf", "r\n" * 400, "dependency",
+                              persisted_at="not a time")
+    record.check_entry(entry)
+    again = record.parse_index(record.Index(1, {entry["filename"]: entry}).to_bytes())
+    assert again.packages[entry["filename"]] == entry
+    assert entry["epoch"] == 1 and entry["persisted_at"][:2] == "20"
+
+
+def test_a_queued_request_with_hostile_text_is_stored_readably(store, std_set):
+    from persistrepo import incoming
+    incoming.queue_add(store, std_set.path("unsigned"), "yum", "a\tb\n" * 200, "user")
+    res = no_traceback(cli("--store", store, "ingest"))
+    assert res.returncode == 0, res.stderr
+    origin = listed(store)["unsigned-1.0-1.noarch"]["origin"]
+    assert len(origin) == 512 and origin.startswith("a\\x09b\\x0a")
+    healthy(store, BASE | {"unsigned-1.0-1.noarch"})
+
+
+# -- 4. Nothing is lost on the way to the trash, to the store or back ------------
+
+def removed_dir(store):
+    return os.path.join(state(store), "removed")
+
+
+def test_trash_slots_dated_in_the_future_never_cost_a_fresh_removal(store):
+    os.makedirs(removed_dir(store))
+    for n in range(10):
+        os.mkdir(os.path.join(removed_dir(store), "20991231T2359%02dZ-000" % n))
+    res = cli("--store", store, "remove", "tool")
+    assert "'persistrepo restore' puts it back" in res.stdout, res.stdout
+    res = cli("--store", store, "restore", "tool")
+    assert res.returncode == 0, res.stderr
+    assert set(listed(store)) == BASE
+
+
+def test_import_of_another_build_keeps_the_old_one_in_the_trash(store, builder, tmp_path):
+    first = builder.build("twin", files={"/usr/share/twin.txt": "one\n"})
+    other = builder.build("twin", files={"/usr/share/twin.txt": "other build\n"})
+    assert cli("--store", store, "add", first).returncode == 0
+    old = listed(store)["twin-1.0-1.noarch"]["sha256"]
+    source = tmp_path / "persisted-rpms"
+    source.mkdir()
+    shutil.copy(other, str(source / "twin-1.0-1.noarch.rpm"))
+    res = no_traceback(cli("--store", store, "import-imgbased", "--from", str(source),
+                           "--imgbased-conf", str(tmp_path / "none.conf")))
+    assert res.returncode == 0, res.stderr
+    assert listed(store)["twin-1.0-1.noarch"]["sha256"] != old
+    removed = json.loads(cli("--store", store, "list", "--removed", "--json").stdout)
+    assert [e["sha256"] for e in removed] == [old]
+
+
+def test_restore_never_overwrites_an_orphan(store, std_set):
+    assert cli("--store", store, "remove", "tool").returncode == 0
+    orphan = os.path.join(store, "tool-1.0-1.noarch.rpm")
+    shutil.copy(std_set.path("unsigned"), orphan)  # not what the name says, and no entry
+    res = no_traceback(cli("--store", store, "restore", "tool"))
+    assert res.returncode == 1 and "refresh" in one_line_error(res)
+    with open(orphan, "rb") as f, open(std_set.path("unsigned"), "rb") as g:
+        assert f.read() == g.read()
+    assert "tool-1.0-1.noarch" in [e["nevra"] for e in json.loads(
+        cli("--store", store, "list", "--removed", "--json").stdout)]
+
+
+def test_restore_over_a_different_build_says_so_and_keeps_both(store, builder):
+    first = builder.build("twin", files={"/usr/share/twin.txt": "one\n"})
+    other = builder.build("twin", files={"/usr/share/twin.txt": "other build\n"})
+    assert cli("--store", store, "add", first).returncode == 0
+    assert cli("--store", store, "remove", "twin").returncode == 0
+    assert cli("--store", store, "add", other).returncode == 0
+    stored = listed(store)["twin-1.0-1.noarch"]["sha256"]
+    res = no_traceback(cli("--store", store, "restore", "twin"))
+    assert res.returncode == 1 and "different build" in one_line_error(res)
+    assert listed(store)["twin-1.0-1.noarch"]["sha256"] == stored
+    assert len(json.loads(cli("--store", store, "list", "--removed", "--json").stdout)) == 1
+
+
+def test_restore_checks_what_it_brings_back(store):
+    assert cli("--store", store, "remove", "tool").returncode == 0
+    slot = os.path.join(removed_dir(store), os.listdir(removed_dir(store))[0])
+    kept = os.path.join(slot, "tool-1.0-1.noarch.rpm")
+    with open(kept, "rb") as f:  # a new file: the kept one may be a hardlink of the build
+        data = bytearray(f.read())
+    data[-10] ^= 0xff
+    os.unlink(kept)
+    with open(kept, "wb") as f:
+        f.write(bytes(data))
+    res = no_traceback(cli("--store", store, "restore", "tool"))
+    assert res.returncode == 1 and "corrupt" in one_line_error(res)
+    assert os.path.exists(kept)  # it stays where it was
+    healthy(store, BASE - {"tool-1.0-1.noarch"})
+
+
+# -- 5. One bad item never wedges the store ---------------------------------------
+
+def wedge(store, kind):
+    if kind == "bad-slot-name":
+        os.makedirs(os.path.join(removed_dir(store), "20261399T999999Z-000"))
+    elif kind == "slot-file":
+        os.makedirs(removed_dir(store))
+        write_text(os.path.join(removed_dir(store), "20260101T000000Z-000"), "x")
+    elif kind == "package-directory":
+        os.mkdir(os.path.join(store, "zzz-1.0-1.noarch.rpm"))
+    elif kind == "removed-symlink":
+        os.symlink("/tmp", removed_dir(store))
+    elif kind in ("deep-index", "deep-journal"):
+        name = "index.json" if kind == "deep-index" else "journal.json"
+        write_text(os.path.join(state(store), name), deep_json())
+    elif kind == "fifo-lock":
+        os.unlink(os.path.join(state(store), "lock"))
+        os.mkfifo(os.path.join(state(store), "lock"), 0o600)
+    elif kind == "symlinked-repomd":
+        repomd = os.path.join(store, "repodata", "repomd.xml")
+        shutil.copy(repomd, repomd + ".real")
+        os.unlink(repomd)
+        os.symlink("repomd.xml.real", repomd)
+    elif kind == "deep-trash-entry":
+        assert cli("--store", store, "remove", "tool").returncode == 0
+        slot = os.path.join(removed_dir(store), os.listdir(removed_dir(store))[0])
+        write_text(os.path.join(slot, "entry.json"), deep_json())
+
+
+@pytest.mark.parametrize("kind", ["bad-slot-name", "slot-file", "package-directory",
+                                  "removed-symlink", "deep-index", "deep-journal",
+                                  "fifo-lock", "symlinked-repomd", "deep-trash-entry"])
+def test_one_bad_item_never_wedges_the_store(store, std_set, kind):
+    wedge(store, kind)
+    res = no_traceback(cli("--store", store, "verify"))
+    assert res.returncode in (1, 3), res.stdout
+    for args in (["list"], ["list", "--removed"], ["restore", "nothing-like-this"],
+                 ["remove", "nothing-like-this"], ["status"]):
+        no_traceback(cli("--store", store, *args))
+    res = no_traceback(cli("--store", store, "refresh"))
+    assert "set aside" in res.stdout, res.stdout + res.stderr
+    res = cli("--store", store, "verify")
+    expected = BASE - {"tool-1.0-1.noarch"} if kind == "deep-trash-entry" else BASE
+    # every write works again, removals included
+    assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
+    assert cli("--store", store, "remove", "unsigned").returncode == 0, kind
+    healthy(store, expected)
+
+
+def test_a_symlinked_state_directory_is_an_unsafe_store(store, tmp_path):
+    real = str(tmp_path / "elsewhere")
+    os.rename(state(store), real)
+    os.symlink(real, state(store))
+    for args in (["list"], ["add", "x.rpm"], ["verify"], ["refresh"]):
+        res = no_traceback(cli("--store", store, *args))
+        assert res.returncode == 3, (args, res.stderr)
+        assert "symlink" in one_line_error(res)
+
+
+def test_a_huge_store_file_is_refused_not_read(store):
+    with open(os.path.join(state(store), "index.json"), "ab") as f:
+        f.truncate(300 << 20)  # sparse: larger than any index the store writes
+    res = no_traceback(cli("--store", store, "list"))
+    assert res.returncode == 3 and "larger than" in one_line_error(res)
+    assert "set aside .persistrepo/index.json" in cli("--store", store, "refresh").stdout
+
+
+# -- 9. Hostile files never crash the readers ------------------------------------
+
+@pytest.mark.parametrize("doc", ['{"status": "ok", "packages": [1], "refused": []}',
+                                 '{"status": 1, "packages": [], "refused": [[]]}',
+                                 '[1]', deep_json()])
+def test_status_reads_any_replay_report(store, tmp_path, doc):
+    root = bed.make_root(tmp_path / "image")
+    reports = os.path.join(root, "var/log/persistrepo")
+    os.makedirs(reports)
+    write_text(os.path.join(reports, "replay-20260101T000000.000000Z.json"), doc)
+    res = no_traceback(cli("--store", store, "status", "--installroot", root, "--json"))
+    assert res.returncode in (0, 100), res.stderr
+    assert json.loads(res.stdout)["last_replay"]["status"] == "unreadable"
