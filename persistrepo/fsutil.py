@@ -13,13 +13,14 @@ import re
 import stat
 
 from persistrepo import compat
-from persistrepo.errors import BadPackage, UnsafeStore
+from persistrepo.errors import BadPackage, UnsafeStore, UsageError
 
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 _FICLONE = 0x40049409
 _CHUNK = 1024 * 1024
 _BATCH = 64  # files held open at once to be fsynced together
+_MAX_LINKS = 40
 MAX_JSON_DEPTH = 32  # the store's documents nest 4 levels; a module record 5
 MAX_STORE_FILE = 256 << 20
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
@@ -270,8 +271,9 @@ def _copy_fd(src_fd, dst_fd):
 def stage_file(src_path, tmpdir, sync=True, root_owned=False):
     """Put a private copy of src_path into tmpdir the cheapest safe way.
 
-    The file is opened once, at its real path and never through a symlink
-    after that (nor a special file), and the copy is made from that open
+    The file is opened once, at its real path (with root_owned: the path
+    itself) and never through a symlink after that (nor a special file),
+    and the copy is made from that open
     file: a check of the copy is a check of what is stored. A hardlink is
     used only for a root-owned 0644 file on the same file system (such as
     dnf's cache), since nobody but root can change it later, and only if
@@ -280,7 +282,8 @@ def stage_file(src_path, tmpdir, sync=True, root_owned=False):
     together, links included). With root_owned, as root, a file that
     another user owns or may write is refused. Returns (staged_path, method).
     """
-    src_path = os.path.realpath(src_path)
+    if not root_owned:  # a path the admin or dnf gave: its real file, opened once
+        src_path = os.path.realpath(src_path)
     src_fd = open_regular(src_path)
     try:
         src_st = os.fstat(src_fd)
@@ -335,3 +338,43 @@ def unlink_if_exists(path):
     except OSError as e:
         if e.errno != errno.ENOENT:
             raise
+
+
+def resolve_in_root(root, path):
+    """path as seen from inside root (absolute links start at root, ".."
+    stops at root), as a host path that never leaves root. A missing tail
+    is kept as is; dnf creates it."""
+    root = os.path.realpath(root)
+    todo = [p for p in path.split("/") if p]
+    done, hops = [], 0
+    while todo:
+        part = todo.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        here = os.path.join(root, *(done + [part]))
+        if not os.path.islink(here):
+            done.append(part)
+            continue
+        hops += 1
+        if hops > _MAX_LINKS:
+            raise UsageError("%s: too many levels of symbolic links inside %s" % (path, root))
+        target = os.readlink(here)
+        if target.startswith("/"):
+            done = []
+        todo = [p for p in target.split("/") if p] + todo
+    return os.path.join(root, *done)
+
+
+def leaves_root(root, path):
+    """Where root/path leads when the host follows its links (as dnf and rpm
+    do for what they write under an installroot), if that is outside root;
+    else None."""
+    real_root = os.path.realpath(root)
+    host = os.path.realpath(os.path.join(real_root, path.lstrip("/")))
+    if host == real_root or host.startswith(real_root.rstrip("/") + "/"):
+        return None
+    return host

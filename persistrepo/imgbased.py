@@ -12,22 +12,20 @@ import_imgbased() takes over the store of imgbased's own dnf plugin,
 imgbased-persist; disable_imgbased_persist() turns that plugin's capture off.
 """
 
-import errno
 import os
 import re
-import shutil
 import stat
 import subprocess
 import tempfile
 
-from persistrepo import config, listing
+from persistrepo import config, fsutil, listing
+from persistrepo.fsutil import resolve_in_root
 from persistrepo.errors import PersistError, UsageError
 from persistrepo.store import Candidate, Store
 
 IMGBASED_STORE = "/var/imgbased/persisted-rpms"
 IMGBASED_PERSIST_CONF = "/etc/dnf/plugins/imgbased-persist.conf"
 DNF_PERSISTDIR = "/var/lib/dnf"
-_MAX_LINKS = 40
 
 
 class HookError(Exception):
@@ -35,35 +33,6 @@ class HookError(Exception):
 
     def __init__(self, message):
         super(HookError, self).__init__(" ".join(message.split()))
-
-
-def resolve_in_root(root, path):
-    """path as seen from inside root (absolute links start at root, ".."
-    stops at root), as a host path that never leaves root. A missing tail
-    is kept as is; dnf creates it."""
-    root = os.path.realpath(root)
-    todo = [p for p in path.split("/") if p]
-    done, hops = [], 0
-    while todo:
-        part = todo.pop(0)
-        if part == ".":
-            continue
-        if part == "..":
-            if done:
-                done.pop()
-            continue
-        here = os.path.join(root, *(done + [part]))
-        if not os.path.islink(here):
-            done.append(part)
-            continue
-        hops += 1
-        if hops > _MAX_LINKS:
-            raise UsageError("%s: too many levels of symbolic links inside %s" % (path, root))
-        target = os.readlink(here)
-        if target.startswith("/"):
-            done = []
-        todo = [p for p in target.split("/") if p] + todo
-    return os.path.join(root, *done)
 
 
 def _run(cmd):
@@ -187,23 +156,41 @@ def _mounted_replay(source, options, target, store, skip_broken):
         _umount(target)
 
 
+_SECTION = re.compile(r"\s*\[([^\]]*)\]")
+_ENABLED = re.compile(r"(?i)(\s*enabled\s*=\s*)(1|yes|true|on)([ \t]*)$")
+
+
 def disable_imgbased_persist(conf=IMGBASED_PERSIST_CONF):
-    """Set enabled=0 in imgbased-persist's configuration; True if it was on."""
+    """Set enabled=0 in imgbased-persist's configuration, in its [main]
+    section only (where dnf reads a plugin's switch); every other byte
+    stays. True if it was on. The file is read without following a link and
+    replaced by a new file of a random name, made exclusively (never
+    through whatever a user may have planted next to it)."""
     try:
-        with open(conf) as f:
-            text = f.read()
-    except (IOError, OSError) as e:
-        if e.errno == errno.ENOENT:
+        fd = fsutil.open_regular(conf)
+    except PersistError as e:
+        if not os.path.lexists(conf):
             return False
-        raise
-    new, n = re.subn(r"(?im)^(\s*enabled\s*=\s*)(1|yes|true|on)\s*$", r"\g<1>0", text)
-    if not n:
+        raise UsageError("--imgbased-conf: %s" % e)
+    with os.fdopen(fd, "rb") as f:
+        mode = stat.S_IMODE(os.fstat(f.fileno()).st_mode)
+        text = f.read(1 << 20).decode("latin-1")
+    lines, section, changed = text.splitlines(True), None, False
+    for i, line in enumerate(lines):
+        body = line.rstrip("\r\n")
+        m = _SECTION.match(body)
+        if m:
+            section = m.group(1).strip()
+            continue
+        m = _ENABLED.match(body)
+        if m and section == "main":
+            lines[i] = m.group(1) + "0" + m.group(3) + line[len(body):]
+            changed = True
+    if not changed:
         return False
-    tmp = conf + ".persistrepo-tmp"
-    with open(tmp, "w") as f:
-        f.write(new)
-    shutil.copymode(conf, tmp)
-    os.rename(tmp, conf)
+    fsutil.write_atomic(conf, "".join(lines).encode("latin-1"),
+                        os.path.dirname(os.path.abspath(conf)))
+    os.chmod(conf, mode)
     return True
 
 
@@ -219,7 +206,10 @@ def import_imgbased(store, source=IMGBASED_STORE, installroot="/"):
     files = [f for f in files if os.path.isfile(f) and not os.path.islink(f)]
     if not files:
         return None, []
-    result = store.add([Candidate(f, method="cli", origin="imgbased-persist") for f in files])
+    # Each file is opened once, without following a link, and taken only if
+    # root owns it and nobody else may write it (Candidate.root_owned).
+    result = store.add([Candidate(f, method="cli", origin="imgbased-persist", root_owned=True)
+                        for f in files])
     missing = store.keep_signing_keys(installroot)
     for f in files:
         os.unlink(f)

@@ -548,15 +548,19 @@ class Store(object):
         With adopt, a directory that is not yet a store becomes one (an old
         repodata/ is kept as repodata.before-persistrepo/)."""
         report = {"adopted": [], "dropped": [], "quarantined": [], "repodata_kept": None}
+        kept = None
         if adopt and not self.is_store() and os.path.isdir(self.layout.repodata) \
                 and not os.path.islink(self.layout.repodata):
             kept = self.layout.repodata + ".before-persistrepo"
             if os.path.lexists(kept):
                 raise UsageError("%s exists already; move it away first" % kept)
-            fsutil.check_dir(self.layout.root)
-            os.rename(self.layout.repodata, kept)
-            report["repodata_kept"] = os.path.basename(kept)
+        # writing() checks everything it can refuse before it changes anything;
+        # only then is the old repodata moved aside.
         with self.writing(adopt=adopt, repair=report):
+            if kept is not None:
+                os.rename(self.layout.repodata, kept)
+                fsutil.ensure_dir(self.layout.repodata)
+                report["repodata_kept"] = os.path.basename(kept)
             self._ingest_locked(report)
             try:
                 old = record.load_index(self.layout.index)

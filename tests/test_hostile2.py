@@ -91,15 +91,17 @@ def test_a_file_swapped_after_rpm_read_it_is_never_stored(dnf, builder):
 
 def test_another_build_of_the_same_nevra_is_never_stored(dnf, builder, tmp_path):
     """Same NEVRA, other content: only a header digest tells them apart."""
-    first = builder.build("twin", files={"/usr/share/twin.txt": "one\n"})
+    first = builder.build("twin", pre="mv -f /tmp/swap.rpm /tmp/twin.rpm",
+                          files={"/usr/share/twin.txt": "one\n"})
     other = builder.build("twin", files={"/usr/share/twin.txt": "other build\n"})
     assert bed.rpm_nevra(first) == bed.rpm_nevra(other)
     local = os.path.join(dnf.root, "tmp", "twin.rpm")
     shutil.copy(first, local)
-    assert bed.run_dnf(dnf.root, ["install", local], repos={}).returncode == 0
-    # The installed twin is reinstalled from a file that is another build.
-    shutil.copy(other, local)
-    res = dnf("reinstall", local, repos={})
+    shutil.copy(other, os.path.join(dnf.root, "tmp", "swap.rpm"))
+    res = dnf("install", local, repos={})
+    assert res.returncode == 0, res
+    with open(local, "rb") as f, open(other, "rb") as g:
+        assert f.read() == g.read()  # the swap happened
     assert dnf.stored() == {}, res
     assert "twin-1.0-1.noarch was NOT persisted" in res.stderr + res.stdout
     assert "another build" in res.stderr + res.stdout
@@ -327,3 +329,152 @@ def test_status_reads_any_replay_report(store, tmp_path, doc):
     res = no_traceback(cli("--store", store, "status", "--installroot", root, "--json"))
     assert res.returncode in (0, 100), res.stderr
     assert json.loads(res.stdout)["last_replay"]["status"] == "unreadable"
+
+
+# -- 7. Import and adopt treat their sources as hostile ----------------------------
+
+NOBODY = 65534
+
+
+def imgbased_source(tmp_path, std_set, owner=0, mode=0o644, dir_mode=0o755):
+    source = tmp_path / "persisted-rpms"
+    source.mkdir()
+    path = str(source / "unsigned-1.0-1.noarch.rpm")
+    shutil.copy(std_set.path("unsigned"), path)
+    os.chown(path, owner, owner)
+    os.chmod(path, mode)
+    os.chown(str(source), owner, owner)
+    os.chmod(str(source), dir_mode)
+    return str(source), path
+
+
+def test_import_takes_only_root_s_own_files(store, std_set, tmp_path):
+    source, path = imgbased_source(tmp_path, std_set, owner=NOBODY, mode=0o600,
+                                   dir_mode=0o700)
+    res = no_traceback(cli("--store", store, "import-imgbased", "--from", source,
+                           "--imgbased-conf", str(tmp_path / "none.conf")))
+    assert res.returncode == 1 and "owned by uid %d" % NOBODY in one_line_error(res)
+    assert set(listed(store)) == BASE and os.path.exists(path)
+
+
+def test_import_never_follows_a_link_swapped_in(store, std_set, tmp_path):
+    """The swap after the listing, at the one open: the link is refused."""
+    from persistrepo.errors import BadPackage
+    from persistrepo.store import Candidate, Store
+    link = str(tmp_path / "swapped.rpm")
+    os.symlink(std_set.path("unsigned"), link)
+    with pytest.raises(BadPackage, match="symlink"):
+        Store(store).add([Candidate(link, origin="imgbased-persist", root_owned=True)])
+    assert set(listed(store)) == BASE
+
+
+CONF = "[main]\nenabled = 1\n# keep me\n\n[other]\nenabled=1\n"
+
+
+def test_config_rewrite_touches_only_imgbased_persist_s_switch(store, tmp_path):
+    conf = str(tmp_path / "imgbased-persist.conf")
+    write_text(conf, CONF, 0o640)
+    victim = str(tmp_path / "victim")
+    write_text(victim, "precious\n")
+    os.symlink(victim, conf + ".persistrepo-tmp")  # planted where the old code wrote
+    res = no_traceback(cli("--store", store, "import-imgbased", "--no-import",
+                           "--imgbased-conf", conf))
+    assert res.returncode == 0, res.stderr
+    with open(conf) as f:
+        assert f.read() == CONF.replace("enabled = 1", "enabled = 0", 1)
+    assert oct(os.stat(conf).st_mode & 0o777) == oct(0o640)
+    with open(victim) as f:
+        assert f.read() == "precious\n"
+
+
+def test_a_refused_adopt_changes_nothing(std_set, tmp_path):
+    repo = str(tmp_path / "repo")
+    bed.make_repo(repo, [std_set.path("tool", "1.0"), std_set.path("libtool-dep")])
+    os.chmod(os.path.join(repo, "repodata"), 0o775)  # group-writable: unsafe as root
+    before = sorted(os.listdir(repo)) + sorted(os.listdir(os.path.join(repo, "repodata")))
+    res = no_traceback(cli("--store", repo, "refresh", "--adopt"))
+    assert res.returncode == 3, res.stdout + res.stderr
+    assert sorted(os.listdir(repo)) + sorted(os.listdir(os.path.join(repo, "repodata"))) \
+        == before
+    os.chmod(os.path.join(repo, "repodata"), 0o755)
+    assert cli("--store", repo, "refresh", "--adopt").returncode == 0
+    assert set(listed(repo)) == BASE
+
+
+# -- 6. Replay writes only inside the root -----------------------------------------
+
+def replay_setup(tmp_path, builder, **kw):
+    from tests.test_replay import image, store_of
+    root = image(tmp_path, [builder.build("imgpkg")])
+    store = store_of(tmp_path, (builder.build("good"), "user"), **kw)
+    return root, store
+
+
+def outside_dir(tmp_path, files=25):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for n in range(files):
+        write_text(str(outside / ("replay-2026010%dT000000.000000Z.json" % n)
+                       if n < 10 else outside / ("replay-2026-%02d.json" % n)), "{}")
+    return str(outside), sorted(os.listdir(str(outside)))
+
+
+def test_the_replay_report_never_leaves_the_root(tmp_path, builder):
+    root, store = replay_setup(tmp_path, builder)
+    outside, before = outside_dir(tmp_path)
+    os.makedirs(os.path.join(root, "var/log"), exist_ok=True)
+    os.symlink(outside, os.path.join(root, "var/log/persistrepo"))
+    res = no_traceback(cli("replay", "--installroot", root, "--store", store.layout.root))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert sorted(os.listdir(outside)) == before
+    # The absolute link is followed inside the root, as it reads from there.
+    inside = os.path.join(root, outside.lstrip("/"))
+    assert [n for n in os.listdir(inside) if n.startswith("replay-")]
+
+
+def test_dnf_history_stays_inside_the_root_for_the_cli_too(tmp_path, builder):
+    root, store = replay_setup(tmp_path, builder)
+    outside = str(tmp_path / "outside-dnf")
+    os.mkdir(outside)
+    os.makedirs(os.path.join(root, "var/lib"), exist_ok=True)
+    shutil.rmtree(os.path.join(root, "var/lib/dnf"), ignore_errors=True)
+    os.symlink(outside, os.path.join(root, "var/lib/dnf"))
+    res = no_traceback(cli("replay", "--installroot", root, "--store", store.layout.root))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert os.listdir(outside) == []
+    assert os.path.exists(os.path.join(root, outside.lstrip("/"), "history.sqlite"))
+
+
+@pytest.mark.parametrize("where", ["etc/dnf", "rpmdb", "var/log"])
+def test_a_root_whose_write_paths_lead_out_is_refused_before_anything(tmp_path, builder,
+                                                                      where):
+    from tests.test_replay import snapshot
+    root, store = replay_setup(tmp_path, builder)
+    outside = str(tmp_path / "outside")
+    if where == "rpmdb":
+        shutil.move(os.path.join(root, bed.DBPATH.lstrip("/")), outside)
+        os.symlink(outside, os.path.join(root, bed.DBPATH.lstrip("/")))
+    else:
+        os.mkdir(outside)
+        shutil.rmtree(os.path.join(root, where), ignore_errors=True)
+        os.makedirs(os.path.dirname(os.path.join(root, where)), exist_ok=True)
+        os.symlink(outside, os.path.join(root, where))
+    before, outside_before = snapshot(root), snapshot(outside)
+    for args in ([], ["--dry-run"]):
+        res = no_traceback(cli("replay", "--installroot", root, "--store", store.layout.root,
+                               *args))
+        assert res.returncode == 3, res.stdout + res.stderr
+        assert "leads out of the new root" in one_line_error(res)
+    assert snapshot(root) == before and snapshot(outside) == outside_before
+
+
+def test_a_failed_strict_replay_leaves_no_mount_points(tmp_path, builder):
+    from tests.test_replay import image, store_of
+    root = image(tmp_path, [builder.build("imgpkg")])
+    store = store_of(tmp_path, (builder.build("needy", requires=["missingcap"]), "user"))
+    for d in ("proc", "sys", "run"):
+        assert not os.path.lexists(os.path.join(root, d))
+    res = no_traceback(cli("replay", "--installroot", root, "--store", store.layout.root))
+    assert res.returncode == 1
+    for d in ("proc", "sys", "run"):
+        assert not os.path.lexists(os.path.join(root, d)), d

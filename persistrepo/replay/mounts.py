@@ -57,6 +57,20 @@ def _directory(root, relative):
     return path
 
 
+MOUNT_POINTS = ("proc", "sys", "dev", "run")
+
+
+def remove_unused(root, made):
+    """Remove the mount points in made (relative to root) that enter()
+    created and that are still empty: a failed replay leaves the root as
+    it was."""
+    for name in made:
+        try:
+            os.rmdir(os.path.join(root, name))
+        except OSError:
+            pass
+
+
 def enter(root):
     """Move this process into a private mount namespace and mount what
     scriptlets need inside root. Call it only in a child process."""

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 
+from persistrepo import fsutil
 from persistrepo.replay import dnf5
 from persistrepo.listing import count
 
@@ -24,8 +25,10 @@ def to_json(result):
 
 
 def write(result):
-    """Write the JSON report under ROOT/var/log/persistrepo; set result.report_file."""
-    directory = os.path.join(result.root, REPORT_DIR)
+    """Write the JSON report under ROOT/var/log/persistrepo, its links followed
+    inside ROOT (never out of it); set result.report_file (as a path inside
+    the root); return its host path."""
+    directory = fsutil.resolve_in_root(result.root, REPORT_DIR)
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
     stamp = result.started_at.replace("-", "").replace(":", "")
@@ -38,7 +41,7 @@ def write(result):
             if e.errno == errno.EEXIST:
                 continue
             raise
-        result.report_file = "/" + os.path.join(REPORT_DIR, name)
+        result.report_file = "/" + os.path.relpath(path, os.path.realpath(result.root))
         with os.fdopen(fd, "w") as f:
             f.write(to_json(result) + "\n")
             f.flush()

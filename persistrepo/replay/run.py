@@ -12,9 +12,10 @@ import shutil
 import sys
 import tempfile
 
-from persistrepo import compat
+from persistrepo import compat, fsutil
 from persistrepo.replay import dnf5, modules, mounts, plan, report, trust
-from persistrepo.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, PersistError, UsageError
+from persistrepo.errors import (EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, PersistError, UnsafeStore,
+                                UsageError)
 from persistrepo.store import Store
 
 FORMAT = 1
@@ -108,6 +109,26 @@ def _check_root(root):
     if not installed:
         raise UsageError("the rpm database of %s holds no packages, so what the image ships "
                          "is unknown; point --installroot at an unpacked image root" % root)
+
+
+DNF_PERSISTDIR = "/var/lib/dnf"
+# What dnf, rpm and dnf5 write under the root, following links as the host
+# sees them (replay's own report and dnf's persistdir are resolved inside the
+# root instead): rpm's database (added per root), dnf's module state, the
+# logs, dnf5's state and cache.
+_HOST_RESOLVED = ("etc/dnf", "var/log", "usr/lib/sysimage/libdnf5", "var/cache/libdnf5")
+
+
+def _check_writes(root):
+    """Refuse a root where something dnf, rpm or dnf5 write leads out of it."""
+    dbpath = os.path.relpath(compat.rpmdb_dir(root), root)
+    for path in (dbpath,) + _HOST_RESOLVED:
+        outside = fsutil.leaves_root(root, path)
+        if outside:
+            raise UnsafeStore("%s leads out of the new root (to %s), and replay (dnf, rpm) "
+                              "would write there; nothing was changed. Make it a real "
+                              "directory or a link inside the root"
+                              % (os.path.join(root, path), outside))
 
 
 def _make_base(root, store, enablerepos, workdir, dry_run, persistdir=None):
@@ -276,6 +297,9 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
         raise UsageError("--installroot / is the running system; replay installs into a new "
                          "image root (give --allow-running-root if you really mean it)")
     _check_root(new_root)
+    _check_writes(new_root)
+    if persistdir is None:  # the root's own /var/lib/dnf, its links followed inside it
+        persistdir = fsutil.resolve_in_root(new_root, DNF_PERSISTDIR)
     store.require()
     with store.reading():
         result = ReplayResult(new_root, store.layout.root, dry_run, skip_broken, enablerepos)
@@ -316,6 +340,15 @@ def _in_child(result, work, store, write_report):
     reported (docs/replay.md)."""
     sys.stdout.flush()
     sys.stderr.flush()
+    made = [d for d in mounts.MOUNT_POINTS if not os.path.lexists(os.path.join(result.root, d))]
+    try:
+        _run_child(result, work, write_report)
+    finally:
+        if result.status != "ok" and result.status != "partial":
+            mounts.remove_unused(result.root, made)
+
+
+def _run_child(result, work, write_report):
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
@@ -350,8 +383,7 @@ def _in_child(result, work, store, write_report):
         "failed", doc["exit_code"], doc["error"]
     if write_report:
         result.finished_at = report.utc_now()
-        report.write(result)
-        where = os.path.join(result.root, result.report_file.lstrip("/"))
+        where = report.write(result)
         raise PersistError("%s; report %s" % (doc["error"], where), doc["exit_code"])
     raise PersistError(doc["error"], doc["exit_code"])
 
