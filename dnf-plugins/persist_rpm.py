@@ -75,9 +75,8 @@ def _root(conf):
 
 
 def _fix_command(installroot):
-    if installroot == "/":
-        return "dnf persist add {name}"
-    return "dnf --installroot=%s persist add {name}" % installroot
+    from persistrepo.capture import fix_template
+    return fix_template("dnf", installroot)
 
 
 def read_settings(plugin_cls, base, cli):

@@ -184,6 +184,16 @@ def capture(settings, installroot, installed, erased, method, fix):
     return out
 
 
+def fix_template(tool, installroot):
+    """The fix command of a failed capture as a template with {name}: the
+    root is shell-quoted and its braces doubled, so no root name (a brace
+    in it) can break the template."""
+    if installroot in (None, "", "/"):
+        return "%s persist add {name}" % tool
+    root = compat.shell_quote(installroot).replace("{", "{{").replace("}", "}}")
+    return "%s --installroot=%s persist add {name}" % (tool, root)
+
+
 def advice(pkg, nevra, fix, root, installroot):
     """A command that persists this package: for a local file that is still
     there, `persistrepo add` with its path (no repo has it); else fix."""

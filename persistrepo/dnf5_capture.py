@@ -15,7 +15,7 @@ belongs to the plugin's protocol. Python 3.6 compatible.
 import os
 import sys
 
-from persistrepo import capture, compat, dnf5_modules, dnf5_state, record
+from persistrepo import capture, compat, dnf5_modules, dnf5_state, failures, record
 from persistrepo.dnf5_actions import Channel
 
 PREFIX = "persist_rpm"
@@ -23,9 +23,7 @@ _ARRIVING = ("I", "U", "D", "R")
 
 
 def fix_command(installroot):
-    if installroot == "/":
-        return "dnf5 persist add {name}"
-    return "dnf5 --installroot=%s persist add {name}" % installroot
+    return capture.fix_template("dnf5", installroot)
 
 
 def _nevra(p):
@@ -73,13 +71,22 @@ def _artifact(p):
                                p["release"], p["arch"])
 
 
-def facts(channel, trans, installroot, cachedir, state_dir):
-    """Installed and Erased facts of a finished dnf5 transaction."""
+def facts(channel, trans, installroot, cachedir, state_dir, notes=None):
+    """Installed and Erased facts of a finished dnf5 transaction; what could
+    not be known (a module stream) is said in notes."""
+    notes = [] if notes is None else notes
     on_system = set(p["nevra"] for p in compat.rpmdb_packages(installroot))
     why = dnf5_state.reasons(dnf5_state.packages_toml(installroot, state_dir))
     arriving = set(p["name"] for p in trans if p.get("action") in _ARRIVING)
-    streams = dnf5_modules.enabled_artifacts(installroot, cachedir, state_dir) \
-        if arriving else {}
+    try:
+        streams = dnf5_modules.enabled_artifacts(
+            installroot, cachedir, state_dir, notes,
+            wanted=set(_artifact(p) for p in trans if p.get("action") in _ARRIVING)) \
+            if arriving else {}
+    except Exception as e:  # the packages are stored all the same, without a stream
+        notes.append("cannot read the module streams (%s); no module stream is recorded"
+                     % capture.describe(e))
+        streams = {}
     installed, erased = [], []
     for p in trans:
         nevra = _nevra(p)
@@ -123,6 +130,7 @@ def run(settings, channel=None, stream=None):
     """Capture the transaction the actions plugin reports; returns an exit code
     (0, or 1 when the transaction could not be read). Never raises."""
     stream = stream or sys.stderr
+    trans, installroot, notes = None, "/", []
     try:
         channel = channel or Channel()
         installroot = channel.conf("installroot") or "/"
@@ -133,15 +141,36 @@ def run(settings, channel=None, stream=None):
             return 0
         cachedir = channel.conf("cachedir")
         state_dir = channel.conf("system_state_dir")
-        installed, erased = facts(channel, trans, installroot, cachedir, state_dir)
+        installed, erased = facts(channel, trans, installroot, cachedir, state_dir, notes)
         channel.close()
     except Exception as e:  # reading the transaction must not break dnf5
-        stream.write("%s: error: cannot read the transaction (%s); nothing was persisted; "
-                     "run 'dnf5 persist status'\n" % (PREFIX, capture.describe(e)))
+        why = "cannot read the transaction (%s)" % capture.describe(e)
+        named = _record_unread(settings, installroot, trans, why)
+        stream.write("%s: error: %s; nothing was persisted%s; run 'dnf5 persist status'\n"
+                     % (PREFIX, why, " (%s)" % ", ".join(named) if named else ""))
         return 1
     if not installed and not erased:
         return 0
     out = capture.capture(settings, installroot, installed, erased, method="dnf",
                           fix=fix_command(installroot))
+    out.notes.extend(notes)
     report(out, installed, installroot, settings.store_path(installroot), stream)
     return 0
+
+
+def _record_unread(settings, installroot, trans, why):
+    """Record each arriving package of a transaction that could not be read
+    as a capture failure, so that status names it; the NEVRAs recorded."""
+    named = []
+    for p in trans if isinstance(trans, list) else []:
+        try:
+            if p.get("action") in _ARRIVING:
+                named.append(_nevra(p))
+        except Exception:  # a package the channel describes wrongly cannot be named
+            continue
+    if named:
+        fix = fix_command(installroot)
+        failures.record(failures.path_for(installroot),
+                        [(n, why, fix.format(name=n.rsplit("-", 2)[0])) for n in named],
+                        "dnf", settings.store_path(installroot))
+    return named

@@ -192,10 +192,28 @@ def records(text, streams):
         yield record, artifacts
 
 
-def enabled_artifacts(installroot, cachedir, state_dir):
+def relevant(text, wanted):
+    """Only the YAML documents of text that mention one of the wanted
+    artifacts: a repo's module metadata may be tens of MiB, and capture
+    parses only the records its packages need (each artifact found by a
+    plain substring search, in C)."""
+    spans = set()
+    for art in wanted:
+        at = text.find(art)
+        while at >= 0:
+            start = text.rfind("\n---", 0, at)
+            end = text.find("\n...", at)
+            spans.add((start + 1 if start >= 0 else 0, end + 4 if end >= 0 else len(text)))
+            at = text.find(art, at + len(art)) if end < 0 else text.find(art, end)
+    return "\n".join(text[s:e] for s, e in sorted(spans))
+
+
+def enabled_artifacts(installroot, cachedir, state_dir, notes=None, wanted=None):
     """{"name-epoch:version-release.arch": module record} for the artifacts
     of the streams enabled in installroot (the newest module version listing
-    each one), like dnf_modules.enabled_artifacts for dnf 4."""
+    each one), like dnf_modules.enabled_artifacts for dnf 4; with wanted
+    (a set of artifacts), only for those. A metadata file that cannot be
+    read (larger than MAX_YAML, damaged) is said in notes."""
     toml = os.path.join(installroot or "/", state_dir.lstrip("/"), "modules.toml")
     streams = enabled_streams(toml)
     found = {}
@@ -203,7 +221,15 @@ def enabled_artifacts(installroot, cachedir, state_dir):
         return found
     for path in metadata_files(cachedir):
         text = read_yaml(path)
-        for record, artifacts in records(text or "", streams):
+        if text is None:
+            if notes is not None:
+                notes.append("the module metadata %s is unusable (no regular file, damaged, "
+                             "or larger than %d MiB); no module stream is recorded from it"
+                             % (path, MAX_YAML >> 20))
+            continue
+        if wanted is not None:
+            text = relevant(text, wanted)
+        for record, artifacts in records(text, streams):
             for art in artifacts:
                 old = found.get(art)
                 if old is None or old["version"] < record["version"]:

@@ -35,14 +35,21 @@ def load_toml(path):
         if len(data) > MAX_TOML:
             return {}
         doc = tomllib.loads(data.decode("utf-8"))
-    except (PersistError, OSError, ValueError):
+    except (PersistError, OSError, ValueError, RecursionError):
+        # RecursionError: nested deeper than tomllib's recursive parser goes
         return {}
     return doc if isinstance(doc, dict) else {}
 
 
 def reasons(path):
     """{"name.arch": "user" | "dependency" | "unknown"} from packages.toml;
-    {} if it is missing or unreadable."""
-    packages = load_toml(path).get("packages") or {}
-    return dict((key, _REASONS.get(value.get("reason"), "unknown"))
-                for key, value in packages.items() if isinstance(value, dict))
+    {} if it is missing or unreadable. A value of the wrong type (a list
+    for a reason, a number for a package) counts as no reason."""
+    packages = load_toml(path).get("packages")
+    if not isinstance(packages, dict):
+        return {}
+    found = {}
+    for key, value in packages.items():
+        reason = value.get("reason") if isinstance(value, dict) else None
+        found[key] = _REASONS.get(reason, "unknown") if isinstance(reason, str) else "unknown"
+    return found

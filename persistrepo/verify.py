@@ -191,6 +191,14 @@ def _repodata(store, index):
     return problems + _modules(store, index)
 
 
+def modules_problem(store):
+    """The problem with the repodata's modules.yaml, or None. Replay asks
+    before libdnf parses it: libdnf's YAML parser has no bound (an alias
+    bomb ends it), so only the exact text the records make may reach it."""
+    problems = _modules(store, record.load_index(store.layout.index))
+    return problems[0] if problems else None
+
+
 def _modules(store, index):
     """The repodata's modules.yaml against the one the module records make."""
     want = modules.yaml(index.entries())

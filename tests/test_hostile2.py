@@ -478,3 +478,31 @@ def test_a_failed_strict_replay_leaves_no_mount_points(tmp_path, builder):
     assert res.returncode == 1
     for d in ("proc", "sys", "run"):
         assert not os.path.lexists(os.path.join(root, d)), d
+
+
+# -- 9 (modules). A YAML bomb never reaches libdnf ----------------------------------
+
+BOMB = "".join(["---\ndocument: modulemd\nversion: 2\ndata:\n  a: &a [\"lol\",\"lol\",\"lol\"]\n"] +
+               ["  %s: &%s [*%s,*%s,*%s,*%s,*%s,*%s,*%s,*%s,*%s]\n" % ((chr(98 + i), chr(98 + i))
+                                                                   + (chr(97 + i),) * 9)
+                for i in range(9)] + ["...\n"])
+
+
+def test_a_yaml_bomb_in_the_store_s_module_metadata(store, tmp_path):
+    from tests.test_replay import image
+    bomb = tmp_path / "modules.yaml"
+    bomb.write_text(BOMB)
+    subprocess.run(["modifyrepo_c", "--mdtype=modules", str(bomb),
+                    os.path.join(store, "repodata")], check=True, stdout=subprocess.PIPE)
+    res = no_traceback(cli("--store", store, "verify"))
+    assert res.returncode == 1 and "modules: repodata" in res.stdout, res.stdout
+    root = image(tmp_path, [])
+    for args in (["--dry-run"], []):
+        res = no_traceback(cli("replay", "--installroot", root, "--store", store, *args,
+                               timeout=60))
+        assert res.returncode == 3, res.stdout + res.stderr
+        assert "module metadata cannot be replayed" in one_line_error(res)
+    assert cli("--store", store, "refresh").returncode in (0, 1)  # it rewrites repodata
+    healthy(store, BASE)
+    res = cli("replay", "--installroot", root, "--store", store, "--dry-run")
+    assert res.returncode == 0, res.stdout + res.stderr

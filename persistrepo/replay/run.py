@@ -308,6 +308,11 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
             result.unsigned_by_policy = sorted(
                 e["nevra"] for e in entries
                 if not e["signed"] and trust.unsigned_allowed(e)[0])
+        from persistrepo import verify
+        problem = verify.modules_problem(store) if entries else None
+        if problem is not None:
+            raise UnsafeStore("the store's module metadata cannot be replayed: %s"
+                              % problem.message)
         args = (result, store, entries, new_root, dry_run, skip_broken, enablerepos,
                 persistdir)
         if not entries:  # an empty store (as the package ships it) has no repodata yet
