@@ -200,7 +200,8 @@ def advice(pkg, nevra, fix, root, installroot):
     if pkg is not None and pkg.origin == record.COMMANDLINE and os.path.isfile(pkg.path):
         store = " --store %s" % compat.shell_quote(root) if installroot not in (None, "", "/") else ""
         return "persistrepo%s add %s" % (store, compat.shell_quote(pkg.path))
-    return fix.format(name=pkg.name if pkg is not None else nevra, nevra=nevra)
+    return fix.format(name=compat.shell_quote(pkg.name if pkg is not None else nevra),
+                      nevra=compat.shell_quote(nevra))
 
 
 def _direct(out, root, installroot, wanted, gone, method):

@@ -171,6 +171,7 @@ def _record_unread(settings, installroot, trans, why):
     if named:
         fix = fix_command(installroot)
         failures.record(failures.path_for(installroot),
-                        [(n, why, fix.format(name=n.rsplit("-", 2)[0])) for n in named],
+                        [(n, why, fix.format(name=compat.shell_quote(n.rsplit("-", 2)[0])))
+                         for n in named],
                         "dnf", settings.store_path(installroot))
     return named

@@ -35,8 +35,8 @@ def load_toml(path):
         if len(data) > MAX_TOML:
             return {}
         doc = tomllib.loads(data.decode("utf-8"))
-    except (PersistError, OSError, ValueError, RecursionError):
-        # RecursionError: nested deeper than tomllib's recursive parser goes
+    except (PersistError, OSError, ValueError, RuntimeError):
+        # RuntimeError (RecursionError): nested deeper than tomllib's parser goes
         return {}
     return doc if isinstance(doc, dict) else {}
 

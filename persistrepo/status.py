@@ -23,6 +23,7 @@ Python 3.6 compatible.
 import glob
 import json
 import os
+import re
 import subprocess
 import tempfile
 
@@ -244,13 +245,14 @@ def fix_for(pkg, installroot, store_path, adder="dnf"):
     name = "%s-%s-%s.%s.rpm" % (pkg["name"], pkg["version"], pkg["release"], pkg["arch"])
     for pattern in CACHES:
         # The name is data, never a pattern (rpm accepts a package named "*").
-        for path in sorted(glob.glob(os.path.join(installroot, pattern, glob.escape(name)))):
+        literal = re.sub(r"([*?[])", r"[\1]", name)  # glob.escape, which 2.7 lacks
+        for path in sorted(glob.glob(os.path.join(installroot, pattern, literal))):
             if os.path.isfile(path) and not os.path.islink(path):
                 store = "" if installroot == "/" else " --store %s" % compat.shell_quote(
                     store_path)
                 return "persistrepo%s add %s" % (store, compat.shell_quote(path))
     root = "" if installroot == "/" else " --installroot=%s" % compat.shell_quote(installroot)
-    return "%s%s persist add %s" % (adder, root, pkg["name"])
+    return "%s%s persist add %s" % (adder, root, compat.shell_quote(pkg["name"]))
 
 
 def to_json(rep):

@@ -489,3 +489,58 @@ def test_replay_into_a_dnf5_root_records_the_reasons_for_dnf5(std_set, tmp_path)
     assert view["tool"][0] == "User"      # from_repo stays <unknown> (docs/dnf5.md)
     assert view["libtool-dep"][0] == "Dependency"
     assert view["unsigned"] == ("User", "std")
+
+
+# -- Hostile state around a dnf5 transaction (issue 26; tests/test_hostile2.py) ------
+
+def before_capture(dnf5, tmp_path, script):
+    """An action that runs just before capture's (actions.d is read in name
+    order): what a local user or a buggy tool may leave at that moment."""
+    path = str(tmp_path / "hostile.sh")
+    with open(path, "w") as f:
+        f.write(script)
+    with open(os.path.join(dnf5.plugconf, "actions.d", "00-hostile.actions"), "w") as f:
+        f.write("post_transaction::::/bin/sh %s\n" % path)
+
+
+def failures_of(dnf5):
+    res = cli("--config", dnf5.config, "status", "--installroot", dnf5.root, "--json",
+              tool=True)
+    assert res.returncode in (0, 100) and "Traceback" not in res.stderr, res.stderr
+    return dict((f["nevra"], f) for f in json.loads(res.stdout)["failures"])
+
+
+@pytest.mark.parametrize("toml", ['[packages."unsigned.noarch"]\nreason = ["User"]\n',
+                                  "packages = [1]\n", "[packages]\nx = 1\n",
+                                  "a = " + "[" * 3000 + "]" * 3000 + "\n"])
+def test_state_files_of_any_shape_cost_only_the_reason(dnf5, tmp_path, toml):
+    state = os.path.join(dnf5.root, "usr/lib/sysimage/libdnf5")
+    with open(str(tmp_path / "packages.toml"), "w") as f:
+        f.write(toml)
+    before_capture(dnf5, tmp_path, "cp %s %s/packages.toml\n" % (tmp_path / "packages.toml",
+                                                                   state))
+    res = dnf5("install", "unsigned")
+    assert_clean(res, dnf5)
+    assert dnf5.stored()["unsigned-1.0-1.noarch"]["reason"] == "unknown"
+
+
+def test_a_file_swapped_under_dnf5_is_recorded_not_stored(root, std_set, tmp_path, builder):
+    """Capture proves the file is the build rpm installed, under dnf5 too; an
+    installroot with braces in its name, and a failure record nested deep,
+    still give the one-line error and a record status names."""
+    from tests.test_hostile2 import swapping_package
+    braced = bed.make_root(tmp_path / "root{name}")
+    dnf5 = Dnf5(braced, str(tmp_path / "libdnf5-plugins"), str(tmp_path / "persist_rpm.conf"),
+                {"std": std_set.repo})
+    record = os.path.join(braced, "var/lib/persistrepo/failures.json")
+    os.makedirs(os.path.dirname(record))
+    with open(record, "w") as f:
+        f.write("[" * 3000 + "]" * 3000)
+    local = swapping_package(builder, braced)
+    res = dnf5("install", local, "unsigned")
+    assert res.returncode == 0, res
+    assert "Traceback" not in res.output and "Actions plugin" not in dnf5.log()
+    assert set(dnf5.stored()) == {"unsigned-1.0-1.noarch"}
+    assert "bar-2.0-1.noarch was NOT persisted" in res.stderr
+    assert "is not the bar-2.0-1.noarch that rpm installed" in res.stderr
+    assert "bar-2.0-1.noarch" in failures_of(dnf5)

@@ -14,6 +14,7 @@ from tests import bed, forge
 from tests.storebed import REPO, cli, listed, one_line_error, repodata_packages
 from tests.test_dnf_plugin import Dnf, PLUGIN_DIR  # noqa: F401 (Dnf for the fixture)
 from tests.test_hostile import BASE, healthy, state, write_json
+from tests.test_imgbased import node  # noqa: F401 (the fixture)
 
 DEEP = 3000
 
@@ -124,6 +125,20 @@ def test_an_erased_package_named_like_a_glob_drops_only_itself(dnf, builder, tmp
     assert "*****-1.0-1.noarch" not in bed.installed(dnf.root)
     assert set(dnf.stored()) == before
     assert not os.path.exists(os.path.join(dnf.store, ".persistrepo", "removed"))
+
+
+def test_status_names_no_other_package_s_file_for_a_glob_like_name(store, std_set, builder,
+                                                                   tmp_path):
+    root = bed.make_root(tmp_path / "root")
+    star = forge.rewrite(builder.build("starz"), tmp_path / "star.rpm", [(b"starz", b"*****")])
+    subprocess.run(["rpm", "--root", root, "-i", "--nodeps", star], check=True,
+                   env=bed.tool_env())
+    cache = os.path.join(root, "var/cache/dnf/std-0123456789abcdef/packages")
+    os.makedirs(cache)
+    shutil.copy(std_set.path("tool", "1.0"), cache)
+    res = no_traceback(cli("--store", store, "status", "--installroot", root, "--json"))
+    fix = json.loads(res.stdout)["fixes"]["*****-1.0-1.noarch"]
+    assert "tool-1.0" not in fix and fix.endswith("persist add '*****'"), fix
 
 
 def test_a_queued_removal_is_literal_too(store, std_set):
@@ -506,3 +521,20 @@ def test_a_yaml_bomb_in_the_store_s_module_metadata(store, tmp_path):
     healthy(store, BASE)
     res = cli("replay", "--installroot", root, "--store", store, "--dry-run")
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_the_imgbased_hook_refuses_a_layer_whose_rpmdb_leads_out(node, std_set, tmp_path):
+    """The hook replays through the same checks: the layer's usr/share/rpm
+    pointing outside aborts the update with one line, and the outside
+    rpmdb gets nothing."""
+    from tests.test_imgbased import OLD, persist, update
+    persist(node, std_set.path("tool", "1.0"), std_set.path("libtool-dep"))
+    outside = str(tmp_path / "outside-rpmdb")
+    shutil.move(os.path.join(node["image"], "usr/share/rpm"), outside)
+    os.symlink(outside, os.path.join(node["image"], "usr/share/rpm"))
+    before = dict((n, os.path.getsize(os.path.join(outside, n))) for n in os.listdir(outside))
+    report, err = update(node)
+    assert report == dict(report, ok=False, error="BootSetupError", layers=[OLD])
+    assert "leads out of the new root" in err, err
+    assert dict((n, os.path.getsize(os.path.join(outside, n)))
+                for n in os.listdir(outside)) == before
