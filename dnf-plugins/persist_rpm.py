@@ -367,7 +367,7 @@ class PersistCommand(dnf.cli.Command):
         module_of = capture.dnf_module_lookup(self.base)
         return commands.add(store_path, installroot, [
             commands.Candidate(path, "dnf", _origin(avail), installed_reason(self.base, inst),
-                               supersede=True, module=module_of(inst))
+                               supersede=True, module=module_of(inst), installed_in=installroot)
             for (inst, avail), path in zip(sources, files)])
 
     def _installed_matching(self, specs):

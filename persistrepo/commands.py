@@ -44,7 +44,8 @@ def add(store_path, installroot, candidates, key=None):
     result = store.add(candidates)
     out = Printed()
     out.lines.extend("persisted %s" % e["nevra"] for e in result.added)
-    out.warnings.extend("%s was already stored with another checksum; replaced it with %s"
+    out.warnings.extend("%s was already stored with another checksum; replaced it with %s "
+                        "(the other build is kept with the removed packages: 'list --removed')"
                         % (e["nevra"], e["sha256"]) for e in result.replaced)
     out.lines.extend("already persisted %s" % e["nevra"] for e in result.unchanged)
     stored = result.added + result.replaced + result.unchanged

@@ -102,7 +102,8 @@ def run_add(settings, args, store):
     return _emit(commands.add(store.layout.root, args.installroot, [
         Candidate(path, "dnf", repo, why.get("%s.%s" % (i.name, i.arch), "unknown"),
                   supersede=True, module=streams.get("%s-%d:%s-%s.%s" % (
-                      i.name, i.epoch or 0, i.version, i.release, i.arch)))
+                      i.name, i.epoch or 0, i.version, i.release, i.arch)),
+                  installed_in=args.installroot)
         for i, path, repo in infos]))
 
 

@@ -23,13 +23,16 @@ class Candidate(object):
     """A file to persist and what is known of where it came from."""
 
     def __init__(self, path, method="cli", origin=None, reason="user", supersede=False,
-                 module=None, installed=None, root_owned=False):
+                 module=None, installed=None, root_owned=False, installed_in=None):
         """installed: the rpmdb's compat.header_identity of the build a
         transaction installed; the file must prove to be it (capture).
+        installed_in: a root whose rpmdb must hold the file's own build
+        (`dnf persist add`, which fetches the installed NEVRA from a repo).
         root_owned: as root, take only a file that root owns and nobody
         else may write (import from another tool's store)."""
         self.path = path
         self.installed = installed
+        self.installed_in = installed_in
         self.root_owned = root_owned
         self.module = module
         self.method = method
@@ -287,12 +290,19 @@ class Store(object):
                                       root_owned=cand is not None and cand.root_owned)
         try:
             info = rpmfile.read_package(staged)
-            if cand is not None and cand.installed is not None:
-                why = compat.same_build(info.identity, cand.installed)
+            installed = cand.installed if cand is not None else None
+            if installed is None and cand is not None and cand.installed_in is not None:
+                installed = compat.installed_identities(cand.installed_in, [info.name]).get(
+                    info.identity["nevra"])
+                if installed is None:
+                    raise BadPackage("%s is %s, which is not installed in %s"
+                                     % (staged, info.identity["nevra"], cand.installed_in))
+            if installed is not None:
+                why = compat.same_build(info.identity, installed)
                 if why:
                     raise BadPackage("%s is not the %s that rpm installed: %s; a file changed "
                                      "after rpm read it is never stored"
-                                     % (staged, cand.installed["nevra"], why))
+                                     % (staged, installed["nevra"], why))
             href = record.filename(info.name, info.version, info.release, info.arch)
             chunks = repodata.make_chunks(staged, href)
         except BadPackage as e:

@@ -108,6 +108,18 @@ def test_another_build_of_the_same_nevra_is_never_stored(dnf, builder, tmp_path)
     assert "another build" in res.stderr + res.stdout
 
 
+def test_persist_add_never_stores_another_build_from_a_repo(dnf, builder, tmp_path):
+    """The repo was rebuilt: same NEVRA, other content than the installed build."""
+    first = builder.build("twin", files={"/usr/share/twin.txt": "one\n"})
+    other = builder.build("twin", files={"/usr/share/twin.txt": "other build\n"})
+    assert dnf.plain("install", first, repos={}).returncode == 0
+    repo = bed.make_repo(tmp_path / "rebuilt", [other])
+    res = dnf("persist", "add", "twin", repos={"rebuilt": repo})
+    assert res.returncode == 1, res
+    assert "another build of twin-1.0-1.noarch" in res.stderr + res.stdout
+    assert dnf.stored() == {}
+
+
 # -- 2. Names are data, never patterns ------------------------------------------
 
 def test_an_erased_package_named_like_a_glob_drops_only_itself(dnf, builder, tmp_path):
