@@ -196,12 +196,30 @@ def fix_template(tool, installroot):
 
 def advice(pkg, nevra, fix, root, installroot):
     """A command that persists this package: for a local file that is still
-    there, `persistrepo add` with its path (no repo has it); else fix."""
-    if pkg is not None and pkg.origin == record.COMMANDLINE and os.path.isfile(pkg.path):
+    there and still the build rpm installed, `persistrepo add` with its path
+    (no repo has it); else fix."""
+    if pkg is not None and pkg.origin == record.COMMANDLINE and os.path.isfile(pkg.path) \
+            and _still_installed_build(pkg, installroot):
         store = " --store %s" % compat.shell_quote(root) if installroot not in (None, "", "/") else ""
         return "persistrepo%s add %s" % (store, compat.shell_quote(pkg.path))
     return fix.format(name=compat.shell_quote(pkg.name if pkg is not None else nevra),
                       nevra=compat.shell_quote(nevra))
+
+
+def _still_installed_build(pkg, installroot):
+    """True if pkg.path holds the build the rpmdb has (a file swapped after
+    rpm read it must not be what the fix stores); True where the bindings
+    that could tell are missing (yum's queued path)."""
+    if not bindings_available():
+        return True
+    from persistrepo import rpmfile
+    try:
+        info = rpmfile.read_package(os.path.realpath(pkg.path))
+        installed = compat.installed_identities(installroot or "/", [info.name])
+    except Exception:  # unreadable, not an RPM: no fix that names it
+        return False
+    return info.identity["nevra"] == pkg.nevra and \
+        compat.same_build(info.identity, installed.get(pkg.nevra, {"nevra": None})) is None
 
 
 def _direct(out, root, installroot, wanted, gone, method):
