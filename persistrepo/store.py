@@ -658,6 +658,11 @@ class _Writing(object):
                                  % layout.root if store.exists() else
                                  "no store at %s; check --store (or persist_dir)" % layout.root)
         fsutil.check_ancestors(layout.root)
+        for d in layout.dirs()[:2]:  # the store and its state: never set aside
+            if os.path.lexists(d):
+                fsutil.check_dir(d)
+        if self.repair is not None and store.is_store():
+            self._set_aside_subdirs()
         for d in layout.dirs():  # refuse before anything is made
             if os.path.lexists(d):
                 fsutil.check_dir(d)
@@ -676,6 +681,15 @@ class _Writing(object):
             self.lock.__exit__()
             raise
         return self
+
+    def _set_aside_subdirs(self):
+        """refresh: a symlink or a file where the store keeps a directory of
+        its own (repodata/, chunks/, ...) is set aside; the next step makes
+        the directory again."""
+        layout = self.store.layout
+        for d in layout.dirs()[2:]:
+            if os.path.lexists(d) and (os.path.islink(d) or not os.path.isdir(d)):
+                self.store._quarantine(d, "not a directory of the store", self.repair)
 
     def _set_aside_unusable(self):
         """refresh: a lock or removed/ of the wrong kind (a FIFO, a symlink)
