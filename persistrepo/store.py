@@ -204,6 +204,10 @@ class Store(object):
         replaced = [index.packages[e["filename"]] for _, e in adds
                     if e["filename"] in index.packages
                     and index.packages[e["filename"]]["sha256"] != e["sha256"]]
+        orphans = [e for _, e in adds if e["filename"] not in index.packages
+                   and os.path.lexists(self.layout.package(e["filename"]))]
+        if removes or replaced or orphans:  # refuse before the journal: it must keep them
+            trash.check(self.layout)
         journal = {"adds": [{"staged": os.path.basename(p), "entry": e} for p, e in adds],
                    "removes": sorted(set(removes)),
                    "removed_entries": [index.packages[n] for n in sorted(set(removes))
@@ -670,7 +674,6 @@ class _Writing(object):
             fsutil.ensure_dir(d)
         if self.repair is not None:
             self._set_aside_unusable()
-        trash.check(layout)
         self.lock = StoreLock(layout.lock)
         self.lock.__enter__()
         try:

@@ -559,3 +559,28 @@ def test_the_imgbased_hook_refuses_a_layer_whose_rpmdb_leads_out(node, std_set, 
     assert "leads out of the new root" in err, err
     assert dict((n, os.path.getsize(os.path.join(outside, n)))
                 for n in os.listdir(outside)) == before
+
+
+def test_an_add_over_an_orphan_keeps_the_orphan(store, std_set):
+    orphan = os.path.join(store, "unsigned-1.0-1.noarch.rpm")
+    shutil.copy(std_set.path("tool", "1.0"), orphan)  # a file nobody recorded
+    os.chmod(orphan, 0o644)
+    assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
+    slots = os.listdir(removed_dir(store))
+    kept = os.path.join(removed_dir(store), slots[0], "unsigned-1.0-1.noarch.rpm")
+    with open(kept, "rb") as f, open(std_set.path("tool", "1.0"), "rb") as g:
+        assert f.read() == g.read()
+    healthy(store, BASE | {"unsigned-1.0-1.noarch"})
+
+
+def test_with_removed_a_symlink_adds_go_on_and_removals_are_refused(store, std_set, tmp_path):
+    os.symlink(str(tmp_path), removed_dir(store))
+    assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
+    res = no_traceback(cli("--store", store, "remove", "unsigned"))
+    assert res.returncode == 3 and "refresh" in one_line_error(res)
+    assert "unsigned-1.0-1.noarch" in listed(store)
+    res = cli("--store", store, "verify")
+    assert res.returncode == 1 and "stray: .persistrepo/removed" in res.stdout, res.stdout
+    assert cli("--store", store, "refresh").returncode == 1
+    assert cli("--store", store, "remove", "unsigned").returncode == 0
+    healthy(store, BASE)
