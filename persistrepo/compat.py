@@ -26,9 +26,10 @@ counts as a regular one. The module container is dnf.Base._moduleContainer
 version is getVersionNum() where it exists, else getVersion().
 Decompression: Python 3.14's compression.zstd reads zstd, older Pythons run
 the zstd tool; Python 2.7 has no lzma.
-Python 2.7: text written to a pipe must be encoded by hand; shell quoting is
-pipes.quote there (pipes is gone from Python 3.13); os.posix_fadvise is
-absent.
+Python 2.7: rpm's bindings give integer tags (the epoch) as long, and json
+gives a long past 2**63 (names.is_whole takes both); text written to a pipe
+must be encoded by hand; shell quoting is pipes.quote there (pipes is gone
+from Python 3.13); os.posix_fadvise is absent.
 
 Python 2.7 compatible.
 """
@@ -161,9 +162,10 @@ class digest_level_only(object):
 
 
 def header_fields(hdr):
-    """(name, epoch, version, release, arch) of a header, as text and an int epoch."""
+    """(name, epoch, version, release, arch) of a header, as text and an int epoch
+    (Python 2's bindings give a long)."""
     import rpm
-    return (text(hdr[rpm.RPMTAG_NAME]), hdr[rpm.RPMTAG_EPOCH] or 0,
+    return (text(hdr[rpm.RPMTAG_NAME]), int(hdr[rpm.RPMTAG_EPOCH] or 0),
             text(hdr[rpm.RPMTAG_VERSION]), text(hdr[rpm.RPMTAG_RELEASE]),
             text(hdr[rpm.RPMTAG_ARCH]))
 

@@ -8,6 +8,7 @@ and "_". A header that breaks them is refused, so no file name made from a
 header can hold "/", "..", a newline or XML markup. Python 2.7 compatible.
 """
 
+import numbers
 import re
 
 from persistrepo.errors import BadPackage, UnsafeStore
@@ -35,6 +36,13 @@ MAX_MODULEMD = 1 << 20
 _STRING = (type(u""), str)
 
 
+def is_whole(value, below):
+    """True for a whole number in [0, below): an int, or the long of Python 2's
+    rpm bindings and json (never a bool)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and \
+        0 <= value < below
+
+
 def _fits(pattern, value):
     return isinstance(value, _STRING) and len(value) <= MAX_LENGTH and ".." not in value \
         and bool(pattern.match(value))
@@ -49,7 +57,7 @@ def check_nevra(name, epoch, version, release, arch, what):
                              "'%s'); refusing it" % (what, label, value,
                                                      {"name": ".-_+%{}",
                                                       "arch": "_"}.get(label, "._+%{}~^")))
-    if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch < 2 ** 32:
+    if not is_whole(epoch, 2 ** 32):
         raise BadPackage("%s has an invalid epoch %r; refusing it" % (what, epoch))
 
 
@@ -65,7 +73,7 @@ def check_module(module):
         if not _fits(pattern, module[key]):
             raise ValueError("a module record has an invalid %s %r" % (key, module[key]))
     version = module["version"]
-    if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version < 2 ** 64:
+    if not is_whole(version, 2 ** 64):
         raise ValueError("a module record has an invalid version %r" % (version,))
     doc = module["modulemd"]
     if not isinstance(doc, _STRING) or len(doc) > MAX_MODULEMD or \

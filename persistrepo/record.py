@@ -148,7 +148,7 @@ def parse_index(data):
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ValueError("not a format %d provenance record" % FORMAT)
     generation, entries = doc.get("generation"), doc.get("packages")
-    if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
+    if not names.is_whole(generation, 2 ** 63):
         raise ValueError("bad generation %r" % (generation,))
     if not isinstance(entries, list):
         raise ValueError("packages is not a list")

@@ -1,5 +1,6 @@
 """persistrepo.compat and persistrepo.pgp on the real bindings of this stack,
-and on EL7's rpm 4.11 tag set (the real module with the newer tags hidden)."""
+and on EL7's rpm 4.11: the real one under Python 2.7 on the el7 stack
+(scripts/old-stacks), elsewhere this stack's module with the newer tags hidden."""
 
 import json
 import os
@@ -35,6 +36,15 @@ EL7_RPM = textwrap.dedent("""
 """)
 
 
+def el7_rpm():
+    """(interpreter, script prefix) that give EL7's rpm bindings: rpm 4.11.3's
+    own under 2.7 on the el7 stack, else this stack's with 4.11's tag set."""
+    if os.environ.get("PERSISTREPO_STACK") == "el7":
+        from tests.test_yum_plugin import python27
+        return python27(), "import rpm\nassert rpm.__version__ == '4.11.3', rpm.__version__\n"
+    return sys.executable, EL7_RPM
+
+
 def v4_build(tmp_path, monkeypatch, name, **kw):
     """A v4 package, what EL7 receives (rpm 6 would build v6 on sid)."""
     home = tmp_path / "v4-home"
@@ -64,7 +74,8 @@ def test_el7_tag_set_writes_and_checks_the_store(tmp_path, monkeypatch):
     good = v4_build(tmp_path, monkeypatch, "el7tool", files={"/usr/share/el7": "x\n"})
     bad = flipped(good, tmp_path / "el7tool-bad.rpm")
     store = str(tmp_path / "store")
-    script = EL7_RPM + textwrap.dedent("""
+    python, prefix = el7_rpm()
+    script = prefix + textwrap.dedent("""
         import sys
         from persistrepo import compat, rpmfile
         assert not hasattr(rpm, "RPMTAG_PAYLOADDIGEST") and not hasattr(rpm, "RPMTAG_OPENPGP")
@@ -75,7 +86,7 @@ def test_el7_tag_set_writes_and_checks_the_store(tmp_path, monkeypatch):
     """)
 
     def el7(*args):
-        return subprocess.run([sys.executable, "-c", script, good] + list(args),
+        return subprocess.run([python, "-c", script, good] + list(args),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, env=dict(os.environ, PYTHONPATH=REPO))
 
@@ -87,6 +98,17 @@ def test_el7_tag_set_writes_and_checks_the_store(tmp_path, monkeypatch):
     res = el7("--store", store, "verify")
     assert res.returncode == 0, res.stdout + res.stderr
     assert cli("--store", store, "verify").returncode == 0
+
+
+def test_header_fields_are_text_and_an_int_epoch_on_this_stack(builder):
+    """rpm 4.14's bindings under Python 3.6 (the el8 stack) give header strings
+    as bytes; compat hands out text and an int epoch on every stack."""
+    hdr = bed.rpm_header(builder.build("epochy", epoch=3))
+    raw = hdr[rpm.RPMTAG_NAME]
+    assert isinstance(raw, bytes) == (os.environ.get("PERSISTREPO_STACK") == "el8"), raw
+    assert compat.header_fields(hdr) == ("epochy", 3, "1.0", "1", "noarch")
+    assert compat.header_nevra(hdr) == "epochy-3:1.0-1.noarch"
+    assert compat.text(rpm.expandMacro("%{_dbpath}")) == bed.DBPATH
 
 
 def test_this_stacks_payload_digest_catches_a_flipped_byte(tmp_path, builder):
@@ -194,3 +216,25 @@ def test_python2_text_helpers(tmp_path):
                          stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=REPO))
     assert res.returncode == 0, res.stderr
     assert res.stdout.decode("utf-8") == "J\u00fcrgen\n"
+
+
+def test_python2_whole_numbers_may_be_long(tmp_path):
+    """Under the real Python 2.7, rpm's bindings give an epoch as a long and
+    json gives one for a module version past 2**63: both are whole numbers."""
+    from tests.test_yum_plugin import python27
+    script = ("import json\n"
+              "from persistrepo import names\n"
+              "names.check_nevra('a', 1L, '1', '1', 'noarch', 'a.rpm')\n"
+              "module = json.loads('{\"version\": 9223372036854775808}')\n"
+              "assert isinstance(module['version'], long)\n"
+              "module.update(name='m', stream='s', context='c', arch='x86_64', modulemd='')\n"
+              "names.check_module(module)\n"
+              "for bad in (True, -1L, 2L ** 32, '1'):\n"
+              "    try:\n"
+              "        names.check_nevra('a', bad, '1', '1', 'noarch', 'a.rpm')\n"
+              "    except names.BadPackage:\n"
+              "        continue\n"
+              "    raise AssertionError(bad)\n")
+    res = subprocess.run([python27(), "-c", script], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=REPO))
+    assert res.returncode == 0, res.stderr

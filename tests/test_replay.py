@@ -48,14 +48,17 @@ def actions(doc):
 
 
 def snapshot(root):
-    """Every path under root with its size and mtime (but sqlite's -shm index,
-    which every reader of the rpmdb touches)."""
+    """Every path under root with its size and mtime, but what every reader of
+    the rpmdb touches: sqlite's -shm index, and the mtime of the rpmdb
+    directory itself, where Berkeley DB (EL7, EL8, bullseye) makes and drops
+    its environment on each open, even `rpm -qa`."""
+    rpmdb = os.path.join(root, bed.DBPATH.lstrip("/"))
     state = {}
     for dirpath, dirs, files in os.walk(root):
         for name in dirs + [f for f in files if not f.endswith("-shm")]:
             path = os.path.join(dirpath, name)
             st = os.lstat(path)
-            state[path] = (st.st_size, st.st_mtime)
+            state[path] = (st.st_size, None if path == rpmdb else st.st_mtime)
     return state
 
 

@@ -47,6 +47,9 @@ PLUGIN = os.path.join(PLUGIN_DIR, "persist_rpm.py")
 STORE = "var/imgbased/persisted_packages"
 DEFAULT_PY27 = "/root/.pyenv/versions/2.7.18/bin/python"
 INGEST = os.path.join(os.path.dirname(sys.executable), "persistrepo")
+# The interpreter whose rpm bindings run the harness's rpm transactions: the
+# stack's (EL7's 2.7 with rpm 4.11.3, so the rpmdbs are EL7's Berkeley DB), else this one.
+RPM_PYTHON = os.environ.get("PERSISTREPO_RPM_PYTHON") or sys.executable
 
 
 def python27():
@@ -115,7 +118,7 @@ class Yum(object):
                                   **scenario.get("conf", {})))
         with open(path, "w") as f:
             json.dump(scenario, f)
-        env = bed.tool_env({"PYTHONPATH": REPO, "YUM343_RPM_PYTHON": sys.executable})
+        env = bed.tool_env({"PYTHONPATH": REPO, "YUM343_RPM_PYTHON": RPM_PYTHON})
         proc = subprocess.run([python or self.python, os.path.join(HARNESS, "run.py"), path],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, env=env, timeout=300)
@@ -417,15 +420,22 @@ def test_a_failed_capture_of_an_update_keeps_the_old_version(yum):
 
 # -- Python 2.7 and 3 -----------------------------------------------------------
 
-def test_python27_queues_and_py3_ingest_writes_the_repodata(yum):
-    """Under 2.7 (no rpm/createrepo_c bindings) the plugin runs the real hook
-    path and capture queues into incoming; `persistrepo ingest` persists."""
-    probe = subprocess.run([yum.python, "-c", "import rpm"], stderr=subprocess.PIPE)
-    assert probe.returncode != 0  # the queued path is the one exercised
+def test_python27_capture_path_follows_the_bindings(yum):
+    """Without the rpm and createrepo_c bindings (plain 2.7, the host stack)
+    the plugin queues into incoming and the py3 `persistrepo ingest` persists;
+    with EL7's own (rpm 4.11.3, createrepo_c 0.10.0: the el7 stack, as the
+    packaged plugin runs) it writes the store itself and never runs ingest."""
+    probe = subprocess.run([yum.python, "-c", "import rpm, createrepo_c"],
+                           stderr=subprocess.PIPE)
+    bindings = probe.returncode == 0
+    assert bindings == (os.environ.get("PERSISTREPO_STACK") == "el7"), probe.stderr
+    if bindings:
+        yum.conf(ingest_command="/bin/false")
     res = ok(yum.transaction([dict(op="install", **yum.ref("epochy", "1.0"))]))
     assert res.harness["python"] == [2, 7]
     assert "persist_rpm: persisted epochy-1:1.0-1.noarch" in res.stdout, res
     assert yum.repoquery() == {"epochy-1:1.0-1.noarch"}
+    assert yum.stored()["epochy-1:1.0-1.noarch"]["epoch"] == 1
     assert not os.listdir(os.path.join(yum.store, ".persistrepo", "incoming"))
 
 

@@ -1,4 +1,5 @@
-"""The real rpm transaction behind the harness's ts.run() (Python 3 with rpm).
+"""The real rpm transaction behind the harness's ts.run() (Python 3, or EL7's
+2.7, with rpm's bindings).
 
 Reads {"root", "elements": [{"mode": "u"|"i", "path"} | {"mode": "e",
 "nevra"}], "probfilter": [RPMPROB_FILTER_* names]} on stdin, runs them as one
@@ -16,24 +17,30 @@ import sys
 import rpm
 
 
+def native(value):
+    """json's text as the str rpm's bindings take (bytes under Python 2)."""
+    return value if isinstance(value, str) else value.encode("utf-8")
+
+
 def main():
     req = json.loads(sys.stdin.read())
-    ts = rpm.TransactionSet(req["root"])
+    ts = rpm.TransactionSet(native(req["root"]))
     ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
     flags = 0
     for name in req["probfilter"]:
-        flags |= getattr(rpm, name)
+        flags |= getattr(rpm, native(name))
     ts.setProbFilter(flags)
     for el in req["elements"]:
         if el["mode"] in ("u", "i"):
-            fd = os.open(el["path"], os.O_RDONLY)
+            path = native(el["path"])
+            fd = os.open(path, os.O_RDONLY)
             try:
                 hdr = ts.hdrFromFdno(fd)
             finally:
                 os.close(fd)
-            ts.addInstall(hdr, el["path"], el["mode"])
+            ts.addInstall(hdr, path, native(el["mode"]))
         else:
-            name = el["nevra"].rsplit("-", 2)[0]
+            name = native(el["nevra"]).rsplit("-", 2)[0]
             for h in ts.dbMatch("name", name):
                 e = h[rpm.RPMTAG_EPOCH] or 0
                 if "%s-%s:%s-%s.%s" % (h[rpm.RPMTAG_NAME], e, h[rpm.RPMTAG_VERSION],
