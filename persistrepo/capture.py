@@ -181,6 +181,11 @@ def capture(settings, installroot, installed, erased, method, fix):
                                method, root):
             out.notes.append("could not record the failure in %s either" % path)
     failures.forget(path, out.persisted + out.dropped)
+    if installroot in (None, "", "/"):
+        from persistrepo import imgbased
+        note = imgbased.boot_setup_after_capture([p.name for p in installed])
+        if note:
+            out.notes.append(note)
     return out
 
 

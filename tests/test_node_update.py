@@ -7,10 +7,12 @@ which runs the shipped plugin. Real dnf, rpm and createrepo_c throughout.
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
 from tests import bed
+from tests import node as node_mod
 from tests.node import Node
 from tests.storebed import cli
 
@@ -125,3 +127,110 @@ def story(node, world):
         res = cli("status", "--installroot", root)
         assert "the last replay (partial" in res.stdout
         assert "  vendor-kmod-1.0-1.noarch: nothing provides node-kernel = 2.0" in res.stdout
+
+
+# -- The real path: the admin installs the image-update package ------------------
+
+PY_ABI = "python(abi) = %d.%d" % sys.version_info[:2]
+
+
+@pytest.fixture(scope="module")
+def spec_rpms(tmp_path_factory):
+    """persistrepo's RPMs, built from packaging/python-persistrepo.spec."""
+    from tests.test_packaging import rpmbuild
+    built = rpmbuild(tmp_path_factory.mktemp("spec"))
+    return [built[n] for n in OWN]
+
+
+@pytest.fixture
+def hosted(tmp_path, builder, gpg_key, http_serve, spec_rpms):
+    """A hosted Node on its own tmpfs (tests/node.py) and its repos: images
+    1-3 (python3, rpm, dnf and imgbased stand-ins, node-core and a kernel;
+    image 3 also ships persistrepo), persistrepo's own repo (the spec's RPMs
+    and python3-createrepo_c, which no image has) and a signed vendor repo
+    with a kernel-core, both over HTTP."""
+    top = tmp_path / "node"
+    top.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "node", str(top)], check=True)
+    try:
+        rpms = tmp_path / "rpms"
+        base = [builder.build("python3", provides=[PY_ABI, "/usr/bin/python3"]),
+                builder.build("python3-rpm"), builder.build("python3-dnf"),
+                node_mod.imgbased_rpm(str(rpms))]
+        createrepo = builder.build("python3-createrepo_c")
+        images = base + [createrepo] + spec_rpms
+        for n in (1, 2, 3):
+            images += [builder.build("node-core", "%d.0" % n),
+                       builder.build("node-kernel", "%d.0" % n, provides=["kernel"],
+                                     files={"/boot/vmlinuz-%d.0" % n: "kernel %d\n" % n})]
+        vendor = [builder.build("vendor-agent", requires=["vendor-lib"], sign_with=gpg_key),
+                  builder.build("vendor-lib", sign_with=gpg_key),
+                  builder.build("vendor-kmod", requires=["node-kernel = 1.0"],
+                                sign_with=gpg_key),
+                  builder.build("kernel-core", "9.9", provides=["kernel"], sign_with=gpg_key,
+                                files={"/boot/vmlinuz-9.9": "kernel 9.9\n",
+                                       "/boot/initramfs-9.9.img": "initrd 9.9\n"})]
+        node = Node(str(top), hosted=True)
+        repo = bed.make_repo(tmp_path / "images", images)
+        stand_ins = ["python3", "python3-rpm", "python3-dnf", "python3-imgbased"]
+        trees = dict((n, node.image("image-%d" % n, repo, stand_ins + [
+            "node-core-%d.0" % n, "node-kernel-%d.0" % n] + (
+                ["python3-createrepo_c"] + list(OWN) if n == 3 else [])))
+            for n in (1, 2, 3))
+        updates = dict((n, node_mod.image_update_rpm(str(rpms), "%d.0" % n, trees[n],
+                                                      "ovirt-node-ng-%d.0-0.0" % n))
+                       for n in (2, 3))
+        yield dict(
+            node=node, trees=trees, updates=updates, update_repo=http_serve(
+                bed.make_repo(tmp_path / "updates", list(updates.values()))).url,
+            own=http_serve(bed.make_repo(tmp_path / "own", spec_rpms + [createrepo])).url,
+            vendor={"baseurl": http_serve(bed.make_repo(tmp_path / "vendor", vendor)).url,
+                    "gpgkey": gpg_key.pubkey},
+            key=gpg_key)
+    finally:
+        subprocess.run(["umount", "-R", str(top)], check=True)
+
+
+def on_layer(world, layer, args, repos=None, ok=True):
+    """The admin's dnf on the running layer; its output."""
+    proc = world["node"].host_dnf(layer, args, repos=repos)
+    assert (proc.returncode == 0) == ok, proc.stdout + imgbased_log(world["node"])
+    return proc.stdout
+
+
+def imgbased_log(node):
+    path = os.path.join(node.var, "log/imgbased.log")
+    return open(path).read() if os.path.exists(path) else ""
+
+
+def test_installing_the_image_update_package_replays_into_the_new_layer(hosted):
+    node = hosted["node"]
+    node.install_layer(L1, hosted["trees"][1])
+    vendor = {"vendor": hosted["vendor"]}
+    with node:
+        # imgbased-persist (on, as shipped) keeps what the admin installs first.
+        on_layer(hosted, L1, ["install", "vendor-agent"], repos=vendor)
+        assert sorted(os.listdir(os.path.join(node.var, "imgbased/persisted-rpms"))) == [
+            "vendor-agent-1.0-1.noarch.rpm", "vendor-lib-1.0-1.noarch.rpm"]
+        out = on_layer(hosted, L1, ["install"] + list(OWN), repos={"own": hosted["own"]})
+        # Now persistrepo captures; a kernel still gets its boot entry on layer 1.
+        out = on_layer(hosted, L1, ["install", "kernel-core"], repos=dict(
+            vendor, own=hosted["own"]))
+        assert "persist_rpm: persisted kernel-core-9.9-1.noarch" in out, out
+        entries, default = node.boot_entries()
+        assert "/%s/vmlinuz-9.9" % L1 in entries[L1], entries
+
+        out = on_layer(hosted, L1, ["install", "ovirt-node-ng-image-update-2.0"],
+                       repos={"updates": hosted["update_repo"]})
+        assert "persistrepo: %s: installed" % L2 in out, out
+        assert node.layers == {L1: hosted["trees"][1], L2: hosted["trees"][2]}
+        with open(os.path.join(node.var, "log/imgbased.log")) as f:
+            log = f.read()
+        assert "Reinstalling" not in log, log  # rpmpersistence found nothing
+        with node.booted(L2) as root:
+            assert {"vendor-agent-1.0-1.noarch", "vendor-lib-1.0-1.noarch",
+                    "kernel-core-9.9-1.noarch", "python3-createrepo_c-1.0-1.noarch"} | set(
+                        n + "-0.1.0-1.noarch" for n in OWN) <= bed.installed(root)
+        entries, default = node.boot_entries()
+        assert default == L2
+        assert sorted(entries[L2]) == ["/%s/vmlinuz-2.0" % L2, "/%s/vmlinuz-9.9" % L2]
