@@ -62,10 +62,17 @@ OWN_PACKAGES = ("python3-persistrepo", "python2-persistrepo",
                 "persistrepo-imgbased", "dnf5-plugin-persistrepo")
 
 
+# What every image ships: an image-update package requires imgbased, and
+# the package manager comes with the image; nor is anything they need
+# persisted as one of persistrepo's dependencies.
+SHIPPED_BY_EVERY_IMAGE = ("imgbased", "python3-imgbased", "dnf", "python3-dnf", "yum", "rpm")
+
+
 def own_unpersisted(settings, installroot, installed):
-    """The (name, nevra) pairs of installed that are persistrepo's own
-    packages, not excluded and not in the store (read without its lock)."""
-    own = [(n, v) for n, v in installed if n in OWN_PACKAGES and not settings.excluded(n)]
+    """The (name, nevra) pairs of installed (persistrepo's own packages and
+    what they need) that are not excluded and not in the store (read
+    without its lock)."""
+    own = [(n, v) for n, v in installed if not settings.excluded(n)]
     if not own:
         return []
     stored = set(e["nevra"] for e in

@@ -357,14 +357,16 @@ def after_image_update():
             return None
         source = _imgbase("layer", "--volume-path", latest)
     except HookError as e:
-        _note_unfound(str(e))
+        _note("(unknown)", "not-found", str(e))
         raise HookError("cannot find the layer the image update made (%s); it did not get "
                         "the persisted packages; check 'imgbase layout' before rebooting" % e)
     try:
         return latest, replay_layer(latest, source, path="image-update trigger",
                                     boot_setup=True)
     except HookError as e:
-        raise HookError("%s; %s" % (e, _remove_layer(latest)))
+        failed = HookError("%s; %s" % (e, _remove_layer(latest)))
+        _note(latest, "failed", str(failed))
+        raise failed
 
 
 def _remove_layer(layer):
@@ -390,14 +392,14 @@ def _imgbase_run(*args):
             out.splitlines() or ["exit status %d" % proc.returncode])[-1]))
 
 
-def _note_unfound(reason):
+def _note(layer, status, detail):
+    """Record in the layer log what `persistrepo status` is to say."""
     try:
-        settings = config.load()
-        store = Store(settings.persist_dir)
+        store = Store(config.load().persist_dir)
         if store.exists():
             with LayerLog(store.layout) as log:
-                log.note("(unknown)", "not-found", reason, "image-update trigger")
-    except Exception:  # the one line about the missing layer is what matters
+                log.note(layer, status, detail, "image-update trigger")
+    except Exception:  # the one line on the console is what matters
         pass
 
 

@@ -144,8 +144,18 @@ class Node(object):
         return root
 
     def install_layer(self, name, image):
-        """The first layer (`imgbase layout --init`)."""
+        """The first layer (`imgbase layout --init`); on a hosted Node with the
+        boot entries of the image's kernels, as the installer leaves them."""
         self._layer_dirs(name, image)
+        if not self.hosted:
+            return
+        entries = os.path.join(self.boot, "loader/entries")
+        os.makedirs(entries, exist_ok=True)
+        for kernel in sorted(os.listdir(os.path.join(image, "boot"))):
+            with open(os.path.join(entries, "%s-%s.conf" % (name, kernel[8:])), "w") as f:
+                f.write("title %s\nlinux /%s/%s\n" % (name, name, kernel))
+        with open(os.path.join(self.boot, "default"), "w") as f:
+            f.write(name + "\n")
 
     def _layer_dirs(self, name, image):
         self.layers[name] = image

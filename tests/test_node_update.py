@@ -234,3 +234,66 @@ def test_installing_the_image_update_package_replays_into_the_new_layer(hosted):
         entries, default = node.boot_entries()
         assert default == L2
         assert sorted(entries[L2]) == ["/%s/vmlinuz-2.0" % L2, "/%s/vmlinuz-9.9" % L2]
+
+        # Image 3 ships persistrepo-imgbased: its imgbase runs our os-upgraded
+        # hook, then the trigger fires too and finds nothing to do. Plain rpm.
+        proc = node.host(L2, ["rpm", "-U", hosted["updates"][3]])
+        assert proc.returncode == 0, proc.stdout + imgbased_log(node)
+        assert proc.stdout.splitlines()[-1] == "persistrepo: %s: nothing to do: this layer already got " \
+            "its replay" % L3, proc.stdout
+        assert "persistrepo: onn/%s: installed" % L3 in imgbased_log(node)
+        with node.booted(L3) as root:
+            assert "kernel-core-9.9-1.noarch" in bed.installed(root)
+        assert sorted(node.boot_entries()[0][L3]) == ["/%s/vmlinuz-3.0" % L3,
+                                                      "/%s/vmlinuz-9.9" % L3]
+
+
+def test_on_broken_fail_removes_the_new_layer_and_skip_keeps_it(hosted):
+    """imgbased-persist off, so persistrepo alone carries its dependency
+    python3-createrepo_c, which no image has. A kmod for kernel 1 cannot go
+    into image 2: with on_broken = fail the new layer is removed and layer 1
+    boots next; with on_broken = skip, reinstalling the image update makes
+    layer 2 without the kmod."""
+    node = hosted["node"]
+    node.install_layer(L1, hosted["trees"][1])
+    repos = {"vendor": hosted["vendor"], "own": hosted["own"]}
+    with node:
+        node.host(L1, ["sed", "-i", "s/^enabled=1/enabled=0/",
+                       "/etc/dnf/plugins/imgbased-persist.conf"])
+        on_layer(hosted, L1, ["install"] + list(OWN), repos={"own": hosted["own"]})
+        out = on_layer(hosted, L1, ["install", "vendor-kmod"], repos=repos)
+        assert "persist_rpm: persisted persistrepo-imgbased-0.1.0-1.noarch, " \
+            "python3-createrepo_c-1.0-1.noarch, python3-dnf-plugin-persist-rpm" in out, out
+        stored = json.loads(cli("--store", node.store, "list", "--json").stdout)
+        assert [e["reason"] for e in stored if e["name"] == "python3-createrepo_c"] == \
+            ["dependency"]
+
+        updates = {"updates": hosted["update_repo"]}
+        out = on_layer(hosted, L1, ["install", "ovirt-node-ng-image-update-2.0"], repos=updates)
+        [line] = [x for x in out.splitlines() if "persistrepo" in x]
+        assert line.startswith("persistrepo: error: the image update did not get the persisted "
+                               "packages: vendor-kmod-1.0-1.noarch: nothing provides "
+                               "node-kernel = 1.0"), out
+        assert line.endswith("the new layer %s was removed, the running layer boots next; fix "
+                             "the cause, then reinstall the image-update package" % L2), line
+        assert "Traceback" not in out
+        assert list(node.layers) == [L1]
+        entries, default = node.boot_entries()
+        assert default == L1 and L2 not in entries
+        image1 = ["--image-root", hosted["trees"][1]]
+        status = node.host(L1, ["persistrepo", "status"] + image1).stdout
+        assert "the image update to %s (" % L2 in status and \
+            ") did NOT get the persisted packages: vendor-kmod-1.0-1.noarch" in status, status
+
+        node.host(L1, ["sh", "-c", "echo on_broken = skip >> /etc/dnf/plugins/persist_rpm.conf"])
+        out = on_layer(hosted, L1, ["reinstall", "ovirt-node-ng-image-update-2.0"], repos=updates)
+        assert "persistrepo: %s: installed 4 packages; left out (on_broken = skip): " \
+            "vendor-kmod-1.0-1.noarch: nothing provides node-kernel = 1.0" % L2 in out, out
+        assert list(node.layers) == [L1, L2]
+        with node.booted(L2) as root:
+            assert {"python3-createrepo_c-1.0-1.noarch"} | set(
+                n + "-0.1.0-1.noarch" for n in OWN) <= bed.installed(root)
+            assert "vendor-kmod-1.0-1.noarch" not in bed.installed(root)
+        assert node.boot_entries()[1] == L2
+        status = node.host(L1, ["persistrepo", "status"] + image1).stdout
+        assert "did NOT get" not in status and "nothing at risk" in status, status
