@@ -183,7 +183,10 @@ def replay_layer(layer, source, path, boot_setup=False):
                 result = _replay_source(source, store, settings.on_broken == "skip",
                                         boot_setup)
             except HookError as e:
-                log.note(layer, "failed", str(e), path)
+                # Under an image-update %post (which exports this), imgbase's
+                # output goes to its log: the trigger that follows says it.
+                log.note(layer, "failed", str(e), path, told=path != "os-upgraded" or
+                         "IMGBASED_IMAGE_UPDATE_RPM" not in os.environ)
                 raise
             log.note(layer, result.status, describe(result), path)
             return result
@@ -299,9 +302,11 @@ class LayerLog(object):
         return read_layer_log(self.layout).get(layer, {}).get("status") in (
             "ok", "partial", "nothing-to-do")
 
-    def note(self, layer, status, detail, path):
+    def note(self, layer, status, detail, path, told=False):
+        """Record a replay; told: its failure was said on the console."""
         doc = read_layer_log(self.layout)
-        doc[layer] = {"status": status, "detail": detail, "path": path, "at": utc_now()}
+        doc[layer] = {"status": status, "detail": detail, "path": path, "at": utc_now(),
+                      "told": told}
         fsutil.write_atomic(self.path, json.dumps(doc, indent=1, sort_keys=True).encode(),
                             self.layout.tmp)
 
@@ -350,6 +355,7 @@ def after_image_update():
     running layer) and HookError says so."""
     if os.environ.get(REPLAYING):
         return None  # the replay's own transaction, inside the new root
+    _aborted_by_the_hook()
     try:
         current = _imgbase("layer", "--current")
         latest = _imgbase("layer", "--latest")
@@ -358,8 +364,8 @@ def after_image_update():
         source = _imgbase("layer", "--volume-path", latest)
     except HookError as e:
         _note("(unknown)", "not-found", str(e))
-        raise HookError("cannot find the layer the image update made (%s); it did not get "
-                        "the persisted packages; check 'imgbase layout' before rebooting" % e)
+        raise HookError("cannot find the layer the image update made (%s); check "
+                        "'imgbase layout' before rebooting" % e)
     try:
         return latest, replay_layer(latest, source, path="image-update trigger",
                                     boot_setup=True)
@@ -367,6 +373,29 @@ def after_image_update():
         failed = HookError("%s; %s" % (e, _remove_layer(latest)))
         _note(latest, "failed", str(failed))
         raise failed
+
+
+def _aborted_by_the_hook():
+    """Raise HookError for a failure of the os-upgraded hook (which made
+    imgbase abort the update, its output in imgbased's log) that nobody was
+    told of on the console yet."""
+    try:
+        store = Store(config.load().persist_dir)
+        if not store.exists():
+            return
+        with LayerLog(store.layout) as log:
+            failed = [(layer, e) for layer, e in read_layer_log(store.layout).items()
+                      if e.get("path") == "os-upgraded" and e.get("status") == "failed"
+                      and not e.get("told")]
+            for layer, e in failed:
+                log.note(layer, "failed", e.get("detail"), "os-upgraded", told=True)
+    except Exception:  # only a message is at stake
+        return
+    if failed:
+        layer, e = max(failed, key=lambda f: str(f[1].get("at")))
+        raise HookError("imgbased aborted the update to %s (%s; its log: "
+                        "/var/log/imgbased.log); the running layer boots next"
+                        % (layer, e.get("detail")))
 
 
 def _remove_layer(layer):
@@ -398,7 +427,7 @@ def _note(layer, status, detail):
         store = Store(config.load().persist_dir)
         if store.exists():
             with LayerLog(store.layout) as log:
-                log.note(layer, status, detail, "image-update trigger")
+                log.note(layer, status, detail, "image-update trigger", told=True)
     except Exception:  # the one line on the console is what matters
         pass
 

@@ -221,8 +221,8 @@ class Node(object):
         """argv run on the running layer as its host (tests/node_host.py);
         the CompletedProcess. The Node's layers are re-read afterwards: an
         image update adds one."""
-        env = dict(env or {}, HOME=bed.tool_home(), PYTHONPATH=SITELIB,
-                   IMGBASED_MIRROR_NODE=self.top)
+        env = dict(dict(HOME=bed.tool_home(), PYTHONPATH=SITELIB, IMGBASED_MIRROR_NODE=self.top),
+                   **(env or {}))
         proc = subprocess.run(
             ["unshare", "--mount", "--propagation", propagation(), sys.executable, NODE_HOST,
              self.top, self.vg_name, layer, json.dumps(env)] + [str(a) for a in argv],
