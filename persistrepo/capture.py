@@ -189,8 +189,11 @@ def capture(settings, installroot, installed, erased, method, fix):
             out.notes.append("could not record the failure in %s either" % path)
     failures.forget(path, out.persisted + out.dropped)
     if installroot in (None, "", "/"):
-        from persistrepo import imgbased
-        note = imgbased.boot_setup_after_capture([p.name for p in installed])
+        try:
+            from persistrepo import imgbased
+            note = imgbased.boot_setup_after_capture([p.name for p in installed])
+        except Exception as e:  # the admin's transaction must go on
+            note = "imgbased's boot set-up could not run (%s)" % describe(e)
         if note:
             out.notes.append(note)
     return out

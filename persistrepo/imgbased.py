@@ -20,6 +20,7 @@ import_imgbased() takes over the store of imgbased's own dnf plugin,
 imgbased-persist; disable_imgbased_persist() turns that plugin's capture off.
 """
 
+import datetime
 import errno
 import json
 import os
@@ -33,7 +34,6 @@ from persistrepo import config, fsutil, listing
 from persistrepo.errors import PersistError, UsageError
 from persistrepo.layout import Layout
 from persistrepo.lock import StoreLock
-from persistrepo.replay.report import utc_now
 from persistrepo.store import Candidate, Store
 
 IMGBASED_STORE = "/var/imgbased/persisted-rpms"
@@ -305,8 +305,8 @@ class LayerLog(object):
     def note(self, layer, status, detail, path, told=False):
         """Record a replay; told: its failure was said on the console."""
         doc = read_layer_log(self.layout)
-        doc[layer] = {"status": status, "detail": detail, "path": path, "at": utc_now(),
-                      "told": told}
+        doc[layer] = {"status": status, "detail": detail, "path": path, "told": told,
+                      "at": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}
         fsutil.write_atomic(self.path, json.dumps(doc, indent=1, sort_keys=True).encode(),
                             self.layout.tmp)
 

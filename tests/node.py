@@ -257,12 +257,16 @@ class Node(object):
 
 
 def _image_root(path):
-    """An image root for a hosted Node: no shell of its own (the host's root
-    is beneath every layer), a dnf.conf with Node's plugin path, and the
-    stub that provides what the host's root has (bed.base_rpm)."""
+    """An image root for a hosted Node: a static /bin/sh for the scriptlets
+    run while the image is built, no other tool (the host's root is beneath
+    every layer), a dnf.conf with Node's plugin path, and the stub that
+    provides what the host's root has (bed.base_rpm)."""
     root = str(path)
-    for sub in ("tmp", "var/tmp", "etc/dnf", "dev"):
+    for sub in ("tmp", "var/tmp", "etc/dnf", "dev", "usr/bin"):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
+    shutil.copy2(bed.BUSYBOX, os.path.join(root, "usr/bin/busybox"))
+    os.symlink("busybox", os.path.join(root, "usr/bin/sh"))
+    os.symlink("usr/bin", os.path.join(root, "bin"))
     with open(os.path.join(root, "etc/dnf/dnf.conf"), "w") as f:
         f.write("[main]\npluginpath=%s/dnf-plugins\ninstall_weak_deps=0\n" % SITELIB)
     subprocess.run(["rpm", "--root", root, "-i", bed.base_rpm()], stdout=subprocess.PIPE,

@@ -7,10 +7,11 @@ which runs the shipped plugin. Real dnf, rpm and createrepo_c throughout.
 import json
 import os
 import subprocess
-import sys
 
 import pytest
+import rpm
 
+from persistrepo import compat
 from tests import bed
 from tests import node as node_mod
 from tests.node import Node
@@ -131,7 +132,21 @@ def story(node, world):
 
 # -- The real path: the admin installs the image-update package ------------------
 
-PY_ABI = "python(abi) = %d.%d" % sys.version_info[:2]
+STAND_INS = ("python3-rpm", "python3-dnf", "python3-imgbased", "python3-createrepo_c")
+
+
+def host_python_provides(rpms):
+    """What the spec's RPMs need of the host's Python (python(abi),
+    /usr/bin/python3, pythonX.Ydist(...) where the generators add them):
+    their requirements that neither they nor the stand-ins satisfy, by name
+    (an unversioned Provides satisfies a versioned Requires)."""
+    own = set(compat.text(n) for p in rpms for n in bed.rpm_header(p)[rpm.RPMTAG_PROVIDENAME])
+    names = set()
+    for path in rpms:
+        for req in map(compat.text, bed.rpm_header(path)[rpm.RPMTAG_REQUIRENAME]):
+            if not req.startswith("rpmlib(") and req not in own | set(STAND_INS) | {"/bin/sh"}:
+                names.add(req)
+    return sorted(names)
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +169,7 @@ def hosted(tmp_path, builder, gpg_key, http_serve, spec_rpms):
     subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "node", str(top)], check=True)
     try:
         rpms = tmp_path / "rpms"
-        base = [builder.build("python3", provides=[PY_ABI, "/usr/bin/python3"]),
+        base = [builder.build("python3", provides=host_python_provides(spec_rpms)),
                 builder.build("python3-rpm"), builder.build("python3-dnf"),
                 node_mod.imgbased_rpm(str(rpms))]
         createrepo = builder.build("python3-createrepo_c")
@@ -172,17 +187,18 @@ def hosted(tmp_path, builder, gpg_key, http_serve, spec_rpms):
                                        "/boot/initramfs-9.9.img": "initrd 9.9\n"})]
         node = Node(str(top), hosted=True)
         repo = bed.make_repo(tmp_path / "images", images)
-        stand_ins = ["python3", "python3-rpm", "python3-dnf", "python3-imgbased"]
-        trees = dict((n, node.image("image-%d" % n, repo, stand_ins + [
-            "node-core-%d.0" % n, "node-kernel-%d.0" % n] + (
-                ["python3-createrepo_c"] + list(OWN) if n == 3 else [])))
-            for n in (1, 2, 3))
+        ships = ["python3", "python3-rpm", "python3-dnf", "python3-imgbased"]
+        trees = {}
+        for n in (1, 2, 3):
+            trees[n] = node.image("image-%d" % n, repo, ships + [
+                "node-core-%d.0" % n, "node-kernel-%d.0" % n] + (
+                    ["python3-createrepo_c"] + list(OWN) if n == 3 else []))
         updates = dict((n, node_mod.image_update_rpm(str(rpms), "%d.0" % n, trees[n],
-                                                      "ovirt-node-ng-%d.0-0.0" % n))
+                                                     "ovirt-node-ng-%d.0-0.0" % n))
                        for n in (2, 3))
         yield dict(
             node=node, trees=trees, updates=updates, update_repo=http_serve(
-                bed.make_repo(tmp_path / "updates", list(updates.values()))).url,
+                bed.make_repo(tmp_path / "updates", [updates[2], updates[3]])).url,
             own=http_serve(bed.make_repo(tmp_path / "own", spec_rpms + [createrepo])).url,
             vendor={"baseurl": http_serve(bed.make_repo(tmp_path / "vendor", vendor)).url,
                     "gpgkey": gpg_key.pubkey},
@@ -239,8 +255,8 @@ def test_installing_the_image_update_package_replays_into_the_new_layer(hosted):
         # hook, then the trigger fires too and finds nothing to do. Plain rpm.
         proc = node.host(L2, ["rpm", "-U", hosted["updates"][3]])
         assert proc.returncode == 0, proc.stdout + imgbased_log(node)
-        assert proc.stdout.splitlines()[-1] == "persistrepo: %s: nothing to do: this layer already got " \
-            "its replay" % L3, proc.stdout
+        assert proc.stdout.splitlines()[-1] == "persistrepo: %s: nothing to do: this layer " \
+            "already got its replay" % L3, proc.stdout
         assert "persistrepo: onn/%s: installed" % L3 in imgbased_log(node)
         with node.booted(L3) as root:
             assert "kernel-core-9.9-1.noarch" in bed.installed(root)
