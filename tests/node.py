@@ -18,7 +18,8 @@
   configuration, as on a host).
 
 A **hosted** Node (`Node(top, hosted=True)`, top on its own file system,
-e.g. a tmpfs) is updated the way a Node really is: `host(layer, argv)`
+e.g. a tmpfs, outside /tmp and /home, which rpm's unshare plugin hides
+from scriptlets where it is on) is updated the way a Node really is: `host(layer, argv)`
 runs argv *on* the running layer, chrooted into it in a private mount
 namespace, so the admin's `dnf install ovirt-node-ng-image-update` runs
 its %post and persistrepo-imgbased's triggers for real (see
@@ -221,7 +222,12 @@ class Node(object):
         """argv run on the running layer as its host (tests/node_host.py);
         the CompletedProcess. The Node's layers are re-read afterwards: an
         image update adds one."""
-        env = dict(dict(HOME=bed.tool_home(), PYTHONPATH=SITELIB, IMGBASED_MIRROR_NODE=self.top),
+        # rpm's unshare plugin (sid, Fedora) gives scriptlets a private /tmp
+        # and /home: the bed's HOME (its rpm macros) is copied into the Node.
+        home = os.path.join(self.top, "home")
+        if not os.path.isdir(home):
+            shutil.copytree(bed.tool_home(), home)
+        env = dict(dict(HOME=home, PYTHONPATH=SITELIB, IMGBASED_MIRROR_NODE=self.top),
                    **(env or {}))
         proc = subprocess.run(
             ["unshare", "--mount", "--propagation", propagation(), sys.executable, NODE_HOST,

@@ -7,6 +7,7 @@ which runs the shipped plugin. Real dnf, rpm and createrepo_c throughout.
 import json
 import os
 import subprocess
+import tempfile
 
 import pytest
 import rpm
@@ -164,9 +165,9 @@ def hosted(tmp_path, builder, gpg_key, http_serve, spec_rpms):
     image 3 also ships persistrepo), persistrepo's own repo (the spec's RPMs
     and python3-createrepo_c, which no image has) and a signed vendor repo
     with a kernel-core, both over HTTP."""
-    top = tmp_path / "node"
-    top.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "node", str(top)], check=True)
+    # Outside /tmp and /home: rpm's unshare plugin hides them from scriptlets.
+    top = tempfile.mkdtemp(prefix="persistrepo-node-", dir="/run")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "node", top], check=True)
     try:
         rpms = tmp_path / "rpms"
         base = [builder.build("python3", provides=host_python_provides(spec_rpms)),
@@ -185,7 +186,7 @@ def hosted(tmp_path, builder, gpg_key, http_serve, spec_rpms):
                   builder.build("kernel-core", "9.9", provides=["kernel"], sign_with=gpg_key,
                                 files={"/boot/vmlinuz-9.9": "kernel 9.9\n",
                                        "/boot/initramfs-9.9.img": "initrd 9.9\n"})]
-        node = Node(str(top), hosted=True)
+        node = Node(top, hosted=True)
         repo = bed.make_repo(tmp_path / "images", images)
         ships = ["python3", "python3-rpm", "python3-dnf", "python3-imgbased"]
         trees = {}
@@ -204,7 +205,8 @@ def hosted(tmp_path, builder, gpg_key, http_serve, spec_rpms):
                     "gpgkey": gpg_key.pubkey},
             key=gpg_key)
     finally:
-        subprocess.run(["umount", "-R", str(top)], check=True)
+        subprocess.run(["umount", "-R", top], check=True)
+        os.rmdir(top)
 
 
 def on_layer(world, layer, args, repos=None, ok=True):

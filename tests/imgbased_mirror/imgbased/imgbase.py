@@ -120,13 +120,23 @@ class ImageLayers(object):
         108-128) over the extracted image tree."""
         for d in ("upper", "work"):
             os.makedirs(os.path.join(self.node, "overlay", layer, d))
-        path = self.lv_from_layer(layer).path
-        os.makedirs(path, exist_ok=True)
-        subprocess.check_call(["mount", "-t", "overlay", self.lv_from_layer(layer).lvm_name,
-                               "-o", self.overlay_options(self.node, layer, tree), path])
         state = self._state()
         state["layers"][layer] = tree
         self._save(state)
+        self.activate(layer)
+
+    def activate(self, layer):
+        """The layer's "LV" is there (an LV's device node is, in every mount
+        namespace; the overlayfs mount standing in for it is only where it
+        was made, and a scriptlet of rpm's unshare plugin has its own)."""
+        lv = self.lv_from_layer(layer)
+        if not os.path.ismount(lv.path):
+            os.makedirs(lv.path, exist_ok=True)
+            subprocess.check_call(["mount", "-t", "overlay", lv.lvm_name, "-o",
+                                   self.overlay_options(self.node, layer,
+                                                        self._state()["layers"][layer]),
+                                   lv.path])
+        return lv
 
     def remove_base(self, base):
         """Lines 348-378: every layer of the base goes ("pre-layer-removed",

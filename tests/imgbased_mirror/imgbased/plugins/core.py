@@ -32,4 +32,4 @@ def post_argparse(app, args):
         elif args.latest:
             print(app.imgbase.latest_layer())
         elif args.volume_path:
-            print(app.imgbase.lv_from_layer(args.volume_path).path)
+            print(app.imgbase.activate(args.volume_path).path)
