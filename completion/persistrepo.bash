@@ -62,7 +62,7 @@ _persistrepo()
             opts="--store --config --version -h --help"
         else
             opts="add remove restore list prune verify refresh status ingest replay"
-            opts+=" import-imgbased dnf5-capture dnf5-persist"
+            opts+=" import-imgbased imgbased-update dnf5-capture dnf5-persist"
         fi
         mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
         return
@@ -80,7 +80,7 @@ _persistrepo()
         ingest) opts+=" --installroot" ;;
         replay) opts+=" --installroot --store --dry-run --json --skip-broken --enablerepo"
                 opts+=" --exclude --allow-running-root" ;;
-        import-imgbased) opts+=" --from --imgbased-conf --installroot --no-import" ;;
+        import-imgbased) opts+=" --from --imgbased-conf --installroot --no-import --if-present" ;;
         dnf5-persist) opts+=" --installroot --json --image-manifest --image-root --package --cachedir --state-dir" ;;
     esac
     if [[ $cur == -* ]]; then

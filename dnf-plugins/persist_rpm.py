@@ -158,21 +158,33 @@ class PersistRpm(dnf.Plugin):
 
     def _persist_own(self):
         """Persist persistrepo's own installed packages that the store lacks,
-        fetched from a repo like `dnf persist add`."""
+        and then what they need that not every image ships (installed with
+        them before the plugin could capture), fetched from a repo like
+        `dnf persist add`."""
         installroot = _root(self.base.conf)
         try:
-            from persistrepo.capture import OWN_PACKAGES, Installed, capture, own_unpersisted
-            own = self.base.sack.query().installed().filterm(name=list(OWN_PACKAGES)).run()
+            from persistrepo.capture import (OWN_PACKAGES, SHIPPED_BY_EVERY_IMAGE, Installed,
+                                             capture, own_unpersisted)
+            installed_q = self.base.sack.query().installed()
+            own = installed_q.filter(name=list(OWN_PACKAGES)).run()
             own = dict((_nevra(p), p) for p in own)
+            if not own_unpersisted(self.settings, installroot,
+                                   [(p.name, v) for v, p in own.items()]):
+                return
+            shipped = requires_closure(installed_q, installed_q.filter(
+                name=list(SHIPPED_BY_EVERY_IMAGE)).run())
+            own.update((_nevra(p), p) for p in requires_closure(installed_q, own.values())
+                       if p not in shipped)
             missing = [own[v] for _, v in own_unpersisted(
                 self.settings, installroot, [(p.name, v) for v, p in own.items()])]
             found = [(p, available_build(self.base, p)) for p in missing]
             for p, avail in found:
                 if avail is None:
-                    logger.warning("%s: warning: persistrepo's own package %s is not persisted "
+                    logger.warning("%s: warning: %s %s is not persisted "
                                    "and no enabled repository has it; the next image will "
                                    "lack persistrepo; fix: persistrepo add FILE (its RPM)",
-                                   PLUGIN_NAME, _nevra(p))
+                                   PLUGIN_NAME, "persistrepo's own package" if p.name in
+                                   OWN_PACKAGES else "persistrepo needs", _nevra(p))
             found = [(p, a) for p, a in found if a is not None]
             if not found:
                 return
@@ -388,6 +400,18 @@ class PersistCommand(dnf.cli.Command):
 
 
 # -- finding and fetching the file of an installed package ------------------------
+
+def requires_closure(installed_q, pkgs):
+    """pkgs and every installed package they need, directly or not."""
+    found, todo = set(pkgs), list(pkgs)
+    while todo:
+        for req in todo.pop().requires:
+            for p in installed_q.filter(provides=req).run():
+                if p not in found:
+                    found.add(p)
+                    todo.append(p)
+    return found
+
 
 def available_build(base, inst):
     """The installed package inst as a repo offers it (same NEVRA), its own

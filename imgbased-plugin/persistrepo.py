@@ -21,9 +21,10 @@ def on_os_upgraded(imgbase, previous_lv_name, new_lv_name):
 
     if imgbase.mode != constants.IMGBASED_MODE_UPDATE:
         return
-    new_lv = imgbase.lv_from_layer(imgbase.image_from_lvm_name(new_lv_name))
+    layer = imgbase.image_from_lvm_name(new_lv_name)
+    new_lv = imgbase.lv_from_layer(layer)
     try:
-        result = imgbased.on_os_upgraded(new_lv.path)
+        result = imgbased.on_os_upgraded(str(layer), new_lv.path)
     except imgbased.HookError as e:
         log.error("persistrepo: replay into %s failed: %s", new_lv_name, e)
         raise

@@ -62,10 +62,17 @@ OWN_PACKAGES = ("python3-persistrepo", "python2-persistrepo",
                 "persistrepo-imgbased", "dnf5-plugin-persistrepo")
 
 
+# What every image ships: an image-update package requires imgbased, and
+# the package manager comes with the image; nor is anything they need
+# persisted as one of persistrepo's dependencies.
+SHIPPED_BY_EVERY_IMAGE = ("imgbased", "python3-imgbased", "dnf", "python3-dnf", "yum", "rpm")
+
+
 def own_unpersisted(settings, installroot, installed):
-    """The (name, nevra) pairs of installed that are persistrepo's own
-    packages, not excluded and not in the store (read without its lock)."""
-    own = [(n, v) for n, v in installed if n in OWN_PACKAGES and not settings.excluded(n)]
+    """The (name, nevra) pairs of installed (persistrepo's own packages and
+    what they need) that are not excluded and not in the store (read
+    without its lock)."""
+    own = [(n, v) for n, v in installed if not settings.excluded(n)]
     if not own:
         return []
     stored = set(e["nevra"] for e in
@@ -181,6 +188,14 @@ def capture(settings, installroot, installed, erased, method, fix):
                                method, root):
             out.notes.append("could not record the failure in %s either" % path)
     failures.forget(path, out.persisted + out.dropped)
+    if installroot in (None, "", "/"):
+        try:
+            from persistrepo import imgbased
+            note = imgbased.boot_setup_after_capture([p.name for p in installed])
+        except Exception as e:  # the admin's transaction must go on
+            note = "imgbased's boot set-up could not run (%s)" % describe(e)
+        if note:
+            out.notes.append(note)
     return out
 
 

@@ -174,6 +174,8 @@ def cmd_import_imgbased(store, args):
         _say("turned off imgbased-persist's capture in %s" % args.imgbased_conf)
     if args.no_import:
         return EXIT_OK
+    if args.if_present and not imgbased.imgbased_store_has_rpms(args.source):
+        return EXIT_OK
     result, missing = imgbased.import_imgbased(store, args.source, args.installroot)
     if result is None:
         _say("nothing to import: no RPM in %s" % args.source)
@@ -188,6 +190,18 @@ def cmd_import_imgbased(store, args):
     _say("imported %s from %s and removed them there"
          % (listing.count(len(result.added + result.replaced + result.unchanged), "package"),
             args.source))
+    return EXIT_OK
+
+
+def cmd_imgbased_update(store, args):
+    from persistrepo import imgbased
+    try:
+        done = imgbased.after_image_update()
+    except imgbased.HookError as e:
+        _warn("error: the image update did not get the persisted packages: %s" % e)
+        return EXIT_FAILED
+    if done is not None and done[1] is not None:
+        _say("persistrepo: %s: %s" % (done[0], imgbased.describe(done[1])))
     return EXIT_OK
 
 
@@ -321,7 +335,14 @@ def build_parser():
                    help="the root whose rpmdb has the signing keys (default: /)")
     p.add_argument("--no-import", action="store_true",
                    help="only turn off imgbased-persist's capture")
+    p.add_argument("--if-present", action="store_true",
+                   help="say nothing when imgbased-persist's store has no RPM (run before "
+                        "each image update by persistrepo-imgbased)")
     p.set_defaults(func=cmd_import_imgbased)
+
+    p = sub.add_parser("imgbased-update", help="replay into the layer an image-update "
+                       "package just made (run by persistrepo-imgbased's trigger)")
+    p.set_defaults(func=cmd_imgbased_update, own_config=True)
 
     p = sub.add_parser("dnf5-capture", help="capture a dnf5 transaction (run by libdnf5's "
                        "actions plugin in mode=json, see docs/dnf5.md)")

@@ -8,10 +8,20 @@ everything, also on failure. Every failure becomes one HookError, which
 imgbased turns into BootSetupError: the update is aborted and the host
 keeps booting the old layer.
 
+On a Node the update really comes from installing the image-update RPM,
+whose %post runs the *new* image's imgbase, which never loads this plugin.
+after_image_update() is what persistrepo-imgbased's RPM trigger runs after
+that %post: it finds the new layer from imgbased's own state and replays
+into it the same way, then lets imgbased set up boot for replayed kernels.
+Both paths go through replay_layer(), which records per layer, under its
+own lock, that the layer got its replay: a second path is "nothing to do".
+
 import_imgbased() takes over the store of imgbased's own dnf plugin,
 imgbased-persist; disable_imgbased_persist() turns that plugin's capture off.
 """
 
+import datetime
+import json
 import os
 import re
 import stat
@@ -21,11 +31,19 @@ import tempfile
 from persistrepo import config, fsutil, listing
 from persistrepo.fsutil import resolve_in_root
 from persistrepo.errors import PersistError, UsageError
+from persistrepo.layout import Layout
+from persistrepo.lock import StoreLock
 from persistrepo.store import Candidate, Store
 
 IMGBASED_STORE = "/var/imgbased/persisted-rpms"
 IMGBASED_PERSIST_CONF = "/etc/dnf/plugins/imgbased-persist.conf"
 DNF_PERSISTDIR = "/var/lib/dnf"
+# Set while a replay runs: the replay's own transaction fires the trigger
+# again inside the new root (installing persistrepo-imgbased there, where
+# imgbased's postprocess already put the image-update package in the rpmdb).
+REPLAYING = "PERSISTREPO_REPLAYING"
+LAYERS_FILE = "imgbased-layers.json"
+ALREADY = "already"  # replay_layer(): the layer already got its replay
 
 
 class HookError(Exception):
@@ -77,6 +95,8 @@ def _real_dir(root, sub):
 def describe(result):
     """One line on a replay the hook ran: what it did or why it failed, and
     the report, named by its path in the shared /var."""
+    if result is ALREADY:
+        return "nothing to do: this layer already got its replay"
     if result.status == "failed":
         why = ["%s: %s" % (i.nevra, i.reason) for i in result.broken]
         if result.transaction_error:
@@ -106,23 +126,39 @@ def replay_into(new_root, store, skip_broken=False):
     return result
 
 
-def on_os_upgraded(new_lv_path):
-    """Mount the new layer, bind the host's /var over its /var, replay the
-    store (persist_dir of the configuration), unmount. Returns the
-    ReplayResult, or None for an absent or empty store; raises HookError."""
+def on_os_upgraded(layer, new_lv_path):
+    """imgbased's os-upgraded hook: replay into the new layer (its LV
+    unmounted). Returns the ReplayResult, or None when there is nothing to
+    replay; raises HookError."""
+    return replay_layer(layer, new_lv_path, path="os-upgraded")
+
+
+def replay_layer(layer, source, path, boot_setup=False):
+    """Mount the layer's LV (source), bind the host's /var over its /var,
+    replay the store (persist_dir of the configuration), optionally run
+    imgbased's boot set-up, unmount. Under the layer lock: a layer that
+    already got its replay is "nothing to do" (None). Returns the
+    ReplayResult, ALREADY, or None (no store); raises HookError."""
     try:
         settings = config.load()
         store = Store(settings.persist_dir)
         # No store, or the empty directory the package ships: nothing to do.
         if not store.exists() or not store.entries():
             return None
-        options = _source_options(new_lv_path)
-        target = tempfile.mkdtemp(prefix="persistrepo-layer-")
-        try:
-            return _mounted_replay(new_lv_path, options, target, store,
-                                   settings.on_broken == "skip")
-        finally:
-            os.rmdir(target)
+        with LayerLog(store.layout) as log:
+            if log.replayed(layer):
+                return ALREADY
+            try:
+                result = _replay_source(source, store, settings.on_broken == "skip",
+                                        boot_setup)
+            except HookError as e:
+                # Under an image-update %post (which exports this), imgbase's
+                # output goes to its log: the trigger that follows says it.
+                log.note(layer, "failed", str(e), path, told=path != "os-upgraded" or
+                         "IMGBASED_IMAGE_UPDATE_RPM" not in os.environ)
+                raise
+            log.note(layer, result.status, describe(result), path)
+            return result
     except HookError:
         raise
     except PersistError as e:
@@ -133,6 +169,15 @@ def on_os_upgraded(new_lv_path):
         raise HookError("unexpected %s: %s" % (type(e).__name__, e))
 
 
+def _replay_source(source, store, skip_broken, boot_setup):
+    options = _source_options(source)
+    target = tempfile.mkdtemp(prefix="persistrepo-layer-")
+    try:
+        return _mounted_replay(source, options, target, store, skip_broken, boot_setup)
+    finally:
+        os.rmdir(target)
+
+
 def _umount(path):
     """Unmount path; if it is busy, detach it lazily (as imgbased does)."""
     try:
@@ -141,7 +186,7 @@ def _umount(path):
         _run(["umount", "--lazy", path])
 
 
-def _mounted_replay(source, options, target, store, skip_broken):
+def _mounted_replay(source, options, target, store, skip_broken, boot_setup):
     _run(["mount"] + options + [source, target])
     try:
         # Nothing mounted below target propagates to other mount namespaces.
@@ -149,11 +194,236 @@ def _mounted_replay(source, options, target, store, skip_broken):
         var = _real_dir(target, "var")
         _run(["mount", "--bind", "/var", var])
         try:
-            return replay_into(target, store, skip_broken)
+            os.environ[REPLAYING] = target
+            try:
+                result = replay_into(target, store, skip_broken)
+            finally:
+                del os.environ[REPLAYING]
+            installed = [i for i in result.items if i.outcome == "done" and
+                         i.action in ("install", "upgrade")]
+            if installed:
+                relabel(target, [i.nevra for i in installed])
+                if boot_setup:
+                    imgbased_boot_setup(target)
+            return result
         finally:
             _umount(var)
     finally:
         _umount(target)
+
+
+def relabel(root, nevras):
+    """Give the files of the replayed packages the labels of the new layer's
+    own SELinux policy (imgbased's relabel covers only some directories and,
+    on the trigger path, ran before the replay). Nothing to do where
+    SELinux is off."""
+    if not os.path.exists("/sys/fs/selinux/enforce"):
+        return
+    from persistrepo import compat
+    paths = set()
+    for h in compat.rpmdb_headers(root):
+        if compat.header_nevra(h) in nevras:
+            paths.update(compat.text(f) for f in h[compat.tag("FILENAMES")] or ())
+    if not paths:
+        return
+    proc = subprocess.Popen(["chroot", root, "restorecon", "-F", "-i", "-f", "-"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, universal_newlines=True)
+    out = proc.communicate("\n".join(sorted(paths)) + "\n")[0].strip()
+    if proc.returncode != 0:
+        raise HookError("restorecon in the new layer failed: %s" % out)
+
+
+def imgbased_boot_setup(root):
+    """imgbased's own boot set-up for the layer mounted at root
+    (bootsetup.BootSetupHandler, as osupdater's adjust_mounts_and_boot runs
+    it in update mode): a replayed kernel gets its boot entry and initrd;
+    kernels that have one are left alone."""
+    from imgbased.bootsetup import BootSetupHandler
+    proc = os.path.join(root, "proc")
+    _run(["mount", "--bind", "/proc", proc])
+    try:
+        BootSetupHandler(root=root, mkconfig=False, mkinitrd=True).setup()
+    finally:
+        _umount(proc)
+
+
+class LayerLog(object):
+    """Which layers got their replay: <store>/.persistrepo/imgbased-layers.json
+    ({layer: {status, detail, path, at}}), changed under its own lock
+    (imgbased-layers.lock; the store lock is taken by the replay itself)."""
+
+    def __init__(self, layout):
+        self.layout = layout
+        self.path = os.path.join(layout.state, LAYERS_FILE)
+        self._lock = StoreLock(self.path[:-len(".json")] + ".lock", timeout=3600)
+
+    def __enter__(self):
+        for d in (self.layout.root, self.layout.state, self.layout.tmp):
+            fsutil.ensure_dir(d)
+        self._lock.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.__exit__(*exc)
+
+    def replayed(self, layer):
+        return read_layer_log(self.layout).get(layer, {}).get("status") in (
+            "ok", "partial", "nothing-to-do")
+
+    def note(self, layer, status, detail, path, told=False):
+        """Record a replay; told: its failure was said on the console."""
+        doc = read_layer_log(self.layout)
+        doc[layer] = {"status": status, "detail": detail, "path": path, "told": told,
+                      "at": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}
+        fsutil.write_atomic(self.path, json.dumps(doc, indent=1, sort_keys=True).encode(),
+                            self.layout.tmp)
+
+
+def read_layer_log(layout):
+    """The layer log ({} when absent or unusable: it only ever makes a
+    replay run again)."""
+    try:
+        doc = fsutil.load_json(fsutil.read_store_file(os.path.join(layout.state, LAYERS_FILE)))
+    except (OSError, IOError, ValueError, PersistError):
+        return {}
+    if not isinstance(doc, dict):
+        return {}
+    return dict((k, v) for k, v in doc.items() if isinstance(v, dict))
+
+
+def last_image_update(store_root):
+    """{layer, status, detail, path, at} of the newest layer in the layer log,
+    or None."""
+    doc = read_layer_log(Layout(store_root))
+    if not doc:
+        return None
+    layer = max(doc, key=lambda k: str(doc[k].get("at")))
+    return dict(doc[layer], layer=layer)
+
+
+def _imgbase(*args):
+    """The last line imgbase prints for args (imgbased's own state)."""
+    proc = subprocess.Popen(["imgbase"] + list(args), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True)
+    out, err = proc.communicate()
+    lines = out.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        why = (err.strip().splitlines() or ["no output"])[-1]
+        raise HookError("'imgbase %s' failed: %s" % (" ".join(args), why))
+    return lines[-1].strip()
+
+
+def after_image_update():
+    """What persistrepo-imgbased's trigger runs once an image-update package's
+    %post ran `imgbase update`: replay into the newest layer unless it is
+    the running one or already got its replay. Returns (layer, result or
+    None), or None when there is no new layer. On failure the new layer
+    is removed with `imgbase base --remove` (the host keeps booting the
+    running layer) and HookError says so."""
+    if os.environ.get(REPLAYING):
+        return None  # the replay's own transaction, inside the new root
+    _aborted_by_the_hook()
+    try:
+        current = _imgbase("layer", "--current")
+        latest = _imgbase("layer", "--latest")
+        if latest == current:
+            return None
+        source = _imgbase("layer", "--volume-path", latest)
+    except HookError as e:
+        _note("(unknown)", "not-found", str(e))
+        raise HookError("cannot find the layer the image update made (%s); check "
+                        "'imgbase layout' before rebooting" % e)
+    try:
+        return latest, replay_layer(latest, source, path="image-update trigger",
+                                    boot_setup=True)
+    except HookError as e:
+        failed = HookError("%s; %s" % (e, _remove_layer(latest)))
+        _note(latest, "failed", str(failed))
+        raise failed
+
+
+def _aborted_by_the_hook():
+    """Raise HookError for a failure of the os-upgraded hook (which made
+    imgbase abort the update, its output in imgbased's log) that nobody was
+    told of on the console yet."""
+    try:
+        store = Store(config.load().persist_dir)
+        if not store.exists():
+            return
+        with LayerLog(store.layout) as log:
+            failed = [(layer, e) for layer, e in read_layer_log(store.layout).items()
+                      if e.get("path") == "os-upgraded" and e.get("status") == "failed"
+                      and not e.get("told")]
+            for layer, e in failed:
+                log.note(layer, "failed", e.get("detail"), "os-upgraded", told=True)
+    except Exception:  # only a message is at stake
+        return
+    if failed:
+        layer, e = max(failed, key=lambda f: str(f[1].get("at")))
+        raise HookError("imgbased aborted the update to %s (%s; its log: "
+                        "/var/log/imgbased.log); the running layer boots next"
+                        % (layer, e.get("detail")))
+
+
+def _remove_layer(layer):
+    """Remove the new layer's base with imgbased's own command (its boot
+    entries go with it); say what boots next."""
+    try:
+        base = _imgbase("base", "--of-layer", layer)
+        _imgbase_run("base", "--remove", base)
+    except HookError as e:
+        return ("the new layer %s could NOT be removed (%s): before rebooting, run "
+                "'imgbase base --remove' on its base, or it boots without the packages"
+                % (layer, e))
+    return ("the new layer %s was removed, the running layer boots next; fix the cause, "
+            "then reinstall the image-update package" % layer)
+
+
+def _imgbase_run(*args):
+    proc = subprocess.Popen(["imgbase"] + list(args), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, universal_newlines=True)
+    out = proc.communicate()[0].strip()
+    if proc.returncode != 0:
+        raise HookError("'imgbase %s' failed: %s" % (" ".join(args), (
+            out.splitlines() or ["exit status %d" % proc.returncode])[-1]))
+
+
+def _note(layer, status, detail):
+    """Record in the layer log what `persistrepo status` is to say."""
+    try:
+        store = Store(config.load().persist_dir)
+        if store.exists():
+            with LayerLog(store.layout) as log:
+                log.note(layer, status, detail, "image-update trigger", told=True)
+    except Exception:  # the one line on the console is what matters
+        pass
+
+
+def boot_setup_after_capture(names, conf=IMGBASED_PERSIST_CONF):
+    """What imgbased-persist does on a transaction that installs one of its
+    bootsetup_pkgs (kernel-core): imgbased's BootSetupHandler for the
+    running layer. Only once persistrepo turned imgbased-persist off, and
+    only on an imgbased host. None, or a warning line if it failed."""
+    try:
+        with open(conf) as f:
+            text = f.read()
+    except (IOError, OSError):
+        return None
+    if re.search(r"(?im)^\s*enabled\s*=\s*(1|yes|true|on)\s*$", text):
+        return None  # imgbased-persist does it itself
+    wanted = re.search(r"(?im)^\s*bootsetup_pkgs\s*=(.*)$", text)
+    wanted = set(n.strip() for n in (wanted.group(1) if wanted else "kernel-core").split(","))
+    if not wanted & set(names):
+        return None
+    try:
+        from imgbased.bootsetup import BootSetupHandler
+        BootSetupHandler().setup()
+    except Exception as e:  # the admin's transaction is done; say how to finish it
+        return ("imgbased's boot set-up for %s failed (%s: %s); the running layer may not "
+                "boot the new kernel; run imgbased's BootSetupHandler or reinstall the "
+                "kernel" % (", ".join(sorted(wanted & set(names))), type(e).__name__, e))
+    return None
 
 
 _SECTION = re.compile(r"\s*\[([^\]]*)\]")
@@ -192,6 +462,12 @@ def disable_imgbased_persist(conf=IMGBASED_PERSIST_CONF):
                         os.path.dirname(os.path.abspath(conf)))
     os.chmod(conf, mode)
     return True
+
+
+def imgbased_store_has_rpms(source=IMGBASED_STORE):
+    """True if imgbased-persist's store is a directory holding an RPM."""
+    return (os.path.isdir(source) and not os.path.islink(source) and
+            any(n.endswith(".rpm") for n in os.listdir(source)))
 
 
 def import_imgbased(store, source=IMGBASED_STORE, installroot="/"):

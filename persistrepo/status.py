@@ -145,6 +145,7 @@ class Report(object):
         self.failures = []       # failure records still outstanding
         self.fixes = {}          # NEVRA of an unpersisted package: a command that persists it
         self.last_replay = None  # what the newest replay report says it left out
+        self.image_update = None  # the newest image update that did not get the packages
 
     def at_risk(self):
         return bool(self.unpersisted or self.not_installed or self.failures)
@@ -161,6 +162,7 @@ class Report(object):
             "unpersisted": self.unpersisted,
             "fixes": self.fixes,
             "last_replay": self.last_replay,
+            "failed_image_update": self.image_update,
             "not_installed": self.not_installed,
             "failures": self.failures,
             "excluded": self.excluded,
@@ -195,6 +197,10 @@ def report(settings, installroot="/", image=None, store_path=None, adder="dnf"):
     rep.not_installed = sorted(e["nevra"] for e in entries
                                if e["nevra"] not in installed and e["reason"] != "dependency")
     rep.last_replay = last_replay(installroot)
+    from persistrepo.imgbased import last_image_update
+    update = last_image_update(store_path)
+    if update and update.get("status") in ("failed", "not-found"):
+        rep.image_update = update
     return rep
 
 
@@ -293,6 +299,10 @@ def text(rep, prog="persistrepo"):
         lines.append("the last replay (%s, %s) left out:" % (rep.last_replay["status"],
                                                              rep.last_replay["report"]))
         lines.extend("  %s: %s" % (p["nevra"], p["reason"]) for p in rep.last_replay["left_out"])
+    if rep.image_update:
+        lines.append("the image update to %s (%s) did NOT get the persisted packages: %s"
+                     % (rep.image_update["layer"], rep.image_update.get("at"),
+                        rep.image_update.get("detail")))
     if not rep.at_risk():
         lines.append("nothing at risk")
     return "\n".join(lines)

@@ -7,10 +7,14 @@ which runs the shipped plugin. Real dnf, rpm and createrepo_c throughout.
 import json
 import os
 import subprocess
+import tempfile
 
 import pytest
+import rpm
 
+from persistrepo import compat
 from tests import bed
+from tests import node as node_mod
 from tests.node import Node
 from tests.storebed import cli
 
@@ -125,3 +129,214 @@ def story(node, world):
         res = cli("status", "--installroot", root)
         assert "the last replay (partial" in res.stdout
         assert "  vendor-kmod-1.0-1.noarch: nothing provides node-kernel = 2.0" in res.stdout
+
+
+# -- The real path: the admin installs the image-update package ------------------
+
+STAND_INS = ("python3-rpm", "python3-dnf", "python3-imgbased", "python3-createrepo_c")
+
+
+def host_python_provides(rpms):
+    """What the spec's RPMs need of the host's Python (python(abi),
+    /usr/bin/python3, pythonX.Ydist(...) where the generators add them):
+    their requirements that neither they nor the stand-ins satisfy, by name
+    (an unversioned Provides satisfies a versioned Requires)."""
+    own = set(compat.text(n) for p in rpms for n in bed.rpm_header(p)[rpm.RPMTAG_PROVIDENAME])
+    names = set()
+    for path in rpms:
+        for req in map(compat.text, bed.rpm_header(path)[rpm.RPMTAG_REQUIRENAME]):
+            if not req.startswith("rpmlib(") and req not in own | set(STAND_INS) | {"/bin/sh"}:
+                names.add(req)
+    return sorted(names)
+
+
+@pytest.fixture(scope="module")
+def spec_rpms(tmp_path_factory):
+    """persistrepo's RPMs, built from packaging/python-persistrepo.spec."""
+    from tests.test_packaging import rpmbuild
+    built = rpmbuild(tmp_path_factory.mktemp("spec"))
+    return [built[n] for n in OWN]
+
+
+@pytest.fixture
+def hosted(tmp_path, builder, gpg_key, http_serve, spec_rpms):
+    """A hosted Node on its own tmpfs (tests/node.py) and its repos: images
+    1-3 (python3, rpm, dnf and imgbased stand-ins, node-core and a kernel;
+    image 3 also ships persistrepo), persistrepo's own repo (the spec's RPMs
+    and python3-createrepo_c, which no image has) and a signed vendor repo
+    with a kernel-core, both over HTTP."""
+    # Outside /tmp and /home: rpm's unshare plugin hides them from scriptlets.
+    top = tempfile.mkdtemp(prefix="persistrepo-node-", dir="/run")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "node", top], check=True)
+    try:
+        rpms = tmp_path / "rpms"
+        base = [builder.build("python3", provides=host_python_provides(spec_rpms)),
+                builder.build("python3-rpm"), builder.build("python3-dnf"),
+                node_mod.imgbased_rpm(str(rpms))]
+        createrepo = builder.build("python3-createrepo_c")
+        images = base + [createrepo] + spec_rpms
+        for n in (1, 2, 3):
+            images += [builder.build("node-core", "%d.0" % n),
+                       builder.build("node-kernel", "%d.0" % n, provides=["kernel"],
+                                     files={"/boot/vmlinuz-%d.0" % n: "kernel %d\n" % n})]
+        vendor = [builder.build("vendor-agent", requires=["vendor-lib"], sign_with=gpg_key),
+                  builder.build("vendor-lib", sign_with=gpg_key),
+                  builder.build("vendor-kmod", requires=["node-kernel = 1.0"],
+                                sign_with=gpg_key),
+                  builder.build("kernel-core", "9.9", provides=["kernel"], sign_with=gpg_key,
+                                files={"/boot/vmlinuz-9.9": "kernel 9.9\n",
+                                       "/boot/initramfs-9.9.img": "initrd 9.9\n"})]
+        node = Node(top, hosted=True)
+        repo = bed.make_repo(tmp_path / "images", images)
+        ships = ["python3", "python3-rpm", "python3-dnf", "python3-imgbased"]
+        trees = {}
+        for n in (1, 2, 3):
+            trees[n] = node.image("image-%d" % n, repo, ships + [
+                "node-core-%d.0" % n, "node-kernel-%d.0" % n] + (
+                    ["python3-createrepo_c"] + list(OWN) if n == 3 else []))
+        updates = dict((n, node_mod.image_update_rpm(str(rpms), "%d.0" % n, trees[n],
+                                                     "ovirt-node-ng-%d.0-0.0" % n))
+                       for n in (2, 3))
+        yield dict(
+            node=node, trees=trees, updates=updates, update_repo=http_serve(
+                bed.make_repo(tmp_path / "updates", [updates[2], updates[3]])).url,
+            own=http_serve(bed.make_repo(tmp_path / "own", spec_rpms + [createrepo])).url,
+            vendor={"baseurl": http_serve(bed.make_repo(tmp_path / "vendor", vendor)).url,
+                    "gpgkey": gpg_key.pubkey},
+            key=gpg_key)
+    finally:
+        subprocess.run(["umount", "-R", top], check=True)
+        os.rmdir(top)
+
+
+def on_layer(world, layer, args, repos=None, ok=True):
+    """The admin's dnf on the running layer; its output."""
+    proc = world["node"].host_dnf(layer, args, repos=repos)
+    assert ok is None or (proc.returncode == 0) == ok, proc.stdout + imgbased_log(world["node"])
+    return proc.stdout
+
+
+def imgbased_log(node):
+    path = os.path.join(node.var, "log/imgbased.log")
+    return open(path).read() if os.path.exists(path) else ""
+
+
+def test_installing_the_image_update_package_replays_into_the_new_layer(hosted):
+    node = hosted["node"]
+    node.install_layer(L1, hosted["trees"][1])
+    vendor = {"vendor": hosted["vendor"]}
+    with node:
+        # imgbased-persist (on, as shipped) keeps what the admin installs first.
+        on_layer(hosted, L1, ["install", "vendor-agent"], repos=vendor)
+        assert sorted(os.listdir(os.path.join(node.var, "imgbased/persisted-rpms"))) == [
+            "vendor-agent-1.0-1.noarch.rpm", "vendor-lib-1.0-1.noarch.rpm"]
+        out = on_layer(hosted, L1, ["install"] + list(OWN), repos={"own": hosted["own"]})
+        # Now persistrepo captures; a kernel still gets its boot entry on layer 1.
+        out = on_layer(hosted, L1, ["install", "kernel-core"], repos=dict(
+            vendor, own=hosted["own"]))
+        assert "persist_rpm: persisted kernel-core-9.9-1.noarch" in out, out
+        entries, default = node.boot_entries()
+        assert "/%s/vmlinuz-9.9" % L1 in entries[L1], entries
+
+        out = on_layer(hosted, L1, ["install", "ovirt-node-ng-image-update-2.0"],
+                       repos={"updates": hosted["update_repo"]})
+        assert "persistrepo: %s: installed" % L2 in out, out
+        assert node.layers == {L1: hosted["trees"][1], L2: hosted["trees"][2]}
+        with open(os.path.join(node.var, "log/imgbased.log")) as f:
+            log = f.read()
+        assert "Reinstalling" not in log, log  # rpmpersistence found nothing
+        with node.booted(L2) as root:
+            assert {"vendor-agent-1.0-1.noarch", "vendor-lib-1.0-1.noarch",
+                    "kernel-core-9.9-1.noarch", "python3-createrepo_c-1.0-1.noarch"} | set(
+                        n + "-0.1.0-1.noarch" for n in OWN) <= bed.installed(root)
+        entries, default = node.boot_entries()
+        assert default == L2
+        assert sorted(entries[L2]) == ["/%s/vmlinuz-2.0" % L2, "/%s/vmlinuz-9.9" % L2]
+
+        # Image 3 ships persistrepo-imgbased: its imgbase runs our os-upgraded
+        # hook, then the trigger fires too and finds nothing to do. Plain rpm.
+        proc = node.host(L2, ["rpm", "-U", hosted["updates"][3]])
+        assert proc.returncode == 0, proc.stdout + imgbased_log(node)
+        assert proc.stdout.splitlines()[-1] == "persistrepo: %s: nothing to do: this layer " \
+            "already got its replay" % L3, proc.stdout
+        assert "persistrepo: onn/%s: installed" % L3 in imgbased_log(node)
+        with node.booted(L3) as root:
+            assert "kernel-core-9.9-1.noarch" in bed.installed(root)
+        assert sorted(node.boot_entries()[0][L3]) == ["/%s/vmlinuz-3.0" % L3,
+                                                      "/%s/vmlinuz-9.9" % L3]
+
+
+def test_on_broken_fail_removes_the_new_layer_and_skip_keeps_it(hosted):
+    """imgbased-persist off, so persistrepo alone carries its dependency
+    python3-createrepo_c, which no image has. A kmod for kernel 1 cannot go
+    into image 2: with on_broken = fail the new layer is removed and layer 1
+    boots next; with on_broken = skip, reinstalling the image update makes
+    layer 2 without the kmod."""
+    node = hosted["node"]
+    node.install_layer(L1, hosted["trees"][1])
+    repos = {"vendor": hosted["vendor"], "own": hosted["own"]}
+    with node:
+        node.host(L1, ["sed", "-i", "s/^enabled=1/enabled=0/",
+                       "/etc/dnf/plugins/imgbased-persist.conf"])
+        on_layer(hosted, L1, ["install"] + list(OWN), repos={"own": hosted["own"]})
+        out = on_layer(hosted, L1, ["install", "vendor-kmod"], repos=repos)
+        assert "persist_rpm: persisted persistrepo-imgbased-0.1.0-1.noarch, " \
+            "python3-createrepo_c-1.0-1.noarch, python3-dnf-plugin-persist-rpm" in out, out
+        stored = json.loads(cli("--store", node.store, "list", "--json").stdout)
+        assert [e["reason"] for e in stored if e["name"] == "python3-createrepo_c"] == \
+            ["dependency"]
+
+        updates = {"updates": hosted["update_repo"]}
+        out = on_layer(hosted, L1, ["install", "ovirt-node-ng-image-update-2.0"], repos=updates)
+        [line] = [x for x in out.splitlines() if "persistrepo" in x]
+        assert line.startswith("persistrepo: error: the image update did not get the persisted "
+                               "packages: vendor-kmod-1.0-1.noarch: nothing provides "
+                               "node-kernel = 1.0"), out
+        assert line.endswith("the new layer %s was removed, the running layer boots next; fix "
+                             "the cause, then reinstall the image-update package" % L2), line
+        assert "Traceback" not in out
+        assert list(node.layers) == [L1]
+        entries, default = node.boot_entries()
+        assert default == L1 and L2 not in entries
+        image1 = ["--image-root", hosted["trees"][1]]
+        status = node.host(L1, ["persistrepo", "status"] + image1).stdout
+        assert "the image update to %s (" % L2 in status and \
+            ") did NOT get the persisted packages: vendor-kmod-1.0-1.noarch" in status, status
+
+        node.host(L1, ["sh", "-c", "echo on_broken = skip >> /etc/dnf/plugins/persist_rpm.conf"])
+        out = on_layer(hosted, L1, ["reinstall", "ovirt-node-ng-image-update-2.0"], repos=updates)
+        assert "persistrepo: %s: installed 4 packages; left out (on_broken = skip): " \
+            "vendor-kmod-1.0-1.noarch: nothing provides node-kernel = 1.0" % L2 in out, out
+        assert list(node.layers) == [L1, L2]
+        with node.booted(L2) as root:
+            assert {"python3-createrepo_c-1.0-1.noarch"} | set(
+                n + "-0.1.0-1.noarch" for n in OWN) <= bed.installed(root)
+            assert "vendor-kmod-1.0-1.noarch" not in bed.installed(root)
+        assert node.boot_entries()[1] == L2
+        status = node.host(L1, ["persistrepo", "status"] + image1).stdout
+        assert "did NOT get" not in status and "nothing at risk" in status, status
+
+        # Image 3 ships the hook, which fails inside imgbase (on_broken =
+        # fail again): imgbase aborts, its %post fails, and the trigger says why.
+        node.host(L1, ["sed", "-i", "s/^on_broken = skip$//",
+                       "/etc/dnf/plugins/persist_rpm.conf"])
+        out = on_layer(hosted, L1, ["install", "ovirt-node-ng-image-update-3.0"],
+                       repos=updates, ok=None)
+        [line] = [x for x in out.splitlines() if x.startswith("persistrepo")]
+        assert line.startswith("persistrepo: error: the image update did not get the persisted "
+                               "packages: imgbased aborted the update to %s (vendor-kmod-1.0-1"
+                               ".noarch: nothing provides node-kernel = 1.0" % L3), out
+        assert line.endswith("its log: /var/log/imgbased.log); the running layer boots next")
+        assert "Traceback" not in out and "Traceback" in imgbased_log(node)
+        assert list(node.layers) == [L1, L2]
+
+        # imgbase cannot tell the layers: one line, and status says so.
+        proc = node.host(L1, ["persistrepo", "imgbased-update"],
+                         env={"IMGBASED_MIRROR_NODE": "/nonexistent"})
+        assert proc.returncode == 1
+        assert proc.stdout.startswith("persistrepo: error: the image update did not get the "
+                                      "persisted packages: cannot find the layer the image "
+                                      "update made ('imgbase layer --latest' failed: "), proc.stdout
+        assert len(proc.stdout.splitlines()) == 1, proc.stdout
+        status = node.host(L1, ["persistrepo", "status"] + image1).stdout
+        assert "the image update to (unknown) (" in status, status

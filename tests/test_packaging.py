@@ -186,13 +186,20 @@ def test_imgbased_plugin_package_layout(built):
 def test_imgbased_plugin_package_requires_and_scripts(built):
     """imgbased's Python package, dnf and this build of the library; on
     install, and when imgbased is installed later, imgbased-persist's
-    capture is turned off without failing the transaction."""
+    capture is turned off without failing the transaction; before an image
+    update imgbased-persist's store is taken over, after its %post the new
+    layer gets the replay (docs/replay.md, "The image-update package")."""
     assert {'python3-imgbased', 'python3-dnf', '%s = %s' % (LIB, VR)} <= requires(built[IMG])
     scripts = run(['rpm', '-qp', '--scripts', '--triggers', built[IMG]])
     wanted = '/usr/bin/persistrepo import-imgbased --no-import >/dev/null 2>&1 || :'
+    updates = 'ovirt-node-ng-image-update, redhat-virtualization-host-image-update'
     assert scripts.splitlines() == [
         'postinstall scriptlet (using /bin/sh):', wanted,
-        'triggerin scriptlet (using /bin/sh) -- imgbased', wanted], scripts
+        'triggerin scriptlet (using /bin/sh) -- imgbased', wanted,
+        'triggerprein scriptlet (using /bin/sh) -- ' + updates,
+        '/usr/bin/persistrepo import-imgbased --if-present || :',
+        'triggerin scriptlet (using /bin/sh) -- ' + updates,
+        '/usr/bin/persistrepo imgbased-update || :'], scripts
 
 
 def test_sdist_carries_every_file_the_spec_uses(built):

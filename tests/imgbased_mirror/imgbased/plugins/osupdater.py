@@ -4,6 +4,11 @@ src/imgbased/plugins/osupdater.py."""
 import filecmp
 import os
 import shutil
+import subprocess
+
+from imgbased import constants
+from imgbased import bootsetup
+from imgbased.bootsetup import BootSetupHandler
 
 
 class BootSetupError(Exception):
@@ -17,20 +22,36 @@ def pre_init(app):
 
 
 def init(app):
-    """Lines 79-80 (the other two hooks are not mirrored)."""
+    """Lines 79-81 (post-init-layout is not mirrored)."""
     app.imgbase.hooks.connect("new-layer-added", on_new_layer)
+    app.imgbase.hooks.connect("pre-layer-removed", on_remove_layer)
 
 
 def on_new_layer(imgbase, previous_lv, new_lv):
     """Lines 85-122: /var must be a mount point (preprocess, 126-129); /etc
     is migrated (migrate_etc, line 106; /var's migration is not mirrored)
-    and relocate_update_manager runs (line 112), then migrate_boot (line
+    and relocate_update_manager runs (line 112), then postprocess (line 119,
+    of which only _install_update_rpm is mirrored) and migrate_boot (line
     120)."""
     if not os.path.ismount("/var"):
         raise RuntimeError("It's required /var as separate mountpoint!")
     migrate_etc(new_lv, previous_lv)
-    relocate_update_manager(new_lv)
+    relocate_update_manager(new_lv, running_root=imgbase.node is not None)
+    install_update_rpm(new_lv)
     migrate_boot(imgbase, new_lv, previous_lv)
+
+
+def install_update_rpm(new_lv):
+    """postprocess's _install_update_rpm, lines 241-259: the image-update
+    RPM the %post found (IMGBASED_IMAGE_UPDATE_RPM) goes into the new
+    layer's rpmdb with rpm -U --justdb (rpm runs no scriptlet or trigger
+    then)."""
+    update_rpm = os.getenv("IMGBASED_IMAGE_UPDATE_RPM")
+    if not update_rpm:
+        return
+    rpms = list(set(update_rpm.splitlines()))
+    subprocess.check_call(["rpm", "-U", "--quiet", "--justdb", "--root", new_lv.path,
+                           rpms[0]])
 
 
 def migrate_etc(new_lv, previous_lv):
@@ -67,20 +88,56 @@ def migrate_boot(imgbase, new_lv, previous_layer_lv):
         raise BootSetupError()
 
 
-def relocate_update_manager(new_lv):
-    """Lines 849-863: the host's /var/lib/yum and /var/lib/dnf become
-    *absolute* links to /usr/share/yum and /usr/share/dnf (the move of the
-    emptied directory into the running layer's /usr/share is left out)."""
+def relocate_update_manager(new_lv, running_root=True):
+    """Lines 849-863: the host's /var/lib/yum and /var/lib/dnf are emptied,
+    moved to the running layer's /usr/share and become *absolute* links to
+    /usr/share/yum and /usr/share/dnf. run.py runs on the test machine's
+    own root (running_root False): there the move is left out."""
     for path in ("/var/lib/yum", "/var/lib/dnf"):
         if not os.path.exists(path):
             continue
         usr_share = os.path.join("/usr/share", os.path.basename(path))
         if not os.path.islink(path):
             shutil.rmtree(path)
+            if running_root:
+                os.mkdir(path)
+                shutil.move(path, usr_share)
             os.symlink(usr_share, path)
 
 
 def adjust_mounts_and_boot(imgbase, new_lv, previous_lv):
-    """Lines 936-1039: "os-upgraded" is emitted with the previous LV's short
-    name and the new LV's "VG/LV" name, the new layer not mounted."""
+    """Lines 936-1053: "os-upgraded" is emitted with the previous LV's short
+    name and the new LV's "VG/LV" name, the new layer not mounted (line
+    1039); then, with the new layer mounted and the host's /var bound over
+    its /var, the SELinux relabel and BootSetupHandler (lines 1041-1053;
+    the grub command line and fstab updates are not mirrored). Where the
+    Node has no /boot (run.py scenarios) the boot set-up is left out."""
     imgbase.hooks.emit("os-upgraded", previous_lv.lv_name, new_lv.lvm_name)
+    if imgbase.boot_dir is None:
+        return
+    _relabel_selinux(new_lv.path)
+    BootSetupHandler(root=new_lv.path,
+                     mkinitrd=(imgbase.mode == constants.IMGBASED_MODE_UPDATE)).setup()
+
+
+def _relabel_selinux(newroot):
+    """Lines 1011-1035: setfiles in the new root for each file_contexts file
+    the new layer has, over /etc, /usr/bin, /usr/libexec, /usr/sbin,
+    /usr/share and /var (excluding /usr/share/factory). The test images
+    have no SELinux policy, so as in imgbased nothing runs."""
+    for fc in ("/etc/selinux/targeted/contexts/files/file_contexts",
+               "/etc/selinux/targeted/contexts/files/file_contexts.homedirs",
+               "/etc/selinux/targeted/contexts/files/file_contexts.local"):
+        if os.path.exists(newroot + "/" + fc):
+            subprocess.check_call(["chroot", newroot, "setfiles", "-v", fc,
+                                   "-e", "/usr/share/factory", "-e", "/var/cache/app-info",
+                                   "/etc", "/usr/bin", "/usr/libexec", "/usr/sbin",
+                                   "/usr/share", "/var"])
+
+
+def on_remove_layer(imgbase, lv_fullname):
+    """Lines 1056-1090 (remove_boot): the layer's boot entry and its kernel
+    directory /boot/LAYER go."""
+    layer = lv_fullname.split("/")[-1]
+    bootsetup.remove_entries(layer, imgbase.boot_dir)
+    shutil.rmtree(os.path.join(imgbase.boot_dir, layer), ignore_errors=True)
