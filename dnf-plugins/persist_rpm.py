@@ -235,46 +235,23 @@ class PersistRpm(dnf.Plugin):
 
 # -- dnf persist ---------------------------------------------------------------
 
-SUBCOMMANDS = ("list", "add", "remove", "status", "verify")
-
-
 class PersistCommand(dnf.cli.Command):
     aliases = ("persist",)
     summary = "manage the packages kept across image upgrades (persist_rpm)"
-    usage = ("[list [--json] [PATTERN...] | add SPEC... | remove [--dry-run] SPEC... | status | "
-             "verify [--json]]")
+    usage = "[list|add|remove|status|verify] [SPEC...] [OPTIONS] (dnf-persist(8))"
 
     @staticmethod
     def set_argparser(parser):
-        parser.add_argument("subcommand", nargs="?", default="list", choices=SUBCOMMANDS,
-                            metavar="{%s}" % ",".join(SUBCOMMANDS),
-                            help="what to do (default: list)")
-        parser.add_argument("specs", nargs="*", metavar="SPEC",
-                            help="package specs for add (installed packages), "
-                            "remove and list (persisted packages)")
-        parser.add_argument("--json", action="store_true",
-                            help="list, status, verify: print JSON")
-        parser.add_argument("--dry-run", action="store_true",
-                            help="remove: say what would go, change nothing")
-        parser.add_argument("--image-manifest", metavar="FILE",
-                            help="status: the image's packages, one NEVRA per line")
-        parser.add_argument("--image-root", metavar="DIR",
-                            help="status: an unpacked or mounted image whose rpmdb "
-                            "lists the image's packages")
+        from persistrepo import commands
+        commands.subcommands.add_plugin_arguments(parser, "dnf")
 
     def configure(self):
+        from persistrepo import commands
         demands = self.cli.demands
         sub = self.opts.subcommand
-        if sub in ("add", "remove") and not self.opts.specs:
-            raise dnf.cli.CliError("dnf persist %s: give at least one package spec" % sub)
-        if sub not in ("add", "remove", "list") and self.opts.specs:
-            raise dnf.cli.CliError("dnf persist %s takes no package spec" % sub)
-        if self.opts.json and sub not in ("list", "status", "verify"):
-            raise dnf.cli.CliError("--json goes with list, status or verify")
-        if self.opts.dry_run and sub != "remove":
-            raise dnf.cli.CliError("--dry-run goes with remove")
-        if (self.opts.image_manifest or self.opts.image_root) and sub != "status":
-            raise dnf.cli.CliError("--image-manifest and --image-root go with status")
+        problem = commands.subcommands.check_plugin_args("dnf", self.opts)
+        if problem:
+            raise dnf.cli.CliError(problem)
         if sub == "add":
             demands.sack_activation = True
             demands.available_repos = True
@@ -296,7 +273,7 @@ class PersistCommand(dnf.cli.Command):
         from persistrepo import commands
         settings = self._settings()
         installroot = _root(self.base.conf)
-        store_path = settings.store_path(installroot)
+        store_path = getattr(self.opts, "store", None) or settings.store_path(installroot)
         try:
             import rpm
             rpm.setVerbosity(rpm.RPMLOG_CRIT)  # the store reports problems itself
@@ -319,7 +296,8 @@ class PersistCommand(dnf.cli.Command):
 
     def _run_list(self, settings, installroot, store_path):
         from persistrepo import commands
-        return commands.list_packages(store_path, self.opts.specs, self.opts.json)
+        return commands.list_packages(store_path, self.opts.specs, self.opts.json,
+                                      self.opts.removed)
 
     def _run_remove(self, settings, installroot, store_path):
         from persistrepo import commands
@@ -341,7 +319,8 @@ class PersistCommand(dnf.cli.Command):
     def _run_status(self, settings, installroot, store_path):
         from persistrepo import commands
         return commands.status(settings, installroot, self.opts.image_manifest,
-                               self.opts.image_root, self.opts.json, "dnf persist")
+                               self.opts.image_root, self.opts.json, "dnf persist",
+                               store_path=store_path)
 
     def _run_add(self, settings, installroot, store_path):
         from persistrepo import capture, commands

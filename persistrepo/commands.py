@@ -7,6 +7,7 @@ error output and exit status. Python 2.7 compatible (`yum persist`).
 import sys
 
 from persistrepo import capture, compat, failures, incoming, listing, specs
+from persistrepo import subcommands  # noqa: F401 (front ends: their options)
 from persistrepo.errors import (EXIT_AT_RISK, EXIT_FAILED, EXIT_OK,  # noqa: F401 (front ends)
                                PersistError, UsageError)
 from persistrepo.store import Candidate, Store  # noqa: F401 (front ends)

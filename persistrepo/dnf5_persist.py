@@ -12,11 +12,11 @@ when something is at risk. Python 3.6 compatible.
 import os
 import sys
 
-from persistrepo import commands, config, dnf5_modules, dnf5_state, record, rpmfile
+from persistrepo import (commands, config, dnf5_modules, dnf5_state, record, rpmfile,
+                         subcommands)
 from persistrepo.errors import PersistError
 from persistrepo.store import Candidate, Store
 
-SUBCOMMANDS = ("list", "add", "remove", "status", "verify")
 EXIT_ERROR = 1
 
 
@@ -25,12 +25,9 @@ class Error(Exception):
 
 
 def add_arguments(p):
-    p.add_argument("subcommand", nargs="?", default="list", choices=SUBCOMMANDS,
-                   metavar="{%s}" % ",".join(SUBCOMMANDS))
-    p.add_argument("specs", nargs="*", metavar="SPEC")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--image-manifest", metavar="FILE")
-    p.add_argument("--image-root", metavar="DIR")
+    """dnf5 persist's words and options (persistrepo.subcommands, as the
+    plugin forwards them), and what the plugin adds itself."""
+    subcommands.add_plugin_arguments(p, "dnf5")
     p.add_argument("--installroot", metavar="DIR", default="/")
     p.add_argument("--package", nargs=2, action="append", default=[],
                    metavar=("FILE", "REPO"))
@@ -40,18 +37,13 @@ def add_arguments(p):
 
 def check(args):
     """dnf persist's usage rules."""
-    sub = args.subcommand
-    if sub in ("add", "remove") and not args.specs:
-        raise Error("dnf5 persist %s: give at least one package spec" % sub)
-    if sub not in ("add", "remove") and args.specs:
-        raise Error("dnf5 persist %s takes no package spec" % sub)
-    if args.json and sub not in ("list", "status"):
-        raise Error("--json goes with list or status")
-    if (args.image_manifest or args.image_root) and sub != "status":
-        raise Error("--image-manifest and --image-root go with status")
-    if sub in ("add", "remove") and os.geteuid() != 0:
-        raise Error("This command has to be run with superuser privileges (under the root "
-                    "user on most systems).")
+    problem = subcommands.check_plugin_args("dnf5", args)
+    if problem:
+        raise Error(problem)
+    if args.subcommand == "add" or (args.subcommand == "remove" and not args.dry_run):
+        if os.geteuid() != 0:
+            raise Error("This command has to be run with superuser privileges (under the root "
+                        "user on most systems).")
 
 
 def _emit(printed):
@@ -67,22 +59,25 @@ def _emit(printed):
 
 
 def run_list(settings, args, store):
-    return _emit(commands.list_packages(store.layout.root, as_json=args.json))
+    return _emit(commands.list_packages(store.layout.root, args.specs, args.json,
+                                        args.removed))
 
 
 def run_remove(settings, args, store):
-    return _emit(commands.drop(store.layout.root, commands.dropping(store.layout.root,
-                                                                     args.specs),
-                               args.installroot, settings=settings))
+    chosen = commands.dropping(store.layout.root, args.specs)
+    if args.dry_run:
+        return _emit(commands.would_drop(chosen))
+    return _emit(commands.drop(store.layout.root, chosen, args.installroot, settings=settings))
 
 
 def run_verify(settings, args, store):
-    return _emit(commands.verify(store.layout.root))
+    return _emit(commands.verify(store.layout.root, args.json))
 
 
 def run_status(settings, args, store):
     return _emit(commands.status(settings, args.installroot, args.image_manifest,
-                                 args.image_root, args.json, "dnf5 persist", "dnf5"))
+                                 args.image_root, args.json, "dnf5 persist", "dnf5",
+                                 store_path=store.layout.root))
 
 
 def _nevra(info):
@@ -115,7 +110,7 @@ def run(args):
     try:
         check(args)
         settings = config.load(args.config)
-        store = Store(settings.store_path(args.installroot))
+        store = Store(getattr(args, "store", None) or settings.store_path(args.installroot))
         return RUN[args.subcommand](settings, args, store) or 0
     except (Error, PersistError) as e:
         sys.stderr.write("Error: %s\n" % e)

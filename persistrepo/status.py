@@ -26,14 +26,15 @@ import os
 import subprocess
 import tempfile
 
-from persistrepo import compat, failures, fsutil, listing
+from persistrepo import compat, failures, fsutil, listing, names
 from persistrepo.errors import PersistError, UsageError
 
 class Image(object):
     """The image's packages and where that knowledge came from.
 
-    nevras: exact NEVRAs; loose: name-version-release.arch of manifest lines
-    without an epoch (`rpm -qa` prints none), matched whatever the epoch."""
+    nevras: (name, epoch, version, release, arch) of exact builds; loose:
+    (name, version, release, arch) of manifest lines without an epoch
+    (`rpm -qa` prints none), matched whatever the epoch."""
 
     def __init__(self, source, nevras=(), loose=()):
         self.source = source
@@ -41,19 +42,19 @@ class Image(object):
         self.loose = set(loose)
 
     def __len__(self):
-        return len(self.nevras | self.loose)
+        return len(self.nevras) + len(self.loose)
 
     def contains(self, pkg):
-        return pkg["nevra"] in self.nevras or _nvra(pkg) in self.loose
-
-
-def _nvra(pkg):
-    return "%s-%s-%s.%s" % (pkg["name"], pkg["version"], pkg["release"], pkg["arch"])
+        nvra = (pkg["name"], pkg["version"], pkg["release"], pkg["arch"])
+        return (pkg["name"], int(pkg["epoch"] or 0)) + nvra[1:] in self.nevras or \
+            nvra in self.loose
 
 
 def read_manifest(path):
-    """An Image from a file with one NEVRA per line (blank lines, `#` comments
-    and gpg-pubkey lines are ignored; a trailing `.rpm` is dropped)."""
+    """An Image from a file with one package per line, as rpm -qa
+    (N-V-R.A), dnf repoquery (N-E:V-R.A) or E:N-V-R.A print them; blank
+    lines, `#` comments and gpg-pubkey lines are ignored, a trailing `.rpm`
+    is dropped. Any other line is a UsageError naming it."""
     try:
         fd = fsutil.open_regular(path, follow=True)
         with os.fdopen(fd, "rb") as f:
@@ -65,13 +66,22 @@ def read_manifest(path):
         raise UsageError("%s: the image manifest is not text (one NEVRA per line, as "
                          "'rpm -qa' prints them)" % path)
     nevras, loose = set(), set()
-    for line in lines:
+    for number, line in enumerate(lines, 1):
         line = line.split("#", 1)[0].strip()
         if line.endswith(".rpm"):
             line = line[:-4]
         if not line or line.startswith("gpg-pubkey-"):
             continue
-        (nevras if ":" in line else loose).add(line)
+        parsed = names.parse_nevra(line)
+        if parsed is None:
+            raise UsageError("%s line %d: %r is not a package (give N-V-R.A as 'rpm -qa' "
+                             "prints it, N-E:V-R.A as 'dnf repoquery' does, or E:N-V-R.A)"
+                             % (path, number, line[:80]))
+        name, epoch, version, release, arch = parsed
+        if epoch is None:
+            loose.add((name, version, release, arch))
+        else:
+            nevras.add((name, epoch, version, release, arch))
     return Image("manifest %s" % path, nevras, loose)
 
 
@@ -79,7 +89,9 @@ def read_image_root(path, label=None):
     if not os.path.isdir(path):
         raise UsageError("%s: no such directory (--image-root)" % path)
     pkgs = compat.rpmdb_packages(path)
-    return Image(label or "image root %s" % path, [p["nevra"] for p in pkgs])
+    return Image(label or "image root %s" % path, [
+        (p["name"], int(p["epoch"] or 0), p["version"], p["release"], p["arch"])
+        for p in pkgs])
 
 
 def _run(cmd):
