@@ -280,7 +280,12 @@ class PersistCommand(dnf.cli.Command):
             out = getattr(self, "_run_" + self.opts.subcommand)(settings, installroot,
                                                                 store_path)
         except commands.PersistError as e:
-            raise dnf.exceptions.Error(str(e))
+            if e.exit_code == commands.EXIT_FAILED:
+                raise dnf.exceptions.Error(str(e))
+            # Bad input (2) or an unsafe store (3): the exit code persistrepo gives it.
+            logger.critical("Error: %s", e)
+            self.cli.demands.success_exit_status = e.exit_code
+            return
         except (OSError, IOError) as e:
             where = getattr(e, "filename", None)
             raise dnf.exceptions.Error("%s%s" % (where + ": " if where else "",
@@ -301,7 +306,7 @@ class PersistCommand(dnf.cli.Command):
 
     def _run_remove(self, settings, installroot, store_path):
         from persistrepo import commands
-        chosen = commands.dropping(store_path, self.opts.specs)
+        chosen = commands.dropping(store_path, self.opts.specs, front=self._front())
         if self.opts.dry_run:
             return commands.would_drop(chosen)
         conf = self.base.conf
@@ -319,8 +324,13 @@ class PersistCommand(dnf.cli.Command):
     def _run_status(self, settings, installroot, store_path):
         from persistrepo import commands
         return commands.status(settings, installroot, self.opts.image_manifest,
-                               self.opts.image_root, self.opts.json, "dnf persist",
-                               store_path=store_path)
+                               self.opts.image_root, self.opts.json, self._front(),
+                               store_path)
+
+    def _front(self):
+        from persistrepo import commands
+        return commands.Front("dnf", getattr(self.opts, "store", None),
+                              _root(self.base.conf))
 
     def _run_add(self, settings, installroot, store_path):
         from persistrepo import capture, commands

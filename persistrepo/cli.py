@@ -10,7 +10,7 @@ import signal
 import sys
 
 import persistrepo
-from persistrepo import commands, compat, config, listing, pgp, subcommands
+from persistrepo import commands, compat, config, incoming, listing, pgp, subcommands
 from persistrepo.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PersistError, UsageError
 from persistrepo.store import Candidate, Store
 
@@ -78,6 +78,11 @@ def _read_key(path):
     return text
 
 
+def _front(args):
+    """persistrepo as run, for the commands its messages advise."""
+    return commands.Front("persistrepo", args.store)
+
+
 def _drop(store, chosen, verb, args):
     """The end of remove and prune: dry run, question, removal."""
     if args.dry_run:
@@ -88,7 +93,8 @@ def _drop(store, chosen, verb, args):
 
 
 def cmd_remove(store, args):
-    return _drop(store, commands.dropping(store.layout.root, args.specs), "remove", args)
+    return _drop(store, commands.dropping(store.layout.root, args.specs, front=_front(args)),
+                 "remove", args)
 
 
 def cmd_prune(store, args):
@@ -117,10 +123,17 @@ def cmd_refresh(store, args):
         _say("kept the old repodata as %s" % report["repodata_kept"])
     for e in report["adopted"]:
         _say("adopted %s (provenance unknown)" % e["nevra"])
+    aside = dict((name, (why, where)) for name, why, where in report["quarantined"])
     for e in report["dropped"]:
-        _say("forgot %s (file is gone)" % e["nevra"])
+        if e["filename"] in aside:
+            why, where = aside.pop(e["filename"])
+            _say("forgot %s: its file could not be used, set it aside as %s: %s"
+                 % (e["nevra"], where, why))
+        else:
+            _say("forgot %s (its file is gone)" % e["nevra"])
     for name, why, where in report["quarantined"]:
-        _say("set aside %s as %s: %s" % (name, where, why))
+        if name in aside:
+            _say("set aside %s as %s: %s" % (name, where, why))
     for warning in store.warnings:
         compat.write_text(sys.stderr, "persistrepo: warning: %s\n" % warning)
     _say("refreshed %s: %s" % (store.layout.root,
@@ -132,11 +145,20 @@ def cmd_status(store, args):
     settings = config.load(args.config)
     store_path = settings.store_path(args.installroot) \
         if not args.store and args.installroot != "/" else store.layout.root
+    # Advice carries the store where it is not the one persistrepo uses by default.
+    front = commands.Front("persistrepo", None if os.path.realpath(store_path) ==
+                           os.path.realpath(settings.persist_dir) else store_path)
     return _emit(commands.status(settings, args.installroot, args.image_manifest,
-                                 args.image_root, args.json, store_path=store_path))
+                                 args.image_root, args.json, front, store_path))
 
 
 def cmd_ingest(store, args):
+    if not os.path.isdir(args.installroot):
+        raise UsageError("--installroot %s is not a directory; give the root whose rpm "
+                         "database has the signing keys" % args.installroot)
+    if not incoming.pending(store.layout):
+        _say("nothing to ingest: no request waits in %s" % store.layout.incoming)
+        return EXIT_OK
     result = store.ingest()
     for e in result.added:
         _say("persisted %s" % e["nevra"])
@@ -161,6 +183,10 @@ def cmd_replay(store, args):
     for item in result.broken:
         compat.write_text(sys.stderr, "persistrepo: error: cannot replay %s: %s\n"
                           % (item.nevra, item.reason))
+    if result.transaction_error:
+        where = "; report %s" % os.path.join(result.root, result.report_file.lstrip("/")) \
+            if result.report_file else ""
+        _warn("error: %s%s" % (" ".join(result.transaction_error.split()), where))
     return result.exit_code
 
 

@@ -64,7 +64,7 @@ def run_list(settings, args, store):
 
 
 def run_remove(settings, args, store):
-    chosen = commands.dropping(store.layout.root, args.specs)
+    chosen = commands.dropping(store.layout.root, args.specs, front=_front(args))
     if args.dry_run:
         return _emit(commands.would_drop(chosen))
     return _emit(commands.drop(store.layout.root, chosen, args.installroot, settings=settings))
@@ -76,8 +76,12 @@ def run_verify(settings, args, store):
 
 def run_status(settings, args, store):
     return _emit(commands.status(settings, args.installroot, args.image_manifest,
-                                 args.image_root, args.json, "dnf5 persist", "dnf5",
-                                 store_path=store.layout.root))
+                                 args.image_root, args.json, _front(args),
+                                 store.layout.root))
+
+
+def _front(args):
+    return commands.Front("dnf5", getattr(args, "store", None), args.installroot)
 
 
 def _nevra(info):
@@ -112,8 +116,11 @@ def run(args):
         settings = config.load(args.config)
         store = Store(getattr(args, "store", None) or settings.store_path(args.installroot))
         return RUN[args.subcommand](settings, args, store) or 0
-    except (Error, PersistError) as e:
+    except Error as e:
         sys.stderr.write("Error: %s\n" % e)
+    except PersistError as e:  # bad input is 2, an unsafe store 3, as for persistrepo
+        sys.stderr.write("Error: %s\n" % e)
+        return e.exit_code
     except (OSError, IOError) as e:
         where = getattr(e, "filename", None)
         sys.stderr.write("Error: %s%s\n" % (where + ": " if where else "", e.strerror or e))

@@ -102,8 +102,9 @@ GLOBAL = (STORE, CONFIG)
 SPEC_HELP = "name, name-version, NEVRA, name.arch or a glob"
 
 
-def _json(help="print JSON"):
-    return Option("--json", help, action="store_true")
+def _json(fronts=FRONT_ENDS):
+    return Option("--json", "print JSON (the stable documents of docs/store-format.md and "
+                  "dnf-persist(8))", action="store_true", fronts=fronts)
 
 
 def _dropping():
@@ -135,7 +136,7 @@ SUBCOMMANDS = [
     Subcommand("restore", "put back packages that were removed",
                positional=("specs", "+", "SPEC", SPEC_HELP)),
     Subcommand("list", "show persisted packages", [
-        _json("print the stable JSON array"),
+        _json(),
         Option("--removed", "show the removed packages 'restore' can put back",
                action="store_true"),
     ], fronts=FRONT_ENDS, positional=("patterns", "*", "PATTERN",
@@ -148,14 +149,16 @@ SUBCOMMANDS = [
                "kernels (default: 3)", type=count, default=3, metavar="N"),
     ] + _dropping()),
     Subcommand("verify", "check files, checksums, signatures, metadata and what replay "
-               "would refuse", [_json("print the stable JSON document")],
+               "would refuse", [_json()],
                fronts=("persistrepo", "dnf", "dnf5")),
     Subcommand("refresh", "rebuild metadata and provenance from the files", [
         Option("--adopt", "turn a directory that is not a store yet into one",
                action="store_true"),
     ]),
     Subcommand("status", "show what the next image upgrade would lose (exit 100)", [
-        _json("print the report as JSON"),
+        # yum persist status is the cheap one (commands.pending, docs/el7.md):
+        # neither JSON nor an image.
+        _json(fronts=("persistrepo", "dnf", "dnf5")),
         Option("--image-manifest", "the image's packages, one NEVRA per line (as rpm -qa or "
                "dnf repoquery print them)", path=True, metavar="FILE",
                fronts=("persistrepo", "dnf", "dnf5")),
@@ -163,7 +166,6 @@ SUBCOMMANDS = [
                path=True, metavar="DIR", fronts=("persistrepo", "dnf", "dnf5")),
         _installroot("the root whose installed packages are checked (default: /)",
                      default="/"),
-        # yum persist status is the cheap one (commands.pending, docs/el7.md): no image.
     ], fronts=FRONT_ENDS),
     Subcommand("ingest", "take in packages the yum plugin queued", [
         _installroot("the root whose rpmdb has the signing keys (default: /)", default="/"),
@@ -171,7 +173,7 @@ SUBCOMMANDS = [
     Subcommand("replay", "install the persisted packages into a new image root", [
         _installroot("the unpacked new image root", required=True),
         Option("--dry-run", "print the plan, change nothing", action="store_true"),
-        _json("print the plan and result as JSON"),
+        _json(),
         Option("--skip-broken", "install what can be installed, report the rest (exit 4)",
                action="store_true"),
         Option("--enablerepo", "also resolve from this repo of the new root's own config",
@@ -227,12 +229,19 @@ def add_plugin_arguments(parser, front):
     "dnf5" or "yum"): one parser for all its subcommands (dnf commands have
     no subparsers); check_plugin_args then holds each option to its
     subcommands."""
-    subs = offered(front)
-    names = [s.name for s in subs]
+    _plugin_words(parser, front)
+    _plugin_options(parser, front)
+
+
+def _plugin_words(parser, front):
+    names = [s.name for s in offered(front)]
     parser.add_argument("subcommand", nargs="?", default="list", choices=names,
                         metavar="{%s}" % ",".join(names), help="what to do (default: list)")
     parser.add_argument("specs", nargs="*", metavar="SPEC",
                         help="add: installed packages; remove, list: persisted packages")
+
+
+def _plugin_options(parser, front):
     for long, option in sorted(plugin_options(front).items()):
         # --store: under `persistrepo dnf5-persist` it must not reset the global one
         option.add_to(parser, help=plugin_help(front, option),
@@ -252,9 +261,13 @@ class _QuietParser(argparse.ArgumentParser):
 def parse_plugin_words(front, words):
     """The args of `yum persist WORDS` (a front end that hands over raw
     words); WordsError for words it does not take."""
-    parser = _QuietParser(prog="%s persist" % front, add_help=False)
-    add_plugin_arguments(parser, front)
-    args = parser.parse_args(words)
+    # As dnf parses a command's words: the options anywhere, then the rest.
+    options = _QuietParser(prog="%s persist" % front, add_help=False)
+    _plugin_options(options, front)
+    args, rest = options.parse_known_args(words)
+    positional = _QuietParser(prog="%s persist" % front, add_help=False)
+    _plugin_words(positional, front)
+    args = positional.parse_args(rest, args)
     problem = check_plugin_args(front, args)
     if problem:
         raise WordsError(problem)

@@ -247,7 +247,8 @@ class PersistCommand(object):
 
     def _remove(self, base, store, installroot, args):
         from persistrepo import commands
-        chosen = commands.dropping(store, args.specs)
+        chosen = commands.dropping(store, args.specs, front=commands.Front(
+            "yum", getattr(args, "store", None), installroot))
         if args.dry_run:
             return commands.would_drop(chosen)
         if os.geteuid() != 0:
@@ -260,7 +261,7 @@ class PersistCommand(object):
         from persistrepo import commands
         return commands.pending(store, installroot, lambda e: base.rpmdb.searchNevra(
             name=e["name"], epoch=str(e["epoch"] or 0), ver=e["version"], rel=e["release"],
-            arch=e["arch"]), "yum persist")
+            arch=e["arch"]), commands.Front("yum", getattr(args, "store", None), installroot))
 
 
 def _out(text):
