@@ -340,9 +340,11 @@ class PersistCommand(dnf.cli.Command):
             raise dnf.exceptions.Error(
                 "%s excluded by the exclude setting of %s; nothing added"
                 % (", ".join(excluded), PLUGIN_NAME))
+        # A build the store holds already needs no repository.
+        already = commands.stored_nevras(store_path)
         sources = []
         missing = []
-        for inst in chosen:
+        for inst in [p for p in chosen if _nevra(p) not in already]:
             found = available_build(self.base, inst)
             if found is None:
                 missing.append(_nevra(inst))
@@ -351,14 +353,17 @@ class PersistCommand(dnf.cli.Command):
         if missing:
             raise dnf.exceptions.Error(
                 "the installed build of %s is in no enabled repository and not in the "
-                "cache; nothing added (add the exact RPM file with "
-                "'persistrepo add FILE')" % ", ".join(missing))
+                "cache; nothing added (add the exact RPM file with '%s')"
+                % (", ".join(missing), commands.Front.persistrepo(store_path, "add FILE")))
         files = fetch(self.base, [avail for _, avail in sources])
         module_of = capture.dnf_module_lookup(self.base)
-        return commands.add(store_path, installroot, [
+        out = commands.add(store_path, installroot, [
             commands.Candidate(path, "dnf", _origin(avail), installed_reason(self.base, inst),
                                supersede=True, module=module_of(inst))
-            for (inst, avail), path in zip(sources, files)])
+            for (inst, avail), path in zip(sources, files)]) if sources else commands.Printed()
+        out.lines.extend("already persisted %s" % _nevra(p) for p in chosen
+                         if _nevra(p) in already)
+        return out
 
     def _installed_matching(self, specs):
         import dnf.subject

@@ -148,7 +148,9 @@ void PersistCommand::configure() {
 }
 
 /// The exact installed builds the specs match, found in the enabled repos
-/// (or the cache) and downloaded; returns "--package FILE REPO" arguments.
+/// (or the cache) and downloaded; returns "--package FILE REPO" arguments,
+/// and "--unavailable NEVRA" for a build no repo has (fine if the store
+/// holds it already: dnf5-persist decides).
 std::vector<std::string> PersistCommand::add_packages(const std::vector<std::string> & specs) {
     auto & base = get_context().get_base();
     libdnf5::ResolveSpecSettings settings;
@@ -174,7 +176,7 @@ std::vector<std::string> PersistCommand::add_packages(const std::vector<std::str
     }
 
     std::vector<libdnf5::rpm::Package> builds;
-    std::string missing;
+    std::vector<std::string> args;
     for (const auto & inst : chosen) {
         libdnf5::rpm::PackageQuery query(base);
         query.filter_available();
@@ -186,7 +188,7 @@ std::vector<std::string> PersistCommand::add_packages(const std::vector<std::str
         query.filter_repo_id("@commandline", libdnf5::sack::QueryCmp::NEQ);
         std::vector<libdnf5::rpm::Package> found(query.begin(), query.end());
         if (found.empty()) {
-            missing += (missing.empty() ? "" : ", ") + inst.get_nevra();
+            args.insert(args.end(), {"--unavailable", inst.get_nevra()});
             continue;
         }
         auto from_repo = inst.get_from_repo_id();
@@ -196,12 +198,6 @@ std::vector<std::string> PersistCommand::add_packages(const std::vector<std::str
         });
         builds.push_back(found.front());
     }
-    if (!missing.empty()) {
-        fail("the installed build of " + missing +
-             " is in no enabled repository and not in the cache; nothing added (add the exact "
-             "RPM file with 'persistrepo add FILE')");
-    }
-
     // The downloader checks each file against its repository's checksum.
     libdnf5::repo::PackageDownloader downloader(base);
     downloader.force_keep_packages(true);
@@ -215,7 +211,6 @@ std::vector<std::string> PersistCommand::add_packages(const std::vector<std::str
     if (any) {
         downloader.download();
     }
-    std::vector<std::string> args;
     for (const auto & pkg : builds) {
         args.insert(args.end(), {"--package", pkg.get_package_path(), pkg.get_repo_id()});
     }

@@ -83,6 +83,12 @@ def _waiting(store, prefix=""):
     return lines
 
 
+def stored_nevras(store_path):
+    """The NEVRAs the store holds (none if there is no store yet)."""
+    store = Store(store_path)
+    return set(e["nevra"] for e in store.entries()) if store.exists() else set()
+
+
 def list_packages(store_path, patterns=(), as_json=False, removed=False):
     """The store's packages (with removed, those kept for restore) that the
     patterns select: a table as wide as the terminal, or JSON; and what waits

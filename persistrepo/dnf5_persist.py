@@ -31,6 +31,7 @@ def add_arguments(p):
     p.add_argument("--installroot", metavar="DIR", default="/")
     p.add_argument("--package", nargs=2, action="append", default=[],
                    metavar=("FILE", "REPO"))
+    p.add_argument("--unavailable", action="append", default=[], metavar="NEVRA")
     p.add_argument("--cachedir", metavar="DIR")
     p.add_argument("--state-dir", metavar="DIR", default=dnf5_state.SYSTEM_STATE_DIR)
 
@@ -89,7 +90,15 @@ def _nevra(info):
 
 
 def run_add(settings, args, store):
-    """Store the builds the plugin found for the specs, with dnf5's reasons."""
+    """Store the builds the plugin found for the specs, with dnf5's reasons;
+    builds no repository has are fine if the store holds them already."""
+    already = commands.stored_nevras(store.layout.root)
+    missing = [n for n in args.unavailable if n not in already]
+    if missing:
+        raise Error("the installed build of %s is in no enabled repository and not in the "
+                    "cache; nothing added (add the exact RPM file with '%s')"
+                    % (", ".join(missing), commands.Front.persistrepo(store.layout.root,
+                                                                     "add FILE")))
     infos = [(rpmfile.read_package(path), path, repo) for path, repo in args.package]
     excluded = [_nevra(i) for i, _, _ in infos if settings.excluded(i.name)]
     if excluded:
@@ -98,11 +107,13 @@ def run_add(settings, args, store):
     why = dnf5_state.reasons(dnf5_state.packages_toml(args.installroot, args.state_dir))
     streams = dnf5_modules.enabled_artifacts(args.installroot, args.cachedir,
                                              args.state_dir) if args.cachedir else {}
-    return _emit(commands.add(store.layout.root, args.installroot, [
+    out = commands.add(store.layout.root, args.installroot, [
         Candidate(path, "dnf", repo, why.get("%s.%s" % (i.name, i.arch), "unknown"),
                   supersede=True, module=streams.get("%s-%d:%s-%s.%s" % (
                       i.name, i.epoch or 0, i.version, i.release, i.arch)))
-        for i, path, repo in infos]))
+        for i, path, repo in infos]) if infos else commands.Printed()
+    out.lines.extend("already persisted %s" % n for n in args.unavailable)
+    return _emit(out)
 
 
 RUN = {"list": run_list, "add": run_add, "remove": run_remove, "status": run_status,

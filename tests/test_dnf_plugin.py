@@ -293,6 +293,9 @@ def test_full_disk_store_never_breaks_dnf_and_status_reports_it(dnf, full_store,
     assert "persist_rpm: error: big-1.0-1.noarch was NOT persisted" in res.stderr
     assert "fix: dnf --installroot=%s persist add big" % dnf.root in res.stderr
     assert "Traceback" not in res.output
+    [line] = [l for l in res.stderr.splitlines() if "was NOT persisted" in l]
+    assert len(line) < 300 + len(dnf.root) and line.count("fix") == 1 and \
+        "'persistrepo" not in line, line
 
     res = dnf("persist", "status")
     assert res.returncode == 100, res
@@ -443,6 +446,13 @@ def test_add_refuses_what_it_cannot_find(dnf, builder, std_set):
     res = dnf("persist", "add")
     assert res.returncode != 0
     assert "give at least one package spec" in res.stderr
+
+
+def test_add_of_a_build_the_store_holds_needs_no_repository(dnf):
+    assert dnf("install", "tool").returncode == 0
+    res = dnf("persist", "add", "tool", repos={})
+    assert res.returncode == 0, res
+    assert res.stdout.strip().splitlines()[-1] == "already persisted tool-2.0-1.noarch"
 
 
 def test_remove_verify_and_their_exit_codes(dnf):
