@@ -189,9 +189,20 @@ class PersistRpm(dnf.Plugin):
                       fix=_fix_command(installroot))
         self._report(out, installed, installroot)
 
+    def _named(self):
+        """Names of the packages the admin named on dnf's command line."""
+        import dnf.subject
+        opts = getattr(getattr(self.cli, "command", None), "opts", None)
+        names = set()
+        for spec in getattr(opts, "pkg_specs", None) or []:
+            q = dnf.subject.Subject(spec).get_best_query(self.base.sack, with_provides=False)
+            names.update(p.name for p in q)
+        return names
+
     def _facts(self):
         from persistrepo.capture import Erased, Installed, dnf_module_lookup
         module_of = dnf_module_lookup(self.base)
+        named = None
         installed, erased = [], []
         arriving = set()
         for tsi in self.base.transaction or ():
@@ -206,9 +217,14 @@ class PersistRpm(dnf.Plugin):
             if tsi.action in _ARRIVING:
                 arriving.add(pkg.name)
                 path = pkg.localPkg()
+                reason = _reason(tsi.reason)
+                if reason == "unknown" and tsi.action == _T.TransactionItemAction_UPGRADE:
+                    # dnf keeps the old build's reason, unknown for one the image
+                    # shipped; `dnf upgrade NAME` says the admin wants it.
+                    named = self._named() if named is None else named
+                    reason = "user" if pkg.name in named else reason
                 installed.append(Installed(os.path.abspath(path), pkg.name, _nevra(pkg),
-                                           _origin(pkg), _reason(tsi.reason),
-                                           module_of(pkg)))
+                                           _origin(pkg), reason, module_of(pkg)))
             elif tsi.action in _LEAVING:
                 erased.append(Erased(pkg.name, _nevra(pkg)))
         return installed, erased
