@@ -168,6 +168,21 @@ def test_the_table_fits_the_terminal(store):
     code, out = in_terminal(["--store", store, "list"], columns=58)
     assert code == 0 and max(len(l) for l in out.splitlines()) <= 58, out
     assert table_names(out) == ALL
+    # narrower than all columns: they go, but never the package names
+    res = cli("--store", store, "list", env={"COLUMNS": "40"})
+    assert max(len(l) for l in res.stdout.splitlines()) <= 40, res.stdout
+    assert table_names(res.stdout) == ALL
+
+
+@pytest.mark.parametrize("columns", [80, 50])
+def test_the_replay_table_fits_the_terminal(store, tmp_path, columns):
+    root = bed.make_root(tmp_path / "root")
+    res = cli("replay", "--dry-run", "--installroot", root, "--store", store,
+              env={"COLUMNS": str(columns)}, tool=True)
+    assert res.returncode == 0, res.stderr
+    table = [l for l in res.stdout.splitlines() if l.startswith("  ")]
+    assert len(table) > 4 and max(len(l) for l in table) <= columns, res.stdout
+    assert "absent from the root" in " ".join(" ".join(table).split())
 
 
 def test_counts_are_words_and_the_report_is_a_host_path(store, std_set, tmp_path):

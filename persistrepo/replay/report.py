@@ -71,13 +71,21 @@ def text(result):
     lines = [head]
     indent = 2 + sum(widths) + 2 * 3
     width = terminal_width()
-    # WHY wraps within the terminal's width (COLUMNS), at least 24 wide.
-    why_width = max(24, width - indent) if width else None
+    # WHY wraps within the terminal's width (COLUMNS); where the other columns
+    # leave it too little room, it goes on lines of its own below the row.
+    below = bool(width) and width - indent < 24
+    if below:
+        indent = 6
+    why_width = max(20, width - indent) if width else None
     for r in rows if result.items else ():
         why = textwrap.wrap(r[3], why_width) if why_width else [r[3]]
-        lines.append("  " + "  ".join(r[c].ljust(widths[c]) for c in range(3)) + "  " +
-                     (why[0] if why else ""))
-        lines.extend(" " * indent + more for more in why[1:])
+        row = "  " + "  ".join(r[c].ljust(widths[c]) for c in range(3))
+        if below:
+            lines.append(row.rstrip())
+            lines.extend(" " * indent + w for w in why)
+        else:
+            lines.append(row + "  " + (why[0] if why else ""))
+            lines.extend(" " * indent + more for more in why[1:])
     for r in result.refused:
         lines.append("refused %s: %s" % (r["filename"], r["reason"]))
     if result.unsigned_by_policy:
