@@ -626,3 +626,33 @@ def test_json_is_printed_when_the_disk_fills_during_the_transaction(tmp_path, bu
     errors = [l for l in res.stderr.splitlines() if l.startswith("persistrepo: error: ")]
     assert errors and "report %s" % os.path.join(root, doc["report_file"][1:]) in errors[-1]
     assert bed.installed(root) == set()
+
+
+def test_status_s_verdicts_are_replay_s_plan(tmp_path, builder):
+    """status asks replay's planner, against the image root it is given:
+    an image with a newer alpha is no risk; a kmod the image cannot take is
+    named with replay's own reason."""
+    b = builder.build
+    installed = image(tmp_path, [b("kern", "2.0")], name="installed")
+    store = store_of(tmp_path, (b("alpha", "1.0"), "user"),
+                     (b("kmod", requires=["kern = 2.0"]), "user"))
+    img = image(tmp_path, [b("alpha", "2.0"), b("kern", "3.0")], name="img")
+
+    def status(*args):
+        res = cli("--store", store.layout.root, "status", "--installroot", installed,
+                  "--json", *args)
+        assert res.returncode in (0, 100), res.stderr
+        return res.returncode, json.loads(res.stdout)
+
+    code, doc = status()  # against the installed root: both would be installed again
+    assert code == 100 and doc["not_installed"] == ["alpha-1.0-1.noarch", "kmod-1.0-1.noarch"]
+    assert doc["broken"] == []
+    code, doc = status("--image-root", img)
+    assert code == 100
+    assert doc["not_installed"] == []
+    assert [s["nevra"] for s in doc["skipped"]] == ["alpha-1.0-1.noarch"]
+    assert "newer" in doc["skipped"][0]["reason"]
+    [broken] = doc["broken"]
+    plan = replay(img, store, "--dry-run")
+    assert broken["nevra"] == "kmod-1.0-1.noarch" and "kern = 2.0" in broken["reason"]
+    assert "cannot replay kmod-1.0-1.noarch: %s" % broken["reason"] in plan.stderr
