@@ -278,3 +278,12 @@ def test_list_names_the_command_that_clears_the_queue(store):
     assert cli(*fix.split()[1:]).returncode == 1  # it set the file aside, and says so
     res = cli("--store", store, "list")
     assert "incoming" not in res.stdout
+
+
+def test_dnf5_persist_takes_the_global_store(store):
+    """`persistrepo --store S dnf5-persist list` lists S, as --store after it."""
+    for args in (["--store", store, "dnf5-persist", "--json", "--", "list"],
+                 ["dnf5-persist", "--store", store, "--json", "--", "list"]):
+        res = cli(*args)
+        assert res.returncode == 0, res.stderr
+        assert set(e["nevra"] for e in json.loads(res.stdout)) == ALL
