@@ -370,7 +370,8 @@ def test_persist_takes_the_options_of_the_one_definition(dnf5, persist, tmp_path
     expected = set(subcommands.plugin_options("dnf5"))
     assert expected <= found and found - expected <= {"--help"}, found
     assert_clean(dnf5("install", "tool"), dnf5)
-    res = persist("remove", "--dry-run", "tool")
+    # (dnf5's parser takes a command's words together: options before or after them)
+    res = persist("remove", "tool", "--dry-run")
     assert res.returncode == 0 and res.stdout == "would remove tool-2.0-1.noarch\n", res
     res = persist("verify", "--json")
     assert res.returncode == 0 and json.loads(res.stdout)["ok"] is True, res
