@@ -26,10 +26,10 @@ PLUGINS = ("dnf", "dnf5", "yum")
 
 
 def resolved_path(text):
-    """An argparse type: the path made absolute against the working directory."""
-    if not text:
-        raise argparse.ArgumentTypeError("an empty path names nothing")
-    return os.path.abspath(text)
+    """An argparse type: the path made absolute against the working
+    directory (an empty one stays empty, for its consumer to refuse: it is
+    not the working directory)."""
+    return os.path.abspath(text) if text else text
 
 
 def count(text):
