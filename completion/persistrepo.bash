@@ -68,7 +68,8 @@ _persistrepo()
         return
     fi
 
-    opts="-h --help"
+    # --store and --config go after the command too
+    opts="-h --help --store --config"
     case $cmd in
         add) opts+=" --reason --origin --key" ;;
         remove) opts+=" --dry-run -y --assumeyes" ;;
@@ -78,10 +79,12 @@ _persistrepo()
         refresh) opts+=" --adopt" ;;
         status) opts+=" --json --image-manifest --image-root --installroot" ;;
         ingest) opts+=" --installroot" ;;
-        replay) opts+=" --installroot --store --dry-run --json --skip-broken --enablerepo"
+        replay) opts+=" --installroot --dry-run --json --skip-broken --enablerepo"
                 opts+=" --exclude --allow-running-root" ;;
         import-imgbased) opts+=" --from --imgbased-conf --installroot --no-import --if-present" ;;
-        dnf5-persist) opts+=" --installroot --json --image-manifest --image-root --package --cachedir --state-dir" ;;
+        dnf5-persist) opts="-h --help --store --installroot --json --dry-run --removed"
+                      opts+=" --image-manifest --image-root --package --unavailable --cachedir"
+                      opts+=" --state-dir" ;;
     esac
     if [[ $cur == -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")

@@ -200,9 +200,20 @@ class PersistRpm(dnf.Plugin):
                       fix=_fix_command(installroot))
         self._report(out, installed, installroot)
 
+    def _named(self):
+        """Names of the packages the admin named on dnf's command line."""
+        import dnf.subject
+        opts = getattr(getattr(self.cli, "command", None), "opts", None)
+        names = set()
+        for spec in getattr(opts, "pkg_specs", None) or []:
+            q = dnf.subject.Subject(spec).get_best_query(self.base.sack, with_provides=False)
+            names.update(p.name for p in q)
+        return names
+
     def _facts(self):
         from persistrepo.capture import Erased, Installed, dnf_module_lookup
         module_of = dnf_module_lookup(self.base)
+        named = None
         installed, erased = [], []
         arriving = set()
         for tsi in self.base.transaction or ():
@@ -217,9 +228,14 @@ class PersistRpm(dnf.Plugin):
             if tsi.action in _ARRIVING:
                 arriving.add(pkg.name)
                 path = pkg.localPkg()
+                reason = _reason(tsi.reason)
+                if reason == "unknown" and tsi.action == _T.TransactionItemAction_UPGRADE:
+                    # dnf keeps the old build's reason, unknown for one the image
+                    # shipped; `dnf upgrade NAME` says the admin wants it.
+                    named = self._named() if named is None else named
+                    reason = "user" if pkg.name in named else reason
                 installed.append(Installed(os.path.abspath(path), pkg.name, _nevra(pkg),
-                                           _origin(pkg), _reason(tsi.reason),
-                                           module_of(pkg)))
+                                           _origin(pkg), reason, module_of(pkg)))
             elif tsi.action in _LEAVING:
                 erased.append(Erased(pkg.name, _nevra(pkg)))
         return installed, erased
@@ -246,46 +262,23 @@ class PersistRpm(dnf.Plugin):
 
 # -- dnf persist ---------------------------------------------------------------
 
-SUBCOMMANDS = ("list", "add", "remove", "status", "verify")
-
-
 class PersistCommand(dnf.cli.Command):
     aliases = ("persist",)
     summary = "manage the packages kept across image upgrades (persist_rpm)"
-    usage = ("[list [--json] [PATTERN...] | add SPEC... | remove [--dry-run] SPEC... | status | "
-             "verify [--json]]")
+    usage = "[list|add|remove|status|verify] [SPEC...] [OPTIONS] (dnf-persist(8))"
 
     @staticmethod
     def set_argparser(parser):
-        parser.add_argument("subcommand", nargs="?", default="list", choices=SUBCOMMANDS,
-                            metavar="{%s}" % ",".join(SUBCOMMANDS),
-                            help="what to do (default: list)")
-        parser.add_argument("specs", nargs="*", metavar="SPEC",
-                            help="package specs for add (installed packages), "
-                            "remove and list (persisted packages)")
-        parser.add_argument("--json", action="store_true",
-                            help="list, status, verify: print JSON")
-        parser.add_argument("--dry-run", action="store_true",
-                            help="remove: say what would go, change nothing")
-        parser.add_argument("--image-manifest", metavar="FILE",
-                            help="status: the image's packages, one NEVRA per line")
-        parser.add_argument("--image-root", metavar="DIR",
-                            help="status: an unpacked or mounted image whose rpmdb "
-                            "lists the image's packages")
+        from persistrepo import commands
+        commands.subcommands.add_plugin_arguments(parser, "dnf")
 
     def configure(self):
+        from persistrepo import commands
         demands = self.cli.demands
         sub = self.opts.subcommand
-        if sub in ("add", "remove") and not self.opts.specs:
-            raise dnf.cli.CliError("dnf persist %s: give at least one package spec" % sub)
-        if sub not in ("add", "remove", "list") and self.opts.specs:
-            raise dnf.cli.CliError("dnf persist %s takes no package spec" % sub)
-        if self.opts.json and sub not in ("list", "status", "verify"):
-            raise dnf.cli.CliError("--json goes with list, status or verify")
-        if self.opts.dry_run and sub != "remove":
-            raise dnf.cli.CliError("--dry-run goes with remove")
-        if (self.opts.image_manifest or self.opts.image_root) and sub != "status":
-            raise dnf.cli.CliError("--image-manifest and --image-root go with status")
+        problem = commands.subcommands.check_plugin_args("dnf", self.opts)
+        if problem:
+            raise dnf.cli.CliError(problem)
         if sub == "add":
             demands.sack_activation = True
             demands.available_repos = True
@@ -307,14 +300,19 @@ class PersistCommand(dnf.cli.Command):
         from persistrepo import commands
         settings = self._settings()
         installroot = _root(self.base.conf)
-        store_path = settings.store_path(installroot)
+        store_path = getattr(self.opts, "store", None) or settings.store_path(installroot)
         try:
             import rpm
             rpm.setVerbosity(rpm.RPMLOG_CRIT)  # the store reports problems itself
             out = getattr(self, "_run_" + self.opts.subcommand)(settings, installroot,
                                                                 store_path)
         except commands.PersistError as e:
-            raise dnf.exceptions.Error(str(e))
+            if e.exit_code == commands.EXIT_FAILED:
+                raise dnf.exceptions.Error(str(e))
+            # Bad input (2) or an unsafe store (3): the exit code persistrepo gives it.
+            logger.critical("Error: %s", e)
+            self.cli.demands.success_exit_status = e.exit_code
+            return
         except (OSError, IOError) as e:
             where = getattr(e, "filename", None)
             raise dnf.exceptions.Error("%s%s" % (where + ": " if where else "",
@@ -330,11 +328,12 @@ class PersistCommand(dnf.cli.Command):
 
     def _run_list(self, settings, installroot, store_path):
         from persistrepo import commands
-        return commands.list_packages(store_path, self.opts.specs, self.opts.json)
+        return commands.list_packages(store_path, self.opts.specs, self.opts.json,
+                                      self.opts.removed)
 
     def _run_remove(self, settings, installroot, store_path):
         from persistrepo import commands
-        chosen = commands.dropping(store_path, self.opts.specs)
+        chosen = commands.dropping(store_path, self.opts.specs, front=self._front())
         if self.opts.dry_run:
             return commands.would_drop(chosen)
         conf = self.base.conf
@@ -352,7 +351,13 @@ class PersistCommand(dnf.cli.Command):
     def _run_status(self, settings, installroot, store_path):
         from persistrepo import commands
         return commands.status(settings, installroot, self.opts.image_manifest,
-                               self.opts.image_root, self.opts.json, "dnf persist")
+                               self.opts.image_root, self.opts.json, self._front(),
+                               store_path)
+
+    def _front(self):
+        from persistrepo import commands
+        return commands.Front("dnf", getattr(self.opts, "store", None),
+                              _root(self.base.conf))
 
     def _run_add(self, settings, installroot, store_path):
         from persistrepo import capture, commands
@@ -362,9 +367,11 @@ class PersistCommand(dnf.cli.Command):
             raise dnf.exceptions.Error(
                 "%s excluded by the exclude setting of %s; nothing added"
                 % (", ".join(excluded), PLUGIN_NAME))
+        # A build the store holds already needs no repository.
+        already = commands.stored_nevras(store_path)
         sources = []
         missing = []
-        for inst in chosen:
+        for inst in [p for p in chosen if _nevra(p) not in already]:
             found = available_build(self.base, inst)
             if found is None:
                 missing.append(_nevra(inst))
@@ -373,14 +380,17 @@ class PersistCommand(dnf.cli.Command):
         if missing:
             raise dnf.exceptions.Error(
                 "the installed build of %s is in no enabled repository and not in the "
-                "cache; nothing added (add the exact RPM file with "
-                "'persistrepo add FILE')" % ", ".join(missing))
+                "cache; nothing added (add the exact RPM file with '%s')"
+                % (", ".join(missing), commands.Front.persistrepo(store_path, "add FILE")))
         files = fetch(self.base, [avail for _, avail in sources])
         module_of = capture.dnf_module_lookup(self.base)
-        return commands.add(store_path, installroot, [
+        out = commands.add(store_path, installroot, [
             commands.Candidate(path, "dnf", _origin(avail), installed_reason(self.base, inst),
                                supersede=True, module=module_of(inst), installed_in=installroot)
-            for (inst, avail), path in zip(sources, files)])
+            for (inst, avail), path in zip(sources, files)]) if sources else commands.Printed()
+        out.lines.extend("already persisted %s" % _nevra(p) for p in chosen
+                         if _nevra(p) in already)
+        return out
 
     def _installed_matching(self, specs):
         import dnf.subject

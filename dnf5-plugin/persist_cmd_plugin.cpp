@@ -9,10 +9,15 @@
 // Software Foundation; either version 2 of the License, or (at your option)
 // any later version.
 //
-// The plugin is thin: it parses the options of `dnf persist`, and for add
-// finds and downloads with libdnf5 the exact installed builds the specs
-// match; the store work, the output and the exit code are those of
-// `persistrepo dnf5-persist` (persistrepo/dnf5_persist.py), which it runs.
+// The plugin is thin: it registers the options of `dnf persist` from
+// persist_options.hpp, which build.sh generates from persistrepo's one
+// definition of them (persistrepo/subcommands.py), and hands every word and
+// option on; for add it finds and downloads with libdnf5 the exact installed
+// builds the specs match. Checking the options, the store work, the output
+// and the exit code are those of `persistrepo dnf5-persist`
+// (persistrepo/dnf5_persist.py), which it runs.
+
+#include "persist_options.hpp"
 
 #include <dnf5/context.hpp>
 #include <dnf5/iplugin.hpp>
@@ -73,9 +78,8 @@ private:
     std::vector<std::string> add_packages(const std::vector<std::string> & specs);
 
     std::vector<std::unique_ptr<libdnf5::Option>> * words_option{nullptr};
-    libdnf5::OptionBool * json_option{nullptr};
-    libdnf5::OptionString * image_manifest_option{nullptr};
-    libdnf5::OptionString * image_root_option{nullptr};
+    // The options given, in order, as `persistrepo dnf5-persist` takes them.
+    std::vector<std::string> given_options;
 };
 
 void PersistCommand::set_argument_parser() {
@@ -89,12 +93,11 @@ void PersistCommand::set_argument_parser() {
         ArgumentParser::PositionalArg::UNLIMITED,
         parser.add_init_value(std::make_unique<libdnf5::OptionString>(nullptr)),
         words_option);
-    words_arg->set_description(
-        "list (default), add SPEC..., remove SPEC..., status or verify; see dnf-persist(8)");
+    words_arg->set_description("the subcommand (default: list) and its package specs; see dnf-persist(8)");
     // Bash completion (dnf5's own script asks dnf5 --complete): the subcommands.
     words_arg->set_complete_hook_func([](const char * arg) {
         std::vector<std::string> out;
-        for (const char * sub : {"list", "add", "remove", "status", "verify"}) {
+        for (const char * sub : PERSIST_SUBCOMMANDS) {
             if (std::strncmp(sub, arg, std::strlen(arg)) == 0) {
                 out.emplace_back(sub);
             }
@@ -103,34 +106,23 @@ void PersistCommand::set_argument_parser() {
     });
     cmd.register_positional_arg(words_arg);
 
-    json_option = dynamic_cast<libdnf5::OptionBool *>(
-        parser.add_init_value(std::make_unique<libdnf5::OptionBool>(false)));
-    auto * json = parser.add_new_named_arg("json");
-    json->set_long_name("json");
-    json->set_description("list, status: print JSON");
-    json->set_const_value("true");
-    json->link_value(json_option);
-    cmd.register_named_arg(json);
-
-    image_manifest_option = dynamic_cast<libdnf5::OptionString *>(
-        parser.add_init_value(std::make_unique<libdnf5::OptionString>("")));
-    auto * manifest = parser.add_new_named_arg("image-manifest");
-    manifest->set_long_name("image-manifest");
-    manifest->set_has_value(true);
-    manifest->set_arg_value_help("FILE");
-    manifest->set_description("status: the image's packages, one NEVRA per line");
-    manifest->link_value(image_manifest_option);
-    cmd.register_named_arg(manifest);
-
-    image_root_option = dynamic_cast<libdnf5::OptionString *>(
-        parser.add_init_value(std::make_unique<libdnf5::OptionString>("")));
-    auto * image_root = parser.add_new_named_arg("image-root");
-    image_root->set_long_name("image-root");
-    image_root->set_has_value(true);
-    image_root->set_arg_value_help("DIR");
-    image_root->set_description("status: an unpacked or mounted image whose rpmdb lists its packages");
-    image_root->link_value(image_root_option);
-    cmd.register_named_arg(image_root);
+    for (const auto & option : PERSIST_OPTIONS) {
+        auto * arg = parser.add_new_named_arg(option.name);
+        arg->set_long_name(option.name);
+        arg->set_description(option.help);
+        arg->set_has_value(option.has_value);
+        if (option.has_value) {
+            arg->set_arg_value_help(option.metavar);
+        }
+        arg->set_parse_hook_func([this, &option](ArgumentParser::NamedArg *, const char *, const char * value) {
+            given_options.push_back(std::string("--") + option.name);
+            if (option.has_value) {
+                given_options.push_back(value);
+            }
+            return true;
+        });
+        cmd.register_named_arg(arg);
+    }
 }
 
 std::vector<std::string> PersistCommand::words() const {
@@ -156,7 +148,9 @@ void PersistCommand::configure() {
 }
 
 /// The exact installed builds the specs match, found in the enabled repos
-/// (or the cache) and downloaded; returns "--package FILE REPO" arguments.
+/// (or the cache) and downloaded; returns "--package FILE REPO" arguments,
+/// and "--unavailable NEVRA" for a build no repo has (fine if the store
+/// holds it already: dnf5-persist decides).
 std::vector<std::string> PersistCommand::add_packages(const std::vector<std::string> & specs) {
     auto & base = get_context().get_base();
     libdnf5::ResolveSpecSettings settings;
@@ -182,7 +176,7 @@ std::vector<std::string> PersistCommand::add_packages(const std::vector<std::str
     }
 
     std::vector<libdnf5::rpm::Package> builds;
-    std::string missing;
+    std::vector<std::string> args;
     for (const auto & inst : chosen) {
         libdnf5::rpm::PackageQuery query(base);
         query.filter_available();
@@ -194,7 +188,7 @@ std::vector<std::string> PersistCommand::add_packages(const std::vector<std::str
         query.filter_repo_id("@commandline", libdnf5::sack::QueryCmp::NEQ);
         std::vector<libdnf5::rpm::Package> found(query.begin(), query.end());
         if (found.empty()) {
-            missing += (missing.empty() ? "" : ", ") + inst.get_nevra();
+            args.insert(args.end(), {"--unavailable", inst.get_nevra()});
             continue;
         }
         auto from_repo = inst.get_from_repo_id();
@@ -204,12 +198,6 @@ std::vector<std::string> PersistCommand::add_packages(const std::vector<std::str
         });
         builds.push_back(found.front());
     }
-    if (!missing.empty()) {
-        fail("the installed build of " + missing +
-             " is in no enabled repository and not in the cache; nothing added (add the exact "
-             "RPM file with 'persistrepo add FILE')");
-    }
-
     // The downloader checks each file against its repository's checksum.
     libdnf5::repo::PackageDownloader downloader(base);
     downloader.force_keep_packages(true);
@@ -223,7 +211,6 @@ std::vector<std::string> PersistCommand::add_packages(const std::vector<std::str
     if (any) {
         downloader.download();
     }
-    std::vector<std::string> args;
     for (const auto & pkg : builds) {
         args.insert(args.end(), {"--package", pkg.get_package_path(), pkg.get_repo_id()});
     }
@@ -235,15 +222,7 @@ void PersistCommand::run() {
     auto w = words();
     std::vector<std::string> argv{PERSISTREPO_COMMAND, "dnf5-persist", "--installroot",
                                   base.get_config().get_installroot_option().get_value()};
-    if (json_option->get_value()) {
-        argv.push_back("--json");
-    }
-    if (!image_manifest_option->get_value().empty()) {
-        argv.insert(argv.end(), {"--image-manifest", image_manifest_option->get_value()});
-    }
-    if (!image_root_option->get_value().empty()) {
-        argv.insert(argv.end(), {"--image-root", image_root_option->get_value()});
-    }
+    argv.insert(argv.end(), given_options.begin(), given_options.end());
     if (w.size() > 1 && w[0] == "add") {
         auto packages = add_packages(std::vector<std::string>(w.begin() + 1, w.end()));
         argv.insert(argv.end(), packages.begin(), packages.end());

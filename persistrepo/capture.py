@@ -149,6 +149,14 @@ def in_store(path, root):
     return os.path.dirname(os.path.realpath(path)) == os.path.realpath(root)
 
 
+MAX_CAUSE = 160
+
+
+def _cause(why):
+    why = why.split("; ", 1)[0]
+    return why if len(why) <= MAX_CAUSE else why[:MAX_CAUSE - 3] + "..."
+
+
 def describe(err):
     """An exception as a short reason, for messages."""
     return getattr(err, "strerror", None) or str(err) or err.__class__.__name__
@@ -181,8 +189,12 @@ def capture(settings, installroot, installed, erased, method, fix):
         out.failed.extend((p.nevra, describe(e)) for p in wanted if p.nevra not in done)
     path = failures.path_for(installroot)
     by_nevra = dict((p.nevra, p) for p in installed)
+    # One short line per failure: the cause, and one fix (the error's own
+    # advice, if any, would be a second one; the fix reports it if it holds).
+    out.failed = [(n, _cause(why)) for n, why in out.failed]
     for nevra, _ in out.failed:
-        out.fixes[nevra] = advice(by_nevra.get(nevra), nevra, fix, root, installroot)
+        out.fixes[nevra] = out.fixes.get(nevra) or advice(by_nevra.get(nevra), nevra, fix,
+                                                          root, installroot)
     if out.failed:
         if not failures.record(path, [(n, msg, out.fixes[n]) for n, msg in out.failed],
                                method, root):
@@ -287,8 +299,8 @@ def _queued(out, root, settings, installroot, wanted, gone, method):
         if p.nevra in stored:
             out.persisted.append(p.nevra)
         elif waiting:
-            out.failed.append((p.nevra, "queued in %s; run 'persistrepo ingest'"
-                               % layout.incoming))
+            out.failed.append((p.nevra, "queued in %s, not yet ingested" % layout.incoming))
+            out.fixes[p.nevra] = "persistrepo --store %s ingest" % compat.shell_quote(root)
         else:
             out.failed.append((p.nevra, "'persistrepo ingest' refused it"))
     out.dropped.extend(g.nevra for g in gone if g.nevra not in stored)

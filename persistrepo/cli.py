@@ -10,7 +10,7 @@ import signal
 import sys
 
 import persistrepo
-from persistrepo import commands, compat, config, listing, pgp
+from persistrepo import commands, compat, config, incoming, listing, pgp, subcommands
 from persistrepo.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PersistError, UsageError
 from persistrepo.store import Candidate, Store
 
@@ -62,7 +62,7 @@ def _emit(printed):
 def cmd_add(store, args):
     key = _read_key(args.key) if args.key else None
     return _emit(commands.add(store.layout.root, "/", [
-        Candidate(os.path.abspath(p), method="cli", origin=args.origin, reason=args.reason)
+        Candidate(p, method="cli", origin=args.origin, reason=args.reason)
         for p in args.files], key))
 
 
@@ -78,6 +78,11 @@ def _read_key(path):
     return text
 
 
+def _front(args):
+    """persistrepo as run, for the commands its messages advise."""
+    return commands.Front("persistrepo", args.store)
+
+
 def _drop(store, chosen, verb, args):
     """The end of remove and prune: dry run, question, removal."""
     if args.dry_run:
@@ -88,7 +93,8 @@ def _drop(store, chosen, verb, args):
 
 
 def cmd_remove(store, args):
-    return _drop(store, commands.dropping(store.layout.root, args.specs), "remove", args)
+    return _drop(store, commands.dropping(store.layout.root, args.specs, front=_front(args)),
+                 "remove", args)
 
 
 def cmd_prune(store, args):
@@ -119,10 +125,17 @@ def cmd_refresh(store, args):
         _say("kept the old repodata as %s" % report["repodata_kept"])
     for e in report["adopted"]:
         _say("adopted %s (provenance unknown)" % e["nevra"])
+    aside = dict((name, (why, where)) for name, why, where in report["quarantined"])
     for e in report["dropped"]:
-        _say("forgot %s (file is gone)" % e["nevra"])
+        if e["filename"] in aside:
+            why, where = aside.pop(e["filename"])
+            _say("forgot %s: its file could not be used, set it aside as %s: %s"
+                 % (e["nevra"], where, why))
+        else:
+            _say("forgot %s (its file is gone)" % e["nevra"])
     for name, why, where in report["quarantined"]:
-        _say("set aside %s as %s: %s" % (name, where, why))
+        if name in aside:
+            _say("set aside %s as %s: %s" % (name, where, why))
     for warning in store.warnings:
         compat.write_text(sys.stderr, "persistrepo: warning: %s\n" % warning)
     _say("refreshed %s: %s" % (store.layout.root,
@@ -134,11 +147,20 @@ def cmd_status(store, args):
     settings = config.load(args.config)
     store_path = settings.store_path(args.installroot) \
         if not args.store and args.installroot != "/" else store.layout.root
+    # Advice carries the store where it is not the one persistrepo uses by default.
+    front = commands.Front("persistrepo", None if os.path.realpath(store_path) ==
+                           os.path.realpath(settings.persist_dir) else store_path)
     return _emit(commands.status(settings, args.installroot, args.image_manifest,
-                                 args.image_root, args.json, store_path=store_path))
+                                 args.image_root, args.json, front, store_path))
 
 
 def cmd_ingest(store, args):
+    if not os.path.isdir(args.installroot):
+        raise UsageError("--installroot %s is not a directory; give the root whose rpm "
+                         "database has the signing keys" % args.installroot)
+    if not incoming.pending(store.layout):
+        _say("nothing to ingest: no request waits in %s" % store.layout.incoming)
+        return EXIT_OK
     result = store.ingest()
     for e in result.added:
         _say("persisted %s" % e["nevra"])
@@ -155,8 +177,6 @@ def cmd_replay(store, args):
         from persistrepo.replay import replay, report
     except ImportError as e:  # EL7's python2 build has no dnf
         raise PersistError("replay needs the dnf Python API (python3-dnf): %s" % e)
-    if args.replay_store:
-        store = Store(args.replay_store)
     result = replay(args.installroot, store, dry_run=args.dry_run,
                     skip_broken=args.skip_broken, enablerepos=args.enablerepo,
                     exclude=args.exclude, allow_running_root=args.allow_running_root)
@@ -165,20 +185,26 @@ def cmd_replay(store, args):
     for item in result.broken:
         compat.write_text(sys.stderr, "persistrepo: error: cannot replay %s: %s\n"
                           % (item.nevra, item.reason))
+    if result.transaction_error:
+        where = "; report %s" % os.path.join(result.root, result.report_file.lstrip("/")) \
+            if result.report_file else ""
+        _warn("error: %s%s" % (" ".join(result.transaction_error.split()), where))
     return result.exit_code
 
 
 def cmd_import_imgbased(store, args):
     from persistrepo import imgbased
-    if imgbased.disable_imgbased_persist(args.imgbased_conf):
-        _say("turned off imgbased-persist's capture in %s" % args.imgbased_conf)
+    conf = args.imgbased_conf or imgbased.IMGBASED_PERSIST_CONF
+    source = args.source or imgbased.IMGBASED_STORE
+    if imgbased.disable_imgbased_persist(conf):
+        _say("turned off imgbased-persist's capture in %s" % conf)
     if args.no_import:
         return EXIT_OK
-    if args.if_present and not imgbased.imgbased_store_has_rpms(args.source):
+    if args.if_present and not imgbased.imgbased_store_has_rpms(source):
         return EXIT_OK
-    result, missing = imgbased.import_imgbased(store, args.source, args.installroot)
+    result, missing = imgbased.import_imgbased(store, source, args.installroot)
     if result is None:
-        _say("nothing to import: no RPM in %s" % args.source)
+        _say("nothing to import: no RPM in %s" % source)
         return EXIT_OK
     for e in result.added + result.replaced:
         _say("persisted %s" % e["nevra"])
@@ -189,7 +215,7 @@ def cmd_import_imgbased(store, args):
               "packages it signed" % (key_id, args.installroot))
     _say("imported %s from %s and removed them there"
          % (listing.count(len(result.added + result.replaced + result.unchanged), "package"),
-            args.source))
+            source))
     return EXIT_OK
 
 
@@ -221,139 +247,31 @@ def cmd_dnf5_persist(store, args):
     return dnf5_persist.run(args)
 
 
-def count(text):
-    """An argparse type: a whole number, 1 or more."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
-
-
-def _dropping_options(p):
-    p.add_argument("--dry-run", action="store_true", help="say what would go, change nothing")
-    p.add_argument("-y", "--assumeyes", action="store_true",
-                   help="do not ask, even when several packages would go")
-
-
 def build_parser():
+    """persistrepo's parser, from the one definition of the subcommands
+    (persistrepo.subcommands); --store and --config go before or after
+    the subcommand."""
     parser = argparse.ArgumentParser(
         prog="persistrepo",
         description="Keep the RPMs installed on an image-based host across image upgrades.")
-    parser.add_argument("--version", action="version", version=persistrepo.__version__)
-    parser.add_argument("--store", metavar="DIR",
-                        help="the store directory (default: persist_dir from the config)")
-    parser.add_argument("--config", metavar="FILE",
-                        help="read persist_dir from FILE instead of %s" % config.DNF_CONF)
+    parser.add_argument("--version", action="version",
+                        version="persistrepo %s" % persistrepo.__version__)
+    subcommands.add_global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-
-    p = sub.add_parser("add", help="persist RPM files")
-    p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--reason", choices=("user", "dependency"), default="user",
-                   help="why it is persisted (default: user)")
-    p.add_argument("--origin", metavar="REPO", help="record where the file came from")
-    p.add_argument("--key", metavar="KEYFILE",
-                   help="the signer's ASCII-armored public key, kept for replay")
-    p.set_defaults(func=cmd_add)
-
-    p = sub.add_parser("remove", help="drop packages from the store")
-    p.add_argument("specs", nargs="+", metavar="SPEC",
-                   help="name, name-version, NEVRA, name.arch or a glob")
-    _dropping_options(p)
-    p.set_defaults(func=cmd_remove)
-
-    p = sub.add_parser("restore", help="put back packages that were removed")
-    p.add_argument("specs", nargs="+", metavar="SPEC",
-                   help="name, name-version, NEVRA, name.arch or a glob")
-    p.set_defaults(func=cmd_restore)
-
-    p = sub.add_parser("list", help="show persisted packages")
-    p.add_argument("patterns", nargs="*", metavar="PATTERN",
-                   help="only these: name, name.arch, NEVRA or a glob")
-    p.add_argument("--json", action="store_true", help="print the stable JSON array")
-    p.add_argument("--removed", action="store_true",
-                   help="show the removed packages 'restore' can put back")
-    p.set_defaults(func=cmd_list)
-
-    p = sub.add_parser("prune", help="drop older versions")
-    p.add_argument("--keep", type=count, default=1, metavar="N",
-                   help="versions to keep of each name.arch (default: 1)")
-    p.add_argument("--installonly-keep", type=count, default=3, metavar="N",
-                   help="versions to keep of installonly packages such as kernels (default: 3)")
-    _dropping_options(p)
-    p.set_defaults(func=cmd_prune)
-
-    p = sub.add_parser("verify", help="check files, checksums, signatures and metadata")
-    p.add_argument("--json", action="store_true", help="print the stable JSON document")
-    p.set_defaults(func=cmd_verify)
-
-    p = sub.add_parser("refresh", help="rebuild metadata and provenance from the files")
-    p.add_argument("--adopt", action="store_true",
-                   help="turn a directory that is not a store yet into one")
-    p.set_defaults(func=cmd_refresh)
-
-    p = sub.add_parser("status", help="show what the next image upgrade would lose (exit 100)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--image-manifest", metavar="FILE",
-                   help="the image's packages, one NEVRA per line (e.g. rpm -qa on the image)")
-    p.add_argument("--image-root", metavar="DIR",
-                   help="a mounted or unpacked image whose rpmdb lists its packages")
-    p.add_argument("--installroot", metavar="DIR", default="/",
-                   help="the root whose installed packages are checked (default: /)")
-    p.set_defaults(func=cmd_status)
-
-    p = sub.add_parser("ingest", help="take in packages the yum plugin queued")
-    p.add_argument("--installroot", metavar="DIR", default="/",
-                   help="the root whose rpmdb has the signing keys (default: /)")
-    p.set_defaults(func=cmd_ingest)
-
-    p = sub.add_parser("replay", help="install the persisted packages into a new image root")
-    p.add_argument("--installroot", metavar="DIR", required=True,
-                   help="the unpacked new image root")
-    p.add_argument("--store", dest="replay_store", metavar="DIR",
-                   help="the store to replay (default: the global --store or persist_dir)")
-    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    p.add_argument("--json", action="store_true", help="print the plan and result as JSON")
-    p.add_argument("--skip-broken", action="store_true",
-                   help="install what can be installed, report the rest (exit 4)")
-    p.add_argument("--enablerepo", action="append", default=[], metavar="ID",
-                   help="also resolve from this repo of the new root's own config")
-    p.add_argument("--exclude", action="append", default=[], metavar="SPEC",
-                   help="leave the persisted packages SPEC matches out of this run")
-    p.add_argument("--allow-running-root", action="store_true",
-                   help="allow --installroot / (the running system)")
-    p.set_defaults(func=cmd_replay)
-
-    p = sub.add_parser("import-imgbased", help="turn off imgbased-persist and take over "
-                       "its store")
-    from persistrepo.imgbased import IMGBASED_PERSIST_CONF, IMGBASED_STORE
-    p.add_argument("--from", dest="source", metavar="DIR", default=IMGBASED_STORE,
-                   help="imgbased-persist's store (default: %s)" % IMGBASED_STORE)
-    p.add_argument("--imgbased-conf", metavar="FILE", default=IMGBASED_PERSIST_CONF,
-                   help="imgbased-persist's configuration, where enabled=1 becomes enabled=0")
-    p.add_argument("--installroot", metavar="DIR", default="/",
-                   help="the root whose rpmdb has the signing keys (default: /)")
-    p.add_argument("--no-import", action="store_true",
-                   help="only turn off imgbased-persist's capture")
-    p.add_argument("--if-present", action="store_true",
-                   help="say nothing when imgbased-persist's store has no RPM (run before "
-                        "each image update by persistrepo-imgbased)")
-    p.set_defaults(func=cmd_import_imgbased)
-
-    p = sub.add_parser("imgbased-update", help="replay into the layer an image-update "
-                       "package just made (run by persistrepo-imgbased's trigger)")
-    p.set_defaults(func=cmd_imgbased_update, own_config=True)
-
-    p = sub.add_parser("dnf5-capture", help="capture a dnf5 transaction (run by libdnf5's "
-                       "actions plugin in mode=json, see docs/dnf5.md)")
-    p.set_defaults(func=cmd_dnf5_capture, own_config=True)
-
-    p = sub.add_parser("dnf5-persist", help="'dnf5 persist' (run by its dnf5 command "
-                       "plugin, see docs/dnf5.md)")
-    from persistrepo.dnf5_persist import add_arguments
-    add_arguments(p)
-    p.set_defaults(func=cmd_dnf5_persist, own_config=True)
+    for command in subcommands.offered("persistrepo"):
+        p = sub.add_parser(command.name, help=command.help)
+        if command.name == "dnf5-persist":
+            from persistrepo.dnf5_persist import add_arguments
+            add_arguments(p)  # dnf5 persist's own options, --store among them
+        else:
+            subcommands.add_subcommand_arguments(p, command)
+            subcommands.add_global_options(p, after_subcommand=True)
+        p.set_defaults(func=globals()["cmd_" + command.name.replace("-", "_")])
     return parser
+
+
+OWN_CONFIG = ("imgbased-update", "dnf5-capture", "dnf5-persist")
 
 
 def store_from_args(args):
@@ -367,8 +285,8 @@ def main(argv=None):
     try:
         import rpm
         rpm.setVerbosity(rpm.RPMLOG_CRIT)
-        # dnf5-capture and dnf5-persist read the config and report its errors themselves
-        store = None if getattr(args, "own_config", False) else store_from_args(args)
+        # these read the config and report its errors themselves
+        store = None if args.command in OWN_CONFIG else store_from_args(args)
         return args.func(store, args)
     except PersistError as e:
         compat.write_text(sys.stderr, "persistrepo: error: %s\n" % e)

@@ -7,8 +7,10 @@ error output and exit status. Python 2.7 compatible (`yum persist`).
 import sys
 
 from persistrepo import capture, compat, failures, incoming, listing, specs
+from persistrepo import subcommands  # noqa: F401 (front ends: their options)
+from persistrepo.advice import Front
 from persistrepo.errors import (EXIT_AT_RISK, EXIT_FAILED, EXIT_OK,  # noqa: F401 (front ends)
-                               PersistError, UsageError)
+                               NoMatch, PersistError, UsageError)
 from persistrepo.store import Candidate, Store  # noqa: F401 (front ends)
 
 
@@ -53,13 +55,39 @@ def add(store_path, installroot, candidates, key=None):
     for key_id in sorted(signers):
         if key is not None and pgp.covers(key, key_id):
             store.add_key(key_id, key.encode("ascii"))
-    out.warnings.extend(
-        "no public key %s for the packages signed with it, in the rpmdb of %s or --key; "
-        "replay will refuse them. Fix: persistrepo add --key KEYFILE FILE"
-        % (key_id, installroot) for key_id in sorted(
-            signers & set(store.keep_signing_keys(installroot))))
+    for key_id in sorted(signers & set(store.keep_signing_keys(installroot))):
+        files = " ".join(compat.shell_quote(store.layout.package(e["filename"]))
+                         for e in stored if e["key_id"] == key_id)
+        out.warnings.append(
+            "no public key %s for the packages signed with it, in the rpmdb of %s or --key; "
+            "replay will refuse them; fix: persistrepo --store %s add --key KEYFILE %s"
+            % (key_id, installroot, compat.shell_quote(store.layout.root), files))
     failures.forget(failures.path_for(installroot), [e["nevra"] for e in stored])
     return out
+
+
+def _waiting(store, prefix=""):
+    """What waits in incoming, and the command that clears it: ingest takes
+    in the requests, refresh sets aside the ones that are not requests."""
+    waiting = incoming.pending(store.layout)
+    bad = [r for r in waiting if r["op"] == "invalid"]
+    lines = []
+    if len(waiting) > len(bad):
+        lines.append("%s%s waiting in %s; run '%s'" % (
+            prefix, listing.count(len(waiting) - len(bad), "request"), store.layout.incoming,
+            Front.persistrepo(store.layout.root, "ingest")))
+    if bad:
+        lines.append("%s%s in %s that %s no request; run '%s', which sets %s aside" % (
+            prefix, listing.count(len(bad), "file"), store.layout.incoming,
+            "is" if len(bad) == 1 else "are", Front.persistrepo(store.layout.root, "refresh"),
+            "it" if len(bad) == 1 else "them"))
+    return lines
+
+
+def stored_nevras(store_path):
+    """The NEVRAs the store holds (none if there is no store yet)."""
+    store = Store(store_path)
+    return set(e["nevra"] for e in store.entries()) if store.exists() else set()
 
 
 def list_packages(store_path, patterns=(), as_json=False, removed=False):
@@ -72,23 +100,24 @@ def list_packages(store_path, patterns=(), as_json=False, removed=False):
     out = Printed()
     out.lines.append(listing.to_json(chosen) if as_json
                      else listing.table(chosen, listing.terminal_width()))
-    waiting = incoming.pending(store.layout)
-    if waiting and not as_json and not removed:
-        out.lines.append("%s waiting in %s; run 'persistrepo ingest'"
-                         % (listing.count(len(waiting), "request"), store.layout.incoming))
+    if not as_json and not removed:
+        out.lines.extend(_waiting(store))
     out.errors.extend("package %s is not %s" % (p, "among the removed ones" if removed
                                                 else "persisted") for p in unmatched)
     return out
 
 
-def dropping(store_path, spec_list=None, prune=None):
+def dropping(store_path, spec_list=None, prune=None, front=None):
     """The entries remove (the specs) or prune ((keep, installonly_keep))
     would drop, for a dry run or a question; NoMatch for a spec that
-    matches nothing."""
+    matches nothing, naming front's (a Front) list."""
     store = Store(store_path)
     if prune is not None:
         return store.prune(keep=prune[0], installonly_keep=prune[1], dry_run=True)
-    return store.remove(spec_list, dry_run=True)
+    try:
+        return store.remove(spec_list, dry_run=True)
+    except NoMatch as e:
+        raise NoMatch("%s; see '%s'" % (e, (front or Front()).command("list")))
 
 
 def question(entries, verb="remove"):
@@ -123,9 +152,10 @@ def drop(store_path, entries, installroot="/", verb="remove", settings=None):
                               "'persistrepo ingest' runs"
                               % (", ".join(left), Store(store_path).layout.incoming))
     failures.forget(failures.path_for(installroot), [e["nevra"] for e in gone])
-    done = {"remove": "removed %s (it stays installed; 'persistrepo restore' puts it back)",
-            "prune": "pruned %s ('persistrepo restore' puts it back)"}[verb]
-    out.lines.extend(done % e["nevra"] for e in gone)
+    done = {"remove": "removed %s (it stays installed; '%s' puts it back)",
+            "prune": "pruned %s ('%s' puts it back)"}[verb]
+    out.lines.extend(done % (e["nevra"], Front.persistrepo(store_path, "restore %s" % e["nevra"]))
+                     for e in gone)
     return out
 
 
@@ -149,19 +179,19 @@ def verify(store_path, as_json=False):
 
 
 def status(settings, installroot="/", image_manifest=None, image_root=None, as_json=False,
-           prog="persistrepo", adder="dnf", store_path=None):
-    """What the next image update would lose (persistrepo.status); prog is
-    the command that shows it, adder the dnf whose `persist add` it advises."""
+           front=None, store_path=None):
+    """What the next image update would lose (persistrepo.status); front
+    (a Front) is the front end that shows it, whose commands it advises."""
     from persistrepo import status as report
     image = report.image_packages(image_manifest, image_root, installroot)
-    rep = report.report(settings, installroot, image, store_path, adder)
+    rep = report.report(settings, installroot, image, store_path, front)
     out = Printed()
-    out.lines.append(report.to_json(rep) if as_json else report.text(rep, prog))
+    out.lines.append(report.to_json(rep) if as_json else report.text(rep, front))
     out.at_risk = rep.at_risk()
     return out
 
 
-def pending(store_path, installroot, is_installed, prog):
+def pending(store_path, installroot, is_installed, front):
     """The cheap status: recorded capture failures, requests waiting in
     incoming, persisted packages that is_installed(entry) says are gone."""
     store = Store(store_path)
@@ -172,11 +202,9 @@ def pending(store_path, installroot, is_installed, prog):
     out.lines.extend("not persisted: %s (%s, %s): %s\n  fix: %s"
                      % (f.get("nevra"), f.get("method"), f.get("when"), f.get("error"),
                         f.get("fix")) for f in failed)
-    if waiting:
-        out.lines.append("waiting: %s in %s; run 'persistrepo ingest'"
-                         % (listing.count(len(waiting), "request"), store.layout.incoming))
+    out.lines.extend(_waiting(store, "waiting: "))
     out.lines.extend("persisted but not installed: %s (a replay would install it again; "
-                     "'%s remove %s' drops it)" % (e["nevra"], prog, e["nevra"])
+                     "'%s' drops it)" % (e["nevra"], front.command("remove %s" % e["nevra"]))
                      for e in gone)
     if failed or waiting or gone:
         out.lines.append("%s, %d waiting, %d persisted but not installed"

@@ -44,7 +44,7 @@ import tempfile
 from functools import cmp_to_key
 
 from persistrepo import names, pgp
-from persistrepo.errors import PersistError
+from persistrepo.errors import PersistError, UsageError
 
 try:
     from shlex import quote as shell_quote  # novm
@@ -257,11 +257,12 @@ def rpmdb_headers(root, name=None):
 
 def rpmdb_packages(root):
     """[{name, epoch, version, release, arch, nevra}] of root's rpmdb, without
-    gpg-pubkey entries. A root without an rpmdb is an error (rpm would create
-    an empty one)."""
+    gpg-pubkey entries. A root without an rpmdb is a UsageError, as for
+    replay (rpm would create an empty one)."""
     dbpath = rpmdb_dir(root)
     if not os.path.exists(dbpath):
-        raise PersistError("%s has no rpm database (%s)" % (root, dbpath))
+        raise UsageError("%s has no rpm database at %s; point the option at an installed or "
+                         "unpacked image root" % (root, dbpath))
     found = []
     for h in rpmdb_headers(root):
         fields = header_fields(h)

@@ -106,6 +106,9 @@ def load(path=None, installroot="/"):
     """Settings from path, else from the dnf plugin's or the yum plugin's
     config inside installroot, else the defaults."""
     if path is not None:
+        if os.path.isdir(path):
+            raise UsageError("--config %s is a directory; give the config file, such as %s"
+                             % (path, DNF_CONF))
         if not os.path.isfile(path):
             raise UsageError("%s: no such config file" % path)
         return read_file(path)

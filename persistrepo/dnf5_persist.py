@@ -12,11 +12,11 @@ when something is at risk. Python 3.6 compatible.
 import os
 import sys
 
-from persistrepo import commands, config, dnf5_modules, dnf5_state, record, rpmfile
+from persistrepo import (commands, config, dnf5_modules, dnf5_state, record, rpmfile,
+                         subcommands)
 from persistrepo.errors import PersistError
 from persistrepo.store import Candidate, Store
 
-SUBCOMMANDS = ("list", "add", "remove", "status", "verify")
 EXIT_ERROR = 1
 
 
@@ -25,33 +25,26 @@ class Error(Exception):
 
 
 def add_arguments(p):
-    p.add_argument("subcommand", nargs="?", default="list", choices=SUBCOMMANDS,
-                   metavar="{%s}" % ",".join(SUBCOMMANDS))
-    p.add_argument("specs", nargs="*", metavar="SPEC")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--image-manifest", metavar="FILE")
-    p.add_argument("--image-root", metavar="DIR")
+    """dnf5 persist's words and options (persistrepo.subcommands, as the
+    plugin forwards them), and what the plugin adds itself."""
+    subcommands.add_plugin_arguments(p, "dnf5")
     p.add_argument("--installroot", metavar="DIR", default="/")
     p.add_argument("--package", nargs=2, action="append", default=[],
                    metavar=("FILE", "REPO"))
+    p.add_argument("--unavailable", action="append", default=[], metavar="NEVRA")
     p.add_argument("--cachedir", metavar="DIR")
     p.add_argument("--state-dir", metavar="DIR", default=dnf5_state.SYSTEM_STATE_DIR)
 
 
 def check(args):
     """dnf persist's usage rules."""
-    sub = args.subcommand
-    if sub in ("add", "remove") and not args.specs:
-        raise Error("dnf5 persist %s: give at least one package spec" % sub)
-    if sub not in ("add", "remove") and args.specs:
-        raise Error("dnf5 persist %s takes no package spec" % sub)
-    if args.json and sub not in ("list", "status"):
-        raise Error("--json goes with list or status")
-    if (args.image_manifest or args.image_root) and sub != "status":
-        raise Error("--image-manifest and --image-root go with status")
-    if sub in ("add", "remove") and os.geteuid() != 0:
-        raise Error("This command has to be run with superuser privileges (under the root "
-                    "user on most systems).")
+    problem = subcommands.check_plugin_args("dnf5", args)
+    if problem:
+        raise Error(problem)
+    if args.subcommand == "add" or (args.subcommand == "remove" and not args.dry_run):
+        if os.geteuid() != 0:
+            raise Error("This command has to be run with superuser privileges (under the root "
+                        "user on most systems).")
 
 
 def _emit(printed):
@@ -67,22 +60,29 @@ def _emit(printed):
 
 
 def run_list(settings, args, store):
-    return _emit(commands.list_packages(store.layout.root, as_json=args.json))
+    return _emit(commands.list_packages(store.layout.root, args.specs, args.json,
+                                        args.removed))
 
 
 def run_remove(settings, args, store):
-    return _emit(commands.drop(store.layout.root, commands.dropping(store.layout.root,
-                                                                     args.specs),
-                               args.installroot, settings=settings))
+    chosen = commands.dropping(store.layout.root, args.specs, front=_front(args))
+    if args.dry_run:
+        return _emit(commands.would_drop(chosen))
+    return _emit(commands.drop(store.layout.root, chosen, args.installroot, settings=settings))
 
 
 def run_verify(settings, args, store):
-    return _emit(commands.verify(store.layout.root))
+    return _emit(commands.verify(store.layout.root, args.json))
 
 
 def run_status(settings, args, store):
     return _emit(commands.status(settings, args.installroot, args.image_manifest,
-                                 args.image_root, args.json, "dnf5 persist", "dnf5"))
+                                 args.image_root, args.json, _front(args),
+                                 store.layout.root))
+
+
+def _front(args):
+    return commands.Front("dnf5", getattr(args, "store", None), args.installroot)
 
 
 def _nevra(info):
@@ -90,7 +90,15 @@ def _nevra(info):
 
 
 def run_add(settings, args, store):
-    """Store the builds the plugin found for the specs, with dnf5's reasons."""
+    """Store the builds the plugin found for the specs, with dnf5's reasons;
+    builds no repository has are fine if the store holds them already."""
+    already = commands.stored_nevras(store.layout.root)
+    missing = [n for n in args.unavailable if n not in already]
+    if missing:
+        raise Error("the installed build of %s is in no enabled repository and not in the "
+                    "cache; nothing added (add the exact RPM file with '%s')"
+                    % (", ".join(missing), commands.Front.persistrepo(store.layout.root,
+                                                                     "add FILE")))
     infos = [(rpmfile.read_package(path), path, repo) for path, repo in args.package]
     excluded = [_nevra(i) for i, _, _ in infos if settings.excluded(i.name)]
     if excluded:
@@ -99,12 +107,14 @@ def run_add(settings, args, store):
     why = dnf5_state.reasons(dnf5_state.packages_toml(args.installroot, args.state_dir))
     streams = dnf5_modules.enabled_artifacts(args.installroot, args.cachedir,
                                              args.state_dir) if args.cachedir else {}
-    return _emit(commands.add(store.layout.root, args.installroot, [
+    out = commands.add(store.layout.root, args.installroot, [
         Candidate(path, "dnf", repo, why.get("%s.%s" % (i.name, i.arch), "unknown"),
                   supersede=True, module=streams.get("%s-%d:%s-%s.%s" % (
                       i.name, i.epoch or 0, i.version, i.release, i.arch)),
                   installed_in=args.installroot)
-        for i, path, repo in infos]))
+        for i, path, repo in infos]) if infos else commands.Printed()
+    out.lines.extend("already persisted %s" % n for n in args.unavailable)
+    return _emit(out)
 
 
 RUN = {"list": run_list, "add": run_add, "remove": run_remove, "status": run_status,
@@ -116,10 +126,13 @@ def run(args):
     try:
         check(args)
         settings = config.load(args.config)
-        store = Store(settings.store_path(args.installroot))
+        store = Store(getattr(args, "store", None) or settings.store_path(args.installroot))
         return RUN[args.subcommand](settings, args, store) or 0
-    except (Error, PersistError) as e:
+    except Error as e:
         sys.stderr.write("Error: %s\n" % e)
+    except PersistError as e:  # bad input is 2, an unsafe store 3, as for persistrepo
+        sys.stderr.write("Error: %s\n" % e)
+        return e.exit_code
     except (OSError, IOError) as e:
         where = getattr(e, "filename", None)
         sys.stderr.write("Error: %s%s\n" % (where + ": " if where else "", e.strerror or e))

@@ -54,18 +54,27 @@ def _cut(text, width):
 
 def table(entries, width=None):
     """A plain-text table, one package per line, at most width columns wide
-    where the package names allow (they are never cut)."""
+    where the package names allow (they are never cut): other columns
+    shrink, then go."""
     rows = [_HEAD] + [(e["nevra"], e["reason"], (e["origin"] or "-") + label(e),
                        e["key_id"][-8:] if e["signed"] else "no", e["persisted_at"])
                       for e in entries]
     widths = [max(len(r[i]) for r in rows) for i in range(len(_HEAD))]
+    shown = list(range(len(_HEAD)))
+
+    def excess():
+        return sum(widths[i] for i in shown) + 2 * (len(shown) - 1) - width
     if width:
         for col in _SHRINKABLE:
-            excess = sum(widths) + 2 * (len(widths) - 1) - width
-            if excess <= 0:
+            if excess() <= 0:
                 break
-            widths[col] = max(_MIN, widths[col] - excess)
-    return "\n".join("  ".join(_cut(c, w).ljust(w) for c, w in zip(r, widths)).rstrip()
+            widths[col] = max(_MIN, widths[col] - excess())
+        # Still too wide: columns go, in the same order, then SIGNED.
+        for col in _SHRINKABLE + (3,):
+            if excess() <= 0:
+                break
+            shown.remove(col)
+    return "\n".join("  ".join(_cut(r[i], widths[i]).ljust(widths[i]) for i in shown).rstrip()
                      for r in rows)
 
 

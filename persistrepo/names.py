@@ -22,6 +22,28 @@ def nevra(name, epoch, version, release, arch):
     return "%s-%s.%s" % (name, evr, arch)
 
 
+def parse_nevra(text):
+    """(name, epoch or None, version, release, arch) of text in a form dnf or
+    rpm prints: N-V-R.A (rpm -qa), N-E:V-R.A (dnf repoquery) or E:N-V-R.A;
+    None for anything else."""
+    body, dot, arch = text.rpartition(".")
+    parts = body.rsplit("-", 2)
+    if not dot or len(parts) != 3:
+        return None
+    name, version, release = parts
+    epoch = None
+    if ":" in name:
+        epoch, _, name = name.partition(":")
+    elif ":" in version:
+        epoch, _, version = version.partition(":")
+    if epoch is not None and not (epoch.isdigit() and len(epoch) <= 10):
+        return None
+    if not all(_fits(pattern, value) for pattern, value in (
+            (_NAME, name), (_VERREL, version), (_VERREL, release), (_ARCH, arch))):
+        return None
+    return name, None if epoch is None else int(epoch), version, release, arch
+
+
 _NAME = re.compile(r"[A-Za-z0-9_%][A-Za-z0-9.\-_+%{}]*\Z")
 _VERREL = re.compile(r"[A-Za-z0-9._+%{}~^]+\Z")
 _ARCH = re.compile(r"[A-Za-z0-9_]+\Z")

@@ -22,39 +22,43 @@ Python 3.6 compatible.
 
 import glob
 import json
+import logging
 import os
 import re
 import subprocess
 import tempfile
 
-from persistrepo import compat, failures, fsutil, listing
+from persistrepo import compat, failures, fsutil, listing, names
+from persistrepo.advice import Front
 from persistrepo.errors import PersistError, UsageError
 
 class Image(object):
     """The image's packages and where that knowledge came from.
 
-    nevras: exact NEVRAs; loose: name-version-release.arch of manifest lines
-    without an epoch (`rpm -qa` prints none), matched whatever the epoch."""
+    nevras: (name, epoch, version, release, arch) of exact builds; loose:
+    (name, version, release, arch) of manifest lines without an epoch
+    (`rpm -qa` prints none), matched whatever the epoch."""
 
-    def __init__(self, source, nevras=(), loose=()):
+    def __init__(self, source, nevras=(), loose=(), root=None):
         self.source = source
+        self.root = root  # an image root replay's planner can be run against
         self.nevras = set(nevras)
         self.loose = set(loose)
 
     def __len__(self):
-        return len(self.nevras | self.loose)
+        return len(self.nevras) + len(self.loose)
 
     def contains(self, pkg):
-        return pkg["nevra"] in self.nevras or _nvra(pkg) in self.loose
-
-
-def _nvra(pkg):
-    return "%s-%s-%s.%s" % (pkg["name"], pkg["version"], pkg["release"], pkg["arch"])
+        nvra = (pkg["name"], pkg["version"], pkg["release"], pkg["arch"])
+        return (pkg["name"], int(pkg["epoch"] or 0)) + nvra[1:] in self.nevras or \
+            nvra in self.loose
 
 
 def read_manifest(path):
-    """An Image from a file with one NEVRA per line (blank lines, `#` comments
-    and gpg-pubkey lines are ignored; a trailing `.rpm` is dropped)."""
+    """An Image from a file with one package per line, as rpm -qa
+    (N-V-R.A), dnf repoquery (N-E:V-R.A) or E:N-V-R.A print them; blank
+    lines, `#` comments and gpg-pubkey lines are ignored, a trailing `.rpm`
+    is dropped. Any other line is a UsageError naming it."""
     try:
         fd = fsutil.open_regular(path, follow=True)
         with os.fdopen(fd, "rb") as f:
@@ -66,13 +70,22 @@ def read_manifest(path):
         raise UsageError("%s: the image manifest is not text (one NEVRA per line, as "
                          "'rpm -qa' prints them)" % path)
     nevras, loose = set(), set()
-    for line in lines:
+    for number, line in enumerate(lines, 1):
         line = line.split("#", 1)[0].strip()
         if line.endswith(".rpm"):
             line = line[:-4]
         if not line or line.startswith("gpg-pubkey-"):
             continue
-        (nevras if ":" in line else loose).add(line)
+        parsed = names.parse_nevra(line)
+        if parsed is None:
+            raise UsageError("%s line %d: %r is not a package (give N-V-R.A as 'rpm -qa' "
+                             "prints it, N-E:V-R.A as 'dnf repoquery' does, or E:N-V-R.A)"
+                             % (path, number, line[:80]))
+        name, epoch, version, release, arch = parsed
+        if epoch is None:
+            loose.add((name, version, release, arch))
+        else:
+            nevras.add((name, epoch, version, release, arch))
     return Image("manifest %s" % path, nevras, loose)
 
 
@@ -80,7 +93,9 @@ def read_image_root(path, label=None):
     if not os.path.isdir(path):
         raise UsageError("%s: no such directory (--image-root)" % path)
     pkgs = compat.rpmdb_packages(path)
-    return Image(label or "image root %s" % path, [p["nevra"] for p in pkgs])
+    return Image(label or "image root %s" % path, [
+        (p["name"], int(p["epoch"] or 0), p["version"], p["release"], p["arch"])
+        for p in pkgs], root=None if label else path)
 
 
 def _run(cmd):
@@ -141,14 +156,16 @@ class Report(object):
         self.installed = 0
         self.unpersisted = []    # NEVRAs (without those of recorded failures)
         self.excluded = []       # NEVRAs not persisted on purpose
-        self.not_installed = []  # NEVRAs
+        self.not_installed = []  # NEVRAs replay would install again
+        self.broken = []         # [{nevra, reason}] replay would leave out
+        self.skipped = []        # [{nevra, reason}] not installed, but replay skips them
         self.failures = []       # failure records still outstanding
         self.fixes = {}          # NEVRA of an unpersisted package: a command that persists it
         self.last_replay = None  # what the newest replay report says it left out
         self.image_update = None  # the newest image update that did not get the packages
 
     def at_risk(self):
-        return bool(self.unpersisted or self.not_installed or self.failures)
+        return bool(self.unpersisted or self.not_installed or self.broken or self.failures)
 
     def to_dict(self):
         return {
@@ -164,15 +181,18 @@ class Report(object):
             "last_replay": self.last_replay,
             "failed_image_update": self.image_update,
             "not_installed": self.not_installed,
+            "broken": self.broken,
+            "skipped": self.skipped,
             "failures": self.failures,
             "excluded": self.excluded,
             "at_risk": self.at_risk(),
         }
 
 
-def report(settings, installroot="/", image=None, store_path=None, adder="dnf"):
-    """Compare the rpmdb of installroot, the store and the image; adder is
-    the dnf ("dnf" or "dnf5") whose `persist add` the advice names."""
+def report(settings, installroot="/", image=None, store_path=None, front=None):
+    """Compare the rpmdb of installroot, the store and the image; front
+    (commands.Front) is the front end whose commands the advice names."""
+    front = front or Front()
     from persistrepo.store import Store
     installroot = installroot or "/"
     store_path = store_path or settings.store_path(installroot)
@@ -190,18 +210,57 @@ def report(settings, installroot="/", image=None, store_path=None, adder="dnf"):
                 (image is not None and image.contains(p)):
             continue
         (rep.excluded if settings.excluded(p["name"]) else rep.unpersisted).append(p["nevra"])
+    # `dnf persist add` (dnf5's under dnf5), with --store where dnf would use another
+    own = settings.store_path(installroot)
+    adder = Front(front.name if front.name in ("dnf", "dnf5") else "dnf",
+                  None if os.path.realpath(own) == os.path.realpath(rep.store) else rep.store,
+                  installroot)
     for p in pkgs:
         if p["nevra"] in rep.unpersisted:
-            rep.fixes[p["nevra"]] = fix_for(p, installroot, store_path, adder)
-    # A dependency is only a pool replay draws from: not installed, it is not at risk.
-    rep.not_installed = sorted(e["nevra"] for e in entries
-                               if e["nevra"] not in installed and e["reason"] != "dependency")
+            rep.fixes[p["nevra"]] = fix_for(p, installroot, rep.store, adder)
+    if entries:
+        replay_verdicts(rep, store_path, image.root if image and image.root else installroot,
+                        installed)
     rep.last_replay = last_replay(installroot)
     from persistrepo.imgbased import last_image_update
     update = last_image_update(store_path)
     if update and update.get("status") in ("failed", "not-found"):
         rep.image_update = update
     return rep
+
+
+def replay_verdicts(rep, store_path, root, installed):
+    """What replay's own planner (a dry run) does with the store in root
+    (the image root checked against, else the installed root): requested
+    packages it would install that are not installed here, those it would
+    leave out and why, and those it skips (the root has them, or newer)."""
+    try:
+        import dnf  # noqa: F401 (EL7's python2 has none, and no replay)
+    except ImportError as e:
+        raise PersistError("status asks replay's planner, which needs the dnf Python API "
+                           "(%s); on EL7, 'yum persist status' shows what is at risk" % e)
+    from persistrepo.replay import replay
+    # Under `dnf persist status`, dnf's logger prints to the admin's terminal.
+    quiet = logging.getLogger("dnf")
+    was = quiet.disabled
+    quiet.disabled = True
+    try:
+        result = replay(root, store_path, dry_run=True, write_report=False,
+                        allow_running_root=True)
+    finally:
+        quiet.disabled = was
+    for item in result.items:
+        if item.role != "requested":
+            continue  # a dependency is only a pool replay draws from
+        if item.action == "broken":
+            rep.broken.append({"nevra": item.nevra, "reason": item.reason})
+        elif item.nevra in installed:
+            continue
+        elif item.action in ("install", "upgrade"):
+            rep.not_installed.append(item.nevra)
+        elif item.action == "skip":
+            rep.skipped.append({"nevra": item.nevra, "reason": item.reason})
+    rep.not_installed.sort()
 
 
 REPORTS = "var/log/persistrepo"
@@ -241,33 +300,60 @@ def last_replay(installroot):
 
 CACHES = ("var/cache/dnf/*/packages", "var/cache/libdnf5/*/packages",
           "var/cache/yum/*/*/packages")
+DNF_HISTORY = "var/lib/dnf/history.sqlite"
 
 
-def fix_for(pkg, installroot, store_path, adder="dnf"):
+def installed_from(pkg, installroot):
+    """The repo dnf's history (dnf 4) or state (dnf5) says pkg came from,
+    "@commandline" for a local file; None when neither knows."""
+    from persistrepo import dnf5_state
+    nevras = dnf5_state.load_toml(os.path.join(
+        installroot, dnf5_state.SYSTEM_STATE_DIR.lstrip("/"), "nevras.toml"))
+    found = (nevras.get("nevras") or {}).get(pkg["nevra"])
+    if isinstance(found, dict) and found.get("from_repo"):
+        return found["from_repo"]
+    history = os.path.join(installroot, DNF_HISTORY)
+    if not fsutil.is_regular(history):
+        return None
+    try:
+        import libdnf.transaction
+        swdb = libdnf.transaction.Swdb(history)
+        try:
+            return swdb.getRPMRepo("%s-%d:%s-%s.%s" % (
+                pkg["name"], int(pkg["epoch"] or 0), pkg["version"], pkg["release"],
+                pkg["arch"])) or None
+        finally:
+            swdb.closeDatabase()
+    except Exception:  # no libdnf (EL7, dnf5 only), or a history it cannot read
+        return None
+
+
+def fix_for(pkg, installroot, store_path, adder):
     """A command that persists an installed package: `persistrepo add` with
     its RPM file where a package cache still has it (as for one installed
-    with plain rpm -i from there), else `dnf persist add NAME` (or dnf5's),
-    which fetches the installed build from a repo."""
+    with plain rpm -i from there), or with the file name of one installed
+    from a local file (run where the file is), else `dnf persist add NAME`
+    (adder, a Front), which fetches the installed build from a repo."""
     name = "%s-%s-%s.%s.rpm" % (pkg["name"], pkg["version"], pkg["release"], pkg["arch"])
     for pattern in CACHES:
         # The name is data, never a pattern (rpm accepts a package named "*").
         literal = re.sub(r"([*?[])", r"[\1]", name)  # glob.escape, which 2.7 lacks
         for path in sorted(glob.glob(os.path.join(installroot, pattern, literal))):
             if os.path.isfile(path) and not os.path.islink(path):
-                store = "" if installroot == "/" else " --store %s" % compat.shell_quote(
-                    store_path)
-                return "persistrepo%s add %s" % (store, compat.shell_quote(path))
-    root = "" if installroot == "/" else " --installroot=%s" % compat.shell_quote(installroot)
-    return "%s%s persist add %s" % (adder, root, compat.shell_quote(pkg["name"]))
+                return Front.persistrepo(store_path, "add %s" % compat.shell_quote(path))
+    if installed_from(pkg, installroot) == "@commandline":
+        return Front.persistrepo(store_path, "add %s" % compat.shell_quote(name))
+    return adder.command("add %s" % compat.shell_quote(pkg["name"]))
 
 
 def to_json(rep):
     return json.dumps(rep.to_dict(), indent=2, sort_keys=True)
 
 
-def text(rep, prog="persistrepo"):
-    """The report for people; prog is the command that shows it ("dnf persist",
-    "dnf5 persist" or "persistrepo"), named in the advice."""
+def text(rep, front=None):
+    """The report for people; front (commands.Front) is the front end that
+    shows it, whose commands the advice names."""
+    front = front or Front()
     lines = ["store: %s (%s persisted, %d installed in %s)"
              % (rep.store, listing.count(rep.persisted, "package"), rep.installed,
                 rep.installroot)]
@@ -284,8 +370,16 @@ def text(rep, prog="persistrepo"):
         lines.extend("  %s  (fix: %s)" % (n, rep.fixes[n]) for n in rep.unpersisted)
     if rep.not_installed:
         lines.append("persisted but no longer installed (%d); replay would install them "
-                     "again unless you run '%s remove NAME':" % (len(rep.not_installed), prog))
+                     "again unless you run '%s':" % (len(rep.not_installed),
+                                                     front.command("remove NAME")))
         lines.extend("  " + n for n in rep.not_installed)
+    if rep.broken:
+        lines.append("persisted but replay would leave them out (%d), as 'persistrepo "
+                     "replay --dry-run' shows:" % len(rep.broken))
+        lines.extend("  %s: %s" % (b["nevra"], b["reason"]) for b in rep.broken)
+    if rep.skipped:
+        lines.append("persisted, not installed, and replay skips them (not at risk):")
+        lines.extend("  %s: %s" % (b["nevra"], b["reason"]) for b in rep.skipped)
     if rep.failures:
         lines.append("capture failures (%d):" % len(rep.failures))
         lines.extend("  %s: %s (%s %s); fix: %s" % (f.get("nevra"), f.get("error"),

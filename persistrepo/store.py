@@ -365,14 +365,18 @@ class Store(object):
                     continue
                 old = plan.batch.get(entry["filename"]) or \
                     plan.index.packages.get(entry["filename"])
+                vouched = False
                 if old is not None and old["sha256"] == entry["sha256"]:
-                    if cand.module is None or old.get("module") == cand.module:
+                    if old["method"] == "refresh" and cand.method != "refresh":
+                        vouched = True  # adopted, provenance unknown: now it is known
+                    elif cand.module is None or old.get("module") == cand.module:
                         result.unchanged.append(old)
                         fsutil.unlink_if_exists(staged)
                         continue
-                    # The same file, now known to come from a module stream.
-                    entry = dict(old, module=cand.module)
-                (result.replaced if old is not None else result.added).append(entry)
+                    else:  # the same file, now known to come from a module stream
+                        entry = dict(old, module=cand.module)
+                (result.replaced if old is not None and not vouched
+                 else result.added).append(entry)
                 plan.add(staged, info, entry, cand.supersede)
             self._commit(plan.adds, plan.removes, plan.index, plan.chunks)
         return result
@@ -396,7 +400,7 @@ class Store(object):
     def _matching(spec_list, entries, missing_ok, literal=False):
         chosen, unmatched = specs.select(spec_list, entries, literal)
         if unmatched and not missing_ok:
-            raise NoMatch("no persisted package matches %s; see 'persistrepo list'"
+            raise NoMatch("no persisted package matches %s"
                           % ", ".join(repr(s) for s in unmatched))
         return chosen
 

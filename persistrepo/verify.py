@@ -1,8 +1,9 @@
 """`verify`: everything that is wrong with a store, found without changing it.
 
 Problem kinds (docs/store-format.md, "Trust"): missing, orphan, corrupt,
-checksum, drift, modules, interrupted, incoming, unsafe, stray, chunk, key. Every one
-says what repairs it; `refresh` repairs all but missing files of a package
+checksum, drift, modules, interrupted, incoming, unsafe, stray, chunk, key,
+and trust: a package replay's trust policy (persistrepo.replay.trust)
+refuses. Every one says what repairs it; `refresh` repairs all but missing files of a package
 (which it forgets) and an unsafe store directory (which needs the admin).
 A reader without the store lock (any user but root, a read-only store)
 re-reads until the state it saw did not change under it.
@@ -131,6 +132,27 @@ def _entry(store, e, verifier, keys):
     except PersistError as err:
         return [Problem("chunk", name, "%s; the next write or %s makes it again"
                         % (err, _REFRESH))]
+    return _replay_refuses(store, e, path, keys) if verifier is not None else []
+
+
+def _replay_refuses(store, e, path, keys):
+    """What replay's trust policy says of a sound entry: signed with a key
+    the store does not keep (replay takes it only from a new root that has
+    the key), or unsigned without a provenance it accepts."""
+    from persistrepo.replay import trust
+    add = "persistrepo --store %s add" % compat.shell_quote(store.layout.root)
+    if e["signed"] and e["key_id"] not in keys:
+        return [Problem("trust", e["filename"], "signed with key %s, which the store does "
+                        "not keep: replay refuses it unless the new root has that key; fix: "
+                        "%s --key KEYFILE %s" % (e["key_id"], add, compat.shell_quote(path)))]
+    if not e["signed"]:
+        allowed, _ = trust.unsigned_allowed(e)
+        if not allowed:
+            return [Problem("trust", e["filename"], "unsigned, and its provenance (method %s, "
+                            "origin %s) is not one replay accepts unsigned: replay refuses "
+                            "it; if you trust it, fix: %s %s"
+                            % (e["method"], e["origin"] or "unknown", add,
+                               compat.shell_quote(path)))]
     return []
 
 

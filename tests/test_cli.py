@@ -11,6 +11,7 @@ import termios
 
 import pytest
 
+import persistrepo
 from tests import bed
 from tests.storebed import cli, cli_command, cli_env, listed, one_line_error
 
@@ -167,6 +168,21 @@ def test_the_table_fits_the_terminal(store):
     code, out = in_terminal(["--store", store, "list"], columns=58)
     assert code == 0 and max(len(l) for l in out.splitlines()) <= 58, out
     assert table_names(out) == ALL
+    # narrower than all columns: they go, but never the package names
+    res = cli("--store", store, "list", env={"COLUMNS": "40"})
+    assert max(len(l) for l in res.stdout.splitlines()) <= 40, res.stdout
+    assert table_names(res.stdout) == ALL
+
+
+@pytest.mark.parametrize("columns", [80, 50])
+def test_the_replay_table_fits_the_terminal(store, tmp_path, columns):
+    root = bed.make_root(tmp_path / "root")
+    res = cli("replay", "--dry-run", "--installroot", root, "--store", store,
+              env={"COLUMNS": str(columns)}, tool=True)
+    assert res.returncode == 0, res.stderr
+    table = [l for l in res.stdout.splitlines() if l.startswith("  ")]
+    assert len(table) > 4 and max(len(l) for l in table) <= columns, res.stdout
+    assert "absent from the root" in " ".join(" ".join(table).split())
 
 
 def test_counts_are_words_and_the_report_is_a_host_path(store, std_set, tmp_path):
@@ -179,3 +195,95 @@ def test_counts_are_words_and_the_report_is_a_host_path(store, std_set, tmp_path
     report = res.stdout.rsplit("; report ", 1)[1].strip()
     assert report.startswith(os.path.join(root, "var/log/persistrepo/replay-"))
     assert os.path.isfile(report)
+
+
+def test_ingest_says_when_there_is_nothing_and_refuses_a_missing_root(store, tmp_path):
+    res = cli("--store", store, "ingest")
+    assert res.returncode == 0
+    assert res.stdout == "nothing to ingest: no request waits in %s\n" % os.path.join(
+        store, ".persistrepo", "incoming")
+    res = cli("--store", store, "ingest", "--installroot", tmp_path / "nonexist")
+    assert res.returncode == 2
+    assert "--installroot %s is not a directory" % (tmp_path / "nonexist") in one_line_error(res)
+
+
+def test_config_given_a_directory_names_the_file_it_wants(store, tmp_path):
+    res = cli("--config", tmp_path, "list")
+    assert res.returncode == 2
+    assert "--config %s is a directory; give the config file" % tmp_path in one_line_error(res)
+
+
+def test_version():
+    res = cli("--version")
+    assert res.returncode == 0 and res.stdout == "persistrepo %s\n" % persistrepo.__version__
+
+
+def in_dir(cwd, *args):
+    return subprocess.run(cli_command(*args), cwd=str(cwd), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True,
+                          env=cli_env(tool=True))
+
+
+def test_relative_paths_mean_what_absolute_ones_do(store, tmp_path):
+    """Every path option is resolved against the working directory once."""
+    bed.make_root(tmp_path / "new1")
+    bed.make_root(tmp_path / "img")
+    relative = in_dir(tmp_path, "--store", "store", "status", "--installroot", "new1",
+                      "--image-root", "img", "--json")
+    absolute = in_dir("/", "--store", store, "status", "--installroot", tmp_path / "new1",
+                      "--image-root", tmp_path / "img", "--json")
+    assert relative.returncode == absolute.returncode == 100, relative.stderr
+    assert relative.stdout == absolute.stdout
+    doc = json.loads(relative.stdout)
+    assert doc["installed"] == 1 and doc["image"]["packages"] == 1
+    assert doc["unpersisted"] == []
+    # global options after the subcommand, too
+    after = in_dir(tmp_path, "status", "--installroot", "new1", "--image-root", "img",
+                   "--json", "--store", "store")
+    assert after.stdout == absolute.stdout, after.stderr
+    res = in_dir(tmp_path, "list", "--store", "store", "--json")
+    assert res.returncode == 0 and len(json.loads(res.stdout)) == 4
+
+
+def test_refresh_says_what_it_did_to_a_corrupt_file(store):
+    """A file refresh cannot use is set aside, not 'gone'."""
+    path = os.path.join(store, "tool-1.0-1.noarch.rpm")
+    with open(path, "rb") as f:
+        data = f.read(200)
+    with open(path + ".new", "wb") as f:  # a new inode: the store may hardlink the bed's file
+        f.write(data)
+    os.rename(path + ".new", path)
+    res = cli("--store", store, "refresh")
+    assert res.returncode == 1
+    assert "file is gone" not in res.stdout
+    [line] = [l for l in res.stdout.splitlines() if "tool-1.0-1.noarch" in l]
+    assert line.startswith("forgot tool-1.0-1.noarch: its file could not be used, set it "
+                           "aside as .persistrepo/quarantine/"), line
+    os.unlink(os.path.join(store, "multi-1.0-1.i686.rpm"))
+    res = cli("--store", store, "refresh")
+    assert "forgot multi-1.0-1.i686 (its file is gone)" in res.stdout
+
+
+def test_list_names_the_command_that_clears_the_queue(store):
+    """ingest takes in requests; what is no request only refresh sets aside."""
+    incoming = os.path.join(store, ".persistrepo", "incoming")
+    os.makedirs(incoming, exist_ok=True)
+    with open(os.path.join(incoming, "garbage.json"), "w") as f:
+        f.write("not json")
+    res = cli("--store", store, "list")
+    [advice] = [l for l in res.stdout.splitlines() if "incoming" in l]
+    assert "no request" in advice and "ingest" not in advice, advice
+    fix = advice.split("run '", 1)[1].split("'", 1)[0]
+    assert fix == "persistrepo --store %s refresh" % store
+    assert cli(*fix.split()[1:]).returncode == 1  # it set the file aside, and says so
+    res = cli("--store", store, "list")
+    assert "incoming" not in res.stdout
+
+
+def test_dnf5_persist_takes_the_global_store(store):
+    """`persistrepo --store S dnf5-persist list` lists S, as --store after it."""
+    for args in (["--store", store, "dnf5-persist", "--json", "--", "list"],
+                 ["dnf5-persist", "--store", store, "--json", "--", "list"]):
+        res = cli(*args)
+        assert res.returncode == 0, res.stderr
+        assert set(e["nevra"] for e in json.loads(res.stdout)) == ALL

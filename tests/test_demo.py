@@ -1,6 +1,7 @@
 """The README's main job: demo/run-demo tells the whole story end to end."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -20,7 +21,8 @@ def test_demo_end_to_end(tmp_path):
     assert "persist_rpm: persisted persistrepo-imgbased-1.0-1.noarch, " \
         "python3-dnf-plugin-persist-rpm-1.0-1.noarch, python3-persistrepo-1.0-1.noarch" in out
     assert "persist_rpm: persisted site-agent-1.0-1.noarch" in out
-    assert "dry run: 7 to install or upgrade, 0 broken" in out
+    summary = [l for l in out.splitlines() if "dry run: " in l][0]
+    assert "dry run: 7 to install or upgrade" in summary and "broken" not in summary
     assert "persistrepo: onn/ovirt-node-ng-2.0-0.0+1: installed 7 packages; report " in out
     assert "(a second replay into layer 2: nothing to do, exit 0)" in out
     table = dict((l.split()[0], l) for l in out.splitlines() if l.startswith("  ") and
@@ -52,6 +54,28 @@ def test_demo_end_to_end(tmp_path):
     assert res.returncode == 0, res.stderr
     assert [l.split()[0] for l in res.stdout.splitlines()] == ["PACKAGE",
                                                               "site-agent-1.0-1.noarch"]
+
+    # One store path, and every command the demo prints works as printed.
+    store = str(sandbox / "node/.var/upper/imgbased/persisted_packages")
+    assert "the store: %s " % store in out
+    assert not re.search(r"(/onn/[^ ]*|/node)/var/imgbased", out), out
+    assert "persistrepo's own packages are persisted too" in out
+    listed = [l for l in out.splitlines() if l.strip().startswith("node-utils-1.2")]
+    assert listed and listed[0].split()[1] == "user", listed  # `dnf upgrade node-utils`
+    # the transcript's persistrepo commands (but those on a layer, mounted only
+    # while the demo ran it), and the ones it says to try
+    printed = ["%s -m %s" % (sys.executable, l[2:]) for l in out.splitlines()
+               if l.startswith("$ persistrepo ") and "/onn/" not in l]
+    printed += [l.strip() for l in out.split("\ntry (", 1)[1].splitlines()[1:]]
+    assert any("--image-root" in c and "persist status" in c for c in printed), printed
+    for command in printed:
+        res = subprocess.run(command, shell=True, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, universal_newlines=True,
+                             env=dict(os.environ, PYTHONPATH=REPO))
+        # (1: the pre-flight against image v3 names the kmod, as in the demo)
+        assert res.returncode in (0, 1, 100), (command, res.stdout, res.stderr)
+        assert "no store at" not in res.stderr and "Traceback" not in res.stderr, command
+    assert str(sandbox) not in open("/proc/self/mounts").read()
 
     # Run again over the same sandbox: it is wiped and rebuilt.
     res = subprocess.run([sys.executable, os.path.join(REPO, "demo", "run-demo"), str(sandbox)],

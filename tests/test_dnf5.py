@@ -337,19 +337,53 @@ def test_persist_remove_then_add_back(dnf5, persist):
 def test_persist_errors_and_exit_codes(dnf5, persist, std_set):
     assert_clean(dnf5("install", "tool"), dnf5)
     for args, message in ((["add"], "dnf5 persist add: give at least one package spec"),
-                          (["list", "x"], "dnf5 persist list takes no package spec"),
-                          (["verify", "--json"], "--json goes with list or status"),
+                          (["status", "x"], "dnf5 persist status takes no package spec"),
+                          (["list", "x"], "package x is not persisted"),
+                          (["verify", "--dry-run"], "--dry-run goes with remove"),
                           (["add", "nosuch"], "no installed package matches 'nosuch'; "
                                               "nothing added"),
-                          (["remove", "nosuch"], "nosuch")):
+                          (["remove", "nosuch"], "see 'dnf5 --installroot=%s persist list'"
+                                                 % dnf5.root)):
         res = persist(*args)
         assert res.returncode == 1, res
         assert "Error: " in res.stderr and message in res.stderr, res
         assert "Traceback" not in res.output
+    # a build the store holds needs no repository; one it lacks does
+    res = persist("add", "tool", repos={})
+    assert res.returncode == 0, res
+    assert "already persisted tool-2.0-1.noarch" in res.stdout
+    assert persist("remove", "tool").returncode == 0
     res = persist("add", "tool", repos={})
     assert res.returncode == 1, res
     assert "the installed build of tool-2.0-1.noarch is in no enabled repository" in res.stderr
-    assert set(dnf5.stored()) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+    assert set(dnf5.stored()) == {"libtool-dep-1.0-1.noarch"}
+
+
+def test_persist_takes_the_options_of_the_one_definition(dnf5, persist, tmp_path):
+    """The plugin registers what persistrepo/subcommands.py defines, and
+    dnf5-persist holds each option to its subcommands, as under dnf 4."""
+    from persistrepo import subcommands
+    res = persist("--help")
+    assert res.returncode == 0, res
+    found = set(w.split("=")[0].rstrip(",") for l in res.stdout.splitlines()
+                for w in l.split() if w.startswith("--"))
+    expected = set(subcommands.plugin_options("dnf5"))
+    assert expected <= found and found - expected <= {"--help"}, found
+    assert_clean(dnf5("install", "tool"), dnf5)
+    # (dnf5's parser takes a command's words together: options before or after them)
+    res = persist("remove", "tool", "--dry-run")
+    assert res.returncode == 0 and res.stdout == "would remove tool-2.0-1.noarch\n", res
+    res = persist("verify", "--json")
+    assert res.returncode == 0 and json.loads(res.stdout)["ok"] is True, res
+    res = persist("list", "--removed")
+    assert res.returncode == 0, res
+    other = str(tmp_path / "other")
+    assert cli("--store", other, "add", os.path.join(dnf5.store, "tool-2.0-1.noarch.rpm"),
+               tool=True).returncode == 0
+    for words in (["--store", other, "list", "--json"], ["list", "--json", "--store", other]):
+        res = persist(*words)
+        assert res.returncode == 0, res
+        assert [e["nevra"] for e in json.loads(res.stdout)] == ["tool-2.0-1.noarch"]
 
 
 @pytest.fixture

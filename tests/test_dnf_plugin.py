@@ -293,6 +293,9 @@ def test_full_disk_store_never_breaks_dnf_and_status_reports_it(dnf, full_store,
     assert "persist_rpm: error: big-1.0-1.noarch was NOT persisted" in res.stderr
     assert "fix: dnf --installroot=%s persist add big" % dnf.root in res.stderr
     assert "Traceback" not in res.output
+    [line] = [l for l in res.stderr.splitlines() if "was NOT persisted" in l]
+    assert len(line) < 300 + len(dnf.root) and line.count("fix") == 1 and \
+        "'persistrepo" not in line, line
 
     res = dnf("persist", "status")
     assert res.returncode == 100, res
@@ -445,6 +448,13 @@ def test_add_refuses_what_it_cannot_find(dnf, builder, std_set):
     assert "give at least one package spec" in res.stderr
 
 
+def test_add_of_a_build_the_store_holds_needs_no_repository(dnf):
+    assert dnf("install", "tool").returncode == 0
+    res = dnf("persist", "add", "tool", repos={})
+    assert res.returncode == 0, res
+    assert res.stdout.strip().splitlines()[-1] == "already persisted tool-2.0-1.noarch"
+
+
 def test_remove_verify_and_their_exit_codes(dnf):
     assert dnf("install", "tool").returncode == 0
     res = dnf("persist", "remove", "nosuch")
@@ -471,12 +481,17 @@ def test_status_tells_image_packages_apart_with_a_manifest(dnf, std_set, tmp_pat
     subprocess.run(["rpm", "--root", dnf.root, "-i", std_set.path("unsigned")],
                    check=True, env=bed.tool_env())
     # removed without the plugin: still persisted
-    assert dnf.plain("remove", "signed").returncode == 0
+    assert dnf.plain("remove", "signed", "tool").returncode == 0
 
     report = dnf.status()
     assert report["image"]["known"] is False
     assert report["unpersisted"] == ["bed-base-1.0-1.noarch", "unsigned-1.0-1.noarch"]
-    assert report["not_installed"] == ["signed-1.0-1.noarch"]
+    # what replay's planner does: install tool again; refuse signed, whose key
+    # neither the store nor the root has
+    assert report["not_installed"] == ["tool-2.0-1.noarch"]
+    [broken] = report["broken"]
+    assert broken["nevra"] == "signed-1.0-1.noarch", broken
+    assert "signed with key" in broken["reason"] and "neither the store" in broken["reason"]
 
     manifest = tmp_path / "image.txt"
     manifest.write_text("# rpm -qa of the image\nbed-base-1.0-1.noarch\n")
@@ -494,7 +509,7 @@ def test_status_tells_image_packages_apart_with_a_manifest(dnf, std_set, tmp_pat
     assert theirs.returncode == ours.returncode == 100, theirs.stderr
     assert theirs.stdout == ours.stdout
 
-    assert dnf("persist", "remove", "signed").returncode == 0
+    assert dnf("persist", "remove", "signed", "tool").returncode == 0
     assert dnf("persist", "add", "unsigned").returncode == 0
     res = dnf("persist", "status", "--image-manifest", str(manifest))
     assert res.returncode == 0, res
@@ -509,8 +524,23 @@ def test_status_with_an_image_root(dnf, tmp_path):
     assert "image: image root %s (1 package)" % image in res.stdout
     assert "nothing at risk" in res.stdout
     res = dnf("persist", "status", "--image-root", str(tmp_path / "nope"))
-    assert res.returncode == 1
+    assert res.returncode == 2
     assert "no such directory" in res.stderr
+
+
+def test_a_root_without_an_rpm_database_is_exit_2_everywhere(dnf, tmp_path):
+    """Bad input, as persistrepo(8) says: replay, status, dnf persist status."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert dnf("install", "tool").returncode == 0
+    for res in (dnf("persist", "status", "--image-root", str(empty)),
+                cli("--store", dnf.store, "status", "--image-root", empty, tool=True),
+                cli("--store", dnf.store, "status", "--installroot", empty, tool=True),
+                cli("--store", dnf.store, "replay", "--installroot", empty, "--dry-run",
+                    tool=True)):
+        assert res.returncode == 2, res
+        assert "no rpm database" in res.stderr, res
+        assert not os.path.exists(os.path.join(str(empty), "var")), res
 
 
 def test_failed_capture_of_a_local_rpm_names_a_fix_that_works(dnf, full_store, builder,
@@ -557,3 +587,48 @@ def test_status_names_a_fix_that_works_for_rpm_i_packages(dnf, std_set):
         "dnf --installroot=%s persist add bed-base" % dnf.root
     assert cli(*fix.split()[1:], tool=True).returncode == 0
     assert "unsigned-1.0-1.noarch" not in dnf.status()["unpersisted"]
+
+
+def help_options(text, header):
+    """The long options listed under header in a --help text."""
+    section = text.split(header, 1)[1]
+    found = set()
+    for line in section.splitlines()[1:]:
+        if line.strip() and not line.startswith(" "):
+            break
+        found.update(w.rstrip(",") for w in line.split() if w.startswith("--"))
+    return found
+
+
+def test_dnf_persist_takes_the_options_of_the_one_definition(dnf, tmp_path):
+    from persistrepo import subcommands
+    res = dnf("persist", "--help")
+    assert res.returncode == 0, res
+    assert help_options(res.stdout, "Persist command-specific options:") == \
+        set(subcommands.plugin_options("dnf"))
+    for long, option in sorted(subcommands.plugin_options("dnf").items()):
+        if long == "--store":
+            continue
+        words = [long] + (["x"] if option.takes_value else [])
+        res = dnf("persist", "add", "tool", *words)  # add takes none of them
+        assert res.returncode == 1 and "%s goes with" % long in res.stderr, res
+
+    assert dnf("install", "tool").returncode == 0
+    other = str(tmp_path / "other")
+    res = cli("--store", other, "add", os.path.join(dnf.store, "tool-2.0-1.noarch.rpm"))
+    assert res.returncode == 0, res.stderr
+    for words in (["--store", other, "list", "--json"], ["list", "--json", "--store", other]):
+        res = dnf("persist", *words)
+        assert res.returncode == 0, res
+        assert [e["nevra"] for e in json.loads(res.stdout)] == ["tool-2.0-1.noarch"]
+
+
+def test_fixes_dnf_persist_prints_work_as_printed(dnf, tmp_path):
+    """remove of nothing names dnf's own list, with the store given."""
+    assert dnf("install", "tool").returncode == 0
+    res = dnf("persist", "remove", "nosuch")
+    assert res.returncode == 1
+    advice = res.stderr.split("see '", 1)[1].split("'", 1)[0]
+    assert advice == "dnf --installroot=%s persist list" % dnf.root, res
+    res = dnf(*advice.split()[2:])
+    assert res.returncode == 0 and "tool-2.0-1.noarch" in res.stdout, res

@@ -4,6 +4,7 @@ one bad item that would wedge every write, wrong --store paths, signatures rpm
 calls BAD, and input that used to end in a traceback. Real rpm, dnf and
 createrepo_c throughout; hostile RPMs are real builds edited by tests/forge.py."""
 
+import atexit
 import hashlib
 import json
 import os
@@ -11,6 +12,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -45,12 +47,18 @@ def victim_intact(store):
 
 
 def healthy(store, expected):
-    """The store lists exactly expected, its repodata agrees, verify is happy."""
+    """The store lists exactly expected, its repodata agrees, verify is happy
+    but for what replay's trust policy refuses: unsigned packages refresh
+    adopted (provenance unknown)."""
     entries = listed(store)
     assert set(entries) == set(expected)
     assert set(repodata_packages(store)) == set(e["filename"] for e in entries.values())
-    res = cli("--store", store, "verify")
-    assert res.returncode == 0, res.stdout + res.stderr
+    res = cli("--store", store, "verify", "--json")
+    adopted = sorted(n for n, e in entries.items() if e["method"] == "refresh")
+    problems = json.loads(res.stdout)["problems"]
+    assert sorted((p["kind"], p["package"]) for p in problems) == \
+        [("trust", n) for n in adopted], res.stdout + res.stderr
+    assert res.returncode == (1 if adopted else 0)
 
 
 def write_json(path, doc):
@@ -207,9 +215,32 @@ def test_keys_directory_probes(store, std_set, tmp_path, kind):
 
 # -- 3. No user can block root; reading needs no write access ---------------
 
+def public_library():
+    """A copy of persistrepo that any user can read, made once: the checkout
+    may be where nobody can reach it (a clone under /root, mode 0700)."""
+    if not PUBLIC:
+        top = tempfile.mkdtemp(prefix="persistrepo-public-")
+        shutil.copytree(os.path.join(REPO, "persistrepo"), os.path.join(top, "persistrepo"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        for path, dirs, files in os.walk(top):
+            os.chmod(path, 0o755)
+            for name in files:
+                os.chmod(os.path.join(path, name), 0o644)
+        atexit.register(shutil.rmtree, top, True)
+        PUBLIC.append(top)
+    return PUBLIC[0]
+
+
+PUBLIC = []
+
+
 def as_nobody(*args, **kw):
-    return subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, env=cli_env({"HOME": bed.rpm_home()}),
+    """Run args as nobody; this interpreter is run as its real file (a venv's
+    link may be where nobody can reach it), with public_library()."""
+    args = [os.path.realpath(a) if a == sys.executable else a for a in args]
+    return subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, env=cli_env({
+                              "HOME": bed.rpm_home(), "PYTHONPATH": public_library()}),
                           timeout=kw.get("timeout", 60),
                           preexec_fn=lambda: (os.setgid(NOBODY), os.setuid(NOBODY)))
 

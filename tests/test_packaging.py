@@ -266,7 +266,7 @@ def test_install_into_a_throwaway_root(built, installed):
     sitelib = os.path.dirname(os.path.dirname(plugin))
     version = run(['env', 'PYTHONPATH=' + installed + sitelib, sys.executable,
                    installed + '/usr/bin/persistrepo', '--version'])
-    assert version.strip() == persistrepo.__version__
+    assert version.strip() == "persistrepo %s" % persistrepo.__version__
 
 
 def test_man_page_documents_every_cli_option(installed):

@@ -497,6 +497,17 @@ def test_exclude_and_the_running_system_guard(tmp_path, builder):
     assert res.returncode == 2 and "running system" in one_line_error(res)
 
 
+def test_an_exclude_that_matches_nothing_is_refused(tmp_path, builder):
+    """A typo in --exclude would install what the admin meant to leave out."""
+    root = image(tmp_path, [])
+    store = store_of(tmp_path, (builder.build("keepme"), "user"))
+    res = cli("replay", "--installroot", root, "--store", store.layout.root,
+              "--exclude", "keepme", "--exclude", "nosuch")
+    assert res.returncode == 2
+    assert "--exclude nosuch matches no persisted package" in one_line_error(res)
+    assert bed.installed(root) == set()
+
+
 def test_replay_holds_the_store_lock(tmp_path, builder):
     """A writer that comes while replay's transaction runs finishes after it."""
     root = image(tmp_path, [])
@@ -522,7 +533,7 @@ def test_add_with_key_then_replay_trusts_it_as_captured(tmp_path, builder, gpg_k
     store = str(tmp_path / "store")
     res = cli("--store", store, "add", signed)
     assert res.returncode == 0 and "no public key" in res.stderr and "--key" in res.stderr
-    res = cli("--store", store, "add", "--key", gpg_key.pubkey, signed)
+    res = run_fix(res.stderr, KEYFILE=gpg_key.pubkey)  # the fix it printed
     assert res.returncode == 0 and "no public key" not in res.stderr, res.stderr
     root = image(tmp_path, [])
     res, doc = replay_json(root, Store(store))
@@ -559,3 +570,92 @@ def test_only_the_newest_reports_are_kept(tmp_path, builder):
     assert replay(root, store).returncode == 0
     kept = reports(root)
     assert len(kept) == 20 and kept[-1].endswith(".json") and "2020" not in kept[-1]
+
+
+def run_fix(line, **subst):
+    """Run the command after 'fix: ' in line, as printed (placeholders
+    replaced by subst), and return the CompletedProcess."""
+    import shlex
+    words = shlex.split(line.split("fix: ", 1)[1])
+    words = [subst.get(w, w) for w in words]
+    assert words[0] == "persistrepo", words
+    return cli(*words[1:])
+
+
+def test_verify_names_what_replay_refuses_and_its_fix_works(tmp_path, builder, gpg_key):
+    """verify applies replay's trust policy: a signed package whose key the
+    store lacks, an adopted unsigned one; each fix it prints works."""
+    signed = builder.build("vendorv", sign_with=gpg_key)
+    store = str(tmp_path / "store")
+    assert cli("--store", store, "add", signed).returncode == 0
+    subprocess.run(["cp", builder.build("adoptedv"), store], check=True)
+    assert cli("--store", store, "refresh").returncode == 0
+
+    res = cli("--store", store, "verify", "--json")
+    assert res.returncode == 1
+    doc = json.loads(res.stdout)
+    assert doc["ok"] is False
+    assert sorted((p["kind"], p["package"]) for p in doc["problems"]) == [
+        ("trust", "adoptedv-1.0-1.noarch"), ("trust", "vendorv-1.0-1.noarch")]
+    root = image(tmp_path, [])
+    res = replay(root, Store(store), "--dry-run")
+    assert res.returncode == 1
+    assert "vendorv" in res.stderr and "adoptedv" in res.stderr
+
+    res = cli("--store", store, "verify")
+    assert res.returncode == 1
+    fixes = [l for l in res.stdout.splitlines() if l.startswith("trust: ")]
+    assert len(fixes) == 2, res.stdout
+    for line in fixes:
+        assert run_fix(line, KEYFILE=gpg_key.pubkey).returncode == 0
+    res = cli("--store", store, "verify")
+    assert res.returncode == 0, res.stdout
+    res = replay(root, Store(store))
+    assert res.returncode == 0, res.stderr
+    assert bed.installed(root) == {"vendorv-1.0-1.noarch", "adoptedv-1.0-1.noarch"}
+
+
+def test_json_is_printed_when_the_disk_fills_during_the_transaction(tmp_path, builder):
+    import random
+    blob = "".join(random.choice("0123456789abcdef") for _ in range(400000))
+    root = image(tmp_path, [])
+    store = store_of(tmp_path, (builder.build("bigfile", files={"/opt/big/blob": blob}),
+                                "user"))
+    with bed.tmpfs(os.path.join(root, "opt"), "64k"):
+        res, doc = replay_json(root, store)
+    assert res.returncode == 1
+    assert doc["status"] == "failed" and doc["transaction_error"], doc
+    assert doc["report_file"] and os.path.isfile(os.path.join(root, doc["report_file"][1:]))
+    errors = [l for l in res.stderr.splitlines() if l.startswith("persistrepo: error: ")]
+    assert errors and "report %s" % os.path.join(root, doc["report_file"][1:]) in errors[-1]
+    assert bed.installed(root) == set()
+
+
+def test_status_s_verdicts_are_replay_s_plan(tmp_path, builder):
+    """status asks replay's planner, against the image root it is given:
+    an image with a newer alpha is no risk; a kmod the image cannot take is
+    named with replay's own reason."""
+    b = builder.build
+    installed = image(tmp_path, [b("kern", "2.0")], name="installed")
+    store = store_of(tmp_path, (b("alpha", "1.0"), "user"),
+                     (b("kmod", requires=["kern = 2.0"]), "user"))
+    img = image(tmp_path, [b("alpha", "2.0"), b("kern", "3.0")], name="img")
+
+    def status(*args):
+        res = cli("--store", store.layout.root, "status", "--installroot", installed,
+                  "--json", *args)
+        assert res.returncode in (0, 100), res.stderr
+        return res.returncode, json.loads(res.stdout)
+
+    code, doc = status()  # against the installed root: both would be installed again
+    assert code == 100 and doc["not_installed"] == ["alpha-1.0-1.noarch", "kmod-1.0-1.noarch"]
+    assert doc["broken"] == []
+    code, doc = status("--image-root", img)
+    assert code == 100
+    assert doc["not_installed"] == []
+    assert [s["nevra"] for s in doc["skipped"]] == ["alpha-1.0-1.noarch"]
+    assert "newer" in doc["skipped"][0]["reason"]
+    [broken] = doc["broken"]
+    plan = replay(img, store, "--dry-run")
+    assert broken["nevra"] == "kmod-1.0-1.noarch" and "kern = 2.0" in broken["reason"]
+    assert "cannot replay kmod-1.0-1.noarch: %s" % broken["reason"] in plan.stderr

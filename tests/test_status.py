@@ -34,6 +34,29 @@ def test_manifest_lines(tmp_path):
     assert not image.contains(pkg("bash", 0, "5.1", arch="i686"))
 
 
+def test_manifest_lines_in_every_form_dnf_prints(tmp_path):
+    """dnf repoquery prints N-E:V-R.A, with epoch 0 too; yum and
+    `rpm -q --qf '%{EPOCH}:%{NAME}-...'` print E:N-V-R.A."""
+    path = tmp_path / "manifest"
+    path.write_text("kernel-0:5.2-1.x86_64\n1:openssl-3.0-2.x86_64\nbash-5.1-1.x86_64\n")
+    image = status.read_manifest(str(path))
+    assert len(image) == 3
+    assert image.contains(pkg("kernel", 0, "5.2"))
+    assert image.contains(pkg("kernel", None, "5.2"))
+    assert not image.contains(pkg("kernel", 1, "5.2"))
+    assert image.contains(pkg("openssl", 1, "3.0", "2"))
+    assert not image.contains(pkg("openssl", 0, "3.0", "2"))
+
+
+@pytest.mark.parametrize("line", ["this is not a nevra", "bash", "bash-5.1.x86_64",
+                                  "x:bash-5.1-1.x86_64", "bash-5.1-1.x86/64"])
+def test_a_manifest_line_that_is_no_package_is_refused_with_its_number(tmp_path, line):
+    path = tmp_path / "manifest"
+    path.write_text("# image\nbash-5.1-1.x86_64\n%s\n" % line)
+    with pytest.raises(UsageError, match=r"manifest line 3: .* is not a package"):
+        status.read_manifest(str(path))
+
+
 def test_manifest_and_root_errors(tmp_path):
     with pytest.raises(UsageError, match="cannot read the image manifest"):
         status.read_manifest(str(tmp_path / "missing"))

@@ -280,7 +280,11 @@ def test_refresh_rebuilds_from_files(std_set, store):
     os.unlink(os.path.join(store, ".persistrepo", "index.json"))
     assert cli("--store", store, "refresh").returncode == 0
     assert set(listed(store)) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
-    assert cli("--store", store, "verify").returncode == 0
+    # sound, but adopted unsigned packages are what replay refuses: verify says so
+    res = cli("--store", store, "verify", "--json")
+    assert res.returncode == 1
+    assert [(p["kind"], p["package"]) for p in json.loads(res.stdout)["problems"]] == [
+        ("trust", "libtool-dep-1.0-1.noarch"), ("trust", "tool-2.0-1.noarch")]
 
 
 # -- incremental -----------------------------------------------------------

@@ -538,4 +538,4 @@ def test_yum_persist_list_remove_status(yum):
 
     res = yum.command("persist", "frobnicate")
     assert res.returncode == 1, res
-    assert "unknown persist command 'frobnicate'" in res.stderr, res
+    assert "invalid choice: 'frobnicate'" in res.stderr, res

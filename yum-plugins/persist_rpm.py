@@ -194,7 +194,8 @@ def _report(conduit, txn, out, names):
 # -- yum persist ---------------------------------------------------------------
 
 class PersistCommand(object):
-    """`yum persist list [--json] | remove SPEC... | status`, a yum 3.4.3
+    """`yum persist list|remove|status`, with the options of
+    persistrepo.subcommands, a yum 3.4.3
     YumCommand (getNames, getUsage, getSummary, doCheck, doCommand, needTs)."""
 
     def __init__(self, conduit):
@@ -207,7 +208,7 @@ class PersistCommand(object):
         return ["persist"]
 
     def getUsage(self):
-        return "list [--json] | remove SPEC... | status"
+        return "[list|remove|status] [SPEC...] [OPTIONS] (dnf-persist(8))"
 
     def getSummary(self):
         return "Show or drop the packages kept across image upgrades"
@@ -222,16 +223,14 @@ class PersistCommand(object):
         from persistrepo import commands
         if self.problem:
             return 1, [self.problem]
-        sub, args = (extcmds[0], extcmds[1:]) if extcmds else ("list", [])
-        handler = {"list": self._list, "remove": self._remove,
-                   "status": self._status}.get(sub)
-        if handler is None:
-            return 1, ["unknown persist command '%s'; usage: yum persist %s"
-                       % (sub, self.getUsage())]
-        installroot = base.conf.installroot or "/"
-        store = self.settings.store_path(installroot)
         try:
-            out = handler(base, store, installroot, args)
+            args = commands.subcommands.parse_plugin_words("yum", extcmds)
+        except commands.subcommands.WordsError as e:
+            return 1, ["%s; usage: yum persist %s" % (e, self.getUsage())]
+        installroot = base.conf.installroot or "/"
+        store = getattr(args, "store", None) or self.settings.store_path(installroot)
+        try:
+            out = getattr(self, "_" + args.subcommand)(base, store, installroot, args)
         except commands.PersistError as e:
             return 1, [str(e)]
         except (IOError, OSError) as e:
@@ -244,18 +243,17 @@ class PersistCommand(object):
 
     def _list(self, base, store, installroot, args):
         from persistrepo import commands
-        if args not in ([], ["--json"]):
-            raise commands.UsageError("usage: yum persist list [--json]")
-        return commands.list_packages(store, as_json=bool(args))
+        return commands.list_packages(store, args.specs, args.json, args.removed)
 
     def _remove(self, base, store, installroot, args):
         from persistrepo import commands
-        if not args:
-            raise commands.UsageError("usage: yum persist remove SPEC...")
+        chosen = commands.dropping(store, args.specs, front=commands.Front(
+            "yum", getattr(args, "store", None), installroot))
+        if args.dry_run:
+            return commands.would_drop(chosen)
         if os.geteuid() != 0:
             raise commands.UsageError("You need to be root to perform this command.")
-        return commands.drop(store, commands.dropping(store, args), installroot,
-                             settings=self.settings)
+        return commands.drop(store, chosen, installroot, settings=self.settings)
 
     def _status(self, base, store, installroot, args):
         """Cheap status (commands.pending): not `persistrepo status`, which
@@ -263,7 +261,7 @@ class PersistCommand(object):
         from persistrepo import commands
         return commands.pending(store, installroot, lambda e: base.rpmdb.searchNevra(
             name=e["name"], epoch=str(e["epoch"] or 0), ver=e["version"], rel=e["release"],
-            arch=e["arch"]), "yum persist")
+            arch=e["arch"]), commands.Front("yum", getattr(args, "store", None), installroot))
 
 
 def _out(text):

@@ -5,10 +5,11 @@ import datetime
 import errno
 import json
 import os
+import textwrap
 
 from persistrepo import fsutil
 from persistrepo.replay import dnf5
-from persistrepo.listing import count
+from persistrepo.listing import count, terminal_width
 
 REPORT_DIR = "var/log/persistrepo"
 KEEP_REPORTS = 20
@@ -71,9 +72,23 @@ def text(result):
         rows.append((_VERBS[i.action], i.nevra, i.role, i.reason))
     widths = [max(len(r[c]) for r in rows) for c in range(3)]
     lines = [head]
-    if result.items:
-        lines += ["  " + "  ".join(r[c].ljust(widths[c]) for c in range(3)) + "  " + r[3]
-                  for r in rows]
+    indent = 2 + sum(widths) + 2 * 3
+    width = terminal_width()
+    # WHY wraps within the terminal's width (COLUMNS); where the other columns
+    # leave it too little room, it goes on lines of its own below the row.
+    below = bool(width) and width - indent < 24
+    if below:
+        indent = 6
+    why_width = max(20, width - indent) if width else None
+    for r in rows if result.items else ():
+        why = textwrap.wrap(r[3], why_width) if why_width else [r[3]]
+        row = "  " + "  ".join(r[c].ljust(widths[c]) for c in range(3))
+        if below:
+            lines.append(row.rstrip())
+            lines.extend(" " * indent + w for w in why)
+        else:
+            lines.append(row + "  " + (why[0] if why else ""))
+            lines.extend(" " * indent + more for more in why[1:])
     for r in result.refused:
         lines.append("refused %s: %s" % (r["filename"], r["reason"]))
     if result.unsigned_by_policy:
@@ -94,7 +109,7 @@ def summary(result):
     broken = result.broken
     if result.dry_run:
         todo = [i for i in result.items if i.action in ("install", "upgrade")]
-        text = "dry run: %d to install or upgrade, %d broken" % (len(todo), len(broken))
+        text = "dry run: %d to install or upgrade" % len(todo)
     elif result.status == "nothing-to-do" and not result.items:
         text = "nothing to do: nothing to replay"
     elif result.status == "nothing-to-do":
@@ -104,9 +119,9 @@ def summary(result):
     else:
         text = "installed %s (%d upgraded)" % (count(len(done), "package"), len(upgraded))
     if broken:
-        text += "; %d cannot be installed%s" % (
-            len(broken), "" if result.skip_broken or result.dry_run
-            else " (use --skip-broken to install the rest)")
+        text += "; %d broken, cannot be installed%s" % (
+            len(broken), "" if result.skip_broken
+            else " (--skip-broken installs the rest)")
     enabled = [i.nevra for i in result.items if i.action == "enable"
                and (result.dry_run or i.outcome == "done")]
     if enabled:
@@ -114,7 +129,7 @@ def summary(result):
                                              "s" if len(enabled) > 1 else "",
                                              ", ".join(enabled))
     if result.transaction_error:
-        text += "; the transaction failed: %s" % result.transaction_error.strip()
+        text += "; the transaction failed: %s" % " ".join(result.transaction_error.split())
     if result.keys_imported:
         text += "; imported keys %s" % ", ".join(result.keys_imported)
     if result.report_file:

@@ -235,9 +235,9 @@ def _check_remote(base, items, keys):
         _, why = trust.check_file(item.pkg.localPkg(), keys)
         if why is None and repo.gpgcheck and trust.rpmfile.read_package(
                 item.pkg.localPkg()).key_id is None:
-            why = "refused: unsigned, but repo %s requires signatures" % repo.id
+            why = "unsigned, but repo %s requires signatures" % repo.id
         if why:
-            raise PersistError("%s from repo %s %s" % (item.nevra, repo.id, why))
+            raise PersistError("%s from repo %s refused: %s" % (item.nevra, repo.id, why))
 
 
 def _outcomes(root, items, ran):
@@ -303,7 +303,7 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
     store.require()
     with store.reading():
         result = ReplayResult(new_root, store.layout.root, dry_run, skip_broken, enablerepos)
-        entries, result.excluded = _without(store.entries(), exclude)
+        entries, result.excluded = _without(store.entries(), exclude, store.layout.root)
         if compat.signatures_enforced():
             result.unsigned_by_policy = sorted(
                 e["nevra"] for e in entries
@@ -320,7 +320,7 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
         elif dry_run:
             _replay(*args)
         else:
-            _in_child(result, lambda: _replay(*args), store, write_report)
+            _in_child(result, lambda: _replay(*args), store)
             result.dnf5_state = dnf5.record_reasons(new_root, result.items)
     result.finished_at = report.utc_now()
     if write_report and not dry_run and result.status != "nothing-to-do":
@@ -328,17 +328,22 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
     return result
 
 
-def _without(entries, exclude):
-    """(entries to replay, NEVRAs left out by the exclude specs)."""
+def _without(entries, exclude, store_root):
+    """(entries to replay, NEVRAs left out by the exclude specs); a
+    UsageError for a spec that matches nothing."""
     if not exclude:
         return entries, []
     from persistrepo import specs
-    dropped, _ = specs.select(exclude, entries)
+    dropped, unmatched = specs.select(exclude, entries)
+    if unmatched:  # a typo would replay what the admin meant to leave out
+        raise UsageError("--exclude %s matches no persisted package; nothing was replayed "
+                         "(see 'persistrepo --store %s list')"
+                         % (", ".join(unmatched), compat.shell_quote(store_root)))
     names = set(e["filename"] for e in dropped)
     return [e for e in entries if e["filename"] not in names], [e["nevra"] for e in dropped]
 
 
-def _in_child(result, work, store, write_report):
+def _in_child(result, work, store):
     """Run work() in a child process in its own mount namespace with the
     root's mounts (its stdout goes to stderr: scriptlets must not mix with
     --json); take over its result. Whatever ends the child, the run is
@@ -347,13 +352,13 @@ def _in_child(result, work, store, write_report):
     sys.stderr.flush()
     made = [d for d in mounts.MOUNT_POINTS if not os.path.lexists(os.path.join(result.root, d))]
     try:
-        _run_child(result, work, write_report)
+        _run_child(result, work)
     finally:
         if result.status != "ok" and result.status != "partial":
             mounts.remove_unused(result.root, made)
 
 
-def _run_child(result, work, write_report):
+def _run_child(result, work):
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
@@ -384,13 +389,9 @@ def _run_child(result, work, write_report):
     if "result" in doc:
         result.take(doc["result"])
         return
+    # A failed run is a result like any other: shown (also as JSON) and reported.
     result.status, result.exit_code, result.transaction_error = \
         "failed", doc["exit_code"], doc["error"]
-    if write_report:
-        result.finished_at = report.utc_now()
-        where = report.write(result)
-        raise PersistError("%s; report %s" % (doc["error"], where), doc["exit_code"])
-    raise PersistError(doc["error"], doc["exit_code"])
 
 
 def _wait_status(status):
@@ -416,7 +417,8 @@ def _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos,
         refused, signers = _check_store(store, base, keys)
         result.refused = [{"filename": f, "reason": refused[f]} for f in sorted(refused)]
         module_items, module_broken = modules.plan(base, entries)
-        items = plan.requested(base.sack, entries, dict(module_broken, **refused))
+        items = plan.requested(base.sack, entries, dict(module_broken, **dict(
+            (f, "refused: " + why) for f, why in refused.items())))
         for item in items:
             if item.pkg is not None:
                 base.package_install(item.pkg, strict=False)

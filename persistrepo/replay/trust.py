@@ -85,22 +85,22 @@ def check_file(path, keys, expected_sha256=None, expected_size=None):
     try:
         info = rpmfile.read_package(path)
     except BadPackage as e:
-        return None, "refused: %s" % e
+        return None, str(e)
     if expected_sha256 is not None and (info.sha256, info.size) != (expected_sha256,
                                                                      expected_size):
-        return info, ("refused: checksum mismatch (file sha256 %s, %d bytes; the store "
+        return info, ("checksum mismatch (file sha256 %s, %d bytes; the store "
                       "recorded %s, %s bytes): the file is corrupt or was tampered with"
                       % (info.sha256, info.size, expected_sha256, expected_size))
     if info.key_id is None:
         return info, None
     if not keys.available(info.key_id):
-        return info, ("refused: signed with key %s, which neither the store nor the new root "
+        return info, ("signed with key %s, which neither the store nor the new root "
                       "has; import it with 'rpm --root ROOT --import KEYFILE' and rerun"
                       % info.key_id)
     try:
         rpmfile.read_package(path, verifier=keys.verifier)
     except BadPackage as e:
-        return info, "refused: %s" % e
+        return info, str(e)
     return info, None
 
 
@@ -108,19 +108,19 @@ def check_entry(path, entry, repodata_sha256, keys):
     """(why the stored package at path must not be installed or None, the
     signing key id or None)."""
     if repodata_sha256 is None:
-        return ("refused: not in the store's repodata; run 'persistrepo verify' and "
+        return ("not in the store's repodata; run 'persistrepo verify' and "
                 "'persistrepo refresh'"), None
     if repodata_sha256 != entry["sha256"]:
-        return ("refused: the store's repodata says sha256 %s, the provenance record %s; "
+        return ("the store's repodata says sha256 %s, the provenance record %s; "
                 "run 'persistrepo verify'" % (repodata_sha256, entry["sha256"])), None
     if not os.path.lexists(path):
-        return "refused: %s is missing; run 'persistrepo verify'" % path, None
+        return "%s is missing; run 'persistrepo verify'" % path, None
     info, why = check_file(path, keys, entry["sha256"], entry["size"])
     key_id = info.key_id if info is not None else None
     if why is None and key_id is None:
         allowed, text = unsigned_allowed(entry)
         if not allowed:
-            why = "refused: %s %s" % (entry["nevra"], text)
+            why = "%s %s" % (entry["nevra"], text)
     return why, key_id
 
 
