@@ -330,6 +330,9 @@ def build_parser():
     from persistrepo.dnf5_persist import add_arguments
     add_arguments(p)
     p.set_defaults(func=cmd_dnf5_persist, own_config=True)
+
+    from persistrepo.fleet.cli import add_parsers
+    add_parsers(sub)
     return parser
 
 

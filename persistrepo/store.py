@@ -23,8 +23,9 @@ class Candidate(object):
     """A file to persist and what is known of where it came from."""
 
     def __init__(self, path, method="cli", origin=None, reason="user", supersede=False,
-                 module=None):
+                 module=None, persisted_at=None):
         self.path = path
+        self.persisted_at = persisted_at  # kept from another store (pull), else now
         self.module = module
         self.method = method
         self.origin = origin
@@ -307,7 +308,7 @@ class Store(object):
                     result.failed.append((cand, _as_persist_error(e, cand.path)))
                     continue
                 entry = record.make_entry(info, cand.method, cand.origin, cand.reason,
-                                          module=cand.module)
+                                          cand.persisted_at, module=cand.module)
                 old = plan.batch.get(entry["filename"]) or \
                     plan.index.packages.get(entry["filename"])
                 if old is not None and old["sha256"] == entry["sha256"]:

@@ -1,0 +1,56 @@
+"""The push and pull subcommands of `persistrepo`: their options, and the
+settings and credentials they run with (persistrepo(8), dnf-persist(8))."""
+
+import sys
+
+from persistrepo import compat
+from persistrepo.errors import EXIT_OK, UsageError
+from persistrepo.fleet import settings
+
+
+def _say(line):
+    compat.write_text(sys.stdout, line + "\n")
+    sys.stdout.flush()
+
+
+def _client_and_name(args):
+    from persistrepo.fleet.pulp import Client
+    conf = settings.load(args.config)
+    server = args.server or conf.server
+    if not server:
+        raise UsageError("no Pulp server: pass --server URL or set server in the [fleet] "
+                         "section of persist_rpm.conf")
+    name = settings.check_repository(args.repository) if args.repository \
+        else conf.repository_name()
+    credentials = settings.read_credentials(conf.credentials, required=conf.credentials_set)
+    return Client(server, credentials, conf.sslcacert, conf.sslverify,
+                  conf.task_timeout), name
+
+
+def cmd_push(store, args):
+    from persistrepo.fleet.push import push
+    client, name = _client_and_name(args)
+    push(store, client, name, args.dry_run, _say)
+    return EXIT_OK
+
+
+def cmd_pull(store, args):
+    from persistrepo.fleet.pull import pull
+    client, name = _client_and_name(args)
+    pull(store, client, name, args.dry_run, _say)
+    return EXIT_OK
+
+
+def add_parsers(sub):
+    """Register push and pull on the `persistrepo` subcommand parsers."""
+    for command, func, helptext in (
+            ("push", cmd_push, "make a Pulp repository mirror the store (docs/fleet.md)"),
+            ("pull", cmd_pull, "fill the store from a Pulp repository (docs/fleet.md)")):
+        p = sub.add_parser(command, help=helptext)
+        p.add_argument("--server", metavar="URL",
+                       help="the Pulp server (default: server in [fleet] of the config)")
+        p.add_argument("--repository", metavar="NAME",
+                       help="the repository (default: from [fleet], else persistrepo-HOST)")
+        p.add_argument("--dry-run", action="store_true",
+                       help="say what would be added and removed, change nothing")
+        p.set_defaults(func=func)
