@@ -45,7 +45,7 @@ _persistrepo()
             mapfile -t COMPREPLY < <(compgen -W "$(sed -n 's/^\[\([^]]*\)\][[:space:]]*$/\1/p' \
                 "${root:-}"/etc/yum.repos.d/*.repo 2>/dev/null | grep -vx main)" -- "$cur")
             return ;;
-        --origin|--keep|--installonly-keep|--package|--exclude)
+        --origin|--keep|--installonly-keep|--package|--exclude|--server|--repository)
             return ;;
     esac
 
@@ -62,7 +62,7 @@ _persistrepo()
             opts="--store --config --version -h --help"
         else
             opts="add remove restore list prune verify refresh status ingest replay"
-            opts+=" import-imgbased dnf5-capture dnf5-persist"
+            opts+=" import-imgbased dnf5-capture dnf5-persist push pull"
         fi
         mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
         return
@@ -81,6 +81,7 @@ _persistrepo()
         replay) opts+=" --installroot --store --dry-run --json --skip-broken --enablerepo"
                 opts+=" --exclude --allow-running-root" ;;
         import-imgbased) opts+=" --from --imgbased-conf --installroot --no-import" ;;
+        push|pull) opts+=" --server --repository --dry-run" ;;
         dnf5-persist) opts+=" --installroot --json --image-manifest --image-root --package --cachedir --state-dir" ;;
     esac
     if [[ $cur == -* ]]; then
