@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -69,8 +70,10 @@ class PulpServer:
         self.dir = str(workdir)
         self.venv = venv()
         self.procs = []
-        self.pg_data = os.path.join(self.dir, 'pgdata')
-        self.pg_sock = os.path.join(self.dir, 'pgsock')
+        # The postgres user must reach these: pytest's directories are root's alone.
+        self.pg_dir = tempfile.mkdtemp(prefix='persistrepo-pulp-pg-')
+        self.pg_data = os.path.join(self.pg_dir, 'data')
+        self.pg_sock = os.path.join(self.pg_dir, 'sock')
         self.pg_port = _free_port()
         self.api_port, self.content_port = _free_port(), _free_port()
         self.url = 'http://127.0.0.1:%d' % self.api_port
@@ -91,17 +94,18 @@ class PulpServer:
         pg = pwd.getpwnam('postgres')
 
         def drop():
+            os.setgroups([])
             os.setgid(pg.pw_gid)
             os.setuid(pg.pw_uid)
         return subprocess.run(argv, preexec_fn=drop, check=True, stdout=subprocess.DEVNULL,
-                              **kw)
+                              cwd='/', **kw)
 
     def _start_postgres(self):
         pg = pwd.getpwnam('postgres')
-        for d in (self.pg_data, self.pg_sock):
-            os.makedirs(d)
+        for d in (self.pg_dir, self.pg_data, self.pg_sock):
+            if not os.path.isdir(d):
+                os.mkdir(d, 0o700)
             os.chown(d, pg.pw_uid, pg.pw_gid)
-        os.chmod(self.dir, 0o755)
         self._as_postgres([_pg_bin('initdb'), '-D', self.pg_data, '--auth=trust',
                            '-U', 'postgres', '-E', 'UTF8'])
         self._as_postgres([_pg_bin('pg_ctl'), '-D', self.pg_data, '-w', '-l',
@@ -194,6 +198,7 @@ class PulpServer:
             self._as_postgres([_pg_bin('pg_ctl'), '-D', self.pg_data, '-m', 'immediate',
                                '-w', 'stop'])
             self.postgres_started = False
+        shutil.rmtree(self.pg_dir, ignore_errors=True)
 
 
 if __name__ == '__main__':  # a server to look at by hand: python -m tests.pulpserver DIR
