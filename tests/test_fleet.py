@@ -236,3 +236,33 @@ def test_interrupted_push_leaves_no_version_and_a_rerun_finishes(pulp, conf, tmp
     assert 'already on the server: fl-many0-1.0-1.noarch' in out
     assert 'version 1 (8 added, 0 removed), provenance version 1' in out
     assert len(server_packages(pulp, 'fl-interrupted')) == 8
+
+
+def test_failed_task_is_one_line_and_changes_nothing(pulp, conf, tmp_path, builder):
+    """A store file damaged after it was added: Pulp's upload task refuses
+    it, and push says so in one line (exit 8), making no version."""
+    store = str(tmp_path / 'host-f')
+    ok(cli('--store', store, 'add', builder.build('fl-damaged')))
+    path = os.path.join(store, 'fl-damaged-1.0-1.noarch.rpm')
+    with open(path, 'r+b') as f:
+        f.write(b'not an rpm' * 16)
+    before = store_files(store)
+    res = fleet(conf, store, 'push', '--repository', 'fl-failed')
+    assert res.returncode == 8, (res.stdout, res.stderr)
+    assert 'fl-damaged' in one_line_error(res)
+    assert version_of(pulp, 'fl-failed') == 0
+    assert store_files(store) == before
+
+
+def test_repository_name_per_host_by_default_per_group_by_option(pulp, conf, tmp_path):
+    store = str(tmp_path / 'host-n')
+    ok(cli('--store', store, 'add', bed.Builder(tmp_path / 'rpms').build('fl-named')))
+    out = ok(fleet(conf, store, 'push', '--dry-run'))
+    assert 'would create the repositories persistrepo-%s and persistrepo-%s-provenance' % (
+        (os.uname()[1],) * 2) in out
+    with open(conf, 'a') as f:
+        f.write('group = web\n')
+    out = ok(fleet(conf, store, 'push', '--dry-run'))
+    assert 'would create the repositories persistrepo-group-web and ' \
+        'persistrepo-group-web-provenance' in out
+    assert repository(pulp, 'persistrepo-group-web') is None
