@@ -115,7 +115,7 @@ def push(store, client, name, dry_run, say):
         provenance.modify([manifest_unit], [old_manifest["pulp_href"]] if old_manifest else [],
                           overwrite=True)
     for u in remove:
-        say("removed %s" % names.nevra(*server.nevra_key(u)))
+        say("removed from the server: %s" % names.nevra(*server.nevra_key(u)))
     say("pushed %d packages to %s on %s: version %d (%d added, %d removed), provenance "
         "version %d" % (len(entries), name, client.server, packages.version, len(add),
                         len(remove), provenance.version))
