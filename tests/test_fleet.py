@@ -216,7 +216,7 @@ def test_interrupted_push_leaves_no_version_and_a_rerun_finishes(pulp, conf, tmp
                                                                   builder):
     store = str(tmp_path / 'host-i')
     rpms = [builder.build('fl-many%d' % i, files={'/usr/share/fl/m%d' % i: 'x' * 4096})
-            for i in range(8)]
+            for i in range(5)]
     ok(cli('--store', store, 'add', *rpms))
     first = listed(store)['fl-many0-1.0-1.noarch']['sha256']
     push = subprocess.Popen(cli_command('--store', store, '--config', conf, 'push',
@@ -234,8 +234,8 @@ def test_interrupted_push_leaves_no_version_and_a_rerun_finishes(pulp, conf, tmp
 
     out = ok(fleet(conf, store, 'push', '--repository', 'fl-interrupted'))
     assert 'already on the server: fl-many0-1.0-1.noarch' in out
-    assert 'version 1 (8 added, 0 removed), provenance version 1' in out
-    assert len(server_packages(pulp, 'fl-interrupted')) == 8
+    assert 'version 1 (5 added, 0 removed), provenance version 1' in out
+    assert len(server_packages(pulp, 'fl-interrupted')) == 5
 
 
 def test_failed_task_is_one_line_and_changes_nothing(pulp, conf, tmp_path, builder):
@@ -266,3 +266,52 @@ def test_repository_name_per_host_by_default_per_group_by_option(pulp, conf, tmp
     assert 'would create the repositories persistrepo-group-web and ' \
         'persistrepo-group-web-provenance' in out
     assert repository(pulp, 'persistrepo-group-web') is None
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate for
+    127.0.0.1 that answers every request with an HTML page (not Pulp)."""
+    import http.server
+    import ssl
+    import threading
+    cert, key = str(tmp_path / 'cert.pem'), str(tmp_path / 'key.pem')
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+                    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+                    '-keyout', key, '-out', cert], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'<html>not pulp</html>')
+
+        def log_message(self, *args):
+            pass
+    httpd = http.server.HTTPServer(('127.0.0.1', 0), Page)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield 'https://127.0.0.1:%d' % httpd.server_address[1], cert
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_tls_is_verified_unless_turned_off(tmp_path, tls_server, builder):
+    url, cert = tls_server
+    store = str(tmp_path / 'host-t')
+    ok(cli('--store', store, 'add', builder.build('fl-tls')))
+    base = fleet_conf(tmp_path, url, 'admin', PASSWORD)
+    res = fleet(base, store, 'push', '--repository', 'fl-tls')
+    assert res.returncode == 5
+    assert 'CERTIFICATE_VERIFY_FAILED' in one_line_error(res)
+    for extra in ('sslcacert = %s\n' % cert, 'sslverify = 0\n'):
+        conf = str(tmp_path / 'tls.conf')
+        with open(base) as f, open(conf, 'w') as out:
+            out.write(f.read() + extra)
+        res = fleet(conf, store, 'push', '--repository', 'fl-tls')
+        assert res.returncode == 8, (extra, res.stderr)
+        assert 'is not JSON; is %s a Pulp 3 server?' % url in one_line_error(res)

@@ -198,7 +198,7 @@ class Client(object):
                              "it may still finish on the server, then push again"
                              % (href, what, self.task_timeout))
             time.sleep(pause)
-            pause = min(pause * 2, 2.0)
+            pause = min(pause * 2, 1.0)
 
     def status(self):
         """The server's status (public: the next call proves the credentials)."""
