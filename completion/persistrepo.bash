@@ -45,7 +45,7 @@ _persistrepo()
             mapfile -t COMPREPLY < <(compgen -W "$(sed -n 's/^\[\([^]]*\)\][[:space:]]*$/\1/p' \
                 "${root:-}"/etc/yum.repos.d/*.repo 2>/dev/null | grep -vx main)" -- "$cur")
             return ;;
-        --origin|--keep|--installonly-keep|--package|--exclude)
+        --origin|--keep|--installonly-keep|--package|--exclude|--server|--repository)
             return ;;
     esac
 
@@ -62,7 +62,7 @@ _persistrepo()
             opts="--store --config --version -h --help"
         else
             opts="add remove restore list prune verify refresh status ingest replay"
-            opts+=" import-imgbased imgbased-update dnf5-capture dnf5-persist"
+            opts+=" import-imgbased imgbased-update dnf5-capture dnf5-persist push pull"
         fi
         mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
         return
@@ -85,6 +85,7 @@ _persistrepo()
         dnf5-persist) opts="-h --help --store --installroot --json --dry-run --removed"
                       opts+=" --image-manifest --image-root --package --unavailable --cachedir"
                       opts+=" --state-dir" ;;
+        push|pull) opts+=" --server --repository --dry-run" ;;
     esac
     if [[ $cur == -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")

@@ -231,6 +231,16 @@ def cmd_imgbased_update(store, args):
     return EXIT_OK
 
 
+def cmd_push(store, args):
+    from persistrepo.fleet import cli as fleet
+    return fleet.cmd_push(store, args)
+
+
+def cmd_pull(store, args):
+    from persistrepo.fleet import cli as fleet
+    return fleet.cmd_pull(store, args)
+
+
 def cmd_dnf5_capture(store, args):
     from persistrepo import dnf5_capture
     try:

@@ -85,7 +85,8 @@ class Settings(object):
         return os.path.join(installroot, self.persist_dir.lstrip("/"))
 
 
-def read_file(path):
+def parse(path):
+    """The parsed config file, or a UsageError naming it."""
     parser = ConfigParser()
     try:
         parser.read([path])
@@ -94,6 +95,11 @@ def read_file(path):
     except (UnicodeError, IOError, OSError) as e:
         raise UsageError("%s: cannot read it as a UTF-8 configuration file (%s)"
                          % (path, getattr(e, "strerror", None) or e))
+    return parser
+
+
+def read_file(path):
+    parser = parse(path)
 
     def get(key):
         if parser.has_section("main") and parser.has_option("main", key):
@@ -102,18 +108,24 @@ def read_file(path):
     return Settings.from_values(get)
 
 
-def load(path=None, installroot="/"):
-    """Settings from path, else from the dnf plugin's or the yum plugin's
-    config inside installroot, else the defaults."""
+def find(path=None, installroot="/"):
+    """The config file to read: path, else the dnf plugin's or the yum
+    plugin's inside installroot, else None (the defaults)."""
     if path is not None:
         if os.path.isdir(path):
             raise UsageError("--config %s is a directory; give the config file, such as %s"
                              % (path, DNF_CONF))
         if not os.path.isfile(path):
             raise UsageError("%s: no such config file" % path)
-        return read_file(path)
+        return path
     for conf in (DNF_CONF, YUM_CONF):
         full = os.path.join(installroot, conf.lstrip("/"))
         if os.path.isfile(full):
-            return read_file(full)
-    return Settings()
+            return full
+    return None
+
+
+def load(path=None, installroot="/"):
+    """Settings from the config file (see find), else the defaults."""
+    found = find(path, installroot)
+    return Settings() if found is None else read_file(found)

@@ -9,6 +9,10 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNSAFE = 3
 EXIT_PARTIAL = 4
+EXIT_UNREACHABLE = 5  # push, pull: the Pulp server cannot be reached (or TLS failed)
+EXIT_DENIED = 6  # push, pull: the Pulp server refused the credentials
+EXIT_CONFLICT = 7  # push, pull: another build of a package's NEVRA is already there
+EXIT_SERVER = 8  # push, pull: a Pulp task failed or timed out, or an answer made no sense
 EXIT_AT_RISK = 100  # status: ran fine, and there is something to act on (as dnf check-update)
 
 

@@ -23,17 +23,20 @@ class Candidate(object):
     """A file to persist and what is known of where it came from."""
 
     def __init__(self, path, method="cli", origin=None, reason="user", supersede=False,
-                 module=None, installed=None, root_owned=False, installed_in=None):
+                 module=None, installed=None, root_owned=False, installed_in=None,
+                 persisted_at=None):
         """installed: the rpmdb's compat.header_identity of the build a
         transaction installed; the file must prove to be it (capture).
         installed_in: a root whose rpmdb must hold the file's own build
         (`dnf persist add`, which fetches the installed NEVRA from a repo).
         root_owned: as root, take only a file that root owns and nobody
-        else may write (import from another tool's store)."""
+        else may write (import from another tool's store).
+        persisted_at: kept from another store (pull), else now."""
         self.path = path
         self.installed = installed
         self.installed_in = installed_in
         self.root_owned = root_owned
+        self.persisted_at = persisted_at
         self.module = module
         self.method = method
         self.origin = origin
@@ -345,7 +348,7 @@ class Store(object):
                 try:
                     staged, info = self._stage(plan, cand.path, cand=cand)
                     entry = record.make_entry(info, cand.method, cand.origin, cand.reason,
-                                              module=cand.module)
+                                              cand.persisted_at, module=cand.module)
                 except (BadPackage, OSError, IOError) as e:
                     if staged is not None:
                         fsutil.unlink_if_exists(staged)

@@ -120,6 +120,14 @@ def _installroot(help, **kwargs):
                   **kwargs)
 
 
+def _fleet_options(dry_run_help):
+    return [Option("--server", "the Pulp server (default: server in [fleet] of the config)",
+                   metavar="URL"),
+            Option("--repository", "the repository (default: from [fleet], else "
+                   "persistrepo-HOST)", metavar="NAME"),
+            Option("--dry-run", dry_run_help, action="store_true")]
+
+
 SUBCOMMANDS = [
     Subcommand("add", "persist RPM files (dnf persist: installed packages)", [
         Option("--reason", "why it is persisted (default: user)", choices=("user", "dependency"),
@@ -195,6 +203,10 @@ SUBCOMMANDS = [
     ]),
     Subcommand("imgbased-update", "replay into the layer an image-update package just made "
                "(run by persistrepo-imgbased's trigger)"),
+    Subcommand("push", "make a Pulp repository mirror the store (docs/fleet.md)",
+               _fleet_options("say what would be added and removed, change nothing")),
+    Subcommand("pull", "fill the store from a Pulp repository (docs/fleet.md)",
+               _fleet_options("say what would be added, change nothing")),
     Subcommand("dnf5-capture", "capture a dnf5 transaction (run by libdnf5's actions plugin "
                "in mode=json, see docs/dnf5.md)"),
     Subcommand("dnf5-persist", "'dnf5 persist' (run by its dnf5 command plugin, see "

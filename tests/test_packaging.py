@@ -150,6 +150,24 @@ def test_library_package_layout(built):
     assert not any('dnf-plugins' in f or f.startswith('/etc') for f in files)
 
 
+def test_push_timer_ships_disabled(built, installed):
+    """persistrepo-push.service and .timer come with the command, and
+    installing the package enables neither (docs/fleet.md)."""
+    files = file_table(built[LIB])
+    units = '/usr/lib/systemd/system/persistrepo-push.'
+    for unit in ('service', 'timer'):
+        assert files[units + unit][:3] == ('-rw-r--r--', 'root', 'root'), unit
+    with open(installed + units + 'service') as f:
+        assert 'ExecStart=/usr/bin/persistrepo push\n' in f.read()
+    with open(installed + units + 'timer') as f:
+        assert 'WantedBy=timers.target' in f.read()
+    enabled = [os.path.join(d, n) for d, _, names in os.walk(installed + '/etc')
+               for n in names if n.startswith('persistrepo-push')]
+    assert enabled == []
+    assert not os.path.lexists(installed + '/etc/systemd/system/timers.target.wants')
+    assert run(['rpm', '-qp', '--scripts', built[LIB]]).strip() == ''  # nothing enables it
+
+
 def test_library_package_requires(built):
     """The library needs the rpm and createrepo_c bindings."""
     assert {'python3-rpm', 'python3-createrepo_c'} <= requires(built[LIB])
