@@ -166,6 +166,20 @@ def cmd_replay(store, args):
     return result.exit_code
 
 
+def cmd_export(store, args):
+    from persistrepo.export import command
+    return _emit(command.run(store, args))
+
+
+def add_export_parser(sub):
+    """The export subcommand (docs/image-mode.md)."""
+    from persistrepo.export import command
+    p = sub.add_parser("export", help="write the store as a Containerfile build context, a "
+                       "kickstart or a JSON manifest, for image mode")
+    command.add_arguments(p)
+    p.set_defaults(func=cmd_export)
+
+
 def cmd_import_imgbased(store, args):
     from persistrepo import imgbased
     if imgbased.disable_imgbased_persist(args.imgbased_conf):
@@ -307,6 +321,8 @@ def build_parser():
     p.add_argument("--allow-running-root", action="store_true",
                    help="allow --installroot / (the running system)")
     p.set_defaults(func=cmd_replay)
+
+    add_export_parser(sub)
 
     p = sub.add_parser("import-imgbased", help="turn off imgbased-persist and take over "
                        "its store")
