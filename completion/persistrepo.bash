@@ -62,7 +62,7 @@ _persistrepo()
             opts="--store --config --version -h --help"
         else
             opts="add remove restore list prune verify refresh status ingest replay"
-            opts+=" import-imgbased dnf5-capture dnf5-persist"
+            opts+=" export import-imgbased dnf5-capture dnf5-persist"
         fi
         mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
         return
@@ -80,6 +80,7 @@ _persistrepo()
         ingest) opts+=" --installroot" ;;
         replay) opts+=" --installroot --store --dry-run --json --skip-broken --enablerepo"
                 opts+=" --exclude --allow-running-root" ;;
+        export) opts+=" --format --from --image-root --enablerepo --exclude --baseurl" ;;
         import-imgbased) opts+=" --from --imgbased-conf --installroot --no-import" ;;
         dnf5-persist) opts+=" --installroot --json --image-manifest --image-root --package --cachedir --state-dir" ;;
     esac

@@ -26,7 +26,7 @@ import os
 import subprocess
 import tempfile
 
-from persistrepo import compat, failures, fsutil, listing
+from persistrepo import bootc, compat, failures, fsutil, listing
 from persistrepo.errors import PersistError, UsageError
 
 class Image(object):
@@ -144,9 +144,11 @@ class Report(object):
         self.failures = []       # failure records still outstanding
         self.fixes = {}          # NEVRA of an unpersisted package: a command that persists it
         self.last_replay = None  # what the newest replay report says it left out
+        self.image_mode = None   # on a bootc host: what its next upgrade or reboot drops
 
     def at_risk(self):
-        return bool(self.unpersisted or self.not_installed or self.failures)
+        return bool(self.unpersisted or self.not_installed or self.failures or
+                    (self.image_mode and self.image_mode["drops"]))
 
     def to_dict(self):
         return {
@@ -163,6 +165,7 @@ class Report(object):
             "not_installed": self.not_installed,
             "failures": self.failures,
             "excluded": self.excluded,
+            "image_mode": self.image_mode,
             "at_risk": self.at_risk(),
         }
 
@@ -194,7 +197,30 @@ def report(settings, installroot="/", image=None, store_path=None, adder="dnf"):
     rep.not_installed = sorted(e["nevra"] for e in entries
                                if e["nevra"] not in installed and e["reason"] != "dependency")
     rep.last_replay = last_replay(installroot)
+    if bootc.is_image_mode_host(installroot):
+        rep.image_mode = image_mode(installroot, pkgs, image)
     return rep
+
+
+EXPORT_COMMAND = "persistrepo export --format containerfile DIR"
+
+
+def image_mode(installroot, pkgs, image):
+    """What the next `bootc upgrade` or reboot drops: on an image-mode host
+    nothing replays, so every package that is not in the image goes, persisted
+    or not (without the image's list, every installed package is named)."""
+    booted = overlay = None
+    if installroot == "/":
+        try:
+            doc = bootc.status()
+            booted = bootc.booted_image(doc)
+            overlay = doc["status"].get("usrOverlay")
+        except PersistError:  # status still reports what it knows
+            pass
+    return {"booted_image": booted, "usr_overlay": overlay,
+            "drops": sorted(p["nevra"] for p in pkgs
+                            if image is None or not image.contains(p)),
+            "keep_with": EXPORT_COMMAND}
 
 
 REPORTS = "var/log/persistrepo"
@@ -283,6 +309,18 @@ def text(rep, prog="persistrepo"):
         lines.append("the last replay (%s, %s) left out:" % (rep.last_replay["status"],
                                                              rep.last_replay["report"]))
         lines.extend("  %s: %s" % (p["nevra"], p["reason"]) for p in rep.last_replay["left_out"])
+    if rep.image_mode and rep.image_mode["drops"]:
+        mode = rep.image_mode
+        lines.append("image mode (bootc%s): the next 'bootc upgrade' or reboot drops the %s "
+                     "not in the image%s:" % (
+                         ", booted " + mode["booted_image"] if mode["booted_image"] else "",
+                         listing.count(len(mode["drops"]), "package"),
+                         "" if rep.image else " (image unknown: every installed package is "
+                         "named)"))
+        lines.extend("  " + n for n in mode["drops"])
+        lines.append("keep them in a new image: %s, then 'podman build -t IMAGE DIR' and "
+                     "'bootc switch --transport containers-storage IMAGE' (docs/image-mode.md)"
+                     % mode["keep_with"])
     if not rep.at_risk():
         lines.append("nothing at risk")
     return "\n".join(lines)

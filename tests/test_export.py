@@ -1,39 +1,32 @@
-"""persistrepo export for image mode: the Containerfile's build context built
-offline by the real buildah on a locally made base image (tests/imagebed.py),
-and compared NEVRA for NEVRA with what replay puts into the same base; the
-kickstart and the JSON manifest.
+"""persistrepo export without an image build: the JSON manifest, the
+kickstart, usage errors, the booted image as FROM on a bootc host, and status
+on an image-mode host. The builds are in test_export_build.py.
 
 The store is captured the way a host fills it: the real dnf with the plugin
 installs a signed vendor agent (its library comes in as a dependency), a
 package of module stream vtool:1, tool-1.0 (its libtool-dep a dependency)
-and an unsigned local RPM. The base image ships tool-2.0 and libtool-dep.
+and an unsigned local RPM.
 """
 
 import json
 import os
-import shutil
-import sqlite3
+import subprocess
 
 import pytest
 
-from persistrepo import compat
-from tests import bed, imagebed
-from tests.storebed import cli
+from tests import bed
+from tests.storebed import cli, cli_command, cli_env
 from tests.test_dnf_plugin import STORE, Dnf
 from tests.test_modules import appstream
 
-BASE = "localhost/persistrepo-test-base"
-SIGNED = {"agent-1.0-1.noarch", "agent-lib-1.0-1.noarch"}
 
-
-class Site(object):
-    """The captured store, the base image and its builder, for a module's tests."""
+class Captured(object):
+    """A store captured by dnf with the plugin: store, key, tmp."""
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory, builder, gpg_key):
+def captured(tmp_path_factory, builder, gpg_key):
     tmp = tmp_path_factory.mktemp("export")
-    s = Site()
     vendor = bed.make_repo(tmp / "vendor", [
         builder.build("agent", requires=["agent-lib"], sign_with=gpg_key),
         builder.build("agent-lib", sign_with=gpg_key)])
@@ -49,120 +42,16 @@ def site(tmp_path_factory, builder, gpg_key):
     assert dnf("module", "enable", "vtool:1").returncode == 0
     res = dnf("install", "agent", "vtool", "tool", builder.build("localtool"))
     assert res.returncode == 0, res
-    s.store = os.path.join(layer, STORE)
-    s.key = gpg_key
-    s.tmp = tmp
-    s.buildah = imagebed.Buildah(imagebed.temporary_workdir())
-    s.buildah.make_base(BASE, [builder.build("tool", "2.0", requires=["libtool-dep"]),
-                               builder.build("libtool-dep")])
-    yield s
-    shutil.rmtree(s.buildah.workdir, ignore_errors=True)
+    c = Captured()
+    c.store, c.key, c.tmp, c.layer = os.path.join(layer, STORE), gpg_key, tmp, layer
+    return c
 
 
-def export(site, directory, *args):
-    res = cli("--store", site.store, "export", "--from", BASE, *(args + (directory,)))
-    assert res.returncode == 0, res.stderr
-    return res
-
-
-def rpmdb(root):
-    """Every NEVRA in root's rpmdb, gpg-pubkeys included."""
-    with bed.dbpath_macro():
-        return set(compat.header_nevra(h) for h in compat.rpmdb_headers(root))
-
-
-def history(root):
-    """{name: (reason, repo)} of root's dnf history: reason 1 dependency, 2 user."""
-    with sqlite3.connect(os.path.join(root, "var/lib/dnf/history.sqlite")) as db:
-        rows = db.execute("select rpm.name, ti.reason, repo.repoid from trans_item ti "
-                          "join rpm on rpm.item_id = ti.item_id "
-                          "join repo on repo.id = ti.repo_id where ti.action = 1")
-        return dict((name, (reason, repo)) for name, reason, repo in rows)
-
-
-def module_state(root, name):
-    path = os.path.join(root, "etc/dnf/modules.d/%s.module" % name)
-    with open(path) as f:
-        return dict(l.strip().split("=", 1) for l in f if "=" in l)
-
-
-def test_built_image_equals_replay_on_the_same_base(site):
-    """export --image-root: the image buildah builds from the context holds
-    exactly what replay installs into the same base, NEVRA for NEVRA, with
-    the vendor key imported, module stream vtool:1 enabled, the requested
-    packages user-installed and their libraries dependencies, the unsigned
-    local package from the unsigned repo only, and the base's newer tool-2.0
-    kept."""
-    context = str(site.tmp / "context")
-    with site.buildah.mounted(BASE) as base_root:
-        res = export(site, context, "--image-root", base_root)
-    assert "podman build -t IMAGE %s" % context in res.stdout
-    text = open(os.path.join(context, "Containerfile")).read()
-    assert "\nFROM %s\n" % BASE in text
-    assert "#   localtool-1.0-1.noarch: unsigned, captured from a local file" in text
-    assert "Not installed: tool-1.0-1.noarch (the root already has tool-2.0-1.noarch" in text
-    assert sorted(os.listdir(os.path.join(context, "unsigned"))) == [
-        "localtool-1.0-1.noarch.rpm", "repodata", "vtool-1.0-1.noarch.rpm"]
-    assert set(n[:-4] for n in os.listdir(os.path.join(context, "repo"))
-               if n.endswith(".rpm")) == SIGNED
-
-    with site.buildah.mounted(BASE) as replayed:
-        res = cli("replay", "--installroot", replayed, "--store", site.store, tool=True)
-        assert res.returncode == 0, res.stderr
-        want, want_history = rpmdb(replayed), history(replayed)
-    site.buildah.bud(context, "localhost/exported")
-    with site.buildah.mounted("localhost/exported") as built:
-        assert rpmdb(built) == want
-        got = history(built)
-        assert module_state(built, "vtool")["stream"] == "1"
-        assert module_state(built, "vtool")["state"] == "enabled"
-        assert bed.pubkeys(built) == {site.key.keyid}
-    assert {"tool-2.0-1.noarch", "agent-1.0-1.noarch", "localtool-1.0-1.noarch",
-            "vtool-1.0-1.noarch"} <= want
-    assert "tool-1.0-1.noarch" not in want
-    assert got["agent"] == (2, "persistrepo-export")
-    assert got["agent-lib"] == (1, "persistrepo-export")
-    assert got["localtool"] == (2, "persistrepo-unsigned")
-    assert got["vtool"] == (2, "persistrepo-unsigned")
-    assert dict((n, r) for n, (r, _) in got.items()) == \
-        dict((n, r) for n, (r, _) in want_history.items())
-
-
-def test_a_build_without_the_right_key_fails(site, tmp_path):
-    """The signed repo is checked: with another key in its place the build fails."""
-    context = str(tmp_path / "context")
-    with site.buildah.mounted(BASE) as base_root:
-        export(site, context, "--image-root", base_root)
-    [key_file] = os.listdir(os.path.join(context, "keys"))
-    other = bed.GpgKey(tmp_path / "other")
-    other.close()
-    shutil.copy(other.pubkey, os.path.join(context, "keys", key_file))
-    res = site.buildah.bud(context, "localhost/wrong-key", check=False)
-    assert res.returncode != 0
-    assert "agent" in res.stdout + res.stderr
-    assert "GPG" in res.stdout + res.stderr or "key" in res.stdout + res.stderr
-
-
-def test_without_the_base_root_nothing_is_downgraded(site, tmp_path):
-    """No --image-root: requested packages are asked for by name, so the
-    base's newer tool-2.0 stays; the rest is installed and the warning says so."""
-    context = str(tmp_path / "context")
-    res = export(site, context)
-    assert "no --image-root" in res.stderr
-    site.buildah.bud(context, "localhost/no-root")
-    with site.buildah.mounted("localhost/no-root") as built:
-        have = rpmdb(built)
-        assert module_state(built, "vtool")["stream"] == "1"
-    assert {"tool-2.0-1.noarch", "agent-1.0-1.noarch", "agent-lib-1.0-1.noarch",
-            "vtool-1.0-1.noarch", "localtool-1.0-1.noarch"} <= have
-    assert "tool-1.0-1.noarch" not in have
-
-
-def test_json_manifest_and_kickstart(site, tmp_path):
+def test_json_manifest_and_kickstart(captured, tmp_path):
     """The manifest carries each package's NEVRA, checksum, reason, origin,
     signer and stream, and the repos and keys; the kickstart has the repo,
     module, %packages and key lines and writes the repos beside it."""
-    res = cli("--store", site.store, "export", "--format", "json")
+    res = cli("--store", captured.store, "export", "--format", "json")
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
     assert doc["format"] == 1 and doc["planned_by"] == "no-downgrade"
@@ -171,7 +60,7 @@ def test_json_manifest_and_kickstart(site, tmp_path):
                          pkgs["localtool-1.0-1.noarch"])
     assert (agent["reason"], agent["role"], agent["origin"], agent["repo"]) == \
         ("user", "requested", "vendor", "persistrepo-export")
-    assert agent["key_id"].endswith(site.key.keyid) and len(agent["sha256"]) == 64
+    assert agent["key_id"].endswith(captured.key.keyid) and len(agent["sha256"]) == 64
     assert (lib["reason"], lib["role"]) == ("dependency", "dependency")
     assert (local["origin"], local["repo"], local["signed"]) == \
         ("@commandline", "persistrepo-unsigned", False)
@@ -185,7 +74,7 @@ def test_json_manifest_and_kickstart(site, tmp_path):
     assert "BEGIN PGP PUBLIC KEY BLOCK" in doc["keys"][0]["armored"]
 
     out = str(tmp_path / "ks")
-    res = cli("--store", site.store, "export", "--format", "kickstart", out,
+    res = cli("--store", captured.store, "export", "--format", "kickstart", out,
               "--baseurl", "http://192.0.2.1/ks")
     assert res.returncode == 0, res.stderr
     ks = res.stdout
@@ -206,8 +95,74 @@ def test_json_manifest_and_kickstart(site, tmp_path):
     (("--from", "bad\nimage", "DIR"), "not an image reference"),
     (("DIR",), "not an image-mode host"),
 ])
-def test_usage_errors(site, tmp_path, args, words):
+def test_usage_errors(captured, tmp_path, args, words):
     args = [str(tmp_path / "ctx") if a == "DIR" else a for a in args]
-    res = cli("--store", site.store, "export", *args)
+    res = cli("--store", captured.store, "export", *args)
     assert res.returncode == 2 and words in res.stderr, res.stderr
     assert not os.path.exists(str(tmp_path / "ctx"))
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+# What `bootc status --json` prints on a host booted from a registry image,
+# shaped as bootc's own host schema has it (bootc docs/src/host-v1.schema.json:
+# status.booted.image.image.{image,transport}, status.booted.image.imageDigest,
+# status.usrOverlay). Debian packages no bootc, so this stand-in prints it.
+BOOTC_STATUS = {
+    "apiVersion": "org.containers.bootc/v1", "kind": "BootcHost",
+    "spec": {"image": {"image": "quay.io/example/node:41", "transport": "registry"}},
+    "status": {"booted": {"image": {
+        "image": {"image": "quay.io/example/node:41", "transport": "registry"},
+        "version": "41.20260101.0", "imageDigest": DIGEST}},
+        "usrOverlay": {"accessMode": "readWrite", "persistence": "transient"}}}
+
+
+def on_image_mode_host(tmp_path, *args):
+    """Run persistrepo ARGS as on a bootc host: in a private mount namespace
+    whose /run holds ostree's ostree-booted marker, with the stand-in bootc
+    first on PATH."""
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "bootc").write_text("#!/bin/sh\n[ \"$*\" = \"status --json\" ] || exit 2\n"
+                                "cat <<'EOF'\n%s\nEOF\n" % json.dumps(BOOTC_STATUS))
+    os.chmod(str(stub / "bootc"), 0o755)
+    script = ("mount -t tmpfs tmpfs /run && touch /run/ostree-booted && "
+              "PATH=%s:$PATH exec \"$@\"" % stub)
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                           script, "sh"] + cli_command(*args), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, env=cli_env())
+
+
+def test_from_is_the_booted_image_by_digest(captured, tmp_path):
+    """On a bootc host without --from, FROM is the booted image pinned by digest."""
+    out = str(tmp_path / "ctx")
+    res = on_image_mode_host(tmp_path, "--store", captured.store, "export", out)
+    assert res.returncode == 0, res.stderr
+    with open(os.path.join(out, "Containerfile")) as f:
+        assert "\nFROM quay.io/example/node@%s\n" % DIGEST in f.read()
+
+
+def test_status_on_an_image_mode_host_names_what_goes_and_the_fix(captured, tmp_path):
+    """status on a bootc host: everything not in the image goes at the next
+    upgrade or reboot, persisted or not, and the export command keeps it."""
+    manifest = tmp_path / "image.txt"
+    manifest.write_text("bed-base-1.0-1.noarch\ntool-1.0-1.noarch\n")
+    args = ("--store", captured.store, "status", "--installroot", captured.layer,
+            "--image-manifest", str(manifest))
+    res = cli(*args)
+    assert res.returncode == 0 and "image mode" not in res.stdout, res.stdout + res.stderr
+    os.makedirs(os.path.join(captured.layer, "run"))
+    open(os.path.join(captured.layer, "run/ostree-booted"), "w").close()
+    try:
+        res = cli(*args)
+        doc = json.loads(cli(*(args + ("--json",))).stdout)
+    finally:
+        os.unlink(os.path.join(captured.layer, "run/ostree-booted"))
+    assert res.returncode == 100, res.stdout + res.stderr
+    gone = ["agent-1.0-1.noarch", "agent-lib-1.0-1.noarch", "libtool-dep-1.0-1.noarch",
+            "localtool-1.0-1.noarch", "vtool-1.0-1.noarch"]
+    assert doc["image_mode"]["drops"] == gone
+    assert "the next 'bootc upgrade' or reboot drops the 5 packages not in the image:\n" \
+        + "".join("  %s\n" % n for n in gone) in res.stdout
+    assert "keep them in a new image: persistrepo export --format containerfile DIR" \
+        in res.stdout

@@ -3,9 +3,9 @@
 import os
 import re
 
-from persistrepo import commands, listing
+from persistrepo import bootc, commands, listing
 from persistrepo.errors import UsageError
-from persistrepo.export import bootc, containerfile, context, kickstart, manifest, plan
+from persistrepo.export import containerfile, context, kickstart, manifest, plan
 
 FORMATS = ("containerfile", "kickstart", "json")
 _REPO_ID = re.compile(r"[A-Za-z0-9_.:-]+\Z")

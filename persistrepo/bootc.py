@@ -1,5 +1,5 @@
-"""The image-mode host this runs on: is it one, and which image did it boot
-(docs/image-mode.md, "On the host").
+"""Image-mode (bootc) hosts: is this one, and which image did it boot
+(docs/image-mode.md, "On the host"). Python 3.6 compatible.
 
 A bootc (or rpm-ostree) host is marked by /run/ostree-booted, which ostree's
 boot code creates and which dnf's own image-mode checks look for too. The
@@ -20,8 +20,9 @@ REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}\Z")
 MAX_STATUS = 1 << 20
 
 
-def is_image_mode_host():
-    return os.path.exists(OSTREE_BOOTED)
+def is_image_mode_host(root="/"):
+    """True when root is a booted image-mode system."""
+    return os.path.exists(os.path.join(root, OSTREE_BOOTED.lstrip("/")))
 
 
 def status():
