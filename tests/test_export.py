@@ -128,9 +128,7 @@ def on_image_mode_host(tmp_path, *args):
     os.chmod(str(stub / "bootc"), 0o755)
     script = ("mount -t tmpfs tmpfs /run && touch /run/ostree-booted && "
               "PATH=%s:$PATH exec \"$@\"" % stub)
-    # In the sid chroot / is no mount point (its runner's namespace is private already).
-    propagation = "private" if os.path.ismount("/") else "unchanged"
-    return subprocess.run(["unshare", "--mount", "--propagation", propagation, "sh", "-c",
+    return subprocess.run(bed.unshare_mount_args() + ["sh", "-c",
                            script, "sh"] + cli_command(*args), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, universal_newlines=True, env=cli_env())
 
