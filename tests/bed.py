@@ -662,12 +662,3 @@ class StandardSet:
         return os.path.join(self.repo, os.path.basename(
             self.path(name, version, arch)))
 
-
-def unshare_mount_args():
-    """`unshare` arguments for a private mount namespace. In the sid chroot /
-    is no mount point, so unshare cannot make it private; the chroot's runner
-    made its whole namespace private already, and nothing propagates out."""
-    with open('/proc/self/mountinfo') as f:
-        root_mounted = any(line.split()[4] == '/' for line in f)
-    return ['unshare', '--mount', '--propagation',
-            'private' if root_mounted else 'unchanged']

@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -108,8 +109,17 @@ class Buildah(object):
 
     def bud(self, context, tag, check=True):
         """Build context (its Containerfile) as tag, offline and without a registry."""
+        # buildah 1.43 raises RUN's open-file and process limits unless told
+        # the ones this process has (a container here may not raise them).
+        limits = []
+        for name, which in (("nofile", resource.RLIMIT_NOFILE),
+                            ("nproc", resource.RLIMIT_NPROC)):
+            limits += ["--ulimit", name + "=" + ":".join(
+                "unlimited" if n == resource.RLIM_INFINITY else str(n)
+                for n in resource.getrlimit(which))]
         return self.run("bud", "--isolation", "chroot", "--pull=never", "--layers=false",
-                        "-f", os.path.join(str(context), "Containerfile"), "-t", tag,
+                        *(limits + ["-f", os.path.join(str(context), "Containerfile"),
+                                    "-t", tag]),
                         str(context), check=check)
 
 

@@ -12,7 +12,6 @@ import glob
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 
@@ -490,84 +489,3 @@ def test_replay_into_a_dnf5_root_records_the_reasons_for_dnf5(std_set, tmp_path)
     assert view["tool"][0] == "User"      # from_repo stays <unknown> (docs/dnf5.md)
     assert view["libtool-dep"][0] == "Dependency"
     assert view["unsigned"] == ("User", "std")
-
-
-# `bootc` as dnf5's libdnf5::utils::bootc calls it (libdnf5/utils/bootc.cpp:
-# is_bootc_system reads .spec.image of `bootc status --json`,
-# has_read_only_usr_overlay its .status.usrOverlay.accessMode), on a host whose
-# /usr is already under bootc's read-only transient overlay. Debian packages
-# no bootc, so this stand-in prints that document and logs its calls.
-BOOTC_STUB = """#!/bin/sh
-echo "$*" >> /bootc-calls
-[ "$1" = status ] || exit 1
-echo '{"apiVersion": "org.containers.bootc/v1", "kind": "BootcHost",
- "spec": {"image": {"image": "quay.io/example/node:41", "transport": "registry"}},
- "status": {"booted": {"image": {"image": {"image": "quay.io/example/node:41",
-   "transport": "registry"}, "imageDigest": "sha256:%s"}},
-  "usrOverlay": {"accessMode": "readOnly", "persistence": "transient"}}}'
-""" % ("ab" * 32)
-
-# A booted image-mode host in a private mount namespace: its /usr is this
-# system's /usr under a read-only overlay (what `bootc usr-overlay --read-only`
-# leaves), /etc a copy, /var its own, /run with ostree's marker. dnf5 runs
-# there on / as an admin runs it; the overlay is unmounted afterwards, as the
-# next boot discards it.
-HOST_SCRIPT = r"""
-set -e
-h=$1 over=$2; shift 2
-mkdir -p $h/usr $h/etc $h/var $h/proc $h/dev $h/run $h/tmp $h/src $h/opt \
-  $over/upper $over/work $over/merged
-for d in bin sbin lib lib64; do if [ -e /$d ]; then ln -sfn usr/$d $h/$d; fi; done
-cp -a /etc/. $h/etc/
-mount -t overlay overlay -o lowerdir=/usr,upperdir=$over/upper,workdir=$over/work $over/merged
-mount --bind $over/merged $h/usr
-mount -o remount,bind,ro $h/usr
-mount --bind /proc $h/proc
-mount --rbind /dev $h/dev
-mount --bind /src $h/src
-mount --bind /opt $h/opt
-touch $h/run/ostree-booted
-rc=0
-chroot $h /usr/bin/env PATH=/stub:/usr/bin:/usr/sbin HOME=/root PYTHONPATH=/src "$@" \
-  > $h/out 2>&1 || rc=$?
-echo "exit $rc" >> $h/out
-umount -l $h/usr $over/merged
-"""
-
-
-def test_transient_install_on_a_bootc_host_is_captured_under_var(tmp_path, builder):
-    """On a bootc host with /usr read-only, real dnf5 refuses a plain install
-    and takes its bootc path with --transient (remounting the overlay
-    read-write in its own namespace); the capture lands in /var, which stays,
-    while the package itself goes with the overlay."""
-    host = tmp_path / "host"
-    for sub in ("stub", "root", "plugconf/actions.d"):
-        (host / sub).mkdir(parents=True)
-    (host / "stub" / "bootc").write_text(BOOTC_STUB)
-    os.chmod(str(host / "stub" / "bootc"), 0o755)
-    shutil.copy(builder.build("vagent", files={"/usr/share/vagent/agent": "x\n"}),
-                str(host / "vagent-1.0-1.noarch.rpm"))
-    (host / "root" / ".rpmmacros").write_text("%%_dbpath %s\n" % bed.DBPATH)
-    (host / "plugconf" / "actions.conf").write_text("[main]\nname = actions\nenabled = 1\n")
-    (host / "plugconf" / "actions.d" / "persistrepo.actions").write_text(actions_line(
-        "/persist_rpm.conf"))
-    (host / "persist_rpm.conf").write_text("[main]\nenabled=1\n")
-
-    def on_host(*args):
-        subprocess.run(bed.unshare_mount_args() + ["sh", "-c",
-                        HOST_SCRIPT, "sh", str(host), str(tmp_path / "overlay"), "dnf5", "-y",
-                        "--setopt=pluginconfpath=/plugconf",
-                        "--setopt=reposdir=/nonexistent"] + list(args), check=True)
-        with open(str(host / "out")) as f:
-            return f.read()
-
-    out = on_host("install", "/vagent-1.0-1.noarch.rpm")
-    assert "Pass --transient" in out and "exit 1" in out, out
-    out = on_host("install", "--transient", "/vagent-1.0-1.noarch.rpm")
-    assert "exit 0" in out, out
-    assert "status" in (host / "bootc-calls").read_text()
-    entry = listed(str(host / STORE))["vagent-1.0-1.noarch"]
-    assert entry["origin"] == "@commandline" and entry["reason"] == "user"
-    # The package went into the overlay, which the next boot discards.
-    assert (tmp_path / "overlay" / "upper" / "share" / "vagent" / "agent").is_file()
-    assert not os.path.exists("/usr/share/vagent/agent")

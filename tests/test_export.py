@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from tests import bed
+from tests import bed, node
 from tests.storebed import cli, cli_command, cli_env
 from tests.test_dnf_plugin import STORE, Dnf
 from tests.test_modules import appstream
@@ -128,8 +128,8 @@ def on_image_mode_host(tmp_path, *args):
     os.chmod(str(stub / "bootc"), 0o755)
     script = ("mount -t tmpfs tmpfs /run && touch /run/ostree-booted && "
               "PATH=%s:$PATH exec \"$@\"" % stub)
-    return subprocess.run(bed.unshare_mount_args() + ["sh", "-c",
-                           script, "sh"] + cli_command(*args), stdout=subprocess.PIPE,
+    return subprocess.run(["unshare", "--mount", "--propagation", node.propagation(), "sh",
+                           "-c", script, "sh"] + cli_command(*args), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, universal_newlines=True, env=cli_env())
 
 

@@ -5,7 +5,6 @@ import re
 
 from persistrepo import bootc, commands, listing
 from persistrepo.errors import UsageError
-from persistrepo.export import containerfile, context, kickstart, manifest, plan
 
 FORMATS = ("containerfile", "kickstart", "json")
 _REPO_ID = re.compile(r"[A-Za-z0-9_.:-]+\Z")
@@ -41,6 +40,9 @@ def _base_image(args):
 
 def run(store, args):
     """A commands.Printed for `persistrepo export`."""
+    # Imported here: the parser is built on EL7's Python 2.7 too, where the
+    # replay planner that export uses cannot be imported.
+    from persistrepo.export import containerfile, context, kickstart, manifest, plan
     for repo_id in args.enablerepo:
         if not _REPO_ID.match(repo_id):
             raise UsageError("--enablerepo %r is not a repo id" % repo_id)
