@@ -661,4 +661,3 @@ class StandardSet:
         """Path of that RPM's copy inside ``repo``."""
         return os.path.join(self.repo, os.path.basename(
             self.path(name, version, arch)))
-

@@ -29,6 +29,7 @@ DPKG_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*",
                  "/usr/share/info/*")
 RECIPE = 1  # bump when the way the tarball is made changes
 DBPATH_MACROS = "etc/rpm/macros.dbpath"
+NPROC_CAP = 32768
 
 
 def suite():
@@ -110,13 +111,14 @@ class Buildah(object):
     def bud(self, context, tag, check=True):
         """Build context (its Containerfile) as tag, offline and without a registry."""
         # buildah 1.43 raises RUN's open-file and process limits unless told
-        # the ones this process has (a container here may not raise them).
-        limits = []
-        for name, which in (("nofile", resource.RLIMIT_NOFILE),
-                            ("nproc", resource.RLIMIT_NPROC)):
-            limits += ["--ulimit", name + "=" + ":".join(
-                "unlimited" if n == resource.RLIM_INFINITY else str(n)
-                for n in resource.getrlimit(which))]
+        # limits this process may set (a container here may not raise them);
+        # buildah 1.28 has already capped processes at 32768 when it sets them.
+        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
+        nproc = min(n for n in resource.getrlimit(resource.RLIMIT_NPROC) + (NPROC_CAP,)
+                    if n != resource.RLIM_INFINITY)
+        limits = ["--ulimit", "nofile=%s:%s" % tuple(
+            "unlimited" if n == resource.RLIM_INFINITY else n for n in nofile),
+            "--ulimit", "nproc=%d:%d" % (nproc, nproc)]
         return self.run("bud", "--isolation", "chroot", "--pull=never", "--layers=false",
                         *(limits + ["-f", os.path.join(str(context), "Containerfile"),
                                     "-t", tag]),
