@@ -62,7 +62,7 @@ _persistrepo()
             opts="--store --config --version -h --help"
         else
             opts="add remove restore list prune verify refresh status ingest replay"
-            opts+=" import-imgbased imgbased-update dnf5-capture dnf5-persist push pull"
+            opts+=" export import-imgbased imgbased-update dnf5-capture dnf5-persist push pull"
         fi
         mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
         return
@@ -81,6 +81,7 @@ _persistrepo()
         ingest) opts+=" --installroot" ;;
         replay) opts+=" --installroot --dry-run --json --skip-broken --enablerepo"
                 opts+=" --exclude --allow-running-root" ;;
+        export) opts+=" --format --from --image-root --enablerepo --exclude --baseurl" ;;
         import-imgbased) opts+=" --from --imgbased-conf --installroot --no-import --if-present" ;;
         dnf5-persist) opts="-h --help --store --installroot --json --dry-run --removed"
                       opts+=" --image-manifest --image-root --package --unavailable --cachedir"

@@ -192,6 +192,11 @@ def cmd_replay(store, args):
     return result.exit_code
 
 
+def cmd_export(store, args):
+    from persistrepo.export import command
+    return _emit(command.run(store, args))
+
+
 def cmd_import_imgbased(store, args):
     from persistrepo import imgbased
     conf = args.imgbased_conf or imgbased.IMGBASED_PERSIST_CONF

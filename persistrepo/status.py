@@ -28,7 +28,7 @@ import re
 import subprocess
 import tempfile
 
-from persistrepo import compat, failures, fsutil, listing, names
+from persistrepo import bootc, compat, failures, fsutil, listing, names
 from persistrepo.advice import Front
 from persistrepo.errors import PersistError, UsageError
 
@@ -163,9 +163,11 @@ class Report(object):
         self.fixes = {}          # NEVRA of an unpersisted package: a command that persists it
         self.last_replay = None  # what the newest replay report says it left out
         self.image_update = None  # the newest image update that did not get the packages
+        self.image_mode = None   # on a bootc host: what its next upgrade or reboot drops
 
     def at_risk(self):
-        return bool(self.unpersisted or self.not_installed or self.broken or self.failures)
+        return bool(self.unpersisted or self.not_installed or self.broken or self.failures or
+                    (self.image_mode and self.image_mode["drops"]))
 
     def to_dict(self):
         return {
@@ -185,6 +187,7 @@ class Report(object):
             "skipped": self.skipped,
             "failures": self.failures,
             "excluded": self.excluded,
+            "image_mode": self.image_mode,
             "at_risk": self.at_risk(),
         }
 
@@ -226,6 +229,8 @@ def report(settings, installroot="/", image=None, store_path=None, front=None):
     update = last_image_update(store_path)
     if update and update.get("status") in ("failed", "not-found"):
         rep.image_update = update
+    if bootc.is_image_mode_host(installroot):
+        rep.image_mode = image_mode(installroot, pkgs, image)
     return rep
 
 
@@ -261,6 +266,27 @@ def replay_verdicts(rep, store_path, root, installed):
         elif item.action == "skip":
             rep.skipped.append({"nevra": item.nevra, "reason": item.reason})
     rep.not_installed.sort()
+
+
+EXPORT_COMMAND = "persistrepo export --format containerfile DIR"
+
+
+def image_mode(installroot, pkgs, image):
+    """What the next `bootc upgrade` or reboot drops: on an image-mode host
+    nothing replays, so every package that is not in the image goes, persisted
+    or not (without the image's list, every installed package is named)."""
+    booted = overlay = None
+    if installroot == "/":
+        try:
+            doc = bootc.status()
+            booted = bootc.booted_image(doc)
+            overlay = doc["status"].get("usrOverlay")
+        except PersistError:  # status still reports what it knows
+            pass
+    return {"booted_image": booted, "usr_overlay": overlay,
+            "drops": sorted(p["nevra"] for p in pkgs
+                            if image is None or not image.contains(p)),
+            "keep_with": EXPORT_COMMAND}
 
 
 REPORTS = "var/log/persistrepo"
@@ -397,6 +423,18 @@ def text(rep, front=None):
         lines.append("the image update to %s (%s) did NOT get the persisted packages: %s"
                      % (rep.image_update["layer"], rep.image_update.get("at"),
                         rep.image_update.get("detail")))
+    if rep.image_mode and rep.image_mode["drops"]:
+        mode = rep.image_mode
+        lines.append("image mode (bootc%s): the next 'bootc upgrade' or reboot drops the %s "
+                     "not in the image%s:" % (
+                         ", booted " + mode["booted_image"] if mode["booted_image"] else "",
+                         listing.count(len(mode["drops"]), "package"),
+                         "" if rep.image else " (image unknown: every installed package is "
+                         "named)"))
+        lines.extend("  " + n for n in mode["drops"])
+        lines.append("keep them in a new image: %s, then 'podman build -t IMAGE DIR' and "
+                     "'bootc switch --transport containers-storage IMAGE' (docs/image-mode.md)"
+                     % mode["keep_with"])
     if not rep.at_risk():
         lines.append("nothing at risk")
     return "\n".join(lines)

@@ -203,6 +203,23 @@ SUBCOMMANDS = [
     ]),
     Subcommand("imgbased-update", "replay into the layer an image-update package just made "
                "(run by persistrepo-imgbased's trigger)"),
+    Subcommand("export", "write the store as a Containerfile build context, a kickstart or "
+               "a JSON manifest, for image mode", [
+                   Option("--format", "what to write (default: containerfile)",
+                          choices=("containerfile", "kickstart", "json"),
+                          default="containerfile"),
+                   Option("--from", "the base image (default on a bootc host: the booted "
+                          "image, by digest)", dest="base_image", metavar="IMAGE"),
+                   Option("--image-root", "the base image's root, mounted: install exactly "
+                          "what replay would", path=True, metavar="DIR"),
+                   Option("--enablerepo", "also let the build use this repo of the base image "
+                          "(not offline)", action="append", default=[], metavar="ID"),
+                   Option("--exclude", "leave the persisted packages SPEC matches out",
+                          action="append", default=[], metavar="SPEC"),
+                   Option("--baseurl", "kickstart: where DIR will be served (default: "
+                          "file://DIR)", metavar="URL"),
+               ], positional=("directory", "?", "DIR",
+                              "the new build context (containerfile, kickstart)")),
     Subcommand("push", "make a Pulp repository mirror the store (docs/fleet.md)",
                _fleet_options("say what would be added and removed, change nothing")),
     Subcommand("pull", "fill the store from a Pulp repository (docs/fleet.md)",

@@ -59,7 +59,7 @@ def _compatible_installed(sack, name, arch):
                   reverse=True)
 
 
-def _candidates(entries):
+def candidates(entries):
     """The entries replay asks for: newest per requested name.arch, every
     requested version of installonly packages."""
     groups = {}
@@ -86,7 +86,7 @@ def _store_pkg(sack, entry):
 def requested(sack, entries, refused):
     """Plan items for the requested packages; refused maps filename -> why."""
     items = []
-    for e in _candidates(entries):
+    for e in candidates(entries):
         installed = _compatible_installed(sack, e["name"], e["arch"])
         newest = installed[0] if installed else None
         root_has = _pkg_nevra(newest) if newest else None

@@ -37,11 +37,11 @@ def unsigned_allowed(entry):
 
 class Keys(object):
     """The public keys replay may verify with: the store's ({key_id: armored},
-    as Store.keys gives them) and the new root's."""
+    as Store.keys gives them) and the new root's (none when root is None)."""
 
     def __init__(self, store_keys, root):
         self.store_keys = store_keys
-        root_keys = compat.installed_pubkeys(root)
+        root_keys = compat.installed_pubkeys(root) if root else []
         self.root_ids = set()
         for armored in root_keys:
             try:
