@@ -2,7 +2,6 @@
 the session starts on 127.0.0.1 (tests/pulpserver.py). Runs on the Debian 12
 stack only: Pulp does not support the sid stack's Python (docs/testing.md)."""
 
-import json
 import os
 import signal
 import sqlite3
