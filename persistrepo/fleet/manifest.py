@@ -4,11 +4,14 @@ stream, when persisted) and the store's public keys.
 
 It is made only from the store's state, so the same store always gives the
 same bytes: a push that changes nothing finds the same manifest on the server.
+It is not the export manifest (persistrepo.export.manifest), which says what
+an export installs and how; this one carries the record itself, to be taken
+back into a store entry for entry.
 """
 
 import json
 
-from persistrepo import names, pgp, record
+from persistrepo import fsutil, names, pgp, record
 
 FORMAT = "persistrepo-fleet-manifest"
 VERSION = 1
@@ -30,8 +33,8 @@ def parse(data, source):
     if len(data) > MAX_SIZE:
         raise ValueError("%s is larger than %d bytes" % (source, MAX_SIZE))
     try:
-        doc = json.loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        doc = fsutil.load_json(data)  # bounded in depth, as every store file
+    except ValueError as e:
         raise ValueError("%s is not a JSON document (%s)" % (source, e))
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or \
             doc.get("version") != VERSION:
