@@ -302,16 +302,17 @@ def last_image_update(store_root):
     return dict(doc[layer], layer=layer)
 
 
-def _imgbase(*args):
-    """The last line imgbase prints for args (imgbased's own state)."""
+def _imgbase(*args, **kw):
+    """The last line imgbase prints for args (imgbased's own state); with
+    answer=False only that it succeeded."""
     proc = subprocess.Popen(["imgbase"] + list(args), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, universal_newlines=True)
     out, err = proc.communicate()
     lines = out.strip().splitlines()
-    if proc.returncode != 0 or not lines:
+    if proc.returncode != 0 or (kw.get("answer", True) and not lines):
         why = (err.strip().splitlines() or ["no output"])[-1]
         raise HookError("'imgbase %s' failed: %s" % (" ".join(args), why))
-    return lines[-1].strip()
+    return lines[-1].strip() if lines else None
 
 
 def after_image_update():
@@ -371,22 +372,13 @@ def _remove_layer(layer):
     entries go with it); say what boots next."""
     try:
         base = _imgbase("base", "--of-layer", layer)
-        _imgbase_run("base", "--remove", base)
+        _imgbase("base", "--remove", base, answer=False)
     except HookError as e:
         return ("the new layer %s could NOT be removed (%s): before rebooting, run "
                 "'imgbase base --remove' on its base, or it boots without the packages"
                 % (layer, e))
     return ("the new layer %s was removed, the running layer boots next; fix the cause, "
             "then reinstall the image-update package" % layer)
-
-
-def _imgbase_run(*args):
-    proc = subprocess.Popen(["imgbase"] + list(args), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, universal_newlines=True)
-    out = proc.communicate()[0].strip()
-    if proc.returncode != 0:
-        raise HookError("'imgbase %s' failed: %s" % (" ".join(args), (
-            out.splitlines() or ["exit status %d" % proc.returncode])[-1]))
 
 
 def _note(layer, status, detail):

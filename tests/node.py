@@ -313,12 +313,13 @@ bootsetup_pkgs=kernel-core
 """
 
 # The %post of ovirt-node-ng-image-update (ovirt-node-ng-image,
-# ovirt-node-ng.spec.in lines 64-75). Stand-ins: IMGBASED_IMAGE_UPDATE_RPM
-# comes from NODE_IMAGE_UPDATE_RPM, not `lsof -p $PPID` (line 68); the image
-# file names the image tree, which is bind-mounted where the squashfs and
-# its rootfs.img would be (lines 70-71, 74-75).
+# ovirt-node-ng.spec.in lines 64-75). Stand-ins: IMGBASED_IMAGE_UPDATE_RPM,
+# the package file being installed, is found in dnf's cache, not with `lsof
+# -p $PPID` (line 68; none with rpm -U); the image file names the image
+# tree, which is bind-mounted where the squashfs and its rootfs.img would be
+# (lines 70-71, 74-75).
 IMAGE_UPDATE_POST = """set -e
-export IMGBASED_IMAGE_UPDATE_RPM=$NODE_IMAGE_UPDATE_RPM
+export IMGBASED_IMAGE_UPDATE_RPM=$(ls /var/cache/dnf/*/packages/ovirt-node-ng-image-update-*.rpm 2>/dev/null | tail -1)
 export MNTDIR="$(mktemp -d)"
 mount --bind "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tree"])' %(image)s)" "$MNTDIR"
 export PYTHONPATH=$(find $MNTDIR/usr/lib/python* -name imgbased -type d -exec dirname {} \\; | sort | tail -1):$PYTHONPATH

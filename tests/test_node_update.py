@@ -238,6 +238,8 @@ def test_installing_the_image_update_package_replays_into_the_new_layer(hosted):
         entries, default = node.boot_entries()
         assert "/%s/vmlinuz-9.9" % L1 in entries[L1], entries
 
+        # Its %post puts it into layer 2's rpmdb (rpm --justdb), so the replay's
+        # persistrepo-imgbased fires the trigger again inside layer 2: a no-op.
         out = on_layer(hosted, L1, ["install", "ovirt-node-ng-image-update-2.0"],
                        repos={"updates": hosted["update_repo"]})
         assert "persistrepo: %s: installed" % L2 in out, out
@@ -246,6 +248,7 @@ def test_installing_the_image_update_package_replays_into_the_new_layer(hosted):
             log = f.read()
         assert "Reinstalling" not in log, log  # rpmpersistence found nothing
         with node.booted(L2) as root:
+            assert "ovirt-node-ng-image-update-2.0-1.noarch" in bed.installed(root)
             assert {"vendor-agent-1.0-1.noarch", "vendor-lib-1.0-1.noarch",
                     "kernel-core-9.9-1.noarch", "python3-createrepo_c-1.0-1.noarch"} | set(
                         n + "-0.1.0-1.noarch" for n in OWN) <= bed.installed(root)
@@ -257,8 +260,8 @@ def test_installing_the_image_update_package_replays_into_the_new_layer(hosted):
         # hook, then the trigger fires too and finds nothing to do. Plain rpm.
         proc = node.host(L2, ["rpm", "-U", hosted["updates"][3]])
         assert proc.returncode == 0, proc.stdout + imgbased_log(node)
-        assert proc.stdout.splitlines()[-1] == "persistrepo: %s: nothing to do: this layer " \
-            "already got its replay" % L3, proc.stdout
+        assert "persistrepo: %s: nothing to do: this layer already got its replay" % L3 \
+            in proc.stdout.splitlines(), proc.stdout
         assert "persistrepo: onn/%s: installed" % L3 in imgbased_log(node)
         with node.booted(L3) as root:
             assert "kernel-core-9.9-1.noarch" in bed.installed(root)
