@@ -367,16 +367,16 @@ class PersistCommand(dnf.cli.Command):
             raise dnf.exceptions.Error(
                 "%s excluded by the exclude setting of %s; nothing added"
                 % (", ".join(excluded), PLUGIN_NAME))
-        # A build the store holds already needs no repository.
-        already = commands.stored_nevras(store_path)
-        sources = []
-        missing = []
-        for inst in [p for p in chosen if _nevra(p) not in already]:
+        # A build the store holds already needs no repository (one that has it
+        # may still tell its module stream).
+        stored = commands.stored_nevras(store_path)
+        sources, already, missing = [], [], []
+        for inst in chosen:
             found = available_build(self.base, inst)
-            if found is None:
-                missing.append(_nevra(inst))
-            else:
+            if found is not None:
                 sources.append((inst, found))
+            else:
+                (already if _nevra(inst) in stored else missing).append(_nevra(inst))
         if missing:
             raise dnf.exceptions.Error(
                 "the installed build of %s is in no enabled repository and not in the "
@@ -388,8 +388,7 @@ class PersistCommand(dnf.cli.Command):
             commands.Candidate(path, "dnf", _origin(avail), installed_reason(self.base, inst),
                                supersede=True, module=module_of(inst), installed_in=installroot)
             for (inst, avail), path in zip(sources, files)]) if sources else commands.Printed()
-        out.lines.extend("already persisted %s" % _nevra(p) for p in chosen
-                         if _nevra(p) in already)
+        out.lines.extend("already persisted %s" % n for n in already)
         return out
 
     def _installed_matching(self, specs):

@@ -149,12 +149,9 @@ def in_store(path, root):
     return os.path.dirname(os.path.realpath(path)) == os.path.realpath(root)
 
 
-MAX_CAUSE = 160
-
-
 def _cause(why):
-    why = why.split("; ", 1)[0]
-    return why if len(why) <= MAX_CAUSE else why[:MAX_CAUSE - 3] + "..."
+    """The cause alone: advice that follows it (after '; ') goes."""
+    return why.split("; ", 1)[0]
 
 
 def describe(err):

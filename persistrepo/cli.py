@@ -129,7 +129,7 @@ def cmd_refresh(store, args):
     for e in report["dropped"]:
         if e["filename"] in aside:
             why, where = aside.pop(e["filename"])
-            _say("forgot %s: its file could not be used, set it aside as %s: %s"
+            _say("forgot %s: its file is unusable, set aside as %s: %s"
                  % (e["nevra"], where, why))
         else:
             _say("forgot %s (its file is gone)" % e["nevra"])

@@ -257,7 +257,7 @@ def test_refresh_says_what_it_did_to_a_corrupt_file(store):
     assert res.returncode == 1
     assert "file is gone" not in res.stdout
     [line] = [l for l in res.stdout.splitlines() if "tool-1.0-1.noarch" in l]
-    assert line.startswith("forgot tool-1.0-1.noarch: its file could not be used, set it "
+    assert line.startswith("forgot tool-1.0-1.noarch: its file is unusable, set "
                            "aside as .persistrepo/quarantine/"), line
     os.unlink(os.path.join(store, "multi-1.0-1.i686.rpm"))
     res = cli("--store", store, "refresh")

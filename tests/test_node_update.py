@@ -119,9 +119,13 @@ def story(node, world):
             "node-core-3.0-1.noarch", "node-kernel-3.0-1.noarch", "vendor-lib-2.0-1.noarch"}
         doc = status(root, image3)
         assert doc["unpersisted"] == []
-        # Left out: the kmod. vendor-lib 1.0, a dependency the image's 2.0
-        # stands in for, is not at risk.
-        assert doc["not_installed"] == ["vendor-kmod-1.0-1.noarch"]
+        # Left out: the kmod, which replay's planner says the image cannot
+        # take, and why. vendor-lib 1.0, a dependency the image's 2.0 stands
+        # in for, is not at risk.
+        assert doc["not_installed"] == []
+        [broken] = doc["broken"]
+        assert broken["nevra"] == "vendor-kmod-1.0-1.noarch"
+        assert "node-kernel = 2.0" in broken["reason"]
         assert doc["last_replay"]["status"] == "partial"
         [left] = doc["last_replay"]["left_out"]
         assert left["nevra"] == "vendor-kmod-1.0-1.noarch"
