@@ -22,10 +22,13 @@ mirrors; upstream commit 02a6d7ad "Bump version to 3.4.3"):
 
 The py3 test process builds RPMs (rpmfluff), roots and repos; a Python 2.7
 child (tests/yum343/run.py) runs the hooks; the rpm transaction is real (rpm's
-TransactionSet.run in a py3 child, tests/yum343/rpmts.py) and the rpmdb the
-plugin queries is the root's real rpmdb (read with `rpm --root -qa`). Without
-rpm bindings under 2.7 the plugin's capture queues the packages and runs the
-py3 `persistrepo ingest`, which writes the repodata. Nothing is mocked.
+TransactionSet.run in a child with rpm's bindings, tests/yum343/rpmts.py) and
+the rpmdb the plugin queries is the root's real rpmdb (read with `rpm --root
+-qa`). Without rpm bindings under 2.7 the plugin's capture queues the
+packages and runs the py3 `persistrepo ingest`, which writes the repodata; on
+the el7 stack (docs/testing.md) the 2.7 has EL7's rpm 4.11.3 and
+createrepo_c 0.10.0 bindings, the plugin writes the store itself, and rpm
+4.11.3 writes the roots' Berkeley DB rpmdbs. Nothing is mocked.
 """
 
 import json

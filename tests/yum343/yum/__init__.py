@@ -5,8 +5,8 @@ getPackageObject (3037-3065), _add_prob_flags (3434-3438), and the tsInfo
 calls that install/update/remove/downgrade/reinstall end in (see each).
 
 The rpm transaction itself is real: TransactionWrapper.run hands the elements
-to rpmts.py, which runs rpm's own TransactionSet.run in a Python 3 that has
-the rpm bindings, against the real install root.
+to rpmts.py, which runs rpm's own TransactionSet.run in a Python that has
+the rpm bindings ($YUM343_RPM_PYTHON), against the real install root.
 """
 
 import json
