@@ -26,12 +26,12 @@ def cli_env(extra=None, tool=False):
     return env
 
 
-def cli(*args, env=None, tool=False, check=False, timeout=120):
+def cli(*args, env=None, tool=False, check=False, timeout=120, cwd=None):
     """Run `python -m persistrepo ARGS` and return the CompletedProcess; env
-    and tool as for cli_env, check and timeout as for subprocess.run."""
+    and tool as for cli_env, check, timeout and cwd as for subprocess.run."""
     return subprocess.run(cli_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, env=cli_env(env, tool), check=check,
-                          timeout=timeout)
+                          timeout=timeout, cwd=cwd)
 
 
 def listed(store):

@@ -8,6 +8,7 @@ store's repodata read by real dnf, the rpmdb, exit codes and messages.
 import json
 import os
 import random
+import shlex
 import shutil
 import subprocess
 
@@ -587,6 +588,45 @@ def test_status_names_a_fix_that_works_for_rpm_i_packages(dnf, std_set):
         "dnf --installroot=%s persist add bed-base" % dnf.root
     assert cli(*fix.split()[1:], tool=True).returncode == 0
     assert "unsigned-1.0-1.noarch" not in dnf.status()["unpersisted"]
+
+
+def test_status_fix_for_a_local_file_works_where_the_file_is(dnf, builder, tmp_path):
+    """Installed from a local file while the plugin did not capture: status
+    names `persistrepo add` with the file's name, which works as printed in
+    the directory holding the file."""
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    local = shutil.copy(builder.build("localfix"), str(downloads))
+    os.makedirs(dnf.store)  # as the package ships it: empty
+    assert dnf.plain("install", local, repos={}).returncode == 0
+    fix = dnf.status()["fixes"]["localfix-1.0-1.noarch"]
+    assert fix == "persistrepo --store %s add %s" % (dnf.store, os.path.basename(local))
+    res = dnf("persist", "status")
+    assert "  localfix-1.0-1.noarch  (fix: %s)" % fix in res.stdout, res
+    words = shlex.split(fix)
+    assert words[0] == "persistrepo", words
+    res = cli(*words[1:], tool=True, cwd=str(downloads))
+    assert res.returncode == 0, res
+    assert set(dnf.stored()) == {"localfix-1.0-1.noarch"}
+    assert "localfix-1.0-1.noarch" not in dnf.status()["unpersisted"]
+
+
+def test_status_fix_with_another_store_adds_to_that_store(dnf, std_set, http_serve, tmp_path):
+    """status --store OTHER: its `dnf persist add` fix carries --store and
+    --installroot, and the real dnf, run as printed, adds to OTHER only."""
+    repos = {"web": http_serve(std_set.repo).url}
+    assert dnf.plain("install", "unsigned", repos=repos).returncode == 0
+    other = str(tmp_path / "other")
+    os.makedirs(other)
+    fix = dnf.status("--store", other)["fixes"]["unsigned-1.0-1.noarch"]
+    assert fix == "dnf --installroot=%s persist --store %s add unsigned" % (dnf.root, other)
+    words = shlex.split(fix)
+    assert words[:2] == ["dnf", "--installroot=%s" % dnf.root], words  # as bed.run_dnf runs it
+    res = dnf(*words[2:], repos=repos)
+    assert res.returncode == 0, res
+    assert [e["nevra"] for e in Store(other).entries()] == ["unsigned-1.0-1.noarch"]
+    assert dnf.stored() == {}
+    assert "unsigned-1.0-1.noarch" not in dnf.status("--store", other)["unpersisted"]
 
 
 def help_options(text, header):
