@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests import bed
+from tests import bed, test_dnf_plugin, test_modules, test_replay
 from tests.pulpserver import PASSWORD, PulpServer
 from tests.storebed import cli, cli_command, cli_env, listed, one_line_error
 
@@ -171,6 +171,42 @@ def test_pull_into_an_empty_store_then_replay(pulp, conf, tmp_path, fleet_set, g
     reasons = history_reasons(roots['b'])
     assert reasons == history_reasons(roots['a'])
     assert (reasons['fl-agent'], reasons['fl-lib'], reasons['fl-tool']) == (2, 1, 2)
+
+
+def test_pulled_module_stream_is_recorded_and_enabled_by_replay(pulp, conf, tmp_path,
+                                                                builder):
+    """A host captured vtool from stream vtool:1 (the real dnf, the plugin):
+    the store a new host pulls lists the same stream, writes the same
+    modules.yaml, and its replay enables vtool:1 in a root without module
+    state before installing vtool."""
+    repos = test_modules.site(tmp_path, builder)
+    layer = test_replay.image(tmp_path, [], 'layer-1')
+    confdir = tmp_path / 'pluginconf'
+    confdir.mkdir()
+    dnf = test_dnf_plugin.Dnf(layer, str(confdir), repos)
+    assert dnf('module', 'enable', 'vtool:1').returncode == 0
+    res = dnf('install', 'vtool', builder.build('fl-plain'))
+    assert res.returncode == 0, res
+    store_a = dnf.store
+    assert listed(store_a)['vtool-1.0-1.noarch']['module'] == test_modules.RECORD
+
+    ok(fleet(conf, store_a, 'push', '--repository', 'fl-module'))
+    store_b = str(tmp_path / 'host-b')
+    ok(fleet(conf, store_b, 'pull', '--repository', 'fl-module'))
+    pulled = listed(store_b)
+    assert pulled['vtool-1.0-1.noarch']['module'] == test_modules.RECORD
+    assert pulled['fl-plain-1.0-1.noarch']['module'] is None
+    assert pulled == listed(store_a)
+    assert 'vtool-0:1.0-1.noarch' in test_modules.repodata_modules(store_b)
+    ok(cli('--store', store_b, 'verify'))
+
+    root = test_modules.new_root(tmp_path, repos, 'layer-2')
+    assert test_modules.state_of(root) is None
+    out = ok(cli('replay', '--installroot', root, '--store', store_b))
+    assert 'enabled module stream vtool:1' in out
+    assert bed.installed(root) == {'vtool-1.0-1.noarch', 'fl-plain-1.0-1.noarch'}
+    state = test_modules.state_of(root)
+    assert (state['stream'], state['state']) == ('1', 'enabled'), state
 
 
 def test_conflicting_build_refused_both_ways(pulp, conf, tmp_path, builder, fleet_set,
