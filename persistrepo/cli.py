@@ -227,13 +227,20 @@ def cmd_import_imgbased(store, args):
 
 def cmd_imgbased_update(store, args):
     from persistrepo import imgbased
+    if args.before:
+        imgbased.before_image_update()
+        return EXIT_OK
     try:
-        done = imgbased.after_image_update()
+        done = imgbased.after_image_update(args.layer)
+    except imgbased.NotThisUpdate as e:
+        _warn("warning: %s" % e)
+        return EXIT_OK
     except imgbased.HookError as e:
         _warn("error: the image update did not get the persisted packages: %s" % e)
         return EXIT_FAILED
     if done is not None and done[1] is not None:
-        _say("persistrepo: %s: %s" % (done[0], imgbased.describe(done[1])))
+        later = "" if args.layer else imgbased.own_packages_missing(done[0])
+        _say("persistrepo: %s: %s%s" % (done[0], imgbased.describe(done[1]), later))
     return EXIT_OK
 
 

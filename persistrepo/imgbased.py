@@ -15,6 +15,11 @@ that %post: it finds the new layer from imgbased's own state and replays
 into it the same way, then lets imgbased set up boot for replayed kernels.
 Both paths go through replay_layer(), which records per layer, under its
 own lock, that the layer got its replay: a second path is "nothing to do".
+The trigger also fires when persistrepo-imgbased itself is installed while
+an image-update package is there (and the host may run an older layer
+after a rollback): before_image_update(), run at %triggerprein, records
+the newest layer and the transaction, and the trigger acts only on a layer
+that appeared since, in that transaction.
 
 import_imgbased() takes over the store of imgbased's own dnf plugin,
 imgbased-persist; disable_imgbased_persist() turns that plugin's capture off.
@@ -43,6 +48,10 @@ DNF_PERSISTDIR = "/var/lib/dnf"
 # imgbased's postprocess already put the image-update package in the rpmdb).
 REPLAYING = "PERSISTREPO_REPLAYING"
 LAYERS_FILE = "imgbased-layers.json"
+# What %triggerprein saw: the newest layer before the image-update package
+# was installed, and the transaction that installs it.
+PENDING_FILE = "imgbased-pending.json"
+LAYER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")
 ALREADY = "already"  # replay_layer(): the layer already got its replay
 
 
@@ -133,12 +142,13 @@ def on_os_upgraded(layer, new_lv_path):
     return replay_layer(layer, new_lv_path, path="os-upgraded")
 
 
-def replay_layer(layer, source, path, boot_setup=False):
+def replay_layer(layer, source, path, boot_setup=False, again=False):
     """Mount the layer's LV (source), bind the host's /var over its /var,
     replay the store (persist_dir of the configuration), optionally run
     imgbased's boot set-up, unmount. Under the layer lock: a layer that
-    already got its replay is "nothing to do" (None). Returns the
-    ReplayResult, ALREADY, or None (no store); raises HookError."""
+    already got its replay is "nothing to do" (ALREADY), unless again.
+    Returns the ReplayResult, ALREADY, or None (no store); raises
+    HookError."""
     try:
         settings = config.load()
         store = Store(settings.persist_dir)
@@ -146,7 +156,7 @@ def replay_layer(layer, source, path, boot_setup=False):
         if not store.exists() or not store.entries():
             return None
         with LayerLog(store.layout) as log:
-            if log.replayed(layer):
+            if log.replayed(layer) and not again:
                 return ALREADY
             try:
                 result = _replay_source(source, store, settings.on_broken == "skip",
@@ -315,21 +325,96 @@ def _imgbase(*args, **kw):
     return lines[-1].strip() if lines else None
 
 
-def after_image_update():
+def _transaction():
+    """(pid, start time) of the process that runs the rpm transaction: the
+    nearest ancestor that is not a scriptlet (rpm runs each from a temporary
+    file rpm-tmp.*), or None."""
+    pid = os.getppid()
+    for _ in range(8):
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                argv = f.read(4096).split(b"\0")
+            with open("/proc/%d/stat" % pid, "rb") as f:
+                stat_fields = f.read(4096).rsplit(b")", 1)[1].split()
+        except (IOError, OSError, IndexError):
+            return None
+        if not any(os.path.basename(a).startswith(b"rpm-tmp.") for a in argv):
+            # fields after "(comm)": state is field 3, so starttime (22) is [19]
+            return [pid, int(stat_fields[19])]
+        pid = int(stat_fields[1])  # ppid
+        if pid <= 1:
+            return None
+    return None
+
+
+def before_image_update():
+    """persistrepo-imgbased's %triggerprein on an image-update package:
+    record the newest layer and this transaction, so that the %triggerin
+    that follows acts only on a layer this transaction made."""
+    if os.environ.get(REPLAYING):
+        return
+    try:
+        latest = _imgbase("layer", "--latest")
+    except HookError:
+        latest = None  # no layout yet: any layer afterwards is new
+    store = Store(config.load().persist_dir)
+    if not store.exists():
+        return
+    with LayerLog(store.layout):
+        fsutil.write_atomic(os.path.join(store.layout.state, PENDING_FILE), json.dumps(
+            {"latest": latest, "transaction": _transaction()}).encode(), store.layout.tmp)
+
+
+def _take_pending():
+    """What before_image_update() recorded in this transaction (dropped
+    from the store either way): the newest layer then, as (layer,), or None
+    when this transaction recorded nothing (persistrepo-imgbased itself
+    is being installed, or the record is another transaction's)."""
+    try:
+        store = Store(config.load().persist_dir)
+        if not store.exists():
+            return None
+        path = os.path.join(store.layout.state, PENDING_FILE)
+        with LayerLog(store.layout):
+            try:
+                doc = fsutil.load_json(fsutil.read_store_file(path))
+            except (OSError, IOError, ValueError, PersistError):
+                return None
+            finally:
+                if os.path.lexists(path):
+                    os.unlink(path)
+    except PersistError:
+        return None
+    mine = _transaction()
+    if not isinstance(doc, dict) or mine is None or doc.get("transaction") != mine:
+        return None
+    return (doc.get("latest"),)
+
+
+def after_image_update(layer=None):
     """What persistrepo-imgbased's trigger runs once an image-update package's
-    %post ran `imgbase update`: replay into the newest layer unless it is
-    the running one or already got its replay. Returns (layer, result or
-    None), or None when there is no new layer. On failure the new layer
+    %post ran `imgbase update`: replay into the layer that this transaction
+    made, unless it already got its replay. Returns (layer, result or
+    None), or None when there is nothing to do. On failure the new layer
     is removed with `imgbase base --remove` (the host keeps booting the
-    running layer) and HookError says so."""
+    running layer) and HookError says so. A newest layer that this
+    transaction did not make is left alone: NotThisUpdate says so.
+    layer: the admin's request to replay into that layer (never removed)."""
     if os.environ.get(REPLAYING):
         return None  # the replay's own transaction, inside the new root
+    if layer is not None:
+        return _replay_named_layer(layer)
     _aborted_by_the_hook()
+    before = _take_pending()
+    if _installed_together():
+        before = (None,)
     try:
         current = _imgbase("layer", "--current")
         latest = _imgbase("layer", "--latest")
         if latest == current:
             return None
+        if before is None or before[0] == latest:
+            return _not_this_update(latest)
         source = _imgbase("layer", "--volume-path", latest)
     except HookError as e:
         _note("(unknown)", "not-found", str(e))
@@ -341,6 +426,91 @@ def after_image_update():
     except HookError as e:
         failed = HookError("%s; %s" % (e, _remove_layer(latest)))
         _note(latest, "failed", str(failed))
+        raise failed
+
+
+def own_packages_missing(layer):
+    """A clause for the trigger's line, or "": persistrepo's own packages
+    installed in this same transaction are not in the store yet (the dnf
+    plugin captures them when the transaction ends), so the new layer
+    lacks them and the command that adds them once it ended."""
+    from persistrepo import capture, compat
+    try:
+        settings = config.load()
+        pairs = [(p["name"], p["nevra"]) for p in compat.rpmdb_packages("/")
+                 if p["name"] in capture.OWN_PACKAGES]
+        missing = sorted(v for _, v in capture.own_unpersisted(settings, "/", pairs))
+    except Exception:  # the replay is done; only a hint is at stake
+        return ""
+    if not missing:
+        return ""
+    return ("; %s, installed by this same transaction, did not go into %s: once the "
+            "transaction ended, run '%s'" % (", ".join(missing), layer, replay_command(layer)))
+
+
+IMAGE_UPDATE_PACKAGES = ("ovirt-node-ng-image-update", "redhat-virtualization-host-image-update")
+
+
+def _installed_together():
+    """True when this transaction installs persistrepo-imgbased and an
+    image-update package together: both have the transaction's id in the
+    rpmdb, and any layer that is not the running one is new. (If the image
+    update came first, its %triggerprein was not ours yet; persistrepo-
+    imgbased's own %triggerprein then saw the new layer already.)"""
+    from persistrepo import compat
+    tid = compat.tag("INSTALLTID")
+    try:
+        ours = [h[tid] for h in compat.rpmdb_headers("/", "persistrepo-imgbased")]
+        theirs = [h[tid] for n in IMAGE_UPDATE_PACKAGES for h in compat.rpmdb_headers("/", n)]
+    except Exception:  # no verdict: the safe answer is "not this transaction"
+        return False
+    return bool(ours and theirs and max(theirs) == max(ours))
+
+
+class NotThisUpdate(Exception):
+    """The newest layer lacks the packages, but this transaction did not
+    make it, so it was left alone; the message is one line."""
+
+
+def replay_command(layer):
+    return "persistrepo imgbased-update --layer %s" % layer
+
+
+def _not_this_update(latest):
+    """The newest layer is not the running one and this transaction made
+    no layer: persistrepo-imgbased itself was installed (maybe on a host
+    rolled back to an older layer; rpm fires its %triggerprein then too),
+    or imgbase made no new layer. Nothing to do if that layer got its
+    replay; else say so, and record it for status."""
+    store = Store(config.load().persist_dir)
+    if not store.exists() or not store.entries():
+        return None
+    with LayerLog(store.layout) as log:
+        if log.replayed(latest):
+            return None
+    text = ("the newest layer %s is not the running one and did not get the persisted "
+            "packages; this transaction made no new layer, so it was left alone; before "
+            "booting it, run '%s'" % (latest, replay_command(latest)))
+    _note(latest, "not-replayed", text)
+    raise NotThisUpdate(text)
+
+
+def _replay_named_layer(layer):
+    """`persistrepo imgbased-update --layer LAYER`: replay into a layer
+    that is not the running one; on failure it is left as it was."""
+    if not LAYER_NAME.match(layer):
+        raise UsageError("--layer %r is no layer name" % layer)
+    if layer == _imgbase("layer", "--current"):
+        raise UsageError("%s is the running layer: 'persistrepo replay' does not go into "
+                         "the running system" % layer)
+    source = _imgbase("layer", "--volume-path", layer)
+    try:
+        return layer, replay_layer(layer, source, path="persistrepo imgbased-update --layer",
+                                   boot_setup=True, again=True)
+    except HookError as e:
+        failed = HookError("%s; the layer %s was left as it was, without the packages"
+                           % (e, layer))
+        _note(layer, "failed", str(failed))
         raise failed
 
 

@@ -227,7 +227,7 @@ def report(settings, installroot="/", image=None, store_path=None, front=None):
     rep.last_replay = last_replay(installroot)
     from persistrepo.imgbased import last_image_update
     update = last_image_update(store_path)
-    if update and update.get("status") in ("failed", "not-found"):
+    if update and update.get("status") in ("failed", "not-found", "not-replayed"):
         rep.image_update = update
     if bootc.is_image_mode_host(installroot):
         rep.image_mode = image_mode(installroot, pkgs, image)
@@ -419,7 +419,12 @@ def text(rep, front=None):
         lines.append("the last replay (%s, %s) left out:" % (rep.last_replay["status"],
                                                              rep.last_replay["report"]))
         lines.extend("  %s: %s" % (p["nevra"], p["reason"]) for p in rep.last_replay["left_out"])
-    if rep.image_update:
+    if rep.image_update and rep.image_update["status"] == "not-replayed":
+        from persistrepo.imgbased import replay_command
+        lines.append("the layer %s, newer than the running one, did NOT get the persisted "
+                     "packages (no image update replayed into it); before booting it, run '%s'"
+                     % (rep.image_update["layer"], replay_command(rep.image_update["layer"])))
+    elif rep.image_update:
         lines.append("the image update to %s (%s) did NOT get the persisted packages: %s"
                      % (rep.image_update["layer"], rep.image_update.get("at"),
                         rep.image_update.get("detail")))

@@ -202,7 +202,13 @@ SUBCOMMANDS = [
                "before each image update by persistrepo-imgbased)", action="store_true"),
     ]),
     Subcommand("imgbased-update", "replay into the layer an image-update package just made "
-               "(run by persistrepo-imgbased's trigger)"),
+               "(run by persistrepo-imgbased's trigger)", [
+                   Option("--before", "record the newest layer before the image-update "
+                          "package is installed (run by persistrepo-imgbased's "
+                          "%%triggerprein)", action="store_true"),
+                   Option("--layer", "replay into this layer, which an image update made "
+                          "but which did not get the packages (persistrepo status names it)"),
+               ]),
     Subcommand("export", "write the store as a Containerfile build context, a kickstart or "
                "a JSON manifest, for image mode", [
                    Option("--format", "what to write (default: containerfile)",

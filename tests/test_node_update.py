@@ -6,6 +6,7 @@ which runs the shipped plugin. Real dnf, rpm and createrepo_c throughout.
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -207,7 +208,7 @@ def hosted(tmp_path, builder, gpg_key, http_serve, spec_rpms):
             own=http_serve(bed.make_repo(tmp_path / "own", spec_rpms + [createrepo])).url,
             vendor={"baseurl": http_serve(bed.make_repo(tmp_path / "vendor", vendor)).url,
                     "gpgkey": gpg_key.pubkey},
-            key=gpg_key)
+            key=gpg_key, imgbased_rpm=spec_rpms[OWN.index("persistrepo-imgbased")])
     finally:
         subprocess.run(["umount", "-R", top], check=True)
         os.rmdir(top)
@@ -347,3 +348,104 @@ def test_on_broken_fail_removes_the_new_layer_and_skip_keeps_it(hosted):
         assert len(proc.stdout.splitlines()) == 1, proc.stdout
         status = node.host(L1, ["persistrepo", "status"] + image1).stdout
         assert "the image update to (unknown) (" in status, status
+
+
+def test_a_layer_no_image_update_of_this_transaction_made_is_left_alone(hosted):
+    """Layer 2 was made before persistrepo-imgbased was there, and the admin
+    rolled back to layer 1. Installing persistrepo-imgbased there (dnf),
+    then reinstalling it (rpm -U), fires its trigger on the installed
+    image-update package: with on_broken = fail and a kmod that image 2
+    cannot take, acting would remove layer 2. It is left alone, one line
+    says how to replay into it, status says so too, and that command then
+    does it (on_broken = skip)."""
+    node = hosted["node"]
+    node.install_layer(L1, hosted["trees"][1])
+    repos = {"vendor": hosted["vendor"], "own": hosted["own"]}
+    updates = {"updates": hosted["update_repo"]}
+    with node:
+        node.host(L1, ["sed", "-i", "s/^enabled=1/enabled=0/",
+                       "/etc/dnf/plugins/imgbased-persist.conf"])
+        on_layer(hosted, L1, ["install", "python3-persistrepo",
+                              "python3-dnf-plugin-persist-rpm"], repos=repos)
+        on_layer(hosted, L1, ["install", "vendor-agent", "vendor-kmod"], repos=repos)
+        out = on_layer(hosted, L1, ["install", "ovirt-node-ng-image-update-2.0"], repos=updates)
+        assert "persistrepo" not in out, out
+        assert list(node.layers) == [L1, L2]
+        proc = node.host(L2, ["imgbase", "rollback"])
+        assert proc.returncode == 0, proc.stdout
+        assert node.boot_entries()[1] == L1
+        with node.booted(L2) as root:
+            before = bed.installed(root)
+        assert "vendor-agent-1.0-1.noarch" not in before
+
+        warning = ("persistrepo: warning: the newest layer %s is not the running one and did "
+                   "not get the persisted packages; this transaction made no new layer, so "
+                   "it was left alone; before booting it, run "
+                   "'persistrepo imgbased-update --layer %s'" % (L2, L2))
+        out = on_layer(hosted, L1, ["install", "persistrepo-imgbased"], repos=repos)
+        assert [x for x in out.splitlines() if "persistrepo:" in x] == [warning], out
+        # The admin's copy of the package, upgraded over itself with plain rpm.
+        os.makedirs(os.path.join(node.var, "tmp"), exist_ok=True)
+        shutil.copy(hosted["imgbased_rpm"], os.path.join(node.var, "tmp"))
+        proc = node.host(L1, ["rpm", "-U", "--replacepkgs", "/var/tmp/" +
+                              os.path.basename(hosted["imgbased_rpm"])])
+        assert proc.returncode == 0, proc.stdout
+        assert [x for x in proc.stdout.splitlines() if "persistrepo:" in x] == [warning]
+        assert list(node.layers) == [L1, L2]
+        with node.booted(L2) as root:
+            assert bed.installed(root) == before
+        entries, default = node.boot_entries()
+        assert default == L1 and L2 in entries
+        image1 = ["--image-root", hosted["trees"][1]]
+        status = node.host(L1, ["persistrepo", "status"] + image1).stdout
+        assert ("the layer %s, newer than the running one, did NOT get the persisted packages "
+                "(no image update replayed into it); before booting it, run 'persistrepo "
+                "imgbased-update --layer %s'" % (L2, L2)) in status.splitlines(), status
+
+        # The printed command, strict: the kmod cannot go; the layer stays as it was.
+        proc = node.host(L1, ["persistrepo", "imgbased-update", "--layer", L2])
+        assert proc.returncode == 1
+        assert proc.stdout.startswith("persistrepo: error: the image update did not get the "
+                                      "persisted packages: vendor-kmod-1.0-1.noarch"), proc.stdout
+        assert proc.stdout.rstrip().endswith("the layer %s was left as it was, without the "
+                                             "packages" % L2), proc.stdout
+        assert list(node.layers) == [L1, L2] and node.boot_entries()[1] == L1
+        node.host(L1, ["sh", "-c", "echo on_broken = skip >> /etc/dnf/plugins/persist_rpm.conf"])
+        proc = node.host(L1, ["persistrepo", "imgbased-update", "--layer", L2])
+        assert proc.returncode == 0, proc.stdout
+        assert proc.stdout.startswith("persistrepo: %s: installed" % L2), proc.stdout
+        with node.booted(L2) as root:
+            assert "vendor-agent-1.0-1.noarch" in bed.installed(root)
+        assert node.boot_entries()[1] == L2
+        assert "did NOT get" not in node.host(L1, ["persistrepo", "status"] + image1).stdout
+
+
+def test_persistrepo_imgbased_and_the_image_update_in_one_transaction(hosted):
+    """The admin installs persistrepo-imgbased and the image update at once:
+    whichever rpm installs first, the new layer gets the packages."""
+    node = hosted["node"]
+    node.install_layer(L1, hosted["trees"][1])
+    repos = {"vendor": hosted["vendor"], "own": hosted["own"]}
+    with node:
+        node.host(L1, ["sed", "-i", "s/^enabled=1/enabled=0/",
+                       "/etc/dnf/plugins/imgbased-persist.conf"])
+        on_layer(hosted, L1, ["install", "python3-persistrepo",
+                              "python3-dnf-plugin-persist-rpm"], repos=repos)
+        on_layer(hosted, L1, ["install", "vendor-agent"], repos=repos)
+        out = on_layer(hosted, L1, ["install", "persistrepo-imgbased",
+                                    "ovirt-node-ng-image-update-2.0"],
+                       repos=dict(repos, updates=hosted["update_repo"]))
+        # persistrepo-imgbased is captured when the transaction ends, after
+        # the replay: the line says so and what adds it.
+        [line] = [x for x in out.splitlines() if "persistrepo:" in x]
+        assert line.startswith("persistrepo: %s: installed 5 packages; report " % L2), out
+        command = "persistrepo imgbased-update --layer %s" % L2
+        assert line.endswith("; persistrepo-imgbased-0.1.0-1.noarch, installed by this same "
+                             "transaction, did not go into %s: once the transaction ended, "
+                             "run '%s'" % (L2, command)), line
+        with node.booted(L2) as root:
+            assert "vendor-agent-1.0-1.noarch" in bed.installed(root)
+        proc = node.host(L1, command.split())
+        assert proc.stdout.startswith("persistrepo: %s: installed 1 package; " % L2), proc.stdout
+        with node.booted(L2) as root:
+            assert "persistrepo-imgbased-0.1.0-1.noarch" in bed.installed(root)

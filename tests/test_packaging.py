@@ -216,6 +216,7 @@ def test_imgbased_plugin_package_requires_and_scripts(built):
         'triggerin scriptlet (using /bin/sh) -- imgbased', wanted,
         'triggerprein scriptlet (using /bin/sh) -- ' + updates,
         '/usr/bin/persistrepo import-imgbased --if-present || :',
+        '/usr/bin/persistrepo imgbased-update --before || :',
         'triggerin scriptlet (using /bin/sh) -- ' + updates,
         '/usr/bin/persistrepo imgbased-update || :'], scripts
 

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from imgbased import constants
+from imgbased import bootsetup, constants
 
 log = logging.getLogger(__package__)
 
@@ -19,10 +19,12 @@ def init(app):
 
 
 def add_argparse(app, parser, subparsers):
-    """Lines 36-44."""
+    """Lines 36-49."""
     u = subparsers.add_parser("update", help="Update handling")
     u.add_argument("--format", default="liveimg")
     u.add_argument("FILENAME")
+    r = subparsers.add_parser("rollback", help="Rollback layer operation")
+    r.add_argument("--to", nargs="?")
 
 
 def post_argparse(app, args):
@@ -32,6 +34,8 @@ def post_argparse(app, args):
     of the running layer, and /var/imgbased/.image-updated names the image
     file. On failure the new LVs are reset and the error raised again
     (imgbase exits non-zero, so the image-update %post fails)."""
+    if args.command == "rollback":
+        rollback(app, args.to)
     if args.command != "update":
         return
     app.imgbase.set_mode(constants.IMGBASED_MODE_UPDATE)
@@ -63,3 +67,17 @@ def update(app, previous, new, populate):
     except Exception:
         app.imgbase.reset_registered_volumes()
         raise
+
+
+def rollback(app, specific_nvr):
+    """Lines 153-190: the layer before the running one (or --to) becomes the
+    boot default; it runs after a reboot."""
+    layers = app.imgbase.layers()
+    current = app.imgbase.current_layer()
+    if len(layers) <= 1:
+        raise RuntimeError("It's required to have at least two layers available")
+    dst = specific_nvr or layers[layers.index(current) - 1]
+    if dst == current:
+        raise RuntimeError("Can't roll back to %s" % dst)
+    bootsetup.set_default(dst, app.imgbase.boot_dir)
+    log.info("Rollback to %s was successful", dst)
