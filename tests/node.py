@@ -23,17 +23,22 @@ from scriptlets where it is on) is updated the way a Node really is: `host(layer
 runs argv *on* the running layer, chrooted into it in a private mount
 namespace, so the admin's `dnf install ovirt-node-ng-image-update` runs
 its %post and persistrepo-imgbased's triggers for real (see
-image_update_rpm()). Each layer is then an overlayfs over its image tree
-*and the host's root*, which stands in for the rest of the OS (Python, dnf,
-rpm and their bindings, mount, a shell); the images carry only their
+image_update_rpm()). Each layer's LV is then a block device, a loop
+device over an ext2 image file holding a copy of its image tree
+(tests/imgbased_mirror/imgbased/lvm.py), which replay mounts as on a
+Node. When the layer runs (tests/node_host.py), the host's root stands in
+for the rest of the OS (Python, dnf, rpm and their bindings, mount, a
+shell) beneath the layer's own files; the images carry only their
 packages' files and rpmdb, plus their dnf.conf, so that Node's layout
 (python3_sitelib, /usr/share/rpm) holds: the host's Python finds the
 packages installed there through PYTHONPATH, and its dnf the plugins
 through the image's pluginpath. The Node's /boot is top/boot, its volume
 group's metadata top/node.json (IMGBASED_MIRROR_NODE tells imgbase).
+close() detaches its loop devices.
 """
 
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -54,6 +59,19 @@ NODE_HOST = os.path.join(REPO, "tests", "node_host.py")
 # Node's python3_sitelib, as the spec computes it where no macro defines it.
 SITELIB = sysconfig.get_path("purelib", "posix_prefix", vars={"base": "/usr"})
 IMAGE_FILE = "/usr/share/ovirt-node-ng/image/ovirt-node-ng-%s.squashfs.img"
+
+
+def _mirror_lvm():
+    """The mirror's LVs (tests/imgbased_mirror/imgbased/lvm.py), loaded
+    under a name of its own: `imgbased` is the package under test."""
+    spec = importlib.util.spec_from_file_location(
+        "imgbased_mirror_lvm", os.path.join(MIRROR, "imgbased", "lvm.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+lvm = _mirror_lvm()
 
 
 def _mount(*args):
@@ -94,8 +112,18 @@ class Node(object):
         self.layers, self.hosted = doc["layers"], doc["hosted"]
 
     def _save(self):
+        doc = {}
+        if os.path.exists(self.state):
+            with open(self.state) as f:
+                doc = json.load(f)  # the mirror's "devices" stay
+        doc.update(layers=self.layers, hosted=self.hosted)
         with open(self.state, "w") as f:
-            json.dump({"layers": self.layers, "hosted": self.hosted}, f)
+            json.dump(doc, f)
+
+    def close(self):
+        """Detach the loop devices of a hosted Node's LVs (those still
+        mounted somewhere go when they are unmounted)."""
+        lvm.detach_all(self.top)
 
     @property
     def newest(self):
@@ -145,11 +173,15 @@ class Node(object):
         return root
 
     def install_layer(self, name, image):
-        """The first layer (`imgbase layout --init`); on a hosted Node with the
-        boot entries of the image's kernels, as the installer leaves them."""
-        self._layer_dirs(name, image)
+        """The first layer (`imgbase layout --init`); on a hosted Node an LV
+        with the boot entries of the image's kernels, as the installer
+        leaves them."""
         if not self.hosted:
+            self._layer_dirs(name, image)
             return
+        self.layers[name] = image
+        self._save()
+        lvm.create_volume(self.top, name, image, busybox=bed.BUSYBOX)
         entries = os.path.join(self.boot, "loader/entries")
         os.makedirs(entries, exist_ok=True)
         for kernel in sorted(os.listdir(os.path.join(image, "boot"))):
@@ -167,15 +199,18 @@ class Node(object):
 
     def overlay_options(self, name):
         o = os.path.join(self.top, "overlay", name)
-        return "lowerdir=%s%s,upperdir=%s/upper,workdir=%s/work" % (
-            self.layers[name], ":/" if self.hosted else "", o, o)
+        return "lowerdir=%s,upperdir=%s/upper,workdir=%s/work" % (self.layers[name], o, o)
 
     @contextlib.contextmanager
     def booted(self, name):
         """The layer mounted with the shared /var over its /var; yields its root."""
         root = os.path.join(self.vg, name)
-        _mount("-t", "overlay", "%s/%s" % (self.vg_name, name), "-o",
-               self.overlay_options(name), root)
+        if self.hosted:
+            os.makedirs(root, exist_ok=True)
+            _mount(lvm.devices(self.top)[name], root)
+        else:
+            _mount("-t", "overlay", "%s/%s" % (self.vg_name, name), "-o",
+                   self.overlay_options(name), root)
         try:
             _mount("--bind", self.var, os.path.join(root, "var"))
             try:

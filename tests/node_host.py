@@ -2,12 +2,18 @@
 node_host.py TOP VG LAYER ENV_JSON ARGV...
 
 Runs in a private mount namespace (the caller starts it with unshare). The
-layer's LV is mounted at TOP/VG/LAYER with "VG/LAYER" as its source (how
-imgbased's current_layer() recognises the root, through findmnt), and a bind
-of it becomes the root, with the shared /var over /var, TOP as /boot's
-source (TOP/boot), /proc, /sys, /dev, and TOP itself at its own path (the
-Node's volume group and images), with the host's root at TOP/.host. Then
-ARGV is executed chrooted there with the environment ENV_JSON (and a PATH).
+layer's LV, a block device (node.json's "devices"), is mounted as the
+root, as on a Node (imgbased's current_layer() finds the layer from that
+device, through findmnt). Beneath the layer's own files the host's root
+stands in for the rest of the OS: each directory of the host's root
+(/usr, /etc, ...) is an overlayfs whose lower layer is the host's and
+whose upper layer is the layer's own directory, on the LV (its work
+directory beside it, in .overlay-work), so what runs on the layer writes
+into the LV; the host's top-level links (lib64 -> usr/lib64) are made in
+the layer where it has none. Then the shared /var over /var, TOP/boot as /boot, /proc,
+/sys, /dev, and TOP itself at its own path (the Node's volume group and
+images). ARGV is executed chrooted there with the environment ENV_JSON
+(and a PATH).
 """
 
 import json
@@ -17,6 +23,11 @@ import sys
 
 ROOT = "/mnt"  # the running layer's root, in this namespace only
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Not from the host: what is mounted over them, and the per-boot ones (/tmp
+# is: the test keeps files there that the admin uses, like a repo key).
+OWN = ("proc", "sys", "dev", "var", "boot", "run", "mnt", "media", "home",
+       "lost+found")
+WORK = ".overlay-work"
 
 
 def mount(*args):
@@ -25,21 +36,27 @@ def mount(*args):
 
 def main(top, vg, layer, env_json, argv):
     with open(os.path.join(top, "node.json")) as f:
-        tree = json.load(f)["layers"][layer]
-    lv = os.path.join(top, vg, layer)
-    o = os.path.join(top, "overlay", layer)
-    mount("-t", "overlay", "%s/%s" % (vg, layer), "-o",
-          "lowerdir=%s:/,upperdir=%s/upper,workdir=%s/work" % (tree, o, o), lv)
-    mount("--bind", lv, ROOT)
+        device = json.load(f)["devices"][layer]
+    mount(device, ROOT)
+    for name in sorted(os.listdir("/")):
+        host_dir = "/" + name
+        upper, work = os.path.join(ROOT, name), os.path.join(ROOT, WORK, name)
+        if os.path.islink(host_dir):  # merged /usr: lib64 -> usr/lib64 ...
+            if not os.path.lexists(upper):
+                os.symlink(os.readlink(host_dir), upper)
+            continue
+        if name in OWN or not os.path.isdir(host_dir) or os.path.islink(upper):
+            continue  # the image's own link (bin -> usr/bin) wins
+        for d in (upper, work):
+            os.makedirs(d, exist_ok=True)
+        mount("-t", "overlay", "host-" + name, "-o",
+              "lowerdir=%s,upperdir=%s,workdir=%s" % (host_dir, upper, work), upper)
     mount("--bind", os.path.join(top, "var"), os.path.join(ROOT, "var"))
     for d in ("proc", "sys", "dev"):
+        os.makedirs(os.path.join(ROOT, d), exist_ok=True)
         mount("--rbind", "/" + d, os.path.join(ROOT, d))
     os.makedirs(os.path.join(ROOT, "boot"), exist_ok=True)
     mount("--bind", os.path.join(top, "boot"), os.path.join(ROOT, "boot"))
-    # The host's root for the layers that imgbase mounts inside the chroot,
-    # where "/" is the running layer (overlayfs lower directories are paths).
-    os.makedirs(os.path.join(top, ".host"), exist_ok=True)
-    mount("--bind", "/", os.path.join(top, ".host"))
     inside = os.path.join(ROOT, top.lstrip("/"))
     os.makedirs(inside, exist_ok=True)
     mount("--rbind", top, inside)

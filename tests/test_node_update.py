@@ -173,6 +173,7 @@ def hosted(tmp_path, builder, gpg_key, http_serve, spec_rpms):
     # Outside /tmp and /home: rpm's unshare plugin hides them from scriptlets.
     top = tempfile.mkdtemp(prefix="persistrepo-node-", dir="/run")
     subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "node", top], check=True)
+    node = None
     try:
         rpms = tmp_path / "rpms"
         base = [builder.build("python3", provides=host_python_provides(spec_rpms)),
@@ -210,6 +211,9 @@ def hosted(tmp_path, builder, gpg_key, http_serve, spec_rpms):
                     "gpgkey": gpg_key.pubkey},
             key=gpg_key, imgbased_rpm=spec_rpms[OWN.index("persistrepo-imgbased")])
     finally:
+        # The layers' loop devices hold their image files on top's tmpfs.
+        if node is not None:
+            node.close()
         subprocess.run(["umount", "-R", top], check=True)
         os.rmdir(top)
 
@@ -344,7 +348,7 @@ def test_on_broken_fail_removes_the_new_layer_and_skip_keeps_it(hosted):
         assert proc.returncode == 1
         assert proc.stdout.startswith("persistrepo: error: the image update did not get the "
                                       "persisted packages: cannot find the layer the image "
-                                      "update made ('imgbase layer --latest' failed: "), proc.stdout
+                                      "update made ('imgbase layer --current' failed: "), proc.stdout
         assert len(proc.stdout.splitlines()) == 1, proc.stdout
         status = node.host(L1, ["persistrepo", "status"] + image1).stdout
         assert "the image update to (unknown) (" in status, status

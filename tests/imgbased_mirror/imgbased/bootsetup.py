@@ -10,6 +10,8 @@ import subprocess
 
 import rpm
 
+from imgbased import lvm
+
 
 def boot_entries(boot="/boot"):
     """{entry file name: its kernel path} (BootConfiguration.list)."""
@@ -48,7 +50,8 @@ class BootSetupHandler(object):
         self._mkinitrd = mkinitrd
         source = subprocess.check_output(["findmnt", "-n", "-o", "SOURCE", "--target", root],
                                          universal_newlines=True).strip()
-        self._layer = source.split("/")[-1]
+        node = os.environ.get("IMGBASED_MIRROR_NODE")
+        self._layer = lvm.lv_name_of(node, source) if node else source.split("/")[-1]
 
     def _get_kernel_files(self):
         """Lines 22-42: the /boot files of every package of the root's rpmdb

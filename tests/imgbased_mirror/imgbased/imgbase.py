@@ -1,29 +1,31 @@
 """ImageLayers and LVs, mirroring src/imgbased/imgbase.py and lvm.py.
 
-An LV is a directory VG_DIR/LV_NAME; LVM itself is not mirrored. For the
-`imgbase` command (tests/node.py), the volume group's metadata is the
-simulated Node's node.json, in the directory IMGBASED_MIRROR_NODE names:
-{"layers": {layer: image tree}} in naming order; a layer is an overlayfs
-mount at VG_DIR/LAYER, its changes in overlay/LAYER."""
+In run.py's scenarios an LV is a directory VG_DIR/LV_NAME. For the
+`imgbase` command on a hosted Node (tests/node.py), the volume group's
+metadata is the Node's node.json, in the directory IMGBASED_MIRROR_NODE
+names: {"layers": {layer: image tree}} in naming order, and each layer's
+LV is a block device (imgbased/lvm.py)."""
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 
-from imgbased import constants
+from imgbased import constants, lvm
 from imgbased.hooks import Hooks
 
 
 class LV(object):
-    """lvm.py lines 171-185: lv_name is the short name, lvm_name "VG/LV";
-    path is where the LV's file system is (a directory here, a device node
-    on a host)."""
+    """lvm.py lines 171-187: lv_name is the short name, lvm_name "VG/LV";
+    path is the LV's device (on a hosted Node) or directory (run.py)."""
 
-    def __init__(self, vg_dir, lv_name):
+    def __init__(self, vg_dir, lv_name, device=None):
         self.vg_dir = vg_dir
         self.vg_name = os.path.basename(vg_dir)
         self.lv_name = lv_name
+        self.device = device
 
     @property
     def lvm_name(self):
@@ -31,7 +33,23 @@ class LV(object):
 
     @property
     def path(self):
-        return os.path.join(self.vg_dir, self.lv_name)
+        return self.device or os.path.join(self.vg_dir, self.lv_name)
+
+
+@contextlib.contextmanager
+def mounted(path):
+    """utils.mounted (utils.py lines 377-420): the LV's device mounted on a
+    temporary directory for the block; a directory LV (run.py) is itself."""
+    if os.path.isdir(path):
+        yield path
+        return
+    target = tempfile.mkdtemp(prefix="imgbased-mnt-")
+    subprocess.check_call(["mount", path, target])
+    try:
+        yield target
+    finally:
+        subprocess.check_call(["umount", target])
+        os.rmdir(target)
 
 
 class ImageLayers(object):
@@ -67,14 +85,14 @@ class ImageLayers(object):
 
     def lv_from_layer(self, layer):
         """Lines 162-163."""
-        return LV(self.vg_dir, layer)
+        return LV(self.vg_dir, layer, lvm.devices(self.node).get(layer) if self.node else None)
 
     def add_layer(self, previous, new, populate):
         """Lines 191-213: the snapshot (populate(path) fills the new LV),
         then "new-layer-added" with both LVs."""
+        populate(self.lv_from_layer(new).path)
         prev_lv, new_lv = self.lv_from_layer(previous), self.lv_from_layer(new)
-        populate(new_lv.path)
-        self.registered.append(new_lv.path)
+        self.registered.append(new_lv)
         self.hooks.emit("new-layer-added", prev_lv, new_lv)
         return new_lv
 
@@ -97,75 +115,53 @@ class ImageLayers(object):
         return self.layers()[-1]
 
     def current_layer(self):
-        """Lines 403-412: the layer whose LV is mounted at / (the Node mounts
-        a running layer with its "VG/LV" name as the overlay's source)."""
+        """Lines 403-412: the layer whose LV is mounted at / (findmnt, then
+        lvs of the device)."""
         source = subprocess.check_output(["findmnt", "-n", "-o", "SOURCE", "/"],
                                          universal_newlines=True).strip()
-        return self.image_from_lvm_name(source)
+        return lvm.lv_name_of(self.node, source)
 
     def base_of_layer(self, layer):
         """Lines 414-425: "NVR+1" is a layer of base "NVR"."""
         return layer.rsplit("+", 1)[0]
 
-    @staticmethod
-    def overlay_options(node, layer, tree):
-        """The layer as an overlayfs over its image tree and the host's root
-        (the rest of the OS, which tests/node_host.py binds at NODE/.host)."""
-        o = os.path.join(node, "overlay", layer)
-        return "lowerdir=%s:%s/.host,upperdir=%s/upper,workdir=%s/work" % (
-            tree, node, o, o)
-
     def add_node_layer(self, layer, tree):
         """A new layer (add_base_with_tree, then add_layer: update.py lines
-        108-128) over the extracted image tree."""
-        for d in ("upper", "work"):
-            os.makedirs(os.path.join(self.node, "overlay", layer, d))
+        108-128): an LV holding the extracted image tree."""
+        lvm.create_volume(self.node, layer, tree)
         state = self._state()
         state["layers"][layer] = tree
         self._save(state)
-        self.activate(layer)
 
     def activate(self, layer):
-        """The layer's "LV" is there (an LV's device node is, in every mount
-        namespace; the overlayfs mount standing in for it is only where it
-        was made, and a scriptlet of rpm's unshare plugin has its own)."""
-        lv = self.lv_from_layer(layer)
-        if not os.path.ismount(lv.path):
-            os.makedirs(lv.path, exist_ok=True)
-            subprocess.check_call(["mount", "-t", "overlay", lv.lvm_name, "-o",
-                                   self.overlay_options(self.node, layer,
-                                                        self._state()["layers"][layer]),
-                                   lv.path])
-        return lv
+        """The layer's LV (its device is there in every mount namespace)."""
+        assert layer in self.layers(), "No such layer: %s" % layer
+        return self.lv_from_layer(layer)
+
+    def _remove_node_layer(self, layer):
+        lvm.remove_volume(self.node, layer)
+        state = self._state()
+        del state["layers"][layer]
+        self._save(state)
 
     def remove_base(self, base):
         """Lines 348-378: every layer of the base goes ("pre-layer-removed",
         whose osupdater callback removes the boot entries, then the LV), then
         the base."""
-        state = self._state()
         current = self.current_layer()
-        for layer in [n for n in state["layers"] if self.base_of_layer(n) == base]:
+        for layer in [n for n in self.layers() if self.base_of_layer(n) == base]:
             assert layer != current
             self.hooks.emit("pre-layer-removed", self.lv_from_layer(layer).lvm_name)
-            path = self.lv_from_layer(layer).path
-            if os.path.ismount(path):
-                subprocess.check_call(["umount", path])
-            os.rmdir(path)
-            shutil.rmtree(os.path.join(self.node, "overlay", layer))
-            del state["layers"][layer]
-        self._save(state)
+            self._remove_node_layer(layer)
 
     def reset_registered_volumes(self):
         """lvm.py line 108, LVM.reset_registered_volumes, which update.py line 72
         calls: the LVs this update created are removed."""
-        for path in self.registered:
-            if os.path.ismount(path):  # a layer of tests/node.py
-                subprocess.check_call(["umount", path])
-            shutil.rmtree(path)
+        for lv in self.registered:
             if self.node:
-                layer = os.path.basename(path)
-                shutil.rmtree(os.path.join(self.node, "overlay", layer))
-                state = self._state()
-                del state["layers"][layer]
-                self._save(state)
+                self._remove_node_layer(lv.lv_name)
+            else:
+                if os.path.ismount(lv.path):  # run.py's overlayfs layers
+                    subprocess.check_call(["umount", lv.path])
+                shutil.rmtree(lv.path)
         self.registered = []

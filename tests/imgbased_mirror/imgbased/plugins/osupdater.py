@@ -9,6 +9,7 @@ import subprocess
 from imgbased import constants
 from imgbased import bootsetup
 from imgbased.bootsetup import BootSetupHandler
+from imgbased.imgbase import mounted
 
 
 class BootSetupError(Exception):
@@ -39,6 +40,7 @@ def on_new_layer(imgbase, previous_lv, new_lv):
     relocate_update_manager(new_lv, running_root=imgbase.node is not None)
     install_update_rpm(new_lv)
     migrate_boot(imgbase, new_lv, previous_lv)
+    # Each step mounts the LVs it needs (utils.mounted), as imgbased's do.
 
 
 def install_update_rpm(new_lv):
@@ -50,8 +52,9 @@ def install_update_rpm(new_lv):
     if not update_rpm:
         return
     rpms = list(set(update_rpm.splitlines()))
-    subprocess.check_call(["rpm", "-U", "--quiet", "--justdb", "--root", new_lv.path,
-                           rpms[0]])
+    with mounted(new_lv.path) as new_root:
+        subprocess.check_call(["rpm", "-U", "--quiet", "--justdb", "--root", new_root,
+                               rpms[0]])
 
 
 def migrate_etc(new_lv, previous_lv):
@@ -59,8 +62,13 @@ def migrate_etc(new_lv, previous_lv):
     every file of the previous layer's /etc that is not in its factory /etc
     or differs from it is copied into the new layer (lines 680-715). The
     product check, UID/GID drift and versionlock are not mirrored."""
-    old_etc = os.path.join(previous_lv.path, "etc")
-    factory = os.path.join(previous_lv.path, "usr/share/factory/etc")
+    with mounted(previous_lv.path) as old_root, mounted(new_lv.path) as new_root:
+        _migrate_etc(new_root, old_root)
+
+
+def _migrate_etc(new_root, old_root):
+    old_etc = os.path.join(old_root, "etc")
+    factory = os.path.join(old_root, "usr/share/factory/etc")
     if not os.path.isdir(factory):
         return
     changed = []
@@ -71,7 +79,7 @@ def migrate_etc(new_lv, previous_lv):
             changed_and_new(sub, os.path.join(rel, name))
     changed_and_new(filecmp.dircmp(old_etc, factory), "")
     for rel in changed:
-        src, dst = os.path.join(old_etc, rel), os.path.join(new_lv.path, "etc", rel)
+        src, dst = os.path.join(old_etc, rel), os.path.join(new_root, "etc", rel)
         if os.path.isdir(src) and not os.path.islink(src):
             shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
         else:
@@ -115,9 +123,10 @@ def adjust_mounts_and_boot(imgbase, new_lv, previous_lv):
     imgbase.hooks.emit("os-upgraded", previous_lv.lv_name, new_lv.lvm_name)
     if imgbase.boot_dir is None:
         return
-    _relabel_selinux(new_lv.path)
-    BootSetupHandler(root=new_lv.path,
-                     mkinitrd=(imgbase.mode == constants.IMGBASED_MODE_UPDATE)).setup()
+    with mounted(new_lv.path) as new_root:
+        _relabel_selinux(new_root)
+        BootSetupHandler(root=new_root,
+                         mkinitrd=(imgbase.mode == constants.IMGBASED_MODE_UPDATE)).setup()
 
 
 def _relabel_selinux(newroot):

@@ -14,6 +14,7 @@ import os
 import subprocess
 
 from imgbased import constants
+from imgbased.imgbase import mounted
 
 log = logging.getLogger(__package__)
 
@@ -39,8 +40,9 @@ def on_os_upgraded(imgbase, previous_lv_name, new_lv_name):
         return
     log.info("Reinstalling %d persisted RPMs: %s", len(rpms), " ".join(sorted(rpms)))
     try:
-        subprocess.check_output(["dnf", "--installroot", new_lv.path, "install", "-y",
-                                 "--noplugins"] + rpms, stderr=subprocess.STDOUT)
+        with mounted(new_lv.path) as new_root:
+            subprocess.check_output(["dnf", "--installroot", new_root, "install", "-y",
+                                     "--noplugins"] + rpms, stderr=subprocess.STDOUT)
     except subprocess.CalledProcessError as e:
         log.info("Failed to reinstall persisted RPMs!")
         log.info("Result: " + e.output.decode("utf-8"))
