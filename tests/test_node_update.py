@@ -7,6 +7,7 @@ which runs the shipped plugin. Real dnf, rpm and createrepo_c throughout.
 import json
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 
@@ -253,6 +254,9 @@ def test_installing_the_image_update_package_replays_into_the_new_layer(hosted):
                        repos={"updates": hosted["update_repo"]})
         assert "persistrepo: %s: installed" % L2 in out, out
         assert node.layers == {L1: hosted["trees"][1], L2: hosted["trees"][2]}
+        # The LV the trigger mounted, as imgbase names it: a block device.
+        volume = node.host(L1, ["imgbase", "layer", "--volume-path", L2]).stdout.strip()
+        assert stat.S_ISBLK(os.stat(volume).st_mode), volume
         with open(os.path.join(node.var, "log/imgbased.log")) as f:
             log = f.read()
         assert "Reinstalling" not in log, log  # rpmpersistence found nothing
