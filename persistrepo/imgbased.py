@@ -467,6 +467,33 @@ def _installed_together():
     return bool(ours and theirs and max(theirs) == max(ours))
 
 
+YUM_IMGBASED_PERSIST_CONF = "/etc/yum/pluginconf.d/imgbased-persist.conf"
+
+
+def yum_image_update_line(names, persist_dir, installroot="/", conf=YUM_IMGBASED_PERSIST_CONF):
+    """The yum plugin's line (EL7) for a transaction that installed an
+    image-update package, or None: persistrepo replays nothing there
+    (replay needs dnf's Python API; no persistrepo-imgbased is built for
+    EL7), and whether imgbased-persist, whose copies imgbased installs into
+    the new layer, is on (docs/el7.md, "Image updates")."""
+    if not set(names) & set(IMAGE_UPDATE_PACKAGES):
+        return None
+    why = ("persistrepo does not replay into the new layer on EL7: replay needs dnf, "
+           "which EL7 lacks")
+    try:
+        with open(os.path.join(installroot, conf.lstrip("/"))) as f:
+            on = re.search(r"(?im)^\s*enabled\s*=\s*(1|yes|true)\s*$", f.read())
+    except (IOError, OSError):
+        on = None
+    if on:
+        return ("persist_rpm: note: %s; imgbased-persist (on) keeps what yum installs, and "
+                "imgbased installs it into the new layer (docs/el7.md)" % why)
+    return ("persist_rpm: warning: %s, and imgbased-persist is off or missing: the new "
+            "layer lacks the packages installed on this one; once it runs, 'yum localinstall "
+            "%s/*.rpm' puts them back (docs/el7.md)"
+            % (why, persist_dir))
+
+
 class NotThisUpdate(Exception):
     """The newest layer lacks the packages, but this transaction did not
     make it, so it was left alone; the message is one line."""

@@ -171,6 +171,11 @@ def _commit(conduit, txn):
     out = capture.capture(txn.settings, txn.installroot, installed, erased, method="yum",
                           fix=FIX)
     _report(conduit, txn, out, dict((p.nevra, p.name) for _, p in txn.members))
+    from persistrepo.imgbased import yum_image_update_line
+    line = yum_image_update_line([p.name for p in installed], txn.settings.persist_dir,
+                                 txn.installroot)
+    if line:
+        conduit.error(2, line)
 
 
 def _report(conduit, txn, out, names):
