@@ -167,7 +167,7 @@ class Report(object):
 
     def at_risk(self):
         return bool(self.unpersisted or self.not_installed or self.broken or self.failures or
-                    (self.image_mode and self.image_mode["drops"]))
+                    self.image_update or (self.image_mode and self.image_mode["drops"]))
 
     def to_dict(self):
         return {

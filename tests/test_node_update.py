@@ -405,7 +405,9 @@ def test_a_layer_no_image_update_of_this_transaction_made_is_left_alone(hosted):
         entries, default = node.boot_entries()
         assert default == L1 and L2 in entries
         image1 = ["--image-root", hosted["trees"][1]]
-        status = node.host(L1, ["persistrepo", "status"] + image1).stdout
+        proc = node.host(L1, ["persistrepo", "status"] + image1)
+        status = proc.stdout
+        assert proc.returncode == 100, status
         assert ("the layer %s, newer than the running one, did NOT get the persisted packages "
                 "(no image update replayed into it); before booting it, run 'persistrepo "
                 "imgbased-update --layer %s'" % (L2, L2)) in status.splitlines(), status
@@ -426,6 +428,15 @@ def test_a_layer_no_image_update_of_this_transaction_made_is_left_alone(hosted):
             assert "vendor-agent-1.0-1.noarch" in bed.installed(root)
         assert node.boot_entries()[1] == L2
         assert "did NOT get" not in node.host(L1, ["persistrepo", "status"] + image1).stdout
+
+        # A reinstall of the image update where its layer exists: imgbase
+        # makes none (its lvcreate fails), and the trigger changes nothing.
+        out = on_layer(hosted, L1, ["reinstall", "ovirt-node-ng-image-update-2.0"],
+                       repos=updates, ok=None)
+        assert "persistrepo:" not in out, out
+        assert list(node.layers) == [L1, L2]
+        with node.booted(L2) as root:
+            assert "vendor-agent-1.0-1.noarch" in bed.installed(root)
 
 
 def test_persistrepo_imgbased_and_the_image_update_in_one_transaction(hosted):
