@@ -350,9 +350,9 @@ def test_on_broken_fail_removes_the_new_layer_and_skip_keeps_it(hosted):
         proc = node.host(L1, ["persistrepo", "imgbased-update"],
                          env={"IMGBASED_MIRROR_NODE": "/nonexistent"})
         assert proc.returncode == 1
-        assert proc.stdout.startswith("persistrepo: error: the image update did not get the "
-                                      "persisted packages: cannot find the layer the image "
-                                      "update made ('imgbase layer --current' failed: "), proc.stdout
+        assert proc.stdout.startswith(
+            "persistrepo: error: the image update did not get the persisted packages: cannot "
+            "find the layer the image update made ('imgbase layer --current' failed: "), proc.stdout
         assert len(proc.stdout.splitlines()) == 1, proc.stdout
         status = node.host(L1, ["persistrepo", "status"] + image1).stdout
         assert "the image update to (unknown) (" in status, status
