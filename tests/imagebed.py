@@ -30,6 +30,8 @@ DPKG_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*",
 RECIPE = 1  # bump when the way the tarball is made changes
 DBPATH_MACROS = "etc/rpm/macros.dbpath"
 NPROC_CAP = 32768
+# What bed.make_root gives a tree for its scriptlets, not part of its image.
+TREE_TOOLS = ("bin", "usr/bin", "dev", "tmp", "var/tmp")
 
 
 def suite():
@@ -81,9 +83,10 @@ class Buildah(object):
                 " ".join(map(str, args)), proc.returncode, proc.stdout, proc.stderr))
         return proc
 
-    def make_base(self, tag, rpms=()):
-        """Commit image tag: the cached Debian root, %_dbpath set, and bed's
-        base package plus rpms installed by dnf --installroot."""
+    @contextlib.contextmanager
+    def _committed(self, tag):
+        """A scratch container holding the cached Debian root with %_dbpath
+        set, mounted: its root path; committed as tag when the block ends."""
         ctr = self.run("from", "scratch").stdout.strip()
         try:
             mnt = self.run("mount", ctr).stdout.strip()
@@ -91,12 +94,29 @@ class Buildah(object):
             os.makedirs(os.path.dirname(os.path.join(mnt, DBPATH_MACROS)), exist_ok=True)
             with open(os.path.join(mnt, DBPATH_MACROS), "w") as f:
                 f.write("%%_dbpath %s\n" % bed.DBPATH)
-            res = bed.run_dnf(mnt, ["install", bed.base_rpm()] + [str(p) for p in rpms])
-            assert res.returncode == 0, res
-            shutil.rmtree(os.path.join(mnt, "var/cache/dnf"), ignore_errors=True)
+            yield mnt
             self.run("commit", "--quiet", ctr, tag)
         finally:
             self.run("rm", ctr, check=False)
+
+    def make_base(self, tag, rpms=()):
+        """Commit image tag: the cached Debian root, %_dbpath set, and bed's
+        base package plus rpms installed by dnf --installroot."""
+        with self._committed(tag) as mnt:
+            res = bed.run_dnf(mnt, ["install", bed.base_rpm()] + [str(p) for p in rpms])
+            assert res.returncode == 0, res
+            shutil.rmtree(os.path.join(mnt, "var/cache/dnf"), ignore_errors=True)
+        return tag
+
+    def import_tree(self, tag, tree):
+        """Commit image tag from an image tree that bed built (its packages'
+        files, its rpmdb, its dnf history) laid over the cached Debian root,
+        which stands in for the rest of the OS (dnf, rpm, a shell) as the
+        host's root does under a hosted Node's layers (tests/node.py). The
+        static shell and scratch directories that bed.make_root gives a tree
+        for its scriptlets stay out."""
+        with self._committed(tag) as mnt:
+            _lay_over(str(tree), mnt, skip=TREE_TOOLS)
         return tag
 
     @contextlib.contextmanager
@@ -123,6 +143,39 @@ class Buildah(object):
                         *(limits + ["-f", os.path.join(str(context), "Containerfile"),
                                     "-t", tag]),
                         str(context), check=check)
+
+
+def _lay_over(src, dst, skip=()):
+    """Copy tree src onto dst: directories merge, anything else replaces
+    what dst has there (an empty directory included); paths in skip
+    (relative to the top) are left out."""
+    for dirpath, dirnames, filenames in os.walk(src):
+        rel = os.path.relpath(dirpath, src)
+        for name in list(dirnames) + filenames:
+            path = os.path.normpath(os.path.join(rel, name))
+            source, target = os.path.join(src, path), os.path.join(dst, path)
+            if path in skip:
+                if name in dirnames:
+                    dirnames.remove(name)
+                continue
+            if os.path.isdir(source) and not os.path.islink(source):
+                if os.path.isdir(target) and not os.path.islink(target):
+                    continue
+                if os.path.lexists(target):
+                    os.unlink(target)
+                os.mkdir(target)
+                shutil.copystat(source, target)
+                continue
+            if name in dirnames:  # a symlink to a directory: os.walk won't enter it
+                dirnames.remove(name)
+            if os.path.isdir(target) and not os.path.islink(target):
+                os.rmdir(target)
+            elif os.path.lexists(target):
+                os.unlink(target)
+            if os.path.islink(source):
+                os.symlink(os.readlink(source), target)
+            else:
+                shutil.copy2(source, target)
 
 
 def temporary_workdir():
