@@ -4,7 +4,8 @@ The base image is a Debian root (the running stack's own suite) with dnf and
 rpm, made by mmdebstrap and cached as a tarball outside the checkout
 (/var/cache/persistrepo/image-base, keyed by its inputs), as the sid chroot
 is. Debian's rpm keeps its database in ~/.rpmdb, so the image gets
-/etc/rpm/macros.dbpath with %_dbpath /var/lib/rpm (the Fedora/EL layout).
+/etc/rpm/macros.persistrepo-base with %_dbpath /var/lib/rpm (the Fedora/EL layout)
+and, as Fedora's images, no unshare plugin.
 Each test session imports it into its own vfs storage (`buildah from scratch`,
 then `buildah commit`) and installs the test bed's packages into its rpmdb
 with the real dnf --installroot. Builds are `buildah bud --isolation chroot
@@ -28,7 +29,7 @@ PACKAGES = ("dnf", "rpm")
 DPKG_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*",
                  "/usr/share/info/*")
 RECIPE = 1  # bump when the way the tarball is made changes
-DBPATH_MACROS = "etc/rpm/macros.dbpath"
+BASE_MACROS = "etc/rpm/macros.persistrepo-base"
 NPROC_CAP = 32768
 # What bed.make_root gives a tree for its scriptlets, not part of its image.
 TREE_TOOLS = ("bin", "usr/bin", "dev", "tmp", "var/tmp")
@@ -91,9 +92,14 @@ class Buildah(object):
         try:
             mnt = self.run("mount", ctr).stdout.strip()
             subprocess.run(["tar", "-xf", base_tarball(), "-C", mnt], check=True)
-            os.makedirs(os.path.dirname(os.path.join(mnt, DBPATH_MACROS)), exist_ok=True)
-            with open(os.path.join(mnt, DBPATH_MACROS), "w") as f:
+            os.makedirs(os.path.dirname(os.path.join(mnt, BASE_MACROS)), exist_ok=True)
+            with open(os.path.join(mnt, BASE_MACROS), "w") as f:
                 f.write("%%_dbpath %s\n" % bed.DBPATH)
+                # sid's rpm enables its unshare plugin, whose scriptlet namespaces
+                # need CAP_SYS_ADMIN, which a build's RUN lacks: a scriptlet
+                # fails there. Fedora's and EL's images do not install the
+                # plugin (rpm-plugin-unshare); a base here does as they do.
+                f.write("%__transaction_unshare %{nil}\n")
             yield mnt
             self.run("commit", "--quiet", ctr, tag)
         finally:
