@@ -136,19 +136,32 @@ class Buildah(object):
 
     def bud(self, context, tag, check=True):
         """Build context (its Containerfile) as tag, offline and without a registry."""
-        # buildah 1.43 raises RUN's open-file and process limits unless told
-        # limits this process may set (a container here may not raise them);
-        # buildah 1.28 has already capped processes at 32768 when it sets them.
-        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
-        nproc = min(n for n in resource.getrlimit(resource.RLIMIT_NPROC) + (NPROC_CAP,)
-                    if n != resource.RLIM_INFINITY)
-        limits = ["--ulimit", "nofile=%s:%s" % tuple(
-            "unlimited" if n == resource.RLIM_INFINITY else n for n in nofile),
-            "--ulimit", "nproc=%d:%d" % (nproc, nproc)]
         return self.run("bud", "--isolation", "chroot", "--pull=never", "--layers=false",
-                        *(limits + ["-f", os.path.join(str(context), "Containerfile"),
-                                    "-t", tag]),
+                        *(_limits() + ["-f", os.path.join(str(context), "Containerfile"),
+                                       "-t", tag]),
                         str(context), check=check)
+
+    def run_in(self, image, *argv):
+        """argv run in a fresh container of image (`buildah run`): its
+        CompletedProcess, and the container's name."""
+        ctr = self.run("from", "--pull-never", *(_limits() + [image])).stdout.strip()
+        try:
+            return self.run("run", "--isolation", "chroot", ctr, "--", *argv), ctr
+        finally:
+            self.run("rm", ctr, check=False)
+
+
+def _limits():
+    """--ulimit options for what a container runs: buildah 1.43 raises the
+    open-file and process limits unless told limits this process may set (a
+    container here may not raise them); buildah 1.28 has already capped
+    processes at 32768 when it sets them."""
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
+    nproc = min(n for n in resource.getrlimit(resource.RLIMIT_NPROC) + (NPROC_CAP,)
+                if n != resource.RLIM_INFINITY)
+    return ["--ulimit", "nofile=%s:%s" % tuple(
+        "unlimited" if n == resource.RLIM_INFINITY else n for n in nofile),
+        "--ulimit", "nproc=%d:%d" % (nproc, nproc)]
 
 
 def _lay_over(src, dst, skip=()):
