@@ -189,6 +189,28 @@ def test_a_queued_file_swapped_for_another_build_is_refused(tmp_path, std_set, h
     assert res.returncode == 0, res.stdout
 
 
+def test_yum_stores_the_local_file_rpm_read_though_it_was_swapped_after(
+        tmp_path, std_set, http_serve, builder):
+    """The issue's first example on yum's queued path: bar-2.0-1 is installed
+    from a local file that its %pre replaces by foo-1.0-1. yum's plugin stages
+    its copy before rpm runs, so the store gets bar, the very build rpm
+    installed (ingest proves it against the rpmdb), never foo."""
+    import hashlib
+    from tests.test_yum_plugin import Yum, ok, python27
+    yum = Yum(tmp_path, std_set, http_serve(std_set.repo), python27())
+    local = swapping_package(builder, yum.root)
+    with open(local, "rb") as f:
+        bar = hashlib.sha256(f.read()).hexdigest()
+    res = ok(yum.transaction([{"op": "install", "local": local}]))
+    assert res.harness["python"] == [2, 7]
+    assert "bar-2.0-1.noarch" in bed.installed(yum.root)
+    with open(local, "rb") as f:  # the swap happened: the path holds foo now
+        assert hashlib.sha256(f.read()).hexdigest() != bar
+    assert "persist_rpm: persisted bar-2.0-1.noarch" in res.stdout, res
+    stored = yum.stored()
+    assert list(stored) == ["bar-2.0-1.noarch"] and stored["bar-2.0-1.noarch"]["sha256"] == bar
+
+
 # -- 2. Names are data, never patterns ------------------------------------------
 
 def test_an_erased_package_named_like_a_glob_drops_only_itself(dnf, builder, tmp_path):
