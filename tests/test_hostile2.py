@@ -133,6 +133,7 @@ for name in glob.glob(os.path.join(incoming, "*.json")):
         if json.load(f).get("nevra") == nevra:
             shutil.copy(other, name[:-len(".json")] + ".rpm")
             print("swapped %s" % name[:-len(".json")] + ".rpm")
+sys.stdout.flush()  # exec discards what the buffer holds
 os.execv(ingest, [ingest] + args)
 """
 
