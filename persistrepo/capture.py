@@ -280,7 +280,8 @@ def _queued(out, root, settings, installroot, wanted, gone, method):
     queued = []
     for p in wanted:
         try:
-            incoming.queue_add(root, p.path, method, p.origin, p.reason, supersede=True)
+            incoming.queue_add(root, p.path, p.nevra, installroot, method, p.origin, p.reason,
+                               supersede=True)
             queued.append(p)
         except (IOError, OSError) as e:
             out.failed.append((p.nevra, describe(e)))
@@ -298,8 +299,10 @@ def _queued(out, root, settings, installroot, wanted, gone, method):
         elif waiting:
             out.failed.append((p.nevra, "queued in %s, not yet ingested" % layout.incoming))
             out.fixes[p.nevra] = "persistrepo --store %s ingest" % compat.shell_quote(root)
-        else:
-            out.failed.append((p.nevra, "'persistrepo ingest' refused it"))
+        else:  # ingest recorded why
+            why = [f["error"] for f in failures.load(failures.path_for(installroot))
+                   if f["nevra"] == p.nevra]
+            out.failed.append((p.nevra, why[-1] if why else "'persistrepo ingest' refused it"))
     out.dropped.extend(g.nevra for g in gone if g.nevra not in stored)
 
 

@@ -2,7 +2,10 @@
 
 The yum plugin uses this where the rpm or createrepo_c bindings are missing
 from yum's interpreter: it only copies files and writes small JSON requests,
-which needs nothing but the standard library. Python 2.7 compatible.
+which needs nothing but the standard library. An add request names the build
+the transaction installed and the root whose rpmdb holds it: the store takes
+the queued file only if it proves to be that build (Store._ingest_locked).
+Python 2.7 compatible.
 """
 
 import json
@@ -11,7 +14,7 @@ import random
 import re
 import time
 
-from persistrepo import fsutil, record
+from persistrepo import fsutil, names, record
 from persistrepo.errors import PersistError
 from persistrepo.layout import Layout
 
@@ -38,14 +41,17 @@ def _write_request(layout, token, request):
                         layout.incoming)
 
 
-def queue_add(root, src_path, method, origin=None, reason="unknown", supersede=False):
-    """Copy src_path into the queue with its provenance; return the token."""
+def queue_add(root, src_path, nevra, installroot, method, origin=None, reason="unknown",
+              supersede=False):
+    """Copy src_path, which rpm installed as nevra into installroot, into the
+    queue with its provenance; return the token."""
     layout = _prepare(root)
     token = _token()
     staged, _ = fsutil.stage_file(src_path, layout.incoming)
     os.rename(staged, os.path.join(layout.incoming, token + ".rpm"))
     _write_request(layout, token, {
         "op": "add", "file": token + ".rpm", "method": method,
+        "nevra": nevra, "installroot": installroot or "/",
         "origin": record.clean_text(origin),
         "reason": reason, "supersede": supersede,
         "persisted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
@@ -74,6 +80,11 @@ def _check(req, token):
         return "its file is not %s.rpm" % token
     if req.get("method") not in record.METHODS or req.get("reason") not in record.REASONS:
         return "unknown method or reason"
+    if not isinstance(req.get("nevra"), _TEXT) or names.parse_nevra(req["nevra"]) is None:
+        return "no installed build named"
+    root = req.get("installroot")
+    if not (isinstance(root, _TEXT) and root.startswith("/") and record.printable(root)):
+        return "no installroot"
     for key in ("origin", "persisted_at"):  # record.make_entry cleans the text
         value = req.get(key)
         if value is not None and not isinstance(value, _TEXT):

@@ -230,7 +230,10 @@ def report(settings, installroot="/", image=None, store_path=None, front=None):
     if update and update.get("status") in ("failed", "not-found", "not-replayed"):
         rep.image_update = update
     if bootc.is_image_mode_host(installroot):
-        rep.image_mode = image_mode(installroot, pkgs, image)
+        # export reads persistrepo's own default store unless given --store
+        exporter = Front("persistrepo", None if os.path.realpath(settings.persist_dir) ==
+                         os.path.realpath(rep.store) else rep.store)
+        rep.image_mode = image_mode(installroot, pkgs, image, exporter)
     return rep
 
 
@@ -268,13 +271,11 @@ def replay_verdicts(rep, store_path, root, installed):
     rep.not_installed.sort()
 
 
-EXPORT_COMMAND = "persistrepo export --format containerfile DIR"
-
-
-def image_mode(installroot, pkgs, image):
+def image_mode(installroot, pkgs, image, exporter):
     """What the next `bootc upgrade` or reboot drops: on an image-mode host
     nothing replays, so every package that is not in the image goes, persisted
-    or not (without the image's list, every installed package is named)."""
+    or not (without the image's list, every installed package is named);
+    exporter (a Front) names the store that the export command reads."""
     booted = overlay = None
     if installroot == "/":
         try:
@@ -286,7 +287,9 @@ def image_mode(installroot, pkgs, image):
     return {"booted_image": booted, "usr_overlay": overlay,
             "drops": sorted(p["nevra"] for p in pkgs
                             if image is None or not image.contains(p)),
-            "keep_with": EXPORT_COMMAND}
+            # without a booted image export has no FROM of its own
+            "keep_with": exporter.command("export --format containerfile %sDIR"
+                                          % ("" if booted else "--from IMAGE "))}
 
 
 REPORTS = "var/log/persistrepo"

@@ -12,8 +12,8 @@ import json
 import os
 import time
 
-from persistrepo import (compat, fsutil, incoming, modules, names, pgp, record, repodata,
-                         rpmfile, specs, trash)
+from persistrepo import (compat, failures, fsutil, incoming, modules, names, pgp, record,
+                         repodata, rpmfile, specs, trash)
 from persistrepo.errors import BadPackage, NoMatch, PersistError, UnsafeStore, UsageError
 from persistrepo.layout import STATE_DIR, Layout
 from persistrepo.lock import StoreLock
@@ -43,6 +43,21 @@ class Candidate(object):
         self.reason = reason
         self.supersede = supersede
 
+
+
+def _installed_build(req):
+    """The rpmdb's identity of the build a queued add request names (BadPackage
+    if its root does not hold it): what the queued file must prove to be."""
+    name, root = names.parse_nevra(req["nevra"])[0], req["installroot"]
+    if not os.path.isdir(compat.rpmdb_dir(root)):  # rpm would make an empty one
+        raise BadPackage("%s has no rpm database to check it against" % root)
+    try:
+        build = compat.installed_identities(root, [name]).get(req["nevra"])
+    except Exception as e:  # rpm.error from a damaged rpmdb: one line, no traceback
+        raise BadPackage("cannot read the rpm database of %s (%s)" % (root, e))
+    if build is None:
+        raise BadPackage("the rpm database of %s does not hold %s" % (root, req["nevra"]))
+    return build
 
 class AddResult(object):
     """What one add did: entries added, replaced (same NEVRA, new checksum),
@@ -546,10 +561,16 @@ class Store(object):
             src = incoming.package_of(self.layout, req)
             staged = None
             try:
-                staged, info = self._stage(plan, src)
+                staged, info = self._stage(plan, src, cand=Candidate(
+                    src, installed=_installed_build(req)))
                 entry = record.make_entry(info, req["method"], req["origin"], req["reason"],
                                           req["persisted_at"])
-            except (BadPackage, OSError, IOError) as e:
+            except BadPackage as e:
+                # Never trusted, never retried: set aside, recorded for status.
+                handled.remove(req)
+                result.failed.append((req, self._refuse_queued(req, e, report)))
+                continue
+            except (OSError, IOError) as e:
                 if staged is not None:
                     fsutil.unlink_if_exists(staged)
                 result.failed.append((req, _as_persist_error(e, src)))
@@ -561,6 +582,23 @@ class Store(object):
         self._commit(plan.adds, plan.removes, plan.index, plan.chunks)
         incoming.done(self.layout, handled)
         return result
+
+    def _refuse_queued(self, req, err, report):
+        """Set aside a queued add whose file is not the build its rpmdb holds,
+        and record the failure where status finds it: the PersistError."""
+        aside = report if report is not None else {"quarantined": []}
+        for path in incoming.files_of(self.layout, req["_token"]):
+            self._quarantine(path, str(err), aside)
+        where = [new for old, _, new in aside["quarantined"] if old.endswith(".rpm")]
+        why = "refused queued %s: %s%s" % (req["nevra"], err, "; set aside as %s" % where[-1]
+                                           if where else "")
+        name = names.parse_nevra(req["nevra"])[0]
+        root = req["installroot"]
+        fix = "yum %sreinstall %s" % ("" if root == "/" else "--installroot=%s "
+                                      % compat.shell_quote(root), compat.shell_quote(name))
+        failures.record(failures.path_for(root), [(req["nevra"], why, fix)], req["method"],
+                        self.layout.root)
+        return PersistError(why)
 
     def refresh(self, adopt=False):
         """Repair: rebuild index and repodata from the package files. Known

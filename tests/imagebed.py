@@ -4,7 +4,8 @@ The base image is a Debian root (the running stack's own suite) with dnf and
 rpm, made by mmdebstrap and cached as a tarball outside the checkout
 (/var/cache/persistrepo/image-base, keyed by its inputs), as the sid chroot
 is. Debian's rpm keeps its database in ~/.rpmdb, so the image gets
-/etc/rpm/macros.dbpath with %_dbpath /var/lib/rpm (the Fedora/EL layout).
+/etc/rpm/macros.persistrepo-base with %_dbpath /var/lib/rpm (the Fedora/EL layout)
+and, as Fedora's images, no unshare plugin.
 Each test session imports it into its own vfs storage (`buildah from scratch`,
 then `buildah commit`) and installs the test bed's packages into its rpmdb
 with the real dnf --installroot. Builds are `buildah bud --isolation chroot
@@ -28,8 +29,10 @@ PACKAGES = ("dnf", "rpm")
 DPKG_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*",
                  "/usr/share/info/*")
 RECIPE = 1  # bump when the way the tarball is made changes
-DBPATH_MACROS = "etc/rpm/macros.dbpath"
+BASE_MACROS = "etc/rpm/macros.persistrepo-base"
 NPROC_CAP = 32768
+# What bed.make_root gives a tree for its scriptlets, not part of its image.
+TREE_TOOLS = ("bin", "usr/bin", "dev", "tmp", "var/tmp")
 
 
 def suite():
@@ -81,22 +84,45 @@ class Buildah(object):
                 " ".join(map(str, args)), proc.returncode, proc.stdout, proc.stderr))
         return proc
 
-    def make_base(self, tag, rpms=()):
-        """Commit image tag: the cached Debian root, %_dbpath set, and bed's
-        base package plus rpms installed by dnf --installroot."""
+    @contextlib.contextmanager
+    def _committed(self, tag):
+        """A scratch container holding the cached Debian root with %_dbpath
+        set, mounted: its root path; committed as tag when the block ends."""
         ctr = self.run("from", "scratch").stdout.strip()
         try:
             mnt = self.run("mount", ctr).stdout.strip()
             subprocess.run(["tar", "-xf", base_tarball(), "-C", mnt], check=True)
-            os.makedirs(os.path.dirname(os.path.join(mnt, DBPATH_MACROS)), exist_ok=True)
-            with open(os.path.join(mnt, DBPATH_MACROS), "w") as f:
+            os.makedirs(os.path.dirname(os.path.join(mnt, BASE_MACROS)), exist_ok=True)
+            with open(os.path.join(mnt, BASE_MACROS), "w") as f:
                 f.write("%%_dbpath %s\n" % bed.DBPATH)
-            res = bed.run_dnf(mnt, ["install", bed.base_rpm()] + [str(p) for p in rpms])
-            assert res.returncode == 0, res
-            shutil.rmtree(os.path.join(mnt, "var/cache/dnf"), ignore_errors=True)
+                # sid's rpm enables its unshare plugin, whose scriptlet namespaces
+                # need CAP_SYS_ADMIN, which a build's RUN lacks: a scriptlet
+                # fails there. Fedora's and EL's images do not install the
+                # plugin (rpm-plugin-unshare); a base here does as they do.
+                f.write("%__transaction_unshare %{nil}\n")
+            yield mnt
             self.run("commit", "--quiet", ctr, tag)
         finally:
             self.run("rm", ctr, check=False)
+
+    def make_base(self, tag, rpms=()):
+        """Commit image tag: the cached Debian root, %_dbpath set, and bed's
+        base package plus rpms installed by dnf --installroot."""
+        with self._committed(tag) as mnt:
+            res = bed.run_dnf(mnt, ["install", bed.base_rpm()] + [str(p) for p in rpms])
+            assert res.returncode == 0, res
+            shutil.rmtree(os.path.join(mnt, "var/cache/dnf"), ignore_errors=True)
+        return tag
+
+    def import_tree(self, tag, tree):
+        """Commit image tag from an image tree that bed built (its packages'
+        files, its rpmdb, its dnf history) laid over the cached Debian root,
+        which stands in for the rest of the OS (dnf, rpm, a shell) as the
+        host's root does under a hosted Node's layers (tests/node.py). The
+        static shell and scratch directories that bed.make_root gives a tree
+        for its scriptlets stay out."""
+        with self._committed(tag) as mnt:
+            _lay_over(str(tree), mnt, skip=TREE_TOOLS)
         return tag
 
     @contextlib.contextmanager
@@ -110,19 +136,65 @@ class Buildah(object):
 
     def bud(self, context, tag, check=True):
         """Build context (its Containerfile) as tag, offline and without a registry."""
-        # buildah 1.43 raises RUN's open-file and process limits unless told
-        # limits this process may set (a container here may not raise them);
-        # buildah 1.28 has already capped processes at 32768 when it sets them.
-        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
-        nproc = min(n for n in resource.getrlimit(resource.RLIMIT_NPROC) + (NPROC_CAP,)
-                    if n != resource.RLIM_INFINITY)
-        limits = ["--ulimit", "nofile=%s:%s" % tuple(
-            "unlimited" if n == resource.RLIM_INFINITY else n for n in nofile),
-            "--ulimit", "nproc=%d:%d" % (nproc, nproc)]
         return self.run("bud", "--isolation", "chroot", "--pull=never", "--layers=false",
-                        *(limits + ["-f", os.path.join(str(context), "Containerfile"),
-                                    "-t", tag]),
+                        *(_limits() + ["-f", os.path.join(str(context), "Containerfile"),
+                                       "-t", tag]),
                         str(context), check=check)
+
+    def run_in(self, image, *argv):
+        """argv run in a fresh container of image (`buildah run`): its
+        CompletedProcess, and the container's name."""
+        ctr = self.run("from", "--pull-never", *(_limits() + [image])).stdout.strip()
+        try:
+            return self.run("run", "--isolation", "chroot", ctr, "--", *argv), ctr
+        finally:
+            self.run("rm", ctr, check=False)
+
+
+def _limits():
+    """--ulimit options for what a container runs: buildah 1.43 raises the
+    open-file and process limits unless told limits this process may set (a
+    container here may not raise them); buildah 1.28 has already capped
+    processes at 32768 when it sets them."""
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
+    nproc = min(n for n in resource.getrlimit(resource.RLIMIT_NPROC) + (NPROC_CAP,)
+                if n != resource.RLIM_INFINITY)
+    return ["--ulimit", "nofile=%s:%s" % tuple(
+        "unlimited" if n == resource.RLIM_INFINITY else n for n in nofile),
+        "--ulimit", "nproc=%d:%d" % (nproc, nproc)]
+
+
+def _lay_over(src, dst, skip=()):
+    """Copy tree src onto dst: directories merge, anything else replaces
+    what dst has there (an empty directory included); paths in skip
+    (relative to the top) are left out."""
+    for dirpath, dirnames, filenames in os.walk(src):
+        rel = os.path.relpath(dirpath, src)
+        for name in list(dirnames) + filenames:
+            path = os.path.normpath(os.path.join(rel, name))
+            source, target = os.path.join(src, path), os.path.join(dst, path)
+            if path in skip:
+                if name in dirnames:
+                    dirnames.remove(name)
+                continue
+            if os.path.isdir(source) and not os.path.islink(source):
+                if os.path.isdir(target) and not os.path.islink(target):
+                    continue
+                if os.path.lexists(target):
+                    os.unlink(target)
+                os.mkdir(target)
+                shutil.copystat(source, target)
+                continue
+            if name in dirnames:  # a symlink to a directory: os.walk won't enter it
+                dirnames.remove(name)
+            if os.path.isdir(target) and not os.path.islink(target):
+                os.rmdir(target)
+            elif os.path.lexists(target):
+                os.unlink(target)
+            if os.path.islink(source):
+                os.symlink(os.readlink(source), target)
+            else:
+                shutil.copy2(source, target)
 
 
 def temporary_workdir():

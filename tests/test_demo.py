@@ -38,13 +38,29 @@ def test_demo_end_to_end(tmp_path):
     assert "persistrepo: onn/ovirt-node-ng-3.0-0.0+1: installed 7 packages; left out " \
         "(on_broken = skip): vendor-kmod-1.0-1.noarch: nothing provides node-kernel = 2.0" in out
     assert "    vendor-kmod-1.0-1.noarch: nothing provides node-kernel = 2.0" in out
-    with Node(str(sandbox / "node")) as node, node.booted(node.newest) as layer3:
-        assert bed.installed(layer3) == {
+    with Node(str(sandbox / "node")) as node, node.booted(node.newest) as root:
+        layer3 = bed.installed(root)
+        assert layer3 == {
             "node-core-3.0-1.noarch", "node-kernel-3.0-1.noarch", "node-utils-1.2-1.noarch",
             "vendor-lib-2.0-1.noarch", "vendor-tool-1.1-1.noarch", "vendor-cfg-1.0-1.noarch",
             "site-agent-1.0-1.noarch", "persistrepo-imgbased-1.0-1.noarch",
             "python3-dnf-plugin-persist-rpm-1.0-1.noarch", "python3-persistrepo-1.0-1.noarch"}
     assert str(sandbox) not in open("/proc/self/mounts").read()
+
+    # Image mode: the demo's own store exported onto image v3 as a container
+    # image and built by buildah holds what replay put on layer 3, plus the
+    # vendor key; vendor-kmod left out as there.
+    image_step = out.split("\n== 5. image mode", 1)[1]
+    containerfile = image_step.split("/image-mode/Containerfile\n", 1)[1].split("\n$ ", 1)[0]
+    assert "\nFROM localhost/node-image-v3\n" in containerfile
+    assert "# Left out with --exclude: vendor-kmod-1.0-1.noarch." in containerfile
+    assert "#   site-agent-1.0-1.noarch: unsigned, captured from a local file" in containerfile
+    qa = image_step.split("-- rpm -qa   (the built image)\n", 1)[1].split("\n(", 1)[0]
+    keys = [p for p in qa.splitlines() if p.startswith("gpg-pubkey-")]
+    assert set(qa.splitlines()) - set(keys) == layer3 | {"bed-base-1.0-1.noarch"}
+    keyid = re.search(r"vendor key (\w+) imported into layer 2", out).group(1)
+    assert len(keys) == 1 and keyid in keys[0], (keyid, keys)
+    assert not os.path.exists(sandbox / "buildah")
 
     # The README's command to try `dnf persist list` in the sandbox.
     res = subprocess.run([sys.executable, os.path.join(REPO, "demo", "dnf-in-sandbox"),
@@ -62,10 +78,11 @@ def test_demo_end_to_end(tmp_path):
     assert "persistrepo's own packages are persisted too" in out
     listed = [l for l in out.splitlines() if l.strip().startswith("node-utils-1.2")]
     assert listed and listed[0].split()[1] == "user", listed  # `dnf upgrade node-utils`
-    # the transcript's persistrepo commands (but those on a layer, mounted only
-    # while the demo ran it), and the ones it says to try
+    # the transcript's persistrepo commands (but those on a layer or the base
+    # image, mounted only while the demo ran them), and the ones it says to try
     printed = ["%s -m %s" % (sys.executable, l[2:]) for l in out.splitlines()
-               if l.startswith("$ persistrepo ") and "/onn/" not in l]
+               if l.startswith("$ persistrepo ") and "/onn/" not in l and
+               "/buildah/" not in l]
     printed += [l.strip() for l in out.split("\ntry (", 1)[1].splitlines()[1:]]
     assert any("--image-root" in c and "persist status" in c for c in printed), printed
     for command in printed:

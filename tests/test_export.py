@@ -10,6 +10,7 @@ and an unsigned local RPM.
 
 import json
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -164,5 +165,59 @@ def test_status_on_an_image_mode_host_names_what_goes_and_the_fix(captured, tmp_
     assert doc["image_mode"]["drops"] == gone
     assert "the next 'bootc upgrade' or reboot drops the 5 packages not in the image:\n" \
         + "".join("  %s\n" % n for n in gone) in res.stdout
-    assert "keep them in a new image: persistrepo export --format containerfile DIR" \
-        in res.stdout
+    assert "keep them in a new image: persistrepo --store %s export --format containerfile " \
+        "--from IMAGE DIR" % captured.store in res.stdout
+
+
+def run_printed(command, **subst):
+    """Run a persistrepo command as printed (placeholders replaced by subst)."""
+    import shlex
+    words = [subst.get(w, w) for w in shlex.split(command)]
+    assert words[0] == "persistrepo", words
+    return cli(*words[1:])
+
+
+def test_the_export_command_status_names_works_on_that_store(captured, tmp_path):
+    """status on a bootc host whose store is not persistrepo's default names
+    the export command with --store (and --from, there being no booted
+    image to build on): run as printed, it exports that store."""
+    os.makedirs(os.path.join(captured.layer, "run"), exist_ok=True)
+    open(os.path.join(captured.layer, "run/ostree-booted"), "w").close()
+    try:
+        res = cli("--store", captured.store, "status", "--installroot", captured.layer)
+        doc = json.loads(cli("--store", captured.store, "status", "--installroot",
+                             captured.layer, "--json").stdout)
+    finally:
+        os.unlink(os.path.join(captured.layer, "run/ostree-booted"))
+    command = res.stdout.split("keep them in a new image: ", 1)[1].split(", then ", 1)[0]
+    assert command == doc["image_mode"]["keep_with"] == \
+        "persistrepo --store %s export --format containerfile --from IMAGE DIR" % captured.store
+    out = str(tmp_path / "ctx")
+    res = run_printed(command, IMAGE="localhost/base", DIR=out)
+    assert res.returncode == 0, res.stderr
+    with open(os.path.join(out, "Containerfile")) as f:
+        text = f.read()
+    assert "persisted packages of %s\n" % captured.store in text
+    assert "agent-0:1.0-1.noarch" not in text and "agent.noarch" in text
+
+
+def test_what_export_refuses_names_a_fix_for_that_store(tmp_path, builder):
+    """An unsigned package of unknown provenance (adopted by refresh) is
+    refused by export; the fix names the store, and run as printed it lets
+    the export go on."""
+    store = str(tmp_path / "store")
+    adopted = builder.build("adoptedx")
+    assert cli("--store", store, "add", builder.build("addedx")).returncode == 0
+    shutil.copy(adopted, store)
+    assert cli("--store", store, "refresh").returncode == 0
+    res = cli("--store", store, "export", "--format", "json")
+    assert res.returncode != 0 and "Traceback" not in res.stderr, res.stderr
+    assert len(res.stderr.splitlines()) == 1, res.stderr
+    assert "adoptedx-1.0-1.noarch is unsigned and its provenance" in res.stderr
+    fix = "persistrepo --store %s add FILE" % store
+    assert "'%s'" % fix in res.stderr, res.stderr
+    assert run_printed(fix, FILE=adopted).returncode == 0
+    res = cli("--store", store, "export", "--format", "json")
+    assert res.returncode == 0, res.stderr
+    assert sorted(p["nevra"] for p in json.loads(res.stdout)["packages"]) == [
+        "addedx-1.0-1.noarch", "adoptedx-1.0-1.noarch"]

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -121,6 +122,96 @@ def test_persist_add_never_stores_another_build_from_a_repo(dnf, builder, tmp_pa
     assert dnf.stored() == {}
 
 
+# What runs as the yum plugin's ingest_command in the test below: it swaps the
+# queued file of the request for NEVRA (argv[1]) in incoming/ for FILE
+# (argv[2]), then runs the real `persistrepo ingest` with the plugin's arguments.
+SWAP_THEN_INGEST = """import glob, json, os, shutil, sys
+nevra, other, ingest, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+incoming = os.path.join(args[args.index("--store") + 1], ".persistrepo", "incoming")
+for name in glob.glob(os.path.join(incoming, "*.json")):
+    with open(name) as f:
+        if json.load(f).get("nevra") == nevra:
+            shutil.copy(other, name[:-len(".json")] + ".rpm")
+            print("swapped %s" % name[:-len(".json")] + ".rpm")
+sys.stdout.flush()  # exec discards what the buffer holds
+os.execv(ingest, [ingest] + args)
+"""
+
+
+def test_a_queued_file_swapped_for_another_build_is_refused(tmp_path, std_set, http_serve,
+                                                            builder):
+    """yum's queued path (plain Python 2.7, no bindings: the plugin queues,
+    `persistrepo ingest` takes in): the file queued for epochy is swapped in
+    incoming/ for another build of the same NEVRA before ingest runs. Ingest
+    refuses it in one line naming it, sets it aside, and status names the
+    failure; the honest packages of the same and of an earlier transaction
+    are stored."""
+    from tests.test_yum_plugin import INGEST, Yum, ok, python27
+    yum = Yum(tmp_path, std_set, http_serve(std_set.repo), python27())
+    ok(yum.transaction([dict(op="install", **yum.ref("tool", "1.0")),
+                        dict(op="dep", **yum.ref("libtool-dep"))]))
+    assert set(yum.stored()) == {"tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+
+    wanted = "epochy-1:1.0-1.noarch"
+    other = builder.build("epochy", "1.0", epoch=1,
+                          files={"/usr/share/bed/epochy.txt": "another build\n"})
+    assert bed.rpm_nevra(other) == wanted
+    script = tmp_path / "swap-then-ingest"
+    script.write_text(SWAP_THEN_INGEST)
+    wrapper = tmp_path / "ingest-command"
+    wrapper.write_text("#!/bin/sh\nexec %s %s %s %s %s \"$@\"\n" % (
+        sys.executable, script, wanted, other, INGEST))
+    os.chmod(str(wrapper), 0o755)
+    yum.conf(ingest_command=str(wrapper))
+    res = ok(yum.transaction([dict(op="install", **yum.ref("epochy", "1.0")),
+                              dict(op="install", **yum.ref("unsigned"))]))
+    assert res.harness["python"] == [2, 7]
+    assert "swapped " in res.stdout, res
+    assert {wanted, "unsigned-1.0-1.noarch"} <= bed.installed(yum.root)
+
+    refused = [l for l in res.stderr.splitlines() if l.startswith("persistrepo: error: ")]
+    assert len(refused) == 1, res
+    assert refused[0].startswith("persistrepo: error: refused queued %s: " % wanted), refused
+    assert "is not the %s that rpm installed: it holds another build" % wanted in refused[0]
+    assert "set aside as .persistrepo/quarantine/" in refused[0]
+    assert "persist_rpm: error: %s was not persisted" % wanted in res.stderr, res
+    assert set(yum.stored()) == {"tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch",
+                                 "unsigned-1.0-1.noarch"}
+    assert yum.repoquery() == set(yum.stored())
+    assert not os.listdir(os.path.join(yum.store, ".persistrepo", "incoming"))
+    aside = os.listdir(os.path.join(yum.store, ".persistrepo", "quarantine"))
+    assert len([n for n in aside if n.endswith(".rpm")]) == 1, aside
+
+    assert "refused queued %s" % wanted in failures_of(yum.root)[wanted]["error"]
+    res = no_traceback(cli("--store", yum.store, "status", "--installroot", yum.root))
+    line = [l for l in res.stdout.splitlines() if l.startswith("  %s: " % wanted)]
+    assert line and "refused queued" in line[0], res.stdout
+    res = no_traceback(cli("--store", yum.store, "verify"))
+    assert res.returncode == 0, res.stdout
+
+
+def test_yum_stores_the_local_file_rpm_read_though_it_was_swapped_after(
+        tmp_path, std_set, http_serve, builder):
+    """The issue's first example on yum's queued path: bar-2.0-1 is installed
+    from a local file that its %pre replaces by foo-1.0-1. yum's plugin stages
+    its copy before rpm runs, so the store gets bar, the very build rpm
+    installed (ingest proves it against the rpmdb), never foo."""
+    import hashlib
+    from tests.test_yum_plugin import Yum, ok, python27
+    yum = Yum(tmp_path, std_set, http_serve(std_set.repo), python27())
+    local = swapping_package(builder, yum.root)
+    with open(local, "rb") as f:
+        bar = hashlib.sha256(f.read()).hexdigest()
+    res = ok(yum.transaction([{"op": "install", "local": local}]))
+    assert res.harness["python"] == [2, 7]
+    assert "bar-2.0-1.noarch" in bed.installed(yum.root)
+    with open(local, "rb") as f:  # the swap happened: the path holds foo now
+        assert hashlib.sha256(f.read()).hexdigest() != bar
+    assert "persist_rpm: persisted bar-2.0-1.noarch" in res.stdout, res
+    stored = yum.stored()
+    assert list(stored) == ["bar-2.0-1.noarch"] and stored["bar-2.0-1.noarch"]["sha256"] == bar
+
+
 # -- 2. Names are data, never patterns ------------------------------------------
 
 def test_an_erased_package_named_like_a_glob_drops_only_itself(dnf, builder, tmp_path):
@@ -193,10 +284,14 @@ def test_every_field_of_an_entry_round_trips(store, std_set):
     assert entry["epoch"] == 1 and entry["persisted_at"][:2] == "20"
 
 
-def test_a_queued_request_with_hostile_text_is_stored_readably(store, std_set):
+def test_a_queued_request_with_hostile_text_is_stored_readably(store, std_set, tmp_path):
     from persistrepo import incoming
-    incoming.queue_add(store, std_set.path("unsigned"), "yum", "a\tb\n" * 200, "user")
-    res = no_traceback(cli("--store", store, "ingest"))
+    root = bed.make_root(tmp_path / "root")
+    subprocess.run(["rpm", "--root", root, "-U", std_set.path("unsigned")], check=True,
+                   env=bed.tool_env())
+    incoming.queue_add(store, std_set.path("unsigned"), "unsigned-1.0-1.noarch", root, "yum",
+                       "a\tb\n" * 200, "user")
+    res = no_traceback(cli("--store", store, "ingest", "--installroot", root))
     assert res.returncode == 0, res.stderr
     origin = listed(store)["unsigned-1.0-1.noarch"]["origin"]
     assert len(origin) == 512 and origin.startswith("a\\x09b\\x0a")

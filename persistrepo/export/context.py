@@ -8,6 +8,7 @@ import shutil
 import tempfile
 
 from persistrepo import fsutil, modules, repodata
+from persistrepo.advice import Front
 from persistrepo.errors import PersistError, UsageError
 from persistrepo.export import plan
 from persistrepo.layout import Layout
@@ -93,7 +94,7 @@ def _fill(export, work):
         docs = []
         for p in packages:
             name = p.entry["filename"]
-            _copy(layout.package(name), os.path.join(repo, name), p.entry)
+            _copy(layout.package(name), os.path.join(repo, name), p.entry, export.store)
             docs.append(repodata.make_chunks(os.path.join(repo, name), name))
         repodata.write(_RepoDir(repo, scratch), docs, 1,
                        modules.yaml([p.entry for p in packages]))
@@ -105,8 +106,9 @@ def _fill(export, work):
                 f.write(armored)
 
 
-def _copy(src, dst, entry):
-    """Copy a stored package and prove the copy is the file its record names."""
+def _copy(src, dst, entry, store_root):
+    """Copy a stored package of the store at store_root and prove the copy is
+    the file its record names."""
     fd = fsutil.open_store_file(src)
     try:
         with os.fdopen(os.dup(fd), "rb") as f, open(dst, "wb") as out:
@@ -120,5 +122,6 @@ def _copy(src, dst, entry):
         os.close(out_fd)
     if (sha256, size) != (entry["sha256"], entry["size"]):
         raise PersistError("%s changed while it was exported (sha256 %s, the record says %s); "
-                           "run 'persistrepo verify'" % (src, sha256, entry["sha256"]))
+                           "run '%s'" % (src, sha256, entry["sha256"],
+                                         Front.persistrepo(store_root, "verify")))
     os.chmod(dst, 0o644)

@@ -163,7 +163,7 @@ def _check_trust(export, store, chosen, keys):
             path = store.layout.package(e["filename"])
             info, why = trust.check_file(path, checker, e["sha256"], e["size"])
             if why is None and info.key_id is None:
-                allowed, text = trust.unsigned_allowed(e)
+                allowed, text = trust.unsigned_allowed(e, store.layout.root)
                 if allowed:
                     p.unsigned = text
                 else:

@@ -194,7 +194,7 @@ def _check_store(store, base, keys):
     refused, signers = {}, {}
     for e in store.entries():
         why, key_id = trust.check_entry(store.layout.package(e["filename"]), e,
-                                               sums.get(e["filename"]), keys)
+                                        sums.get(e["filename"]), keys, store.layout.root)
         if why:
             refused[e["filename"]] = why
         elif key_id:

@@ -18,11 +18,18 @@ import binascii
 import os
 
 from persistrepo import compat, pgp, rpmfile
+from persistrepo.advice import Front
 from persistrepo.errors import BadPackage
 from persistrepo.record import COMMANDLINE
 
-def unsigned_allowed(entry):
-    """(allowed, why) for an unsigned package, from its provenance alone."""
+def _persistrepo(store_root, words):
+    """The persistrepo command that advice names, on store_root where known."""
+    return Front.persistrepo(store_root, words) if store_root else "persistrepo " + words
+
+
+def unsigned_allowed(entry, store_root=None):
+    """(allowed, why) for an unsigned package, from its provenance alone; the
+    advice names the store at store_root."""
     origin, method = entry.get("origin"), entry.get("method")
     if origin == COMMANDLINE:
         return True, "unsigned, captured from a local file"
@@ -32,7 +39,7 @@ def unsigned_allowed(entry):
         return True, "unsigned, captured from repo %s, which did not require signatures" % origin
     return False, ("is unsigned and its provenance (method %s, origin %s) does not say it came "
                    "from a local file or an unsigned repo; if you trust it, persist it again "
-                   "with 'persistrepo add FILE'" % (method, origin or "unknown"))
+                   "with '%s'" % (method, origin or "unknown", _persistrepo(store_root, "add FILE")))
 
 
 class Keys(object):
@@ -104,21 +111,22 @@ def check_file(path, keys, expected_sha256=None, expected_size=None):
     return info, None
 
 
-def check_entry(path, entry, repodata_sha256, keys):
+def check_entry(path, entry, repodata_sha256, keys, store_root=None):
     """(why the stored package at path must not be installed or None, the
-    signing key id or None)."""
+    signing key id or None); the advice names the store at store_root."""
+    verify = _persistrepo(store_root, "verify")
     if repodata_sha256 is None:
-        return ("not in the store's repodata; run 'persistrepo verify' and "
-                "'persistrepo refresh'"), None
+        return ("not in the store's repodata; run '%s' and '%s'"
+                % (verify, _persistrepo(store_root, "refresh"))), None
     if repodata_sha256 != entry["sha256"]:
         return ("the store's repodata says sha256 %s, the provenance record %s; "
-                "run 'persistrepo verify'" % (repodata_sha256, entry["sha256"])), None
+                "run '%s'" % (repodata_sha256, entry["sha256"], verify)), None
     if not os.path.lexists(path):
-        return "%s is missing; run 'persistrepo verify'" % path, None
+        return "%s is missing; run '%s'" % (path, verify), None
     info, why = check_file(path, keys, entry["sha256"], entry["size"])
     key_id = info.key_id if info is not None else None
     if why is None and key_id is None:
-        allowed, text = unsigned_allowed(entry)
+        allowed, text = unsigned_allowed(entry, store_root)
         if not allowed:
             why = "%s %s" % (entry["nevra"], text)
     return why, key_id
