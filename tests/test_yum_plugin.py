@@ -382,8 +382,8 @@ def test_full_disk_store_fails_capture_not_the_transaction(full_store):
     assert bed.installed(yum.root) == {"unsigned-1.0-1.noarch"}
     assert "persist_rpm: error: unsigned-1.0-1.noarch was not persisted" in res.stderr, res
     assert "No space left on device" in res.stderr, res
-    assert "Fix: yumdownloader --destdir=/var/tmp/persist unsigned-1.0-1.noarch" \
-        in res.stderr, res
+    assert "Fix: yumdownloader --destdir=/var/tmp/persist unsigned-1.0-1.noarch && " \
+        "persistrepo --store %s add /var/tmp/persist/*.rpm" % yum.store in res.stderr, res
     recorded = failures.load(failures.path_for(yum.root))
     assert [(f["nevra"], f["method"]) for f in recorded] == [("unsigned-1.0-1.noarch", "yum")]
     assert yum.staged() == []

@@ -32,16 +32,26 @@ import sys
 from yum.constants import TS_ERASE, TS_INSTALL_STATES, TS_OBSOLETED
 from yum.plugins import TYPE_CORE
 
-from persistrepo import capture, config
+from persistrepo import capture, compat, config
 
 requires_api_version = '2.6'
 plugin_type = (TYPE_CORE,)
 
-FIX = ("yumdownloader --destdir=/var/tmp/persist {nevra} && "
-       "persistrepo add /var/tmp/persist/*.rpm")
 _BOOLS = ("remove_on_erase", "capture_installroot")
 
 _txn = None  # the transaction being captured, between pretrans and posttrans
+
+
+def _fix_template(store):
+    """The fix of a failed capture, a template with {nevra}: yum has no
+    `persist add`, so the package is downloaded and added by persistrepo,
+    to the store capture wrote (named unless it is persistrepo's default;
+    braces doubled, as the template is formatted)."""
+    add = "persistrepo add"
+    if store != config.DEFAULT_PERSIST_DIR:
+        add = "persistrepo --store %s add" % compat.shell_quote(store).replace(
+            "{", "{{").replace("}", "}}")
+    return "yumdownloader --destdir=/var/tmp/persist {nevra} && %s /var/tmp/persist/*.rpm" % add
 
 
 def read_settings(conduit):
@@ -169,8 +179,8 @@ def _commit(conduit, txn):
               .getMembersWithState(output_states=[TS_ERASE, TS_OBSOLETED])
               if not t.downgraded_by and not rpmdb.contains(po=t.po)]
     out = capture.capture(txn.settings, txn.installroot, installed, erased, method="yum",
-                          fix=FIX)
-    _report(conduit, txn, out, dict((p.nevra, p.name) for _, p in txn.members))
+                          fix=_fix_template(txn.store))
+    _report(conduit, txn, out)
     from persistrepo.imgbased import yum_image_update_line
     line = yum_image_update_line([p.name for p in installed], txn.settings.persist_dir,
                                  txn.installroot)
@@ -178,7 +188,7 @@ def _commit(conduit, txn):
         conduit.error(2, line)
 
 
-def _report(conduit, txn, out, names):
+def _report(conduit, txn, out):
     for nevra in out.persisted:
         conduit.info(2, "persist_rpm: persisted %s" % nevra)
     for nevra in out.dropped:
@@ -189,7 +199,7 @@ def _report(conduit, txn, out, names):
         conduit.error(1, "persist_rpm: error: %s was not persisted in %s: %s. The "
                          "transaction itself succeeded. Fix: %s"
                       % (nevra, txn.store, why, out.fixes.get(nevra) or
-                         FIX.format(name=names.get(nevra, nevra), nevra=nevra)))
+                         _fix_template(txn.store).format(nevra=nevra)))
     for note in out.notes:
         conduit.error(2, "persist_rpm: warning: %s" % note)
     if out.failed:
