@@ -35,6 +35,7 @@ Python 2.7 compatible.
 """
 
 import binascii
+import itertools
 import os
 import re
 import shutil
@@ -243,15 +244,18 @@ def rpmdb_dir(root):
     return os.path.join(root, text(rpm.expandMacro("%{_dbpath}")).lstrip("/"))
 
 
-def rpmdb_headers(root, name=None):
-    """The headers in root's rpm database (only those of package name if given).
-    Opening a root that has none creates an empty one: check rpmdb_dir first."""
+def rpmdb_headers(root, name=None, limit=None):
+    """The headers in root's rpm database (only those of package name if
+    given; at most limit). Opening a root that has none creates an empty
+    one: check rpmdb_dir first."""
     import rpm
     ts = rpm.TransactionSet(root or "/")
     ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
     try:
-        return list(ts.dbMatch("name", name) if name else ts.dbMatch())
+        found = ts.dbMatch("name", name) if name else ts.dbMatch()
+        return list(itertools.islice(found, limit))
     finally:
+        found = None  # the match iterator goes before its database
         ts.closeDB()
 
 
