@@ -48,8 +48,9 @@ def _read_header(fd, path, verifier=None):
         raise BadPackage("%s is not a binary RPM or its header is corrupt (%s)" % (path, e))
 
 
-def _check_payload(fd, hdr, path, size, payload_start):
-    """Check the payload against the header's digest, which catches truncation."""
+def _sum_and_check_payload(fd, hdr, path, size, payload_start):
+    """The file's sha256, the payload checked against the header's digest
+    (which catches truncation) in the same read."""
     import rpm
     recorded = compat.payload_digest(hdr)
     if recorded:
@@ -60,14 +61,20 @@ def _check_payload(fd, hdr, path, size, payload_start):
         if not sigsize or not want or sigsize > size:
             raise BadPackage("%s is truncated or corrupt (no usable payload digest)" % path)
         h, start, want = hashlib.md5(), size - sigsize, binascii.hexlify(want).decode("ascii")
-    os.lseek(fd, start, os.SEEK_SET)
+    whole = hashlib.sha256()
+    os.lseek(fd, 0, os.SEEK_SET)
+    offset = 0
     while True:
         block = os.read(fd, 1024 * 1024)
         if not block:
             break
-        h.update(block)
+        whole.update(block)
+        if offset + len(block) > start:
+            h.update(memoryview(block)[max(0, start - offset):])
+        offset += len(block)
     if h.hexdigest() != want:
         raise BadPackage("%s is truncated or corrupt (payload digest mismatch)" % path)
+    return whole.hexdigest()
 
 
 def read_package(path, verifier=None, store_file=False):
@@ -82,15 +89,19 @@ def read_package(path, verifier=None, store_file=False):
     fd = fsutil.open_store_file(path) if store_file else fsutil.open_regular(path)
     try:
         size = os.fstat(fd).st_size
-        hdr = _read_header(fd, path, verifier)
+        # One read checks digests and signatures when all is well; else
+        # each check on its own says what is wrong.
+        hdr = compat.sound_header(fd) if verifier is None else None
+        sound = hdr is not None
+        if not sound:
+            hdr = _read_header(fd, path, verifier)
         payload_start = os.lseek(fd, 0, os.SEEK_CUR)
         if hdr.isSource():
             raise BadPackage("%s is a source RPM; only binary RPMs can be persisted" % path)
-        if verifier is None and compat.signature_is_bad(fd):
+        if verifier is None and not sound and compat.signature_is_bad(fd):
             raise BadPackage("%s has a BAD signature (rpm -K says NOT OK); refusing it"
                              % path)
-        _check_payload(fd, hdr, path, size, payload_start)
-        sha256 = fsutil.sha256_fd(fd)
+        sha256 = _sum_and_check_payload(fd, hdr, path, size, payload_start)
     finally:
         os.close(fd)
     nevra = compat.header_fields(hdr)
