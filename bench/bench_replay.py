@@ -6,6 +6,9 @@ CPU time both took, which a busy machine disturbs less than wall time).
 
 Usage: .venv/bin/python bench/bench_replay.py [N] [--profile]   (default 50; root)
 
+persistrepo runs from a byte-compiled copy of the checkout, as it does
+installed from its package (dnf's own modules are byte-compiled too).
+
 --profile runs one more replay under cProfile (a sitecustomize.py put first
 on the replay process's PYTHONPATH; the transaction's child process is
 profiled on its own) and prints where persistrepo's code spends its time in
@@ -22,7 +25,7 @@ import sys
 import time
 
 import benchbed
-from benchbed import REPO  # also puts the checkout on sys.path
+from bench_capture import installed_copy
 
 from persistrepo.store import Candidate, Store
 from tests import bed
@@ -68,29 +71,29 @@ def dnf(work, label, repo, n):
     return elapsed, root
 
 
-def replay(work, label, store, env=None):
+def replay(work, label, store, top, env=None):
     """(wall, CPU) seconds of one `persistrepo replay` of store into a fresh
-    root; the root."""
+    root, persistrepo imported from top; the root."""
     root = bed.make_root(os.path.join(work, label))
     cpu, t = _cpu(), time.time()
     res = subprocess.run([sys.executable, "-m", "persistrepo", "replay", "--installroot",
                           root, "--store", store.layout.root],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          universal_newlines=True,
-                         env=bed.tool_env(dict({"PYTHONPATH": REPO}, **(env or {}))))
+                         env=bed.tool_env(dict({"PYTHONPATH": top}, **(env or {}))))
     elapsed = time.time() - t, _cpu() - cpu
     assert res.returncode == 0, res.stdout + res.stderr
     return elapsed, root
 
 
-def profile(work, store):
+def profile(work, store, top):
     hook = os.path.join(work, "profiler")
     os.mkdir(hook)
     with open(os.path.join(hook, "sitecustomize.py"), "w") as f:
         f.write(PROFILER)
     out = os.path.join(work, "replay.prof")
-    replay(work, "profiled-root", store,
-           env={"PYTHONPATH": hook + os.pathsep + REPO, "BENCH_PROFILE": out})
+    replay(work, "profiled-root", store, top,
+           env={"PYTHONPATH": hook + os.pathsep + top, "BENCH_PROFILE": out})
     for path, what in ((out, "the replay process"),
                        (out + ".child", "its transaction child")):
         print("--- %s:" % what)
@@ -106,13 +109,14 @@ def main(argv):
         rpms, repo = benchbed.packages(work, n)
         store = Store(os.path.join(work, "store"))
         store.add([Candidate(p, reason="user") for p in rpms])
+        top = installed_copy(work)
         if "--profile" in argv:
-            profile(work, store)
+            profile(work, store, top)
 
         plain, replayed = [], []
         for i in range(PAIRS):
             order = [(plain, lambda: dnf(work, "dnf-%d" % i, repo, n)),
-                     (replayed, lambda: replay(work, "replay-%d" % i, store))]
+                     (replayed, lambda: replay(work, "replay-%d" % i, store, top))]
             roots = []
             for times, run in (order if i % 2 == 0 else order[::-1]):
                 elapsed, root = run()
