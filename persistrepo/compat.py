@@ -35,6 +35,7 @@ Python 2.7 compatible.
 """
 
 import binascii
+import itertools
 import os
 import re
 import shutil
@@ -120,9 +121,10 @@ def inspecting_ts():
     return ts
 
 
-def signature_is_bad(fd):
-    """True when the package has a signature that rpm calls BAD (`rpm -K`: NOT
-    OK), as opposed to one made by a key this host does not know."""
+def _read_signed(fd):
+    """(rpm's verdict, header) reading fd from its start, digests and
+    signatures checked against an empty keyring: a signature rpm cannot
+    check is NOKEY, a broken one (`rpm -K`: NOT OK) FAIL."""
     import rpm
     from rpm.transaction import TransactionSetCore
     ts = rpm.TransactionSet()
@@ -131,8 +133,22 @@ def signature_is_bad(fd):
     if hasattr(ts, "setVfyLevel"):
         ts.setVfyLevel(rpm.RPMSIG_DIGEST_TYPE)
     os.lseek(fd, 0, os.SEEK_SET)
-    rc, _ = TransactionSetCore.hdrFromFdno(ts, fd)
-    return rc not in (rpm.RPMRC_OK, rpm.RPMRC_NOKEY, rpm.RPMRC_NOTTRUSTED)
+    rc, hdr = TransactionSetCore.hdrFromFdno(ts, fd)
+    return rc in (rpm.RPMRC_OK, rpm.RPMRC_NOKEY, rpm.RPMRC_NOTTRUSTED), hdr
+
+
+def signature_is_bad(fd):
+    """True when the package has a signature that rpm calls BAD (`rpm -K`: NOT
+    OK), as opposed to one made by a key this host does not know."""
+    return not _read_signed(fd)[0]
+
+
+def sound_header(fd):
+    """The header at fd's start when its digests are intact and no signature
+    is BAD (what inspecting_ts and signature_is_bad check, in one read),
+    else None; fd is left where the payload starts."""
+    sound, hdr = _read_signed(fd)
+    return hdr if sound else None
 
 
 def signatures_enforced():
@@ -243,15 +259,18 @@ def rpmdb_dir(root):
     return os.path.join(root, text(rpm.expandMacro("%{_dbpath}")).lstrip("/"))
 
 
-def rpmdb_headers(root, name=None):
-    """The headers in root's rpm database (only those of package name if given).
-    Opening a root that has none creates an empty one: check rpmdb_dir first."""
+def rpmdb_headers(root, name=None, limit=None):
+    """The headers in root's rpm database (only those of package name if
+    given; at most limit). Opening a root that has none creates an empty
+    one: check rpmdb_dir first."""
     import rpm
     ts = rpm.TransactionSet(root or "/")
     ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
     try:
-        return list(ts.dbMatch("name", name) if name else ts.dbMatch())
+        found = ts.dbMatch("name", name) if name else ts.dbMatch()
+        return list(itertools.islice(found, limit))
     finally:
+        found = None  # the match iterator goes before its database
         ts.closeDB()
 
 

@@ -21,7 +21,7 @@ class PackageInfo(object):
     """What the store needs to know about one binary RPM file."""
 
     def __init__(self, name, epoch, version, release, arch, sha256, size, key_id, provides,
-                 identity=None):
+                 identity=None, signature_error=None):
         self.name = name
         self.epoch = epoch
         self.version = version
@@ -33,6 +33,7 @@ class PackageInfo(object):
         self.provides = provides
         self.installonly = is_installonly(name, provides)
         self.identity = identity  # compat.header_identity, to compare with the rpmdb
+        self.signature_error = signature_error  # see read_package's verify_if
 
 
 def _read_header(fd, path, verifier=None):
@@ -48,8 +49,9 @@ def _read_header(fd, path, verifier=None):
         raise BadPackage("%s is not a binary RPM or its header is corrupt (%s)" % (path, e))
 
 
-def _check_payload(fd, hdr, path, size, payload_start):
-    """Check the payload against the header's digest, which catches truncation."""
+def _sum_and_check_payload(fd, hdr, path, size, payload_start):
+    """The file's sha256, the payload checked against the header's digest
+    (which catches truncation) in the same read."""
     import rpm
     recorded = compat.payload_digest(hdr)
     if recorded:
@@ -60,41 +62,65 @@ def _check_payload(fd, hdr, path, size, payload_start):
         if not sigsize or not want or sigsize > size:
             raise BadPackage("%s is truncated or corrupt (no usable payload digest)" % path)
         h, start, want = hashlib.md5(), size - sigsize, binascii.hexlify(want).decode("ascii")
-    os.lseek(fd, start, os.SEEK_SET)
+    whole = hashlib.sha256()
+    os.lseek(fd, 0, os.SEEK_SET)
+    offset = 0
     while True:
         block = os.read(fd, 1024 * 1024)
         if not block:
             break
-        h.update(block)
+        whole.update(block)
+        if offset + len(block) > start:
+            h.update(memoryview(block)[max(0, start - offset):])
+        offset += len(block)
     if h.hexdigest() != want:
         raise BadPackage("%s is truncated or corrupt (payload digest mismatch)" % path)
+    return whole.hexdigest()
 
 
-def read_package(path, verifier=None, store_file=False):
+def read_package(path, verifier=None, store_file=False, verify_if=None):
     """Read and fully check the RPM at path (never following a symlink; a
     store_file must also be root's alone, see fsutil.open_store_file).
 
     Header digests and the payload digest are always checked, and the NEVRA
     against what rpm allows; with a compat.Verifier the signature is checked
-    too.
+    too. With verify_if (key id -> bool) as well, it is checked only where
+    verify_if says so, after everything else and in the same read of the
+    file; a failure is then info.signature_error instead of BadPackage.
     """
     import rpm
+    inspect = verifier is None or verify_if is not None
     fd = fsutil.open_store_file(path) if store_file else fsutil.open_regular(path)
     try:
         size = os.fstat(fd).st_size
-        hdr = _read_header(fd, path, verifier)
+        # One read checks digests and signatures when all is well; else
+        # each check on its own says what is wrong.
+        hdr = compat.sound_header(fd) if inspect else None
+        sound = hdr is not None
+        if not sound:
+            hdr = _read_header(fd, path, None if inspect else verifier)
         payload_start = os.lseek(fd, 0, os.SEEK_CUR)
         if hdr.isSource():
             raise BadPackage("%s is a source RPM; only binary RPMs can be persisted" % path)
-        if verifier is None and compat.signature_is_bad(fd):
+        if inspect and not sound and compat.signature_is_bad(fd):
             raise BadPackage("%s has a BAD signature (rpm -K says NOT OK); refusing it"
                              % path)
-        _check_payload(fd, hdr, path, size, payload_start)
-        sha256 = fsutil.sha256_fd(fd)
+        sha256 = _sum_and_check_payload(fd, hdr, path, size, payload_start)
+        nevra = compat.header_fields(hdr)
+        names.check_nevra(*(nevra + (path,)))
+        key_id = compat.signer_key_id(hdr)
+        identity = compat.header_identity(hdr)
+        signature_error = None
+        if verify_if is not None and key_id is not None and verify_if(key_id):
+            try:
+                signed = _read_header(fd, path, verifier)
+            except BadPackage as e:
+                signature_error = str(e)
+            else:
+                if compat.header_identity(signed) != identity:
+                    signature_error = "%s changed while it was being checked" % path
     finally:
         os.close(fd)
-    nevra = compat.header_fields(hdr)
-    names.check_nevra(*(nevra + (path,)))
     return PackageInfo(
         name=nevra[0],
         epoch=nevra[1],
@@ -103,7 +129,8 @@ def read_package(path, verifier=None, store_file=False):
         arch=nevra[4],
         sha256=sha256,
         size=size,
-        key_id=compat.signer_key_id(hdr),
+        key_id=key_id,
         provides=[compat.text(p) for p in hdr[rpm.RPMTAG_PROVIDENAME]],
-        identity=compat.header_identity(hdr),
+        identity=identity,
+        signature_error=signature_error,
     )

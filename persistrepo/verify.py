@@ -210,20 +210,21 @@ def _repodata(store, index):
         if recorded.get(name) != packages.get(name):
             problems.append(Problem("drift", name, "repodata and provenance record "
                                     "disagree; %s" % _REFRESH))
-    return problems + _modules(store, index)
+    return problems + _modules(store, index.entries())
 
 
-def modules_problem(store):
-    """The problem with the repodata's modules.yaml, or None. Replay asks
-    before libdnf parses it: libdnf's YAML parser has no bound (an alias
-    bomb ends it), so only the exact text the records make may reach it."""
-    problems = _modules(store, record.load_index(store.layout.index))
+def modules_problem(store, entries):
+    """The problem with the repodata's modules.yaml, or None; entries: the
+    store's (Store.entries). Replay asks before libdnf parses it: libdnf's
+    YAML parser has no bound (an alias bomb ends it), so only the exact text
+    the records make may reach it."""
+    problems = _modules(store, entries)
     return problems[0] if problems else None
 
 
-def _modules(store, index):
+def _modules(store, entries):
     """The repodata's modules.yaml against the one the module records make."""
-    want = modules.yaml(index.entries())
+    want = modules.yaml(entries)
     try:
         have = repodata.modules_record(store.layout)
         if want is None and have is not None:

@@ -102,7 +102,7 @@ def _check_root(root):
         raise UsageError("%s has no rpm database at %s; point --installroot at an unpacked "
                          "image root" % (root, dbpath))
     try:
-        installed = len(compat.rpmdb_headers(root))
+        installed = compat.rpmdb_headers(root, limit=1)  # one says it is not empty
     except rpm.error as e:
         raise UsageError("cannot read the rpm database of %s (%s); is it the unpacked image "
                          "root?" % (root, e))
@@ -184,15 +184,16 @@ def _make_base(root, store, enablerepos, workdir, dry_run, persistdir=None):
     return base
 
 
-def _check_store(store, base, keys):
-    """Check every stored package; return ({filename: why}, {filename: key_id})."""
+def _check_store(store, stored, base, keys):
+    """Check every stored package (stored: the store's entries, those left
+    out by --exclude too); return ({filename: why}, {filename: key_id})."""
     import hawkey
     sums = {}
     for pkg in base.sack.query(flags=hawkey.IGNORE_EXCLUDES).filter(
             reponame=plan.STORE_REPO):
         sums[os.path.basename(pkg.location)] = trust.hexsum(pkg.chksum)
     refused, signers = {}, {}
-    for e in store.entries():
+    for e in stored:
         why, key_id = trust.check_entry(store.layout.package(e["filename"]), e,
                                         sums.get(e["filename"]), keys, store.layout.root)
         if why:
@@ -303,17 +304,18 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
     store.require()
     with store.reading():
         result = ReplayResult(new_root, store.layout.root, dry_run, skip_broken, enablerepos)
-        entries, result.excluded = _without(store.entries(), exclude, store.layout.root)
+        stored = store.entries()  # the index is read once, here
+        entries, result.excluded = _without(stored, exclude, store.layout.root)
         if compat.signatures_enforced():
             result.unsigned_by_policy = sorted(
                 e["nevra"] for e in entries
                 if not e["signed"] and trust.unsigned_allowed(e)[0])
         from persistrepo import verify
-        problem = verify.modules_problem(store) if entries else None
+        problem = verify.modules_problem(store, stored) if entries else None
         if problem is not None:
             raise UnsafeStore("the store's module metadata cannot be replayed: %s"
                               % problem.message)
-        args = (result, store, entries, new_root, dry_run, skip_broken, enablerepos,
+        args = (result, store, stored, entries, new_root, dry_run, skip_broken, enablerepos,
                 persistdir)
         if not entries:  # an empty store (as the package ships it) has no repodata yet
             _finish(result, [])
@@ -400,7 +402,7 @@ def _wait_status(status):
     return "exit status %d" % os.WEXITSTATUS(status)
 
 
-def _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos,
+def _replay(result, store, stored, entries, new_root, dry_run, skip_broken, enablerepos,
             persistdir):
     import dnf
     import dnf.exceptions
@@ -414,7 +416,7 @@ def _replay(result, store, entries, new_root, dry_run, skip_broken, enablerepos,
             raise PersistError("cannot read the store %s as a repository (%s); run "
                                "'persistrepo verify'" % (store.layout.root, e))
         keys = trust.Keys(store.keys(), new_root)
-        refused, signers = _check_store(store, base, keys)
+        refused, signers = _check_store(store, stored, base, keys)
         result.refused = [{"filename": f, "reason": refused[f]} for f in sorted(refused)]
         module_items, module_broken = modules.plan(base, entries)
         items = plan.requested(base.sack, entries, dict(module_broken, **dict(

@@ -89,8 +89,8 @@ def check_file(path, keys, expected_sha256=None, expected_size=None):
 
     Signed files must verify with keys; whether an unsigned file is allowed is
     the caller's decision (see unsigned_allowed)."""
-    try:
-        info = rpmfile.read_package(path)
+    try:  # one read of the file checks everything, the signature last
+        info = rpmfile.read_package(path, verifier=keys.verifier, verify_if=keys.available)
     except BadPackage as e:
         return None, str(e)
     if expected_sha256 is not None and (info.sha256, info.size) != (expected_sha256,
@@ -104,11 +104,7 @@ def check_file(path, keys, expected_sha256=None, expected_size=None):
         return info, ("signed with key %s, which neither the store nor the new root "
                       "has; import it with 'rpm --root ROOT --import KEYFILE' and rerun"
                       % info.key_id)
-    try:
-        rpmfile.read_package(path, verifier=keys.verifier)
-    except BadPackage as e:
-        return info, str(e)
-    return info, None
+    return info, info.signature_error
 
 
 def check_entry(path, entry, repodata_sha256, keys, store_root=None):
