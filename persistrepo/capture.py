@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 
-from persistrepo import compat, failures, fsutil, incoming, record
+from persistrepo import compat, config, failures, fsutil, incoming, record
 from persistrepo.layout import Layout
 from persistrepo.record import COMMANDLINE, nevra  # noqa: F401 (for the plugins)
 
@@ -216,6 +216,18 @@ def fix_template(tool, installroot):
         return "%s persist add {name}" % tool
     root = compat.shell_quote(installroot).replace("{", "{{").replace("}", "}}")
     return "%s --installroot=%s persist add {name}" % (tool, root)
+
+
+def yum_fix_template(store):
+    """The yum plugin's fix of a failed capture, a template with {nevra}:
+    yum has no `persist add`, so the package is downloaded and added by
+    persistrepo, to the store capture wrote (named unless it is the
+    default one)."""
+    add = "persistrepo add"
+    if store != config.DEFAULT_PERSIST_DIR:
+        add = "persistrepo --store %s add" % compat.shell_quote(store).replace(
+            "{", "{{").replace("}", "}}")
+    return "yumdownloader --destdir=/var/tmp/persist {nevra} && %s /var/tmp/persist/*.rpm" % add
 
 
 def advice(pkg, nevra, fix, root, installroot):

@@ -214,3 +214,10 @@ def pending(store_path, installroot, is_installed, front):
     else:
         out.lines.append("ok: %s holds every captured package" % store.layout.root)
     return out
+
+
+def image_update_line(names, persist_dir, installroot):
+    """yum's line after a transaction that installed an image-update
+    package (EL7: persistrepo replays nothing there), or None."""
+    from persistrepo import imgbased  # only then: it brings replay in
+    return imgbased.yum_image_update_line(names, persist_dir, installroot)

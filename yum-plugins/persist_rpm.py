@@ -32,7 +32,7 @@ import sys
 from yum.constants import TS_ERASE, TS_INSTALL_STATES, TS_OBSOLETED
 from yum.plugins import TYPE_CORE
 
-from persistrepo import capture, compat, config
+from persistrepo import capture, config
 
 requires_api_version = '2.6'
 plugin_type = (TYPE_CORE,)
@@ -40,18 +40,6 @@ plugin_type = (TYPE_CORE,)
 _BOOLS = ("remove_on_erase", "capture_installroot")
 
 _txn = None  # the transaction being captured, between pretrans and posttrans
-
-
-def _fix_template(store):
-    """The fix of a failed capture, a template with {nevra}: yum has no
-    `persist add`, so the package is downloaded and added by persistrepo,
-    to the store capture wrote (named unless it is persistrepo's default;
-    braces doubled, as the template is formatted)."""
-    add = "persistrepo add"
-    if store != config.DEFAULT_PERSIST_DIR:
-        add = "persistrepo --store %s add" % compat.shell_quote(store).replace(
-            "{", "{{").replace("}", "}}")
-    return "yumdownloader --destdir=/var/tmp/persist {nevra} && %s /var/tmp/persist/*.rpm" % add
 
 
 def read_settings(conduit):
@@ -179,11 +167,11 @@ def _commit(conduit, txn):
               .getMembersWithState(output_states=[TS_ERASE, TS_OBSOLETED])
               if not t.downgraded_by and not rpmdb.contains(po=t.po)]
     out = capture.capture(txn.settings, txn.installroot, installed, erased, method="yum",
-                          fix=_fix_template(txn.store))
+                          fix=capture.yum_fix_template(txn.store))
     _report(conduit, txn, out)
-    from persistrepo.imgbased import yum_image_update_line
-    line = yum_image_update_line([p.name for p in installed], txn.settings.persist_dir,
-                                 txn.installroot)
+    from persistrepo import commands
+    line = commands.image_update_line([p.name for p in installed], txn.settings.persist_dir,
+                                      txn.installroot)
     if line:
         conduit.error(2, line)
 
@@ -199,7 +187,7 @@ def _report(conduit, txn, out):
         conduit.error(1, "persist_rpm: error: %s was not persisted in %s: %s. The "
                          "transaction itself succeeded. Fix: %s"
                       % (nevra, txn.store, why, out.fixes.get(nevra) or
-                         _fix_template(txn.store).format(nevra=nevra)))
+                         capture.yum_fix_template(txn.store).format(nevra=nevra)))
     for note in out.notes:
         conduit.error(2, "persist_rpm: warning: %s" % note)
     if out.failed:
