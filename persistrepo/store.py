@@ -46,13 +46,19 @@ class Candidate(object):
 
 class AddResult(object):
     """What one add did: entries added, replaced (same NEVRA, new checksum),
-    unchanged, and failures."""
+    unchanged, and failures; signers: the key ids of the signed packages in
+    the store after it (for keep_signing_keys, without reading the index again)."""
 
     def __init__(self):
         self.added = []
         self.replaced = []
         self.unchanged = []
         self.failed = []
+        self.signers = None
+
+
+def _signers(entries):
+    return set(e["key_id"] for e in entries if e["signed"])
 
 
 class _Plan(object):
@@ -382,6 +388,7 @@ class Store(object):
                  else result.added).append(entry)
                 plan.add(staged, info, entry, cand.supersede)
             self._commit(plan.adds, plan.removes, plan.index, plan.chunks)
+            result.signers = _signers(plan.index.packages.values())
         return result
 
     def remove(self, spec_list, missing_ok=False, dry_run=False, literal=False):
@@ -498,11 +505,15 @@ class Store(object):
             if not os.path.lexists(path):
                 fsutil.write_atomic(path, armored, self.layout.tmp)
 
-    def keep_signing_keys(self, installroot="/"):
+    def keep_signing_keys(self, installroot="/", signers=None):
         """Keep the key of every signed package the store lacks a key for, from
         installroot's gpg-pubkeys; return the key ids still missing (the rpmdb
-        does not have them either)."""
-        wanted = set(e["key_id"] for e in self.entries() if e["signed"]) - set(self.key_files())
+        does not have them either). signers: the key ids of the stored
+        packages, as an add just left them (AddResult.signers); read from the
+        index if not given."""
+        if signers is None:
+            signers = _signers(self.entries())
+        wanted = set(signers) - set(self.key_files())
         if not wanted:
             return []
         available = compat.installed_pubkeys(installroot)
