@@ -213,12 +213,17 @@ def same_build(a, b):
 
 
 def installed_identities(root, names_wanted):
-    """{nevra: header_identity} of root's installed packages of these names."""
+    """{nevra: header_identity} of root's installed packages of these names
+    (the rpmdb opened once for all of them)."""
     found = {}
-    for name in sorted(set(names_wanted)):
-        for hdr in rpmdb_headers(root, name):
-            identity = header_identity(hdr)
-            found[identity["nevra"]] = identity
+    ts = _rpmdb_reader(root)
+    try:
+        for name in sorted(set(names_wanted)):
+            for hdr in ts.dbMatch("name", name):
+                identity = header_identity(hdr)
+                found[identity["nevra"]] = identity
+    finally:
+        ts.closeDB()
     return found
 
 
@@ -246,13 +251,18 @@ def rpmdb_dir(root):
 def rpmdb_headers(root, name=None):
     """The headers in root's rpm database (only those of package name if given).
     Opening a root that has none creates an empty one: check rpmdb_dir first."""
-    import rpm
-    ts = rpm.TransactionSet(root or "/")
-    ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
+    ts = _rpmdb_reader(root)
     try:
         return list(ts.dbMatch("name", name) if name else ts.dbMatch())
     finally:
         ts.closeDB()
+
+
+def _rpmdb_reader(root):
+    import rpm
+    ts = rpm.TransactionSet(root or "/")
+    ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
+    return ts
 
 
 def rpmdb_packages(root):

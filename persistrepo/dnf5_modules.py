@@ -103,7 +103,7 @@ def candidate_documents(stream, keep, deadline):
         total += len(block)
         if total > MAX_YAML:
             raise Unusable("larger than %d MiB" % (MAX_YAML >> 20))
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline:  # novm
             raise Unusable("not read within %g s, capture's bound for module metadata"
                            % MAX_SECONDS)
         eof = not block
@@ -270,7 +270,7 @@ def read_records(path, streams, wanted=None, deadline=None):
     """(module record, artifacts) of the documents of one repo's metadata
     that could give a record (see _keeper); Unusable if the file cannot be
     read in full within the bounds."""
-    deadline = time.monotonic() + MAX_SECONDS if deadline is None else deadline
+    deadline = time.monotonic() + MAX_SECONDS if deadline is None else deadline  # novm
     found = []
     try:
         with os.fdopen(fsutil.open_regular(path), "rb") as f:
@@ -302,7 +302,7 @@ def enabled_artifacts(installroot, cachedir, state_dir, notes=None, wanted=None,
     found = {}
     if not streams:
         return found
-    deadline = time.monotonic() + MAX_SECONDS if deadline is None else deadline
+    deadline = time.monotonic() + MAX_SECONDS if deadline is None else deadline  # novm
     for path in metadata_files(cachedir):
         try:
             recs = read_records(path, streams, wanted, deadline)

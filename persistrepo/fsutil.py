@@ -202,18 +202,19 @@ def write_atomic(path, data, tmpdir):
     write_many({path: data}, tmpdir)
 
 
-def write_many(files, tmpdir):
+def write_many(files, tmpdir, durable=True):
     """Write files ({path: bytes}) each aside in tmpdir, fsynced, and renamed
     into place; their writeback is started together before the first fsync
-    waits, and each directory is fsynced once."""
+    waits, and each directory is fsynced once. Not durable: renamed into
+    place unsynced (a cache its reader checks and can make again)."""
     items = sorted(files.items())
     for start in range(0, len(items), _BATCH):
-        _write_batch(items[start:start + _BATCH], tmpdir)
-    for directory in sorted(set(os.path.dirname(p) for p, _ in items)):
+        _write_batch(items[start:start + _BATCH], tmpdir, durable)
+    for directory in sorted(set(os.path.dirname(p) for p, _ in items)) if durable else ():
         fsync_dir(directory)
 
 
-def _write_batch(items, tmpdir):
+def _write_batch(items, tmpdir, durable=True):
     staged = []
     try:
         for path, data in items:
@@ -223,7 +224,8 @@ def _write_batch(items, tmpdir):
             while data:
                 data = data[os.write(fd, data):]
             os.fchmod(fd, FILE_MODE)
-        _fsync_all([fd for fd, _, _ in staged])
+        if durable:
+            _fsync_all([fd for fd, _, _ in staged])
         for _, tmp, path in staged:
             os.rename(tmp, path)
     finally:

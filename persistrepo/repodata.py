@@ -64,11 +64,13 @@ def save_chunks(layout, sha256, chunks, replace=False):
 
 def save_new_chunks(layout, made):
     """Keep the chunks of many packages ({sha256: chunks}) that chunks/ lacks,
-    durably, in one go (fsutil.write_many)."""
+    in one go (fsutil.write_many). Unsynced: a chunk file a crash damaged
+    fails load_chunks' check and is made again from its package, which is
+    durable (its fsyncs were most of a capture's own time)."""
     files = dict((layout.chunk(sha256), _chunk_file(chunks))
                  for sha256, chunks in made.items())
     fsutil.write_many(dict((p, d) for p, d in files.items() if not os.path.lexists(p)),
-                      layout.tmp)
+                      layout.tmp, durable=False)
 
 
 def load_chunks(layout, sha256):
