@@ -6,8 +6,8 @@ against capture's bound (persistrepo.dnf5_modules: MAX_SECONDS, 100 MB).
 
 Usage: bench/bench_dnf5_modules.py [MiB]   (default 62; needs only the
 parser, so it runs on the host as well as in the sid chroot)
-Prints the wall time, the reader's peak RSS and what the metadata added to
-it, each as a ratio against its bound.
+Prints the wall time and what reading the metadata added to the reader's
+peak RSS, each as a ratio against its bound.
 """
 
 import os
@@ -76,11 +76,12 @@ def main():
         took, found, peak, notes = measure(root, cache, True)
         print("module metadata of %d MiB, a 50-package transaction: %d artifacts found%s"
               % (mib, found, "; " + notes if notes else ""))
-        print("  time          %6.2f s   %5.2fx of the bound (%g s)"
-              % (took, took / BOUND_SECONDS, BOUND_SECONDS))
-        print("  memory        %6.0f MB  %5.2fx of the bound (%d MB; peak RSS %.0f MB, %.0f MB "
-              "before reading)" % ((peak - base) / 1e6, (peak - base) / BOUND_MEMORY,
-                                   BOUND_MEMORY / 1e6, peak / 1e6, base / 1e6))
+        print("dnf5 module metadata time/bound N=%dMiB: %.2fx (%.2f s, bound %g s)"
+              % (mib, took / BOUND_SECONDS, took, BOUND_SECONDS))
+        print("dnf5 module metadata memory/bound N=%dMiB: %.2fx (%.0f MB, bound %.0f MB; "
+              "peak RSS %.0f MB, %.0f MB before reading)"
+              % (mib, (peak - base) / BOUND_MEMORY, (peak - base) / 1e6, BOUND_MEMORY / 1e6,
+                 peak / 1e6, base / 1e6))
 
 
 if __name__ == "__main__":

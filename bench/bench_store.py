@@ -92,10 +92,17 @@ def main(argv):
         print("%6s %22s %10s %6s %17s %6s %12s" % ("N", "createrepo_c --update", "add (cmd)",
                                                   "ratio", "add (in-process)", "ratio",
                                                   "list --json"))
+        rows = []
         for n in sizes:
             ours, inproc, theirs, listing = measure(n, packages, workdir)
             print("%6d %21.3fs %9.3fs %5.2fx %16.3fs %5.2fx %11.3fs"
                   % (n, theirs, ours, ours / theirs, inproc, inproc / theirs, listing))
+            rows.append((n, ours, inproc, theirs))
+        for n, ours, inproc, theirs in rows:  # the figure lines bench/run-all gathers
+            print("add/createrepo_c N=%d: %.2fx (add %.3f s, createrepo_c --update %.3f s)"
+                  % (n, ours / theirs, ours, theirs))
+            print("add in-process/createrepo_c N=%d: %.2fx (%.3f s, createrepo_c --update "
+                  "%.3f s)" % (n, inproc / theirs, inproc, theirs))
     finally:
         shutil.rmtree(workdir)
 
