@@ -282,10 +282,33 @@ class Store(object):
         repodata.save_chunks(self.layout, entry["sha256"], chunks, replace=True)
         return chunks
 
-    def _write_repodata(self, index, made=None):
-        docs = [self._chunks_of(e, made or {}) for e in index.entries()]
-        repodata.write(self.layout, [d for d in docs if d is not None], index.generation,
-                       modules.yaml(index.entries()))
+    def _write_repodata(self, index, made=None, use_pack=True):
+        """Repodata for index from the packages' chunks: made in this write,
+        else from chunks.pack where a chunk file is unchanged since the pack
+        recorded it, else from chunks/ (refresh, use_pack=False, reads every
+        file). The chunk files this write checked or wrote go to the pack."""
+        made = made or {}
+        packed = repodata.load_pack(self.layout) if use_pack else {}
+        docs, pack = [], []
+        for e in index.entries():
+            sha256 = e["sha256"]
+            identity = repodata.chunk_file_identity(self.layout, sha256)
+            hit = packed.get(sha256)
+            if sha256 not in made and hit is not None and hit[0] == identity:
+                chunks = hit[1]
+            else:
+                chunks = self._chunks_of(e, made)
+                if chunks is None:
+                    continue
+                identity = repodata.chunk_file_identity(self.layout, sha256)
+                if sha256 in made and (identity is None or identity.rsplit(".", 1)[1] !=
+                                       str(len(repodata.chunk_file(chunks)))):
+                    identity = None  # a file this write did not make: the next one reads it
+            docs.append(chunks)
+            if identity is not None:
+                pack.append((sha256, identity, chunks))
+        repodata.write(self.layout, docs, index.generation, modules.yaml(index.entries()))
+        repodata.save_pack(self.layout, pack)
 
     def _drop_unused_chunks(self, index):
         used = set(e["sha256"] + ".xml" for e in index.packages.values())
@@ -618,7 +641,7 @@ class Store(object):
                     self._quarantine(path, "not a usable public key (%s)" % e, report)
             index.generation += 1
             fsutil.write_atomic(self.layout.index, index.to_bytes(), self.layout.tmp)
-            self._write_repodata(index)
+            self._write_repodata(index, use_pack=False)
             self._drop_unused_chunks(index)
         return report
 
