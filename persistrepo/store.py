@@ -639,6 +639,9 @@ class Store(object):
                     pgp.key_ids(fsutil.read_store_file(path))
                 except (PersistError, ValueError) as e:
                     self._quarantine(path, "not a usable public key (%s)" % e, report)
+            if os.path.lexists(self.layout.chunk_pack) and \
+                    not fsutil.is_regular(self.layout.chunk_pack):
+                self._quarantine(self.layout.chunk_pack, "not a regular file", report)
             index.generation += 1
             fsutil.write_atomic(self.layout.index, index.to_bytes(), self.layout.tmp)
             self._write_repodata(index, use_pack=False)

@@ -325,6 +325,8 @@ def test_chunk_pack_that_is_not_sound_is_not_used(std_set, store, damage):
     elif damage == "symlink":
         os.unlink(pack)
         os.symlink("/etc/hostname", pack)
+        res = cli("--store", store, "verify")
+        assert res.returncode == 1 and "stray" in res.stdout and "chunks.pack" in res.stdout
     else:  # each chunk file holds the other's chunks: the pack's identities no longer match
         a, b = sorted(os.path.join(chunks, n) for n in os.listdir(chunks))
         os.rename(a, a + ".tmp")
@@ -338,6 +340,13 @@ def test_chunk_pack_that_is_not_sound_is_not_used(std_set, store, damage):
     assert {k: after[k] for k in before} == before
     res = cli("--store", store, "verify")
     assert res.returncode == 0, res.stdout
+    if damage == "symlink":  # refresh sets a pack that is no regular file aside
+        os.unlink(pack)
+        os.symlink("/etc/hostname", pack)
+        res = cli("--store", store, "refresh")
+        assert res.returncode == 1 and "set aside .persistrepo/chunks.pack" in res.stdout, res
+        assert os.path.isfile(pack) and not os.path.islink(pack)
+        assert cli("--store", store, "verify").returncode == 0
 
 
 # -- configuration ---------------------------------------------------------
