@@ -104,6 +104,8 @@ def main(argv):
         print("  without the plugin   %6.3fs" % p)
         print("  with the plugin      %6.3fs  (+%.3fs)" % (c, c - p))
         print("  ratio                %6.2f" % (c / p))
+        print("plugin on/off N=%d: %.2fx (with the plugin %.3f s, without %.3f s)"
+              % (COUNT, c / p, c, p))
         if "--profile" in argv:
             profile(work, repo, names, plugin_conf)
 

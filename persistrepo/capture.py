@@ -282,7 +282,7 @@ def _direct(out, root, installroot, wanted, gone, method):
         out.dropped.extend(e["nevra"] for e in store.remove([g.nevra for g in gone],
                                                             missing_ok=True, literal=True))
     if wanted:
-        missing = store.keep_signing_keys(installroot)
+        missing = store.keep_signing_keys(installroot, result.signers)
         if missing:
             out.notes.append("no public key for %s in the rpmdb; replay cannot check "
                              "those signatures" % ", ".join(missing))

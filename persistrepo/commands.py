@@ -6,7 +6,7 @@ error output and exit status. Python 2.7 compatible (`yum persist`).
 
 import sys
 
-from persistrepo import capture, compat, failures, incoming, listing, specs
+from persistrepo import compat, failures, incoming, listing, specs
 from persistrepo import subcommands  # noqa: F401 (front ends: their options)
 from persistrepo.advice import Front
 from persistrepo.errors import (EXIT_AT_RISK, EXIT_FAILED, EXIT_OK,  # noqa: F401 (front ends)
@@ -55,7 +55,7 @@ def add(store_path, installroot, candidates, key=None):
     for key_id in sorted(signers):
         if key is not None and pgp.covers(key, key_id):
             store.add_key(key_id, key.encode("ascii"))
-    for key_id in sorted(signers & set(store.keep_signing_keys(installroot))):
+    for key_id in sorted(signers & set(store.keep_signing_keys(installroot, result.signers))):
         files = " ".join(compat.shell_quote(store.layout.package(e["filename"]))
                          for e in stored if e["key_id"] == key_id)
         out.warnings.append(
@@ -137,6 +137,7 @@ def drop(store_path, entries, installroot="/", verb="remove", settings=None):
     forget their recorded capture failures. Without the rpm and createrepo_c
     bindings (yum's Python) the removal is queued and settings' (default:
     the configuration's) `ingest_command` runs it."""
+    from persistrepo import capture  # the plugins' module: only a removal needs it here
     out = Printed()
     if capture.bindings_available():
         gone = Store(store_path).remove([e["filename"] for e in entries],

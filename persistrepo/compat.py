@@ -35,11 +35,11 @@ Python 2.7 compatible.
 """
 
 import binascii
+import contextlib
 import itertools
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from functools import cmp_to_key
@@ -229,12 +229,17 @@ def same_build(a, b):
 
 
 def installed_identities(root, names_wanted):
-    """{nevra: header_identity} of root's installed packages of these names."""
+    """{nevra: header_identity} of root's installed packages of these names
+    (the rpmdb opened once for all of them)."""
     found = {}
-    for name in sorted(set(names_wanted)):
-        for hdr in rpmdb_headers(root, name):
-            identity = header_identity(hdr)
-            found[identity["nevra"]] = identity
+    ts = _rpmdb_reader(root)
+    try:
+        for name in sorted(set(names_wanted)):
+            for hdr in ts.dbMatch("name", name):
+                identity = header_identity(hdr)
+                found[identity["nevra"]] = identity
+    finally:
+        ts.closeDB()
     return found
 
 
@@ -263,15 +268,20 @@ def rpmdb_headers(root, name=None, limit=None):
     """The headers in root's rpm database (only those of package name if
     given; at most limit). Opening a root that has none creates an empty
     one: check rpmdb_dir first."""
-    import rpm
-    ts = rpm.TransactionSet(root or "/")
-    ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
+    ts = _rpmdb_reader(root)
     try:
         found = ts.dbMatch("name", name) if name else ts.dbMatch()
         return list(itertools.islice(found, limit))
     finally:
         found = None  # the match iterator goes before its database
         ts.closeDB()
+
+
+def _rpmdb_reader(root):
+    import rpm
+    ts = rpm.TransactionSet(root or "/")
+    ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
+    return ts
 
 
 def rpmdb_packages(root):
@@ -383,43 +393,58 @@ def write_text(stream, value):
     stream.write(value)
 
 
-def read_compressed(f, suffix, limit):
-    """Up to limit bytes of binary file f, decompressed as its name's suffix
-    (.gz, .bz2, .xz, .zst; anything else is read as it is) says; None if
+@contextlib.contextmanager
+def decompressing(f, suffix):
+    """Binary file f as a stream read(n) decompresses as its name's suffix
+    (.gz, .bz2, .xz, .zst; anything else is read as it is) says, or None if
     zstd is neither in compression.zstd nor the zstd tool. A damaged stream
-    raises its decompressor's own error (for the zstd tool: None)."""
-    if suffix == ".zst":
-        return _read_zstd(f, limit)
+    raises its decompressor's own error (ValueError for the zstd tool)."""
     if suffix in (".gz", ".bz2", ".xz"):
         import bz2
         import gzip
         import lzma  # novm
         opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}[suffix]  # novm
         with opener(f) as z:
-            return z.read(limit)
-    return f.read(limit)
+            yield z
+    elif suffix == ".zst":
+        try:
+            from compression import zstd  # novm
+        except ImportError:
+            zstd = None
+        if zstd is not None:
+            with zstd.ZstdFile(f) as z:
+                yield z
+        else:
+            with _ZstdTool(f) as z:
+                yield z if z.proc is not None else None
+    else:
+        yield f
 
 
-def _read_zstd(f, limit):
-    try:
-        from compression import zstd  # novm
-    except ImportError:
-        zstd = None
-    if zstd is not None:
-        with zstd.ZstdFile(f) as z:
-            return z.read(limit)
-    try:
-        with open(os.devnull, "wb") as null:
-            proc = subprocess.Popen(["zstd", "-dcq"], stdin=f, stdout=subprocess.PIPE,
-                                    stderr=null)
-    except OSError:
-        return None
-    data = b""
-    try:
-        data = proc.stdout.read(limit)
-    finally:
-        if len(data) >= limit:
-            proc.kill()
-        proc.stdout.close()
-        code = proc.wait()
-    return data if code == 0 or len(data) >= limit else None
+class _ZstdTool(object):
+    """`zstd -dc` as a stream; at its end, a failed decompression is a ValueError."""
+
+    def __init__(self, f):
+        import subprocess  # only here: every command imports this module
+        try:
+            with open(os.devnull, "wb") as null:
+                self.proc = subprocess.Popen(["zstd", "-dcq"], stdin=f,
+                                             stdout=subprocess.PIPE, stderr=null)
+        except OSError:
+            self.proc = None
+
+    def read(self, n):
+        data = self.proc.stdout.read(n)
+        if len(data) < n and self.proc.wait() != 0:
+            raise ValueError("zstd cannot decompress it")
+        return data
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc is not None:
+            if self.proc.poll() is None:  # the reader stopped early
+                self.proc.kill()
+            self.proc.stdout.close()
+            self.proc.wait()

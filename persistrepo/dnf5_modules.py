@@ -7,16 +7,28 @@ the file the cached repomd.xml names as its "modules" record. A package is
 an artifact of a stream when its NEVRA is listed in the stream's modulemd.
 The metadata are read with a parser of the few modulemd v2 fields a record
 needs (name, stream, version, context, arch, artifacts/rpms), never through
-symlinks and never beyond MAX_YAML bytes; whatever it does not understand
-gives no record. Python 3.6 compatible.
+symlinks; whatever it does not understand gives no record.
+
+A repo's module metadata may be tens of MiB and capture runs inside dnf5's
+transaction, so it is bounded: the file is decompressed as a stream, in
+blocks, and only the documents that name an enabled module and one of the
+captured packages are kept and parsed (a document is at most
+MAX_DOCUMENT bytes; memory is a block plus one document). Reading stops
+beyond MAX_YAML bytes or past the transaction's deadline (MAX_SECONDS for
+all repos together); that repo then gives no record and the reason goes to
+notes. Python 3.6 compatible.
 """
 
 import os
 import re
+import time
 
 from persistrepo import compat, dnf5_state, fsutil, names
 
 MAX_YAML = 64 << 20
+MAX_SECONDS = 1.0
+MAX_DOCUMENT = 4 * names.MAX_MODULEMD  # bytes; a modulemd record is at most 1 MiB of text
+_BLOCK = 1 << 20
 _KEY = re.compile(r"([A-Za-z][A-Za-z0-9_-]*):(?:[ \t]+(.*))?$")
 _FIELDS = ("name", "stream", "version", "context", "arch")
 _VERSION = re.compile(r"[0-9]{1,20}$")
@@ -57,17 +69,66 @@ def metadata_files(cachedir):
     return found
 
 
-def read_yaml(path):
-    """The text of a (compressed) modules.yaml, or None if it is no regular
-    file, not UTF-8, larger than MAX_YAML or cannot be decompressed."""
-    try:
-        with os.fdopen(fsutil.open_regular(path), "rb") as f:
-            data = compat.read_compressed(f, os.path.splitext(path)[1], MAX_YAML + 1)
-        if data is None or len(data) > MAX_YAML:
-            return None
-        return data.decode("utf-8")
-    except Exception:  # a damaged stream raises its decompressor's own error
-        return None
+class Unusable(Exception):
+    """Why a repo's module metadata gives no record."""
+
+
+def _boundaries(buf, pos, eof):
+    """(offset, kind, end) of each complete "---" or "..." line of buf from
+    pos on (an offset is that of the newline before the line); the last
+    line waits for more unless eof."""
+    while True:
+        found = [at for at in (buf.find(b"\n---", pos), buf.find(b"\n...", pos)) if at >= 0]
+        if not found:
+            return
+        at = min(found)
+        end = buf.find(b"\n", at + 4)
+        if end < 0:
+            if not eof:
+                return
+            end = len(buf)
+        if not buf[at + 4:end].strip():
+            yield at, buf[at + 1:at + 4], end
+        pos = end
+
+
+def candidate_documents(stream, keep, deadline):
+    """The YAML documents (bytes, from their "---" line to their "..." line
+    or the next "---") of a decompressed stream for which keep(buf, start,
+    end) is true, read in blocks; Unusable past MAX_YAML bytes or the
+    deadline. A document longer than MAX_DOCUMENT is skipped unread."""
+    buf, pos, start, too_long, total = b"\n", 0, None, False, 0
+    while True:
+        block = stream.read(_BLOCK)
+        total += len(block)
+        if total > MAX_YAML:
+            raise Unusable("larger than %d MiB" % (MAX_YAML >> 20))
+        if time.monotonic() > deadline:  # novm
+            raise Unusable("not read within %g s, capture's bound for module metadata"
+                           % MAX_SECONDS)
+        eof = not block
+        buf += block
+        for at, kind, end in _boundaries(buf, pos, eof):
+            if start is not None and not too_long and keep(buf, start, at + 1):
+                yield buf[start:at + 1] + (buf[at + 1:end + 1] if kind == b"..." else b"")
+            start, too_long = (at + 1, False) if kind == b"---" else (None, False)
+            pos = end
+        if eof:
+            if start is not None and not too_long and keep(buf, start, len(buf)):
+                yield buf[start:]
+            return
+        # Keep the open document (or only the unfinished line): the next
+        # boundary search starts at the last newline.
+        pos = max(pos, buf.rfind(b"\n", pos))
+        cut = start if start is not None else pos
+        if start is not None and len(buf) - start > MAX_DOCUMENT:
+            too_long, cut = True, pos
+        buf, pos = buf[cut:], pos - cut
+        if start is not None:
+            start = max(start - cut, 0)
+        if len(buf) - pos > MAX_DOCUMENT:  # a line that long is no boundary
+            buf, pos = buf[-1:], 0
+            start = 0 if start is not None else None
 
 
 def _scalar(value):
@@ -192,44 +253,65 @@ def records(text, streams):
         yield record, artifacts
 
 
-def relevant(text, wanted):
-    """Only the YAML documents of text that mention one of the wanted
-    artifacts: a repo's module metadata may be tens of MiB, and capture
-    parses only the records its packages need (each artifact found by a
-    plain substring search, in C)."""
-    spans = set()
-    for art in wanted:
-        at = text.find(art)
-        while at >= 0:
-            start = text.rfind("\n---", 0, at)
-            end = text.find("\n...", at)
-            spans.add((start + 1 if start >= 0 else 0, end + 4 if end >= 0 else len(text)))
-            at = text.find(art, at + len(art)) if end < 0 else text.find(art, end)
-    return "\n".join(text[s:e] for s, e in sorted(spans))
+def _keeper(streams, wanted):
+    """keep() for candidate_documents: a document that mentions an enabled
+    module and (with wanted) one of the wanted artifacts, found by substring
+    searches in C; the parser then decides."""
+    modules = [n.encode("utf-8") for n in streams]
+    artifacts = None if wanted is None else [a.encode("utf-8") for a in wanted]
+
+    def keep(buf, start, end):
+        return any(buf.find(m, start, end) >= 0 for m in modules) and \
+            (artifacts is None or any(buf.find(a, start, end) >= 0 for a in artifacts))
+    return keep
 
 
-def enabled_artifacts(installroot, cachedir, state_dir, notes=None, wanted=None):
+def read_records(path, streams, wanted=None, deadline=None):
+    """(module record, artifacts) of the documents of one repo's metadata
+    that could give a record (see _keeper); Unusable if the file cannot be
+    read in full within the bounds."""
+    deadline = time.monotonic() + MAX_SECONDS if deadline is None else deadline  # novm
+    found = []
+    try:
+        with os.fdopen(fsutil.open_regular(path), "rb") as f:
+            with compat.decompressing(f, os.path.splitext(path)[1]) as stream:
+                if stream is None:
+                    raise Unusable("no zstd to decompress it")
+                for doc in candidate_documents(stream, _keeper(streams, wanted), deadline):
+                    try:
+                        found.extend(records(doc.decode("utf-8"), streams))
+                    except UnicodeDecodeError:
+                        continue
+    except Unusable:
+        raise
+    except Exception as e:  # a damaged stream raises its decompressor's own error
+        raise Unusable("unreadable: %s" % (str(e) or e.__class__.__name__))
+    return found
+
+
+def enabled_artifacts(installroot, cachedir, state_dir, notes=None, wanted=None,
+                      deadline=None):
     """{"name-epoch:version-release.arch": module record} for the artifacts
     of the streams enabled in installroot (the newest module version listing
     each one), like dnf_modules.enabled_artifacts for dnf 4; with wanted
-    (a set of artifacts), only for those. A metadata file that cannot be
-    read (larger than MAX_YAML, damaged) is said in notes."""
+    (a set of artifacts), only for those. All repos' metadata are read by
+    deadline (time.monotonic(); default MAX_SECONDS from now); a file that
+    cannot be read within the bounds gives no record, and why is said in notes."""
     toml = os.path.join(installroot or "/", state_dir.lstrip("/"), "modules.toml")
     streams = enabled_streams(toml)
     found = {}
     if not streams:
         return found
+    deadline = time.monotonic() + MAX_SECONDS if deadline is None else deadline  # novm
     for path in metadata_files(cachedir):
-        text = read_yaml(path)
-        if text is None:
+        try:
+            recs = read_records(path, streams, wanted, deadline)
+        except Unusable as e:
             if notes is not None:
-                notes.append("the module metadata %s is unusable (no regular file, damaged, "
-                             "or larger than %d MiB); no module stream is recorded from it"
-                             % (path, MAX_YAML >> 20))
+                notes.append("the module metadata %s is %s; no module stream is recorded "
+                             "from it" % (path, e))
             continue
-        if wanted is not None:
-            text = relevant(text, wanted)
-        for record, artifacts in records(text, streams):
+        for record, artifacts in recs:
             for art in artifacts:
                 old = found.get(art)
                 if old is None or old["version"] < record["version"]:

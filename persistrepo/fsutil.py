@@ -23,8 +23,9 @@ _BATCH = 64  # files held open at once to be fsynced together
 _MAX_LINKS = 40
 MAX_JSON_DEPTH = 32  # the store's documents nest 4 levels; a module record 5
 MAX_STORE_FILE = 256 << 20
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
-_JSON_NOT_BRACKET = re.compile(r'[^\[\]{}]+')
+_JSON_ESCAPE = re.compile(r'\\.', re.S)
+_JSON_ASCII_TEXT = dict.fromkeys(i for i in range(128) if chr(i) not in '"[]{}')
+_JSON_NOT_STRUCTURE = re.compile(r'[^"\[\]{}]+')
 _JSON_PAIR = re.compile(r'\[\]|\{\}')
 
 
@@ -132,8 +133,20 @@ def read_store_file(path, limit=MAX_STORE_FILE):
     """The bytes of one of the store's own files (see open_store_file); a
     file larger than limit is refused (UnsafeStore)."""
     fd = open_store_file(path)
-    with os.fdopen(fd, "rb") as f:
-        data = f.read(limit + 1)
+    try:
+        # Read by the file's size, not limit + 1 at once (which would allocate
+        # limit bytes for each of the thousands of chunk files repodata reads).
+        parts, size = [], 0
+        want = min(os.fstat(fd).st_size, limit) + 1
+        while size <= limit:
+            part = os.read(fd, min(want - size if size < want else _CHUNK, limit + 1 - size))
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+    finally:
+        os.close(fd)
+    data = b"".join(parts)
     if len(data) > limit:
         raise UnsafeStore("%s is larger than %d MiB, more than the store ever writes there; "
                           "run 'persistrepo verify', then 'persistrepo refresh'"
@@ -151,7 +164,12 @@ def load_json(data, max_depth=MAX_JSON_DEPTH):
             data = data.decode("utf-8")
         except UnicodeDecodeError:
             raise ValueError("not UTF-8")
-    brackets = _JSON_NOT_BRACKET.sub("", _JSON_STRING.sub("", data))
+    # Escapes go first (only strings hold them; json stops at one outside),
+    # then all but quotes and brackets; of what is left, every other piece
+    # between quotes is a string's (an unterminated one keeps its brackets).
+    pieces = _JSON_NOT_STRUCTURE.sub("", _JSON_ESCAPE.sub("", data).translate(
+        _JSON_ASCII_TEXT)).split('"')
+    brackets = "".join(pieces[::2]) + (pieces[-1] if len(pieces) % 2 == 0 else "")
     for _ in range(max_depth):
         brackets, n = _JSON_PAIR.subn("", brackets)
         if not n:
@@ -184,18 +202,19 @@ def write_atomic(path, data, tmpdir):
     write_many({path: data}, tmpdir)
 
 
-def write_many(files, tmpdir):
+def write_many(files, tmpdir, durable=True):
     """Write files ({path: bytes}) each aside in tmpdir, fsynced, and renamed
     into place; their writeback is started together before the first fsync
-    waits, and each directory is fsynced once."""
+    waits, and each directory is fsynced once. Not durable: renamed into
+    place unsynced (a cache its reader checks and can make again)."""
     items = sorted(files.items())
     for start in range(0, len(items), _BATCH):
-        _write_batch(items[start:start + _BATCH], tmpdir)
-    for directory in sorted(set(os.path.dirname(p) for p, _ in items)):
+        _write_batch(items[start:start + _BATCH], tmpdir, durable)
+    for directory in sorted(set(os.path.dirname(p) for p, _ in items)) if durable else ():
         fsync_dir(directory)
 
 
-def _write_batch(items, tmpdir):
+def _write_batch(items, tmpdir, durable=True):
     staged = []
     try:
         for path, data in items:
@@ -205,7 +224,8 @@ def _write_batch(items, tmpdir):
             while data:
                 data = data[os.write(fd, data):]
             os.fchmod(fd, FILE_MODE)
-        _fsync_all([fd for fd, _, _ in staged])
+        if durable:
+            _fsync_all([fd for fd, _, _ in staged])
         for _, tmp, path in staged:
             os.rename(tmp, path)
     finally:

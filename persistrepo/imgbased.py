@@ -675,7 +675,7 @@ def import_imgbased(store, source=IMGBASED_STORE, installroot="/"):
     # root owns it and nobody else may write it (Candidate.root_owned).
     result = store.add([Candidate(f, method="cli", origin="imgbased-persist", root_owned=True)
                         for f in files])
-    missing = store.keep_signing_keys(installroot)
+    missing = store.keep_signing_keys(installroot, result.signers)
     for f in files:
         os.unlink(f)
     return result, missing

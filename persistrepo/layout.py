@@ -22,6 +22,7 @@ class Layout(object):
         self.failures = os.path.join(self.state, "failures.json")
         self.lock = os.path.join(self.state, "lock")
         self.chunks = os.path.join(self.state, "chunks")
+        self.chunk_pack = os.path.join(self.state, "chunks.pack")
         self.keys = os.path.join(self.state, "keys")
         self.incoming = os.path.join(self.state, "incoming")
         self.tmp = os.path.join(self.state, "tmp")

@@ -107,9 +107,12 @@ _FIELDS = {"filename": _TEXT, "name": _TEXT, "epoch": int, "version": _TEXT,
            "installonly": bool}
 
 
+_CONTROL = re.compile(u"[\x00-\x1f\x7f]")
+
+
 def printable(text):
     """True for text without control characters (safe in a table or a log line)."""
-    return not any(ord(c) < 32 or ord(c) == 127 for c in text)
+    return not _CONTROL.search(text)
 
 
 def check_entry(e):

@@ -9,7 +9,9 @@ re-reads the headers of the other N.
 import contextlib
 import hashlib
 import os
+import re
 import shutil
+import stat
 import sys
 import tempfile
 
@@ -49,7 +51,7 @@ def _c_stderr_silenced():
         os.close(saved)
 
 
-def _chunk_file(chunks):
+def chunk_file(chunks):
     """The chunks as one file's bytes, NUL-separated (XML never contains NUL)."""
     return "\0".join(chunks[k] for k in KINDS).encode("utf-8")
 
@@ -59,16 +61,18 @@ def save_chunks(layout, sha256, chunks, replace=False):
     name is replaced."""
     path = layout.chunk(sha256)
     if replace or not os.path.lexists(path):
-        fsutil.write_atomic(path, _chunk_file(chunks), layout.tmp)
+        fsutil.write_atomic(path, chunk_file(chunks), layout.tmp)
 
 
 def save_new_chunks(layout, made):
     """Keep the chunks of many packages ({sha256: chunks}) that chunks/ lacks,
-    durably, in one go (fsutil.write_many)."""
-    files = dict((layout.chunk(sha256), _chunk_file(chunks))
+    in one go (fsutil.write_many). Unsynced: a chunk file a crash damaged
+    fails load_chunks' check and is made again from its package, which is
+    durable (its fsyncs were most of a capture's own time)."""
+    files = dict((layout.chunk(sha256), chunk_file(chunks))
                  for sha256, chunks in made.items())
     fsutil.write_many(dict((p, d) for p, d in files.items() if not os.path.lexists(p)),
-                      layout.tmp)
+                      layout.tmp, durable=False)
 
 
 def load_chunks(layout, sha256):
@@ -79,13 +83,71 @@ def load_chunks(layout, sha256):
         parts = fsutil.read_store_file(path).decode("utf-8").split("\0")
     except UnicodeDecodeError:
         parts = []
-    pkgid = 'pkgid="%s"' % sha256
-    if len(parts) != 3 or not all(p.lstrip().startswith("<package") and
-                                  p.rstrip().endswith("</package>") for p in parts) \
-            or ">%s</checksum>" % sha256 not in parts[0] \
-            or pkgid not in parts[1] or pkgid not in parts[2]:
+    if not _are_chunks_of(sha256, parts):
         raise PersistError("%s is not the metadata of package %s" % (path, sha256))
     return dict(zip(KINDS, parts))
+
+
+def _are_chunks_of(sha256, parts):
+    pkgid = 'pkgid="%s"' % sha256
+    return len(parts) == 3 and all(p.lstrip().startswith("<package") and
+                                   p.rstrip().endswith("</package>") for p in parts) \
+        and ">%s</checksum>" % sha256 in parts[0] and pkgid in parts[1] and pkgid in parts[2]
+
+
+def chunk_file_identity(layout, sha256):
+    """Inode, mtime, ctime and size of a package's chunk file as text; None
+    if it is not a regular file. Any change to the file changes it."""
+    try:
+        st = os.lstat(layout.chunk(sha256))
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return "%d.%d.%d.%d" % (st.st_ino, _ns(st, "mtime"), _ns(st, "ctime"), st.st_size)
+
+
+def _ns(st, which):
+    # Python 2 has no st_mtime_ns: its float seconds are precise to the microsecond.
+    return getattr(st, "st_%s_ns" % which, None) or int(getattr(st, "st_" + which) * 1e9)
+
+
+def save_pack(layout, packed):
+    """Keep the chunks of the packages whose chunk files were checked or
+    written in this write ([(sha256, identity of the file, chunks)]) in one
+    file, chunks.pack, so that the next write reads one file rather than one
+    per package. Unsynced like the chunk files: a damaged pack is not used,
+    and a pack that cannot be written leaves the old one, still sound."""
+    data = "\0".join("\0".join([sha256, identity] + [chunks[k] for k in KINDS])
+                     for sha256, identity, chunks in packed).encode("utf-8")
+    try:
+        fsutil.write_many({layout.chunk_pack: data}, layout.tmp, durable=False)
+    except (IOError, OSError):
+        pass
+
+
+def load_pack(layout):
+    """{sha256: (identity, chunks)} of chunks.pack, each checked as
+    load_chunks checks a chunk file; {} if there is none or any part of it
+    is not sound. An entry stands for its chunk file only while that file's
+    identity (chunk_file_identity) is the recorded one."""
+    if not os.path.lexists(layout.chunk_pack):
+        return {}
+    try:
+        parts = fsutil.read_store_file(layout.chunk_pack).decode("utf-8").split("\0")
+    except (PersistError, IOError, OSError, UnicodeDecodeError):
+        return {}
+    found = {}
+    for at in range(0, len(parts), 5):
+        sha256, identity, chunks = parts[at], parts[at + 1:at + 2], parts[at + 2:at + 5]
+        if not names.is_sha256(sha256) or not identity or \
+                not _PACK_IDENTITY.match(identity[0]) or not _are_chunks_of(sha256, chunks):
+            return {}
+        found[sha256] = (identity[0], dict(zip(KINDS, chunks)))
+    return found
+
+
+_PACK_IDENTITY = re.compile(r"[0-9]{1,30}(\.[0-9]{1,30}){3}\Z")
 
 
 def _xml_classes():

@@ -61,13 +61,19 @@ def _installed_build(req):
 
 class AddResult(object):
     """What one add did: entries added, replaced (same NEVRA, new checksum),
-    unchanged, and failures."""
+    unchanged, and failures; signers: the key ids of the signed packages in
+    the store after it (for keep_signing_keys, without reading the index again)."""
 
     def __init__(self):
         self.added = []
         self.replaced = []
         self.unchanged = []
         self.failed = []
+        self.signers = None
+
+
+def _signers(entries):
+    return set(e["key_id"] for e in entries if e["signed"])
 
 
 class _Plan(object):
@@ -291,10 +297,33 @@ class Store(object):
         repodata.save_chunks(self.layout, entry["sha256"], chunks, replace=True)
         return chunks
 
-    def _write_repodata(self, index, made=None):
-        docs = [self._chunks_of(e, made or {}) for e in index.entries()]
-        repodata.write(self.layout, [d for d in docs if d is not None], index.generation,
-                       modules.yaml(index.entries()))
+    def _write_repodata(self, index, made=None, use_pack=True):
+        """Repodata for index from the packages' chunks: made in this write,
+        else from chunks.pack where a chunk file is unchanged since the pack
+        recorded it, else from chunks/ (refresh, use_pack=False, reads every
+        file). The chunk files this write checked or wrote go to the pack."""
+        made = made or {}
+        packed = repodata.load_pack(self.layout) if use_pack else {}
+        docs, pack = [], []
+        for e in index.entries():
+            sha256 = e["sha256"]
+            identity = repodata.chunk_file_identity(self.layout, sha256)
+            hit = packed.get(sha256)
+            if sha256 not in made and hit is not None and hit[0] == identity:
+                chunks = hit[1]
+            else:
+                chunks = self._chunks_of(e, made)
+                if chunks is None:
+                    continue
+                identity = repodata.chunk_file_identity(self.layout, sha256)
+                if sha256 in made and (identity is None or identity.rsplit(".", 1)[1] !=
+                                       str(len(repodata.chunk_file(chunks)))):
+                    identity = None  # a file this write did not make: the next one reads it
+            docs.append(chunks)
+            if identity is not None:
+                pack.append((sha256, identity, chunks))
+        repodata.write(self.layout, docs, index.generation, modules.yaml(index.entries()))
+        repodata.save_pack(self.layout, pack)
 
     def _drop_unused_chunks(self, index):
         used = set(e["sha256"] + ".xml" for e in index.packages.values())
@@ -397,6 +426,7 @@ class Store(object):
                  else result.added).append(entry)
                 plan.add(staged, info, entry, cand.supersede)
             self._commit(plan.adds, plan.removes, plan.index, plan.chunks)
+            result.signers = _signers(plan.index.packages.values())
         return result
 
     def remove(self, spec_list, missing_ok=False, dry_run=False, literal=False):
@@ -513,11 +543,15 @@ class Store(object):
             if not os.path.lexists(path):
                 fsutil.write_atomic(path, armored, self.layout.tmp)
 
-    def keep_signing_keys(self, installroot="/"):
+    def keep_signing_keys(self, installroot="/", signers=None):
         """Keep the key of every signed package the store lacks a key for, from
         installroot's gpg-pubkeys; return the key ids still missing (the rpmdb
-        does not have them either)."""
-        wanted = set(e["key_id"] for e in self.entries() if e["signed"]) - set(self.key_files())
+        does not have them either). signers: the key ids of the stored
+        packages, as an add just left them (AddResult.signers); read from the
+        index if not given."""
+        if signers is None:
+            signers = _signers(self.entries())
+        wanted = set(signers) - set(self.key_files())
         if not wanted:
             return []
         available = compat.installed_pubkeys(installroot)
@@ -643,9 +677,12 @@ class Store(object):
                     pgp.key_ids(fsutil.read_store_file(path))
                 except (PersistError, ValueError) as e:
                     self._quarantine(path, "not a usable public key (%s)" % e, report)
+            if os.path.lexists(self.layout.chunk_pack) and \
+                    not fsutil.is_regular(self.layout.chunk_pack):
+                self._quarantine(self.layout.chunk_pack, "not a regular file", report)
             index.generation += 1
             fsutil.write_atomic(self.layout.index, index.to_bytes(), self.layout.tmp)
-            self._write_repodata(index)
+            self._write_repodata(index, use_pack=False)
             self._drop_unused_chunks(index)
         return report
 

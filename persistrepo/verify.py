@@ -179,9 +179,9 @@ def _strays(store, index):
                 problems.append(Problem("stray", os.path.relpath(path, layout.root),
                                         "not a file the store writes here; %s, which sets "
                                         "it aside" % _REFRESH))
-    for path, what in ([(layout.lock, "the lock is not a regular file")]
-                       if os.path.lexists(layout.lock) and not fsutil.is_regular(layout.lock)
-                       else []) + \
+    for path, what in ([(p, what) for p, what in ((layout.lock, "the lock is not a regular file"),
+                                                  (layout.chunk_pack, "not a regular file"))
+                        if os.path.lexists(p) and not fsutil.is_regular(p)]) + \
             ([(layout.removed, "not a directory (a symlink or a file)")]
              if os.path.lexists(layout.removed) and (os.path.islink(layout.removed) or
                                                      not os.path.isdir(layout.removed))

@@ -240,6 +240,23 @@ def test_module_stream_is_recorded(root, tmp_path, builder):
     assert cli("--store", dnf5.store, "verify").returncode == 0
 
 
+def test_module_stream_from_huge_module_metadata(root, tmp_path, builder):
+    """The appstream repo's module metadata is 62 MiB, as a big distribution's
+    is: capture reads it within its bound (docs/dnf5.md) and still records
+    vtool's stream, or, past the bound, stores vtool all the same and says
+    why it has no stream."""
+    dnf5 = Dnf5(root, str(tmp_path / "libdnf5-plugins"), str(tmp_path / "persist_rpm.conf"),
+                site(tmp_path, builder, big=62 << 20))
+    assert_clean(dnf5("module", "enable", "vtool:1"), dnf5)
+    res = dnf5("install", "vtool")
+    assert_clean(res, dnf5)
+    module = listed(dnf5.store)["vtool-1.0-1.noarch"]["module"]
+    if module is None:
+        assert "no module stream is recorded from it" in res.stderr, res
+    else:
+        assert module == RECORD
+
+
 def test_persist_add_records_the_module_stream(root, tmp_path, builder, cmd_plugin_dir):
     """vtool installed from stream vtool:1 while nothing captured, then
     `dnf5 persist add vtool`: the stream is recorded as capture records it."""

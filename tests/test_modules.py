@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import subprocess
+import time
 
 import createrepo_c as cr
 
@@ -45,14 +46,84 @@ data:
 
 BROKEN = "excluded by modular filtering in the new root"
 
+OTHER_MODULE = """---
+document: modulemd
+version: 2
+data:
+  name: %(name)s
+  stream: "%(stream)s"
+  version: %(version)d
+  context: %(context)s
+  arch: x86_64
+  summary: %(name)s, one of the many modules of a big repo
+  description: >-
+    %(name)s stream %(stream)s, a module of realistic size and shape: its
+    profiles, its components and the artifacts that a build made of them.
+  license:
+    module: [MIT]
+    content: [GPLv2+, MIT]
+  xmd:
+    mbs:
+      mse: TRUE
+      scmurl: https://src.example.org/modules/%(name)s?#%(context)s
+      commit: %(context)s%(context)s%(context)s
+  dependencies:
+  - buildrequires:
+      platform: [f41]
+    requires:
+      platform: [f41]
+  profiles:
+    default:
+      rpms:
+%(profile)s
+  components:
+    rpms:
+%(components)s
+  artifacts:
+    rpms:
+%(artifacts)s
+...
+"""
 
-def appstream(tmp_path, builder, streams=(("1", "1.0"),), defaults=False):
-    """The appstream repo: module vtool with one artifact per stream."""
+
+def big_module_metadata(size, inner=""):
+    """A repo's modules.yaml of at least size bytes, in the shape of a big
+    distribution's: modules with several streams and versions, each listing
+    40 packages with their source and debuginfo builds; inner (a document)
+    is placed in the middle."""
+    docs, total, i = [], 0, 0
+    while total < size:
+        name, stream = "mod%03d" % (i // 12), "s%d" % (i % 12 // 4)
+        pkgs = ["%s-part%02d" % (name, k) for k in range(40)]
+        doc = OTHER_MODULE % {
+            "name": name, "stream": stream, "version": 20240101000000 + i,
+            "context": "%08x" % (i * 2654435761 % 2 ** 32),
+            "profile": "".join("      - %s\n" % p for p in pkgs[:5]).rstrip("\n"),
+            "components": "".join("      %s:\n        rationale: part of %s\n"
+                                  "        ref: %s\n        buildorder: %d\n"
+                                  % (p, name, stream, k % 3)
+                                  for k, p in enumerate(pkgs)).rstrip("\n"),
+            "artifacts": "".join("    - %s%s-0:1.%d-1.module_f41+%d+%08x.%s\n"
+                                 % (p, suffix, i, i, i, arch) for p in pkgs
+                                 for suffix, arch in (("", "x86_64"), ("", "src"),
+                                                      ("-debuginfo", "x86_64"))).rstrip("\n")}
+        docs.append(doc)
+        total += len(doc)
+        i += 1
+    docs.insert(len(docs) // 2, inner)
+    return "".join(docs)
+
+
+def appstream(tmp_path, builder, streams=(("1", "1.0"),), defaults=False, big=0):
+    """The appstream repo: module vtool with one artifact per stream; with
+    big, among other modules' documents up to that many bytes."""
     repo = bed.make_repo(tmp_path / "appstream",
                          [builder.build("vtool", version) for _, version in streams])
     yaml = "".join(MODULE % {"stream": s, "version": v} for s, v in streams)
     if defaults:
         yaml += DEFAULTS
+    if big:
+        yaml = big_module_metadata(big, yaml)
     path = tmp_path / "modules.yaml"
     path.write_text(yaml)
     subprocess.run(["modifyrepo_c", "--mdtype=modules", str(path),
@@ -60,9 +131,9 @@ def appstream(tmp_path, builder, streams=(("1", "1.0"),), defaults=False):
     return repo
 
 
-def site(tmp_path, builder, streams=(("1", "1.0"),), defaults=False):
+def site(tmp_path, builder, streams=(("1", "1.0"),), defaults=False, big=0):
     """{repo id: path}: appstream and base (non-modular vtool-2.0)."""
-    return {"appstream": appstream(tmp_path, builder, streams, defaults),
+    return {"appstream": appstream(tmp_path, builder, streams, defaults, big),
             "base": bed.make_repo(tmp_path / "base", [builder.build("vtool", "2.0")])}
 
 
@@ -523,6 +594,29 @@ def test_dnf5_state_that_is_hostile_is_no_state(tmp_path, builder):
         with open(toml, "w", encoding="latin-1") as f:
             f.write(text)
         assert dnf5_found(root, cache) == {}, text[:20]
+
+
+def test_dnf5_module_metadata_past_the_bound_is_said(tmp_path, builder):
+    """Module metadata that capture cannot read within its bound (beyond
+    MAX_YAML, or past the transaction's deadline) gives no record, and the
+    note says which file and why."""
+    from persistrepo import dnf5_modules
+    good = MODULE % {"stream": "1", "version": "1.0"}
+    root, cache = dnf5_cache(tmp_path, builder, "gz", big_module_metadata(1 << 20, good))
+    assert dnf5_found(root, cache)["vtool-0:1.0-1.noarch"]["name"] == "vtool"
+    path = dnf5_modules.metadata_files(cache)[0]
+    notes = []
+    assert dnf5_modules.enabled_artifacts(root, cache, "/usr/lib/sysimage/libdnf5", notes,
+                                          deadline=time.monotonic()) == {}
+    assert notes == ["the module metadata %s is not read within 1 s, capture's bound for "
+                     "module metadata; no module stream is recorded from it" % path]
+    with gzip.open(path, "wb") as f:
+        f.write(good.encode() + b"#" * dnf5_modules.MAX_YAML)
+    notes = []  # a deadline far off: the size is the bound met, however slow the machine
+    assert dnf5_modules.enabled_artifacts(root, cache, "/usr/lib/sysimage/libdnf5", notes,
+                                          deadline=time.monotonic() + 3600) == {}
+    assert notes == ["the module metadata %s is larger than 64 MiB; no module stream is "
+                     "recorded from it" % path]
 
 
 def test_dnf5_module_metadata_that_is_hostile_gives_no_record(tmp_path, builder):

@@ -307,6 +307,48 @@ def test_add_never_rereads_other_packages(std_set, store, tmp_path):
     assert "unsigned-1.0-1.noarch.rpm" in after
 
 
+@pytest.mark.parametrize("damage", ["garbage", "another package's chunks", "symlink"])
+def test_chunk_pack_that_is_not_sound_is_not_used(std_set, store, damage):
+    """chunks.pack spares a write reading every chunk file; a pack that is
+    damaged, or whose parts no longer match their chunk files, is not used:
+    the next add reads the chunk files and the store stays sound."""
+    assert cli("--store", store, "add", std_set.path("tool", "2.0"),
+               std_set.path("libtool-dep")).returncode == 0
+    pack = os.path.join(store, ".persistrepo", "chunks.pack")
+    with open(pack, "rb") as f:
+        packed = f.read()
+    assert packed.count(b"</package>") == 6  # two packages, three chunks each
+    chunks = os.path.join(store, ".persistrepo", "chunks")
+    if damage == "garbage":
+        with open(pack, "wb") as f:
+            f.write(packed[:len(packed) // 2] + b"\xff\x00garbage")
+    elif damage == "symlink":
+        os.unlink(pack)
+        os.symlink("/etc/hostname", pack)
+        res = cli("--store", store, "verify")
+        assert res.returncode == 1 and "stray" in res.stdout and "chunks.pack" in res.stdout
+    else:  # each chunk file holds the other's chunks: the pack's identities no longer match
+        a, b = sorted(os.path.join(chunks, n) for n in os.listdir(chunks))
+        os.rename(a, a + ".tmp")
+        shutil.copy(b, a)
+        shutil.copy(a + ".tmp", b)
+        os.unlink(a + ".tmp")
+        assert cli("--store", store, "verify").returncode == 1
+    before = repodata_packages(store)
+    assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
+    after = repodata_packages(store)
+    assert {k: after[k] for k in before} == before
+    res = cli("--store", store, "verify")
+    assert res.returncode == 0, res.stdout
+    if damage == "symlink":  # refresh sets a pack that is no regular file aside
+        os.unlink(pack)
+        os.symlink("/etc/hostname", pack)
+        res = cli("--store", store, "refresh")
+        assert res.returncode == 1 and "set aside .persistrepo/chunks.pack" in res.stdout, res
+        assert os.path.isfile(pack) and not os.path.islink(pack)
+        assert cli("--store", store, "verify").returncode == 0
+
+
 # -- configuration ---------------------------------------------------------
 
 def test_cli_reads_persist_dir_from_config(std_set, tmp_path):
