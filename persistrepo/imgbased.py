@@ -480,12 +480,8 @@ def yum_image_update_line(names, persist_dir, installroot="/", conf=YUM_IMGBASED
         return None
     why = ("persistrepo does not replay into the new layer on EL7: replay needs dnf, "
            "which EL7 lacks")
-    try:
-        with open(os.path.join(installroot, conf.lstrip("/"))) as f:
-            on = re.search(r"(?im)^\s*enabled\s*=\s*(1|yes|true)\s*$", f.read())
-    except (IOError, OSError):
-        on = None
-    if on:
+    text = _read_conf(os.path.join(installroot, conf.lstrip("/")))
+    if text is not None and _switched_on(text, ("1", "yes", "true")):  # yum's booleans
         return ("persist_rpm: note: %s; imgbased-persist (on) keeps what yum installs, and "
                 "imgbased installs it into the new layer (docs/el7.md)" % why)
     return ("persist_rpm: warning: %s, and imgbased-persist is off or missing: the new "
@@ -594,12 +590,10 @@ def boot_setup_after_capture(names, conf=IMGBASED_PERSIST_CONF):
     bootsetup_pkgs (kernel-core): imgbased's BootSetupHandler for the
     running layer. Only once persistrepo turned imgbased-persist off, and
     only on an imgbased host. None, or a warning line if it failed."""
-    try:
-        with open(conf) as f:
-            text = f.read()
-    except (IOError, OSError):
+    text = _read_conf(conf)
+    if text is None:
         return None
-    if re.search(r"(?im)^\s*enabled\s*=\s*(1|yes|true|on)\s*$", text):
+    if _switched_on(text, ("1", "yes", "true", "on")):
         return None  # imgbased-persist does it itself
     wanted = re.search(r"(?im)^\s*bootsetup_pkgs\s*=(.*)$", text)
     wanted = set(n.strip() for n in (wanted.group(1) if wanted else "kernel-core").split(","))
@@ -613,6 +607,22 @@ def boot_setup_after_capture(names, conf=IMGBASED_PERSIST_CONF):
                 "boot the new kernel; run imgbased's BootSetupHandler or reinstall the "
                 "kernel" % (", ".join(sorted(wanted & set(names))), type(e).__name__, e))
     return None
+
+
+def _read_conf(path):
+    """imgbased-persist's configuration text, or None if it cannot be read."""
+    try:
+        with open(path) as f:
+            return f.read(1 << 20)
+    except (IOError, OSError):
+        return None
+
+
+def _switched_on(text, truthy):
+    """True if an enabled= line of imgbased-persist's configuration says one
+    of truthy (the front end's own booleans)."""
+    return any(m.group(1).lower() in truthy
+               for m in re.finditer(r"(?im)^\s*enabled\s*=\s*(\S+)\s*$", text))
 
 
 _SECTION = re.compile(r"\s*\[([^\]]*)\]")
