@@ -83,7 +83,7 @@ _persistrepo()
                 opts+=" --exclude --allow-running-root" ;;
         export) opts+=" --format --from --image-root --enablerepo --exclude --baseurl" ;;
         import-imgbased) opts+=" --from --imgbased-conf --installroot --no-import --if-present" ;;
-        imgbased-update) opts+=" --before --layer" ;;
+        imgbased-update) opts+=" --before --layer --finish" ;;
         dnf5-persist) opts="-h --help --store --installroot --json --dry-run --removed"
                       opts+=" --image-manifest --image-root --package --unavailable --cachedir"
                       opts+=" --state-dir" ;;

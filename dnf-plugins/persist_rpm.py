@@ -138,6 +138,10 @@ class PersistRpm(dnf.Plugin):
         # Before rpm runs: an image update's scriptlet replays the store in it.
         if self._capturing():
             self._persist_own()
+            if _root(self.base.conf) == "/":
+                # The trigger's line: transaction() finishes an image update.
+                from persistrepo.capture import FINISHING
+                os.environ[FINISHING] = PLUGIN_NAME
 
     def transaction(self):
         if not self._capturing():
@@ -151,10 +155,12 @@ class PersistRpm(dnf.Plugin):
             return
         if not installed and not erased:
             return
-        from persistrepo.capture import capture
+        from persistrepo.capture import capture, finish_image_update
         out = capture(self.settings, installroot, installed, erased, method="dnf",
                       fix=_fix_command(installroot))
         self._report(out, installed, installroot)
+        if installroot == "/" and (out.persisted or out.failed):
+            finish_image_update([p.name for p in installed])
 
     def _persist_own(self):
         """Persist persistrepo's own installed packages that the store lacks,

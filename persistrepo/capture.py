@@ -11,6 +11,7 @@ import errno
 import os
 import shutil
 import subprocess
+import sys
 
 from persistrepo import compat, config, failures, fsutil, incoming, record
 from persistrepo.layout import Layout
@@ -66,6 +67,26 @@ OWN_PACKAGES = ("python3-persistrepo", "python2-persistrepo",
 # the package manager comes with the image; nor is anything they need
 # persisted as one of persistrepo's dependencies.
 SHIPPED_BY_EVERY_IMAGE = ("imgbased", "python3-imgbased", "dnf", "python3-dnf", "yum", "rpm")
+
+
+# Set in a front end's process before rpm runs when its hook runs
+# finish_image_update() once the transaction ended: persistrepo-imgbased's
+# trigger then says that what the store lacks goes into the new layer then.
+FINISHING = "PERSISTREPO_FINISHES_IMAGE_UPDATE"
+
+
+def finish_image_update(names):
+    """Once a transaction that installed names (and captured some) ended on
+    the host: if one is an image-update package, replay into the layer its
+    replay went into what the store gained since, in a process of its own
+    (`persistrepo imgbased-update --finish`, started from /, which finds
+    this transaction as its parent), whose one line goes to the console."""
+    from persistrepo import imgbased
+    if not set(names) & set(imgbased.IMAGE_UPDATE_PACKAGES):
+        return
+    env = dict((k, v) for k, v in os.environ.items() if k != FINISHING)
+    subprocess.call([sys.executable, "-m", "persistrepo", "imgbased-update", "--finish"],
+                    cwd="/", env=env)
 
 
 def own_unpersisted(settings, installroot, installed):

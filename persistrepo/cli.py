@@ -231,16 +231,19 @@ def cmd_imgbased_update(store, args):
         imgbased.before_image_update()
         return EXIT_OK
     try:
-        done = imgbased.after_image_update(args.layer)
+        if args.finish:
+            done = imgbased.finish_image_update()
+        else:
+            done = [imgbased.after_image_update(args.layer)]
     except imgbased.NotThisUpdate as e:
         _warn("warning: %s" % e)
         return EXIT_OK
     except imgbased.HookError as e:
         _warn("error: the image update did not get the persisted packages: %s" % e)
         return EXIT_FAILED
-    if done is not None and done[1] is not None:
-        later = "" if args.layer else imgbased.own_packages_missing(done[0])
-        _say("persistrepo: %s: %s%s" % (done[0], imgbased.describe(done[1]), later))
+    for layer, result in [d for d in done if d is not None and d[1] is not None]:
+        _say("persistrepo: %s: %s%s" % (layer, imgbased.describe(result),
+                                        imgbased.lacking_clause(layer)))
     return EXIT_OK
 
 

@@ -20,6 +20,12 @@ an image-update package is there (and the host may run an older layer
 after a rollback): before_image_update(), run at %triggerprein, records
 the newest layer and the transaction, and the trigger acts only on a layer
 that appeared since, in that transaction.
+Packages that this same transaction installs are captured only when it
+ends, after the trigger: a front end with a hook after the transaction
+(the dnf 4 plugin) then runs finish_image_update(), which replays them
+into the layer this transaction's trigger replayed into. Without one
+(rpm -U), the trigger's line and `persistrepo status` name what the layer
+lacks and the command that adds it.
 
 import_imgbased() takes over the store of imgbased's own dnf plugin,
 imgbased-persist; disable_imgbased_persist() turns that plugin's capture off.
@@ -51,6 +57,9 @@ LAYERS_FILE = "imgbased-layers.json"
 # What %triggerprein saw: the newest layer before the image-update package
 # was installed, and the transaction that installs it.
 PENDING_FILE = "imgbased-pending.json"
+TRIGGER_PATH = "image-update trigger"
+FINISH_PATH = "after the transaction"
+REPLAYED = ("ok", "partial", "nothing-to-do")
 LAYER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")
 ALREADY = "already"  # replay_layer(): the layer already got its replay
 
@@ -158,16 +167,19 @@ def replay_layer(layer, source, path, boot_setup=False, again=False):
         with LayerLog(store.layout) as log:
             if log.replayed(layer) and not again:
                 return ALREADY
+            transaction = _transaction()
             try:
-                result = _replay_source(source, store, settings.on_broken == "skip",
-                                        boot_setup)
+                result, lacks = _replay_source(source, store, settings.on_broken == "skip",
+                                               boot_setup, _own_unpersisted(settings))
             except HookError as e:
                 # Under an image-update %post (which exports this), imgbase's
                 # output goes to its log: the trigger that follows says it.
                 log.note(layer, "failed", str(e), path, told=path != "os-upgraded" or
-                         "IMGBASED_IMAGE_UPDATE_RPM" not in os.environ)
+                         "IMGBASED_IMAGE_UPDATE_RPM" not in os.environ,
+                         transaction=transaction)
                 raise
-            log.note(layer, result.status, describe(result), path)
+            log.note(layer, result.status, describe(result), path, transaction=transaction,
+                     lacks=lacks)
             return result
     except HookError:
         raise
@@ -179,13 +191,44 @@ def replay_layer(layer, source, path, boot_setup=False, again=False):
         raise HookError("unexpected %s: %s" % (type(e).__name__, e))
 
 
-def _replay_source(source, store, skip_broken, boot_setup):
+def _replay_source(source, store, skip_broken, boot_setup, unpersisted):
+    """(result, the NEVRAs of unpersisted that the layer lacks after it)."""
     options = _source_options(source)
     target = tempfile.mkdtemp(prefix="persistrepo-layer-")
     try:
-        return _mounted_replay(source, options, target, store, skip_broken, boot_setup)
+        return _mounted_replay(source, options, target, store, skip_broken, boot_setup,
+                               unpersisted)
     finally:
         os.rmdir(target)
+
+
+def _own_unpersisted(settings):
+    """The NEVRAs of persistrepo's own packages installed here (the running
+    layer) that the store lacks: a replay cannot put them into a layer."""
+    from persistrepo import capture
+    try:
+        return sorted(v for _, v in capture.own_unpersisted(settings, "/", _own_installed("/")))
+    except Exception:  # only what status and the line say is at stake
+        return []
+
+
+def _own_installed(root):
+    """(name, NEVRA) of persistrepo's own packages in root's rpmdb."""
+    from persistrepo import capture, compat
+    if not os.path.exists(compat.rpmdb_dir(root)):
+        return []
+    return [(n, compat.header_nevra(h)) for n in capture.OWN_PACKAGES
+            for h in compat.rpmdb_headers(root, n)]
+
+
+def _lacking(root, nevras):
+    """Those of nevras that root's rpmdb does not have (its image may ship
+    them); all of them if it cannot be read."""
+    try:
+        have = set(v for _, v in _own_installed(root)) if nevras else set()
+    except Exception:  # only what status and the line say is at stake
+        have = set()
+    return [v for v in nevras if v not in have]
 
 
 def _umount(path):
@@ -196,7 +239,7 @@ def _umount(path):
         _run(["umount", "--lazy", path])
 
 
-def _mounted_replay(source, options, target, store, skip_broken, boot_setup):
+def _mounted_replay(source, options, target, store, skip_broken, boot_setup, unpersisted):
     _run(["mount"] + options + [source, target])
     try:
         # Nothing mounted below target propagates to other mount namespaces.
@@ -215,7 +258,7 @@ def _mounted_replay(source, options, target, store, skip_broken, boot_setup):
                 relabel(target, [i.nevra for i in installed])
                 if boot_setup:
                     imgbased_boot_setup(target)
-            return result
+            return result, _lacking(target, unpersisted)
         finally:
             _umount(var)
     finally:
@@ -278,13 +321,15 @@ class LayerLog(object):
         self._lock.__exit__(*exc)
 
     def replayed(self, layer):
-        return read_layer_log(self.layout).get(layer, {}).get("status") in (
-            "ok", "partial", "nothing-to-do")
+        return read_layer_log(self.layout).get(layer, {}).get("status") in REPLAYED
 
-    def note(self, layer, status, detail, path, told=False):
-        """Record a replay; told: its failure was said on the console."""
+    def note(self, layer, status, detail, path, told=False, transaction=None, lacks=()):
+        """Record a replay; told: its failure was said on the console;
+        transaction: the one it ran in (_transaction()); lacks: the
+        unpersisted NEVRAs the layer still lacks."""
         doc = read_layer_log(self.layout)
         doc[layer] = {"status": status, "detail": detail, "path": path, "told": told,
+                      "transaction": transaction, "lacks": list(lacks),
                       "at": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}
         fsutil.write_atomic(self.path, json.dumps(doc, indent=1, sort_keys=True).encode(),
                             self.layout.tmp)
@@ -420,32 +465,72 @@ def after_image_update(layer=None):
         _note("(unknown)", "not-found", str(e))
         raise HookError("cannot find the layer the image update made (%s); check "
                         "'imgbase layout' before rebooting" % e)
+    return latest, _replay_new_layer(latest, source, TRIGGER_PATH)
+
+
+def _replay_new_layer(layer, source, path, again=False):
+    """Replay into the layer this transaction made; on failure remove it
+    (the running layer boots next) and raise HookError saying so."""
     try:
-        return latest, replay_layer(latest, source, path="image-update trigger",
-                                    boot_setup=True)
+        return replay_layer(layer, source, path=path, boot_setup=True, again=again)
     except HookError as e:
-        failed = HookError("%s; %s" % (e, _remove_layer(latest)))
-        _note(latest, "failed", str(failed))
+        failed = HookError("%s; %s" % (e, _remove_layer(layer)))
+        _note(layer, "failed", str(failed))
         raise failed
 
 
-def own_packages_missing(layer):
-    """A clause for the trigger's line, or "": persistrepo's own packages
-    installed in this same transaction are not in the store yet (the dnf
-    plugin captures them when the transaction ends), so the new layer
-    lacks them and the command that adds them once it ended."""
-    from persistrepo import capture, compat
-    try:
-        settings = config.load()
-        pairs = [(p["name"], p["nevra"]) for p in compat.rpmdb_packages("/")
-                 if p["name"] in capture.OWN_PACKAGES]
-        missing = sorted(v for _, v in capture.own_unpersisted(settings, "/", pairs))
-    except Exception:  # the replay is done; only a hint is at stake
+def finish_image_update():
+    """What a front end runs once its transaction ended and its capture
+    persisted what the transaction installed: replay again into each layer
+    that a replay of this same transaction went into (the trigger's, or
+    the os-upgraded hook's under the image update's %post), so that it gets
+    what the store gained since, such as persistrepo-imgbased installed
+    with the image update. Same lock, policy and report as the trigger; a
+    layer with everything is "nothing to do". Returns [(layer, result)];
+    raises HookError (the layer removed, as by the trigger)."""
+    if os.environ.get(REPLAYING):
+        return []
+    mine = _transaction()
+    store = Store(config.load().persist_dir)
+    if mine is None or not store.exists():
+        return []
+    log = read_layer_log(store.layout)
+    layers = sorted(k for k, e in log.items()
+                    if e.get("transaction") == mine and e.get("status") in REPLAYED)
+    done = []
+    for layer in layers:
+        try:
+            if layer == _imgbase("layer", "--current"):
+                continue  # never the running layer
+            source = _imgbase("layer", "--volume-path", layer)
+        except HookError as e:
+            _note(layer, "not-found", str(e))
+            raise HookError("cannot find the layer %s that this transaction made (%s); "
+                            "before booting it, run '%s'" % (layer, e, replay_command(layer)))
+        done.append((layer, _replay_new_layer(layer, source, FINISH_PATH, again=True)))
+    return done
+
+
+def lacking_clause(layer):
+    """A clause for the line on a replay into layer, or "": what of
+    persistrepo's own packages the layer lacks because the store lacks
+    them (installed in this same transaction, which is captured when it
+    ends; or installed without a capture, by rpm), and what adds them: the
+    front end that said it finishes the image update, or the admin."""
+    lacks = read_layer_log(Layout(config.load().persist_dir)).get(layer, {}).get("lacks")
+    if not lacks or not isinstance(lacks, list):
         return ""
-    if not missing:
-        return ""
-    return ("; %s, installed by this same transaction, did not go into %s: once the "
-            "transaction ended, run '%s'" % (", ".join(missing), layer, replay_command(layer)))
+    from persistrepo.capture import FINISHING
+    names = ", ".join(str(v) for v in lacks)
+    if os.environ.get(FINISHING):
+        return ("; %s, not persisted yet, goes into %s when this transaction ends (%s)"
+                % (names, layer, os.environ[FINISHING]))
+    return "; %s, not persisted, did not go into %s: %s" % (names, layer, lacking_fix(layer))
+
+
+def lacking_fix(layer):
+    return ("persist it ('dnf persist add NAME', or 'persistrepo add' its RPM file), then run "
+            "'%s'" % replay_command(layer))
 
 
 IMAGE_UPDATE_PACKAGES = ("ovirt-node-ng-image-update", "redhat-virtualization-host-image-update")

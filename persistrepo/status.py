@@ -227,7 +227,8 @@ def report(settings, installroot="/", image=None, store_path=None, front=None):
     rep.last_replay = last_replay(installroot)
     from persistrepo.imgbased import last_image_update
     update = last_image_update(store_path)
-    if update and update.get("status") in ("failed", "not-found", "not-replayed"):
+    if update and (update.get("status") in ("failed", "not-found", "not-replayed") or
+                   update.get("lacks")):
         rep.image_update = update
     if bootc.is_image_mode_host(installroot):
         # export reads persistrepo's own default store unless given --store
@@ -427,6 +428,13 @@ def text(rep, front=None):
         lines.append("the layer %s, newer than the running one, did NOT get the persisted "
                      "packages (no image update replayed into it); before booting it, run '%s'"
                      % (rep.image_update["layer"], replay_command(rep.image_update["layer"])))
+    elif rep.image_update and rep.image_update["status"] != "failed" and \
+            rep.image_update.get("lacks"):
+        from persistrepo.imgbased import lacking_fix
+        lines.append("the layer %s lacks %s, which the store did not have when the image "
+                     "update replayed into it; before booting it, %s"
+                     % (rep.image_update["layer"], ", ".join(map(str, rep.image_update["lacks"])),
+                        lacking_fix(rep.image_update["layer"])))
     elif rep.image_update:
         lines.append("the image update to %s (%s) did NOT get the persisted packages: %s"
                      % (rep.image_update["layer"], rep.image_update.get("at"),

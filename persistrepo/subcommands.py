@@ -208,6 +208,9 @@ SUBCOMMANDS = [
                           "%%triggerprein)", action="store_true"),
                    Option("--layer", "replay into this layer, which an image update made "
                           "but which did not get the packages (persistrepo status names it)"),
+                   Option("--finish", "once the transaction ended, replay into the layer "
+                          "its image update made what it persisted (run by the dnf plugin)",
+                          action="store_true"),
                ]),
     Subcommand("export", "write the store as a Containerfile build context, a kickstart or "
                "a JSON manifest, for image mode", [

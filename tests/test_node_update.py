@@ -440,8 +440,12 @@ def test_a_layer_no_image_update_of_this_transaction_made_is_left_alone(hosted):
 
 
 def test_persistrepo_imgbased_and_the_image_update_in_one_transaction(hosted):
-    """The admin installs persistrepo-imgbased and the image update at once:
-    whichever rpm installs first, the new layer gets the packages."""
+    """The admin installs persistrepo-imgbased and the image update in one
+    dnf transaction: the trigger replays before the plugin captured
+    persistrepo-imgbased, and the plugin, once the transaction ended, puts
+    it into the layer the trigger made, with nothing run by hand. What
+    persistrepo needs that no image ships (python3-createrepo_c) is there
+    too; the images ship the rest (python3-rpm, python3-dnf)."""
     node = hosted["node"]
     node.install_layer(L1, hosted["trees"][1])
     repos = {"vendor": hosted["vendor"], "own": hosted["own"]}
@@ -454,17 +458,70 @@ def test_persistrepo_imgbased_and_the_image_update_in_one_transaction(hosted):
         out = on_layer(hosted, L1, ["install", "persistrepo-imgbased",
                                     "ovirt-node-ng-image-update-2.0"],
                        repos=dict(repos, updates=hosted["update_repo"]))
-        # persistrepo-imgbased is captured when the transaction ends, after
-        # the replay: the line says so and what adds it.
-        [line] = [x for x in out.splitlines() if "persistrepo:" in x]
-        assert line.startswith("persistrepo: %s: installed 5 packages; report " % L2), out
-        command = "persistrepo imgbased-update --layer %s" % L2
-        assert line.endswith("; persistrepo-imgbased-0.1.0-1.noarch, installed by this same "
-                             "transaction, did not go into %s: once the transaction ended, "
-                             "run '%s'" % (L2, command)), line
+        trigger, finish = [x for x in out.splitlines() if "persistrepo:" in x]
+        assert trigger.startswith("persistrepo: %s: installed 5 packages; report " % L2), out
+        assert trigger.endswith("; persistrepo-imgbased-0.1.0-1.noarch, not persisted yet, "
+                                "goes into %s when this transaction ends (persist_rpm)" % L2)
+        assert finish.startswith("persistrepo: %s: installed 1 package; report " % L2), out
+        assert out.index("persist_rpm: persisted persistrepo-imgbased-0.1.0-1.noarch") < \
+            out.index(finish)
         with node.booted(L2) as root:
-            assert "vendor-agent-1.0-1.noarch" in bed.installed(root)
+            assert {"vendor-agent-1.0-1.noarch", "vendor-lib-1.0-1.noarch",
+                    "python3-createrepo_c-1.0-1.noarch", "python3-rpm-1.0-1.noarch",
+                    "python3-dnf-1.0-1.noarch"} | set(
+                        n + "-0.1.0-1.noarch" for n in OWN) <= bed.installed(root)
+        assert node.boot_entries()[1] == L2
+        status = node.host(L1, ["persistrepo", "status", "--image-root", hosted["trees"][1]])
+        assert "nothing at risk" in status.stdout, status.stdout
+        # A second replay of the rest finds nothing to do.
+        proc = node.host(L1, ["persistrepo", "imgbased-update", "--layer", L2])
+        assert proc.stdout.startswith("persistrepo: %s: nothing to do: every persisted "
+                                      "package is in the new layer" % L2), proc.stdout
+
+
+def test_rpm_installing_persistrepo_imgbased_with_the_image_update_says_what_the_layer_lacks(
+        hosted):
+    """Plain rpm -U of persistrepo-imgbased and the image update at once: no
+    hook runs after the transaction and nothing captures persistrepo-
+    imgbased, so the new layer lacks it. The trigger's line and status say
+    so and what adds it, and that works as said."""
+    node = hosted["node"]
+    node.install_layer(L1, hosted["trees"][1])
+    repos = {"vendor": hosted["vendor"], "own": hosted["own"]}
+    with node:
+        node.host(L1, ["sed", "-i", "s/^enabled=1/enabled=0/",
+                       "/etc/dnf/plugins/imgbased-persist.conf"])
+        on_layer(hosted, L1, ["install", "python3-persistrepo",
+                              "python3-dnf-plugin-persist-rpm"], repos=repos)
+        on_layer(hosted, L1, ["install", "vendor-agent"], repos=repos)
+        os.makedirs(os.path.join(node.var, "tmp"), exist_ok=True)
+        files = ["/var/tmp/" + os.path.basename(p) for p in (hosted["imgbased_rpm"],
+                                                              hosted["updates"][2])]
+        for path in (hosted["imgbased_rpm"], hosted["updates"][2]):
+            shutil.copy(path, os.path.join(node.var, "tmp"))
+        proc = node.host(L1, ["rpm", "-U"] + files)
+        assert proc.returncode == 0, proc.stdout + imgbased_log(node)
+        command = "persistrepo imgbased-update --layer %s" % L2
+        fix = ("persist it ('dnf persist add NAME', or 'persistrepo add' its RPM file), then "
+               "run '%s'" % command)
+        [line] = [x for x in proc.stdout.splitlines() if "persistrepo:" in x]
+        assert line.startswith("persistrepo: %s: installed 5 packages; report " % L2), line
+        assert line.endswith("; persistrepo-imgbased-0.1.0-1.noarch, not persisted, did not go "
+                             "into %s: %s" % (L2, fix)), line
+        image1 = ["--image-root", hosted["trees"][1]]
+        proc = node.host(L1, ["persistrepo", "status"] + image1)
+        assert proc.returncode == 100, proc.stdout
+        said = ("the layer %s lacks persistrepo-imgbased-0.1.0-1.noarch, which the store did "
+                "not have when the image update replayed into it; before booting it, %s"
+                % (L2, fix))
+        assert said in proc.stdout.splitlines(), proc.stdout
+
+        # As said: persist it, then the command.
+        assert node.host(L1, ["persistrepo", "add", files[0]]).returncode == 0
         proc = node.host(L1, command.split())
         assert proc.stdout.startswith("persistrepo: %s: installed 1 package; " % L2), proc.stdout
         with node.booted(L2) as root:
-            assert "persistrepo-imgbased-0.1.0-1.noarch" in bed.installed(root)
+            assert set(n + "-0.1.0-1.noarch" for n in OWN) | {
+                "vendor-agent-1.0-1.noarch"} <= bed.installed(root)
+        status = node.host(L1, ["persistrepo", "status"] + image1).stdout
+        assert "lacks" not in status and "nothing at risk" in status, status
