@@ -439,6 +439,19 @@ def test_a_layer_no_image_update_of_this_transaction_made_is_left_alone(hosted):
             assert "vendor-agent-1.0-1.noarch" in bed.installed(root)
 
 
+def dnf_plugin_without_persistrepo_imgbased(hosted):
+    """On layer 1, imgbased-persist off: persistrepo and its dnf plugin
+    (not persistrepo-imgbased), then vendor-agent, persisted with what
+    persistrepo needs. The repos of both."""
+    repos = {"vendor": hosted["vendor"], "own": hosted["own"]}
+    hosted["node"].host(L1, ["sed", "-i", "s/^enabled=1/enabled=0/",
+                             "/etc/dnf/plugins/imgbased-persist.conf"])
+    on_layer(hosted, L1, ["install", "python3-persistrepo", "python3-dnf-plugin-persist-rpm"],
+             repos=repos)
+    on_layer(hosted, L1, ["install", "vendor-agent"], repos=repos)
+    return repos
+
+
 def test_persistrepo_imgbased_and_the_image_update_in_one_transaction(hosted):
     """The admin installs persistrepo-imgbased and the image update in one
     dnf transaction: the trigger replays before the plugin captured
@@ -448,13 +461,8 @@ def test_persistrepo_imgbased_and_the_image_update_in_one_transaction(hosted):
     too; the images ship the rest (python3-rpm, python3-dnf)."""
     node = hosted["node"]
     node.install_layer(L1, hosted["trees"][1])
-    repos = {"vendor": hosted["vendor"], "own": hosted["own"]}
     with node:
-        node.host(L1, ["sed", "-i", "s/^enabled=1/enabled=0/",
-                       "/etc/dnf/plugins/imgbased-persist.conf"])
-        on_layer(hosted, L1, ["install", "python3-persistrepo",
-                              "python3-dnf-plugin-persist-rpm"], repos=repos)
-        on_layer(hosted, L1, ["install", "vendor-agent"], repos=repos)
+        repos = dnf_plugin_without_persistrepo_imgbased(hosted)
         out = on_layer(hosted, L1, ["install", "persistrepo-imgbased",
                                     "ovirt-node-ng-image-update-2.0"],
                        repos=dict(repos, updates=hosted["update_repo"]))
@@ -479,6 +487,48 @@ def test_persistrepo_imgbased_and_the_image_update_in_one_transaction(hosted):
                                       "package is in the new layer" % L2), proc.stdout
 
 
+def test_what_the_image_update_transaction_persisted_that_the_new_layer_cannot_take(hosted):
+    """The same transaction also installs a kmod for kernel 1, which image 2
+    lacks. The trigger's replay went well (the kmod was not persisted yet);
+    the plugin's, once the transaction ended, follows on_broken = fail as
+    the trigger does: the new layer is removed, one line says so, and status
+    too. With on_broken = skip, reinstalling the image update makes the
+    layer with persistrepo-imgbased and without the kmod."""
+    node = hosted["node"]
+    node.install_layer(L1, hosted["trees"][1])
+    updates = {"updates": hosted["update_repo"]}
+    with node:
+        repos = dnf_plugin_without_persistrepo_imgbased(hosted)
+        out = on_layer(hosted, L1, ["install", "persistrepo-imgbased", "vendor-kmod",
+                                    "ovirt-node-ng-image-update-2.0"],
+                       repos=dict(repos, **updates))
+        trigger, finish = [x for x in out.splitlines() if x.startswith("persistrepo")]
+        assert trigger.startswith("persistrepo: %s: installed 5 packages; " % L2), out
+        assert finish.startswith("persistrepo: error: the image update did not get the "
+                                 "persisted packages: vendor-kmod-1.0-1.noarch: nothing "
+                                 "provides node-kernel = 1.0"), out
+        assert finish.endswith("; the new layer %s was removed, the running layer boots next; "
+                               "fix the cause, then reinstall the image-update package" % L2)
+        assert "Traceback" not in out
+        assert list(node.layers) == [L1]
+        entries, default = node.boot_entries()
+        assert default == L1 and L2 not in entries
+        status = node.host(L1, ["persistrepo", "status", "--image-root", hosted["trees"][1]])
+        assert status.returncode == 100
+        assert "the image update to %s (" % L2 in status.stdout and ") did NOT get the " \
+            "persisted packages: vendor-kmod-1.0-1.noarch" in status.stdout, status.stdout
+
+        node.host(L1, ["sh", "-c", "echo on_broken = skip >> /etc/dnf/plugins/persist_rpm.conf"])
+        out = on_layer(hosted, L1, ["reinstall", "ovirt-node-ng-image-update-2.0"], repos=updates)
+        [line] = [x for x in out.splitlines() if x.startswith("persistrepo")]
+        assert line.startswith("persistrepo: %s: installed 6 packages; left out (on_broken = "
+                               "skip): vendor-kmod-1.0-1.noarch: nothing provides node-kernel = "
+                               "1.0" % L2), out
+        with node.booted(L2) as root:
+            assert set(n + "-0.1.0-1.noarch" for n in OWN) <= bed.installed(root)
+            assert "vendor-kmod-1.0-1.noarch" not in bed.installed(root)
+
+
 def test_rpm_installing_persistrepo_imgbased_with_the_image_update_says_what_the_layer_lacks(
         hosted):
     """Plain rpm -U of persistrepo-imgbased and the image update at once: no
@@ -487,13 +537,8 @@ def test_rpm_installing_persistrepo_imgbased_with_the_image_update_says_what_the
     so and what adds it, and that works as said."""
     node = hosted["node"]
     node.install_layer(L1, hosted["trees"][1])
-    repos = {"vendor": hosted["vendor"], "own": hosted["own"]}
     with node:
-        node.host(L1, ["sed", "-i", "s/^enabled=1/enabled=0/",
-                       "/etc/dnf/plugins/imgbased-persist.conf"])
-        on_layer(hosted, L1, ["install", "python3-persistrepo",
-                              "python3-dnf-plugin-persist-rpm"], repos=repos)
-        on_layer(hosted, L1, ["install", "vendor-agent"], repos=repos)
+        repos = dnf_plugin_without_persistrepo_imgbased(hosted)
         os.makedirs(os.path.join(node.var, "tmp"), exist_ok=True)
         files = ["/var/tmp/" + os.path.basename(p) for p in (hosted["imgbased_rpm"],
                                                               hosted["updates"][2])]
