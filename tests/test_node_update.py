@@ -560,6 +560,8 @@ def test_rpm_installing_persistrepo_imgbased_with_the_image_update_says_what_the
                 "not have when the image update replayed into it; before booting it, %s"
                 % (L2, fix))
         assert said in proc.stdout.splitlines(), proc.stdout
+        doc = json.loads(node.host(L1, ["persistrepo", "status", "--json"] + image1).stdout)
+        assert doc["failed_image_update"]["lacks"] == ["persistrepo-imgbased-0.1.0-1.noarch"]
 
         # As said: persist it, then the command.
         assert node.host(L1, ["persistrepo", "add", files[0]]).returncode == 0
