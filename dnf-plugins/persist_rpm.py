@@ -160,7 +160,9 @@ class PersistRpm(dnf.Plugin):
                       fix=_fix_command(installroot))
         self._report(out, installed, installroot)
         if installroot == "/" and (out.persisted or out.failed):
-            finish_image_update([p.name for p in installed])
+            problem = finish_image_update([p.name for p in installed])
+            if problem:
+                logger.error("%s: error: %s", PLUGIN_NAME, problem)
 
     def _persist_own(self):
         """Persist persistrepo's own installed packages that the store lacks,

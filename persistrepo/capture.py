@@ -80,13 +80,20 @@ def finish_image_update(names):
     the host: if one is an image-update package, replay into the layer its
     replay went into what the store gained since, in a process of its own
     (`persistrepo imgbased-update --finish`, started from /, which finds
-    this transaction as its parent), whose one line goes to the console."""
-    from persistrepo import imgbased
-    if not set(names) & set(imgbased.IMAGE_UPDATE_PACKAGES):
-        return
-    env = dict((k, v) for k, v in os.environ.items() if k != FINISHING)
-    subprocess.call([sys.executable, "-m", "persistrepo", "imgbased-update", "--finish"],
-                    cwd="/", env=env)
+    this transaction as its parent), whose one line goes to the console.
+    None, or the line to say if that process could not run."""
+    try:
+        from persistrepo import imgbased
+        if not set(names) & set(imgbased.IMAGE_UPDATE_PACKAGES):
+            return None
+        env = dict((k, v) for k, v in os.environ.items() if k != FINISHING)
+        subprocess.call([sys.executable, "-m", "persistrepo", "imgbased-update", "--finish"],
+                        cwd="/", env=env)
+    except Exception as e:  # the admin's transaction is done; say how to finish it
+        return ("what this transaction persisted did not go into the layer its image update "
+                "made (%s); before booting it, run 'persistrepo imgbased-update --layer LAYER' "
+                "for the layer named above" % describe(e))
+    return None
 
 
 def own_unpersisted(settings, installroot, installed):
