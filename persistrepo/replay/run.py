@@ -13,7 +13,7 @@ import sys
 import tempfile
 
 from persistrepo import compat, fsutil
-from persistrepo.replay import dnf5, modules, mounts, plan, report, trust
+from persistrepo.replay import dnf5, history, modules, mounts, plan, report, trust
 from persistrepo.errors import (EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, PersistError, UnsafeStore,
                                 UsageError)
 from persistrepo.store import Store
@@ -407,9 +407,13 @@ def _replay(result, store, stored, entries, new_root, dry_run, skip_broken, enab
     import dnf
     import dnf.exceptions
     workdir = tempfile.mkdtemp(prefix="persistrepo-replay-")
-    base = keys = None
+    if not dry_run:  # in the transaction's child: nothing here needs fsyncs
+        mounts.scratch(workdir)
+    base = keys = scratch = None
     try:
         base = _make_base(new_root, store, enablerepos, workdir, dry_run, persistdir)
+        if not dry_run:
+            scratch = history.ScratchHistory.start(base, os.path.join(workdir, "history"))
         try:
             base.fill_sack(load_system_repo=True)
         except dnf.exceptions.RepoError as e:
@@ -449,6 +453,9 @@ def _replay(result, store, stored, entries, new_root, dry_run, skip_broken, enab
                     base.do_transaction()
             except dnf.exceptions.Error as e:
                 result.transaction_error = str(e)
+            finally:
+                if scratch is not None:
+                    scratch.move_in(base)
         if not dry_run:
             _outcomes(new_root, result.items, run)
             failed = [i.nevra for i in result.items if i.outcome == "failed"]
@@ -461,4 +468,6 @@ def _replay(result, store, stored, entries, new_root, dry_run, skip_broken, enab
             keys.close()
         if base is not None:
             base.close()
+        if not dry_run:
+            mounts.unmount(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
