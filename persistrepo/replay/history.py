@@ -48,6 +48,8 @@ class ScratchHistory(object):
         """Close base's history and put the copy in place of the root's:
         written beside it, fsynced and renamed over it."""
         base.history.close()
+        if not os.path.lexists(self.path):  # dnf never opened its history
+            return
         if not _settled(self.path):
             raise PersistError("dnf's history of this replay (%s) could not be completed; "
                                "%s is as it was" % (self.path, self.target))

@@ -440,8 +440,14 @@ def _replay(result, store, stored, entries, new_root, dry_run, skip_broken, enab
                     if i.action in ("install", "upgrade", "remove", "enable")]
         run = installs and not dry_run and (skip_broken or not result.broken)
         if run:
-            base.download_packages([i.pkg for i in installs if i.pkg is not None
-                                    and i.action != "remove"])
+            # For a local repo dnf only re-reads each file to compare its
+            # checksum with the repodata's, as _check_store did for each
+            # file of the store's index.
+            checked = set(e["filename"] for e in stored) - set(refused)
+            fetch = [i.pkg for i in installs if i.pkg is not None and i.action != "remove"
+                     and not (i.pkg.reponame == plan.STORE_REPO and i.pkg.location in checked)]
+            if fetch:
+                base.download_packages(fetch)
             _check_remote(base, result.items, keys)
             wanted = [signers[i.pkg.location] for i in installs if i.pkg is not None
                       and i.repo == plan.STORE_REPO and i.pkg.location in signers]
