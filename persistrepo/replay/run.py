@@ -6,6 +6,7 @@ goes through the dnf API in one transaction inside the new root; the capture
 plugin is never loaded (no init_plugins), so nothing is persisted twice.
 """
 
+import gc
 import json
 import os
 import shutil
@@ -365,6 +366,11 @@ def _run_child(result, work):
     pid = os.fork()
     if pid == 0:  # the child: never returns
         os.close(read_fd)
+        # dnf runs a full garbage collection each time it resets its sack
+        # (fill_sack, close); what was imported and read before the fork
+        # lives as long as this process, so the collector may skip it
+        # (gc.freeze, Python 3.7 and later).
+        getattr(gc, "freeze", lambda: None)()
         try:
             os.dup2(2, 1)
             mounts.enter(result.root)
