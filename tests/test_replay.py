@@ -674,9 +674,14 @@ def test_dnf_history_of_the_root_keeps_its_past_and_shows_the_replay(tmp_path, b
     b = builder.build
     root = image(tmp_path, [b("imaged")])
     [shipped] = history_rows(root)
+    database = os.path.join(root, "var/lib/dnf/history.sqlite")
+    os.chmod(database, 0o600)
+    os.setxattr(database, "user.label", b"kept")  # as an SELinux label would be
     store = store_of(tmp_path, (b("first"), "user"), (b("second", requires=["first"]), "user"))
     res = replay(root, store)
     assert res.returncode == 0, res.stdout + res.stderr
+    assert os.stat(database).st_mode & 0o777 == 0o600
+    assert os.getxattr(database, "user.label") == b"kept"
     rows = history_rows(root)
     assert rows[1:] == [shipped] and "persistrepo replay" in rows[0], rows
     res = bed.run_dnf(root, ["history", "info", rows[0].split("|")[0].strip()])

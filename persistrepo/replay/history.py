@@ -57,13 +57,11 @@ class ScratchHistory(object):
         try:
             if not os.path.isdir(directory):
                 os.makedirs(directory, 0o755)
-            mode = (stat.S_IMODE(os.lstat(self.target).st_mode)
-                    if os.path.lexists(self.target) else 0o644)
             fd, tmp = tempfile.mkstemp(prefix=".history.", suffix=".part", dir=directory)
             try:
                 with open(self.path, "rb") as src, os.fdopen(fd, "wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
-                    os.fchmod(dst.fileno(), mode)
+                    _attributes_of(self.target, dst.fileno())
                     dst.flush()
                     os.fsync(dst.fileno())
                 os.rename(tmp, self.target)
@@ -74,6 +72,27 @@ class ScratchHistory(object):
             raise PersistError("cannot write dnf's history into %s (%s); the packages are "
                                "installed (rpm -qa lists them), but 'dnf history' does not "
                                "show this replay" % (self.target, e))
+
+
+def _attributes_of(target, fd):
+    """Give fd the mode, owner and extended attributes (an SELinux label) of
+    the file target, or mode 0644 where there is none."""
+    try:
+        st = os.lstat(target)
+    except OSError:
+        os.fchmod(fd, 0o644)
+        return
+    os.fchown(fd, st.st_uid, st.st_gid)
+    os.fchmod(fd, stat.S_IMODE(st.st_mode))
+    try:
+        names = os.listxattr(target, follow_symlinks=False)
+    except OSError:  # no extended attributes on this file system
+        return
+    for name in names:
+        try:
+            os.setxattr(fd, name, os.getxattr(target, name, follow_symlinks=False))
+        except OSError:  # one this file system or its policy refuses
+            pass
 
 
 def _settled(path):
