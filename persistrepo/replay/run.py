@@ -248,7 +248,8 @@ def _outcomes(root, items, ran):
         for item in items:
             item.outcome = "skipped" if item.action == "skip" else "not-installed"
         return
-    have = set(compat.header_nevra(hdr) for hdr in compat.rpmdb_headers(root))
+    have = set(compat.header_nevra(hdr) for hdr in compat.rpmdb_headers_named(
+        root, [i.name for i in items if i.action in ("install", "upgrade", "remove")]))
     for item in items:
         if item.action == "enable":
             item.outcome = "done" if modules.enabled(root, item) else "failed"
