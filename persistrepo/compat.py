@@ -277,6 +277,16 @@ def rpmdb_headers(root, name=None, limit=None):
         ts.closeDB()
 
 
+def rpmdb_headers_named(root, names):
+    """The headers in root's rpm database of the packages called names: one
+    index lookup each, rather than reading an image's every header."""
+    ts = _rpmdb_reader(root)
+    try:
+        return [h for name in sorted(set(names)) for h in ts.dbMatch("name", name)]
+    finally:
+        ts.closeDB()
+
+
 def _rpmdb_reader(root):
     import rpm
     ts = rpm.TransactionSet(root or "/")

@@ -661,3 +661,51 @@ def test_status_s_verdicts_are_replay_s_plan(tmp_path, builder):
     plan = replay(img, store, "--dry-run")
     assert broken["nevra"] == "kmod-1.0-1.noarch" and "kern = 2.0" in broken["reason"]
     assert "cannot replay kmod-1.0-1.noarch: %s" % broken["reason"] in plan.stderr
+
+
+def history_rows(root):
+    """dnf's transactions in root's history, as dnf itself lists them."""
+    res = bed.run_dnf(root, ["history", "list"])
+    assert res.returncode == 0, res
+    return [l for l in res.stdout.splitlines() if l.split("|")[0].strip().isdigit()]
+
+
+def test_dnf_history_of_the_root_keeps_its_past_and_shows_the_replay(tmp_path, builder):
+    b = builder.build
+    root = image(tmp_path, [b("imaged")])
+    [shipped] = history_rows(root)
+    database = os.path.join(root, "var/lib/dnf/history.sqlite")
+    os.chmod(database, 0o600)
+    os.setxattr(database, "user.label", b"kept")  # as an SELinux label would be
+    store = store_of(tmp_path, (b("first"), "user"), (b("second", requires=["first"]), "user"))
+    res = replay(root, store)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert os.stat(database).st_mode & 0o777 == 0o600
+    assert os.getxattr(database, "user.label") == b"kept"
+    rows = history_rows(root)
+    assert rows[1:] == [shipped] and "persistrepo replay" in rows[0], rows
+    res = bed.run_dnf(root, ["history", "info", rows[0].split("|")[0].strip()])
+    assert "Install first-1.0-1.noarch" in res.stdout and "second-1.0-1.noarch" in res.stdout
+    assert not [n for n in os.listdir(os.path.join(root, "var/lib/dnf")) if ".part" in n]
+    assert mounts_under(root) == [] and mounts_under(tempfile_dir()) == []
+
+
+def tempfile_dir():
+    import tempfile
+    return tempfile.gettempdir() + "/persistrepo-replay-"
+
+
+def test_a_replay_killed_mid_transaction_leaves_the_roots_history_as_it_was(tmp_path,
+                                                                             builder):
+    b = builder.build
+    root = image(tmp_path, [b("imaged")])
+    before = history_rows(root)
+    # The scriptlet's parent is the process running the transaction.
+    store = store_of(tmp_path, (b("first"), "user"),
+                     (b("killer", requires=["first"], pre="kill -KILL $PPID"), "user"))
+    res, doc = replay_json(root, store)
+    assert res.returncode == 1 and doc["status"] == "failed"
+    assert "killed by signal 9" in doc["transaction_error"]
+    assert history_rows(root) == before
+    assert "first-1.0-1.noarch" in bed.installed(root)  # rpm's database is whole
+    assert not [n for n in os.listdir(os.path.join(root, "var/lib/dnf")) if ".part" in n]

@@ -3,7 +3,8 @@
 run: the replay itself, replay(new_root, store); plan: what to install and
 why; trust: which stored files may be installed; modules: module state
 first; mounts: the new root's /proc, /sys, /dev and /run for the
-transaction; report: the report, its JSON and text; dnf5: dnf5's own
+transaction; history: dnf's history of the new root, written aside and
+moved in once; report: the report, its JSON and text; dnf5: dnf5's own
 record of the replayed packages.
 """
 

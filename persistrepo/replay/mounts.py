@@ -18,6 +18,7 @@ from persistrepo.errors import PersistError
 _CLONE_NEWNS = 0x00020000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
 _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
+_MNT_DETACH = 2
 # name, major, minor (Documentation/admin-guide/devices.txt)
 DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
            ("urandom", 1, 9), ("tty", 5, 0))
@@ -92,6 +93,17 @@ def enter(root):
     for name, target in _LINKS:
         os.symlink(target, os.path.join(dev, name))
     _mount("tmpfs", _directory(root, "run"), "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755")
+
+
+def scratch(path):
+    """A private tmpfs on the empty directory path, for what needs no
+    durability (dnf's cache, history.py's copy). Call it only after enter()."""
+    _mount("tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "mode=0700")
+
+
+def unmount(path):
+    """Detach what scratch() mounted, so that path can be removed."""
+    _check(_libc.umount2(path.encode(), _MNT_DETACH), "unmount %s" % path)
 
 
 def _make_private():

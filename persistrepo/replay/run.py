@@ -6,6 +6,7 @@ goes through the dnf API in one transaction inside the new root; the capture
 plugin is never loaded (no init_plugins), so nothing is persisted twice.
 """
 
+import gc
 import json
 import os
 import shutil
@@ -13,7 +14,7 @@ import sys
 import tempfile
 
 from persistrepo import compat, fsutil
-from persistrepo.replay import dnf5, modules, mounts, plan, report, trust
+from persistrepo.replay import dnf5, history, modules, mounts, plan, report, trust
 from persistrepo.errors import (EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, PersistError, UnsafeStore,
                                 UsageError)
 from persistrepo.store import Store
@@ -247,7 +248,8 @@ def _outcomes(root, items, ran):
         for item in items:
             item.outcome = "skipped" if item.action == "skip" else "not-installed"
         return
-    have = set(compat.header_nevra(hdr) for hdr in compat.rpmdb_headers(root))
+    have = set(compat.header_nevra(hdr) for hdr in compat.rpmdb_headers_named(
+        root, [i.name for i in items if i.action in ("install", "upgrade", "remove")]))
     for item in items:
         if item.action == "enable":
             item.outcome = "done" if modules.enabled(root, item) else "failed"
@@ -365,6 +367,11 @@ def _run_child(result, work):
     pid = os.fork()
     if pid == 0:  # the child: never returns
         os.close(read_fd)
+        # dnf runs a full garbage collection each time it resets its sack
+        # (fill_sack, close); what was imported and read before the fork
+        # lives as long as this process, so the collector may skip it
+        # (gc.freeze, Python 3.7 and later).
+        getattr(gc, "freeze", lambda: None)()
         try:
             os.dup2(2, 1)
             mounts.enter(result.root)
@@ -407,9 +414,13 @@ def _replay(result, store, stored, entries, new_root, dry_run, skip_broken, enab
     import dnf
     import dnf.exceptions
     workdir = tempfile.mkdtemp(prefix="persistrepo-replay-")
-    base = keys = None
+    if not dry_run:  # in the transaction's child: nothing here needs fsyncs
+        mounts.scratch(workdir)
+    base = keys = scratch = None
     try:
         base = _make_base(new_root, store, enablerepos, workdir, dry_run, persistdir)
+        if not dry_run:
+            scratch = history.ScratchHistory.start(base, os.path.join(workdir, "history"))
         try:
             base.fill_sack(load_system_repo=True)
         except dnf.exceptions.RepoError as e:
@@ -436,8 +447,14 @@ def _replay(result, store, stored, entries, new_root, dry_run, skip_broken, enab
                     if i.action in ("install", "upgrade", "remove", "enable")]
         run = installs and not dry_run and (skip_broken or not result.broken)
         if run:
-            base.download_packages([i.pkg for i in installs if i.pkg is not None
-                                    and i.action != "remove"])
+            # For a local repo dnf only re-reads each file to compare its
+            # checksum with the repodata's, as _check_store did for each
+            # file of the store's index.
+            checked = set(e["filename"] for e in stored) - set(refused)
+            fetch = [i.pkg for i in installs if i.pkg is not None and i.action != "remove"
+                     and not (i.pkg.reponame == plan.STORE_REPO and i.pkg.location in checked)]
+            if fetch:
+                base.download_packages(fetch)
             _check_remote(base, result.items, keys)
             wanted = [signers[i.pkg.location] for i in installs if i.pkg is not None
                       and i.repo == plan.STORE_REPO and i.pkg.location in signers]
@@ -449,6 +466,9 @@ def _replay(result, store, stored, entries, new_root, dry_run, skip_broken, enab
                     base.do_transaction()
             except dnf.exceptions.Error as e:
                 result.transaction_error = str(e)
+            finally:
+                if scratch is not None:
+                    scratch.move_in(base)
         if not dry_run:
             _outcomes(new_root, result.items, run)
             failed = [i.nevra for i in result.items if i.outcome == "failed"]
@@ -461,4 +481,6 @@ def _replay(result, store, stored, entries, new_root, dry_run, skip_broken, enab
             keys.close()
         if base is not None:
             base.close()
+        if not dry_run:
+            mounts.unmount(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
