@@ -196,7 +196,7 @@ def cmd_export(store, args):
 
 def cmd_import_imgbased(store, args):
     from persistrepo import imgbased
-    conf = args.imgbased_conf or imgbased.IMGBASED_PERSIST_CONF
+    conf = args.imgbased_conf or imgbased.this_imgbased_persist_conf()
     source = args.source or imgbased.IMGBASED_STORE
     if imgbased.disable_imgbased_persist(conf):
         _say("turned off imgbased-persist's capture in %s" % conf)

@@ -170,7 +170,8 @@ def _commit(conduit, txn):
                           fix=capture.yum_fix_template(txn.store))
     _report(conduit, txn, out)
     from persistrepo import commands
-    line = commands.image_update_line([p.name for p in installed], txn.settings.persist_dir,
+    line = commands.image_update_line([p.name for p in installed],
+                                      bool(rpmdb.searchNevra(name="persistrepo-imgbased")),
                                       txn.installroot)
     if line:
         conduit.error(2, line)
