@@ -98,8 +98,9 @@ def el7_stand_ins(outdir, provides):
 
 @pytest.fixture
 def el7_node(tmp_path, builder, gpg_key, http_serve, el7_spec_rpms):
-    """A hosted EL7 Node on its own tmpfs: images 1 and 2 (python, rpm-python,
-    python-createrepo_c, yum, imgbased, node-core and a kernel N.0),
+    """A hosted EL7 Node on its own tmpfs: images 1 and 2 (python, rpm,
+    rpm-python, python-createrepo_c, yum, imgbased, node-core and a kernel
+    N.0; image 2 also vendor-lib 2.0),
     persistrepo's EL7 RPMs, a signed vendor repo with a kernel-core over
     HTTP, and the image-update package 2.0 in a repo over HTTP."""
     top = tempfile.mkdtemp(prefix="persistrepo-node-", dir="/run")
@@ -116,7 +117,8 @@ def el7_node(tmp_path, builder, gpg_key, http_serve, el7_spec_rpms):
             trees[n] = node.image("image-%d" % n, None, (), files=ships + [
                 builder.build("node-core", "%d.0" % n),
                 builder.build("node-kernel", "%d.0" % n, provides=["kernel"],
-                              files={"/boot/vmlinuz-%d.0" % n: "kernel %d\n" % n})])
+                              files={"/boot/vmlinuz-%d.0" % n: "kernel %d\n" % n})] + (
+                    [builder.build("vendor-lib", "2.0")] if n == 2 else []))
         vendor = [builder.build("vendor-agent", requires=["vendor-lib"], sign_with=gpg_key),
                   builder.build("vendor-lib", sign_with=gpg_key),
                   builder.build("vendor-kmod", requires=["node-kernel = 1.0"],
@@ -233,9 +235,57 @@ def test_yum_installing_the_image_update_replays_into_the_new_layer(el7_node):
         assert list(node.layers) == [L1, L2]
         assert os.listdir(kept) == []  # taken over before imgbase ran
         assert "Reinstalling" not in imgbased_log(node)
-        assert {"vendor-agent-1.0-1.noarch", "vendor-lib-1.0-1.noarch",
-                "kernel-core-9.9-1.noarch", "site-tool-1.0-1.noarch",
-                "ovirt-node-ng-image-update-2.0-1.noarch"} <= installed(world, L2)
+        layer2 = installed(world, L2)
+        assert {"vendor-agent-1.0-1.noarch", "kernel-core-9.9-1.noarch",
+                "site-tool-1.0-1.noarch", "ovirt-node-ng-image-update-2.0-1.noarch"} <= layer2
+        # The image's newer vendor-lib stays: never a downgrade.
+        assert "vendor-lib-2.0-1.noarch" in layer2 and "vendor-lib-1.0-1.noarch" not in layer2
         entries, default = node.boot_entries()
         assert default == L2
         assert sorted(entries[L2]) == ["/%s/vmlinuz-2.0" % L2, "/%s/vmlinuz-9.9" % L2]
+
+
+def test_on_broken_fail_removes_the_new_layer_and_skip_keeps_it(el7_node):
+    """A kmod for kernel 1 cannot go into image 2: with on_broken = fail the
+    trigger removes the new layer with imgbased's own command and layer 1
+    boots next; with on_broken = skip, reinstalling the image update makes
+    layer 2 without the kmod. The trigger firing
+    again (persistrepo-imgbased reinstalled) changes nothing."""
+    world, node = el7_node, el7_node["node"]
+    node.install_layer(L1, world["trees"][1])
+    with node:
+        os.makedirs(os.path.join(node.var, "log"), exist_ok=True)
+        yum(world, L1, [dict(op="install", **local(world, p)) for p in world["own"]])
+        assert on_layer(node, L1, ["rpm", "--import", world["key"].pubkey]).returncode == 0
+        yum(world, L1, [dict(op="install", **ref(world, "vendor", "vendor-agent")),
+                        dict(op="dep", **ref(world, "vendor", "vendor-lib")),
+                        dict(op="install", **ref(world, "vendor", "vendor-kmod"))],
+            repos=["vendor"])
+
+        update = ref(world, "updates", "ovirt-node-ng-image-update")
+        out = yum(world, L1, [dict(op="install", **update)], repos=["updates"])
+        [line] = [x for x in out.splitlines() if x.startswith("persistrepo")]
+        assert line.startswith("persistrepo: error: the image update did not get the persisted "
+                               "packages: vendor-kmod-1.0-1.noarch: nothing provides "
+                               "node-kernel = 1.0 needed by vendor-kmod-1.0-1.noarch"), out
+        assert line.endswith("the new layer %s was removed, the running layer boots next; fix "
+                             "the cause, then reinstall the image-update package" % L2), line
+        assert list(node.layers) == [L1]
+        entries, default = node.boot_entries()
+        assert default == L1 and L2 not in entries
+
+        on_layer(node, L1, ["sh", "-c", "echo on_broken = skip >> "
+                                        "/etc/yum/pluginconf.d/persist_rpm.conf"])
+        out = yum(world, L1, [dict(op="reinstall", **update)], repos=["updates"])
+        assert "persistrepo: %s: installed 1 package; left out (on_broken = skip): " \
+            "vendor-kmod-1.0-1.noarch: nothing provides node-kernel = 1.0 needed by " \
+            "vendor-kmod-1.0-1.noarch; report " % L2 in out, out
+        assert list(node.layers) == [L1, L2] and node.boot_entries()[1] == L2
+        layer2 = installed(world, L2)
+        assert "vendor-agent-1.0-1.noarch" in layer2 and "vendor-lib-2.0-1.noarch" in layer2
+        assert not [n for n in layer2 if n.startswith(("vendor-kmod-", "vendor-lib-1.0"))]
+
+        img = [p for p in world["own"] if "persistrepo-imgbased" in p][0]
+        proc = on_layer(node, L1, ["rpm", "-U", "--replacepkgs", local(world, img)["local"]])
+        assert proc.returncode == 0 and "persistrepo:" not in proc.stdout, proc.stdout
+        assert installed(world, L2) == layer2
