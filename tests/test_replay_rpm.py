@@ -76,6 +76,7 @@ def world(tmp_path, builder, no_dnf):
 
 
 def plan_of(res):
+    assert res.stdout, res.stderr
     doc = json.loads(res.stdout)
     return dict((i["nevra"], (i["action"], i["reason"])) for i in doc["packages"]), doc
 

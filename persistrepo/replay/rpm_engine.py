@@ -92,7 +92,7 @@ class _Solver(object):
         """The newest pool package that provides the requirement of needer
         that rpm prints as text, or None."""
         import rpm
-        wanted = [d for d in self.header(needer).dsFromHeader(rpm.RPMTAG_REQUIRENAME)
+        wanted = [d for d in rpm.ds(self.header(needer), rpm.RPMTAG_REQUIRENAME)
                   if compat.text(d.DNEVR())[2:] == text]
         if not wanted:
             return None
@@ -104,7 +104,7 @@ class _Solver(object):
             if text.startswith("/"):
                 if text in [compat.text(f) for f in hdr[rpm.RPMTAG_FILENAMES] or ()]:
                     return e
-            elif hdr.dsFromHeader(rpm.RPMTAG_PROVIDENAME).Search(wanted[0]) >= 0:
+            elif rpm.ds(hdr, rpm.RPMTAG_PROVIDENAME).Search(wanted[0]) >= 0:
                 return e
         return None
 
