@@ -6,6 +6,9 @@ module and calls its init(app). The work is persistrepo.imgbased's
 BootSetupError and the update is aborted.
 """
 
+# Python 2 (EL7) would take "persistrepo" for this module.
+from __future__ import absolute_import
+
 import logging
 
 log = logging.getLogger(__package__)

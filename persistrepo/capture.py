@@ -228,7 +228,8 @@ def capture(settings, installroot, installed, erased, method, fix):
     if installroot in (None, "", "/"):
         try:
             from persistrepo import imgbased
-            note = imgbased.boot_setup_after_capture([p.name for p in installed])
+            note = imgbased.boot_setup_after_capture([p.name for p in installed],
+                                                     "yum" if method == "yum" else "dnf")
         except Exception as e:  # the admin's transaction must go on
             note = "imgbased's boot set-up could not run (%s)" % describe(e)
         if note:

@@ -173,11 +173,7 @@ def cmd_ingest(store, args):
 
 
 def cmd_replay(store, args):
-    try:
-        import dnf  # noqa: F401 (imported where replay plans; said here in one line)
-        from persistrepo.replay import replay, report
-    except ImportError as e:  # EL7's python2 build has no dnf
-        raise PersistError("replay needs the dnf Python API (python3-dnf): %s" % e)
+    from persistrepo.replay import replay, report
     result = replay(args.installroot, store, dry_run=args.dry_run,
                     skip_broken=args.skip_broken, enablerepos=args.enablerepo,
                     exclude=args.exclude, allow_running_root=args.allow_running_root)
@@ -200,7 +196,7 @@ def cmd_export(store, args):
 
 def cmd_import_imgbased(store, args):
     from persistrepo import imgbased
-    conf = args.imgbased_conf or imgbased.IMGBASED_PERSIST_CONF
+    conf = args.imgbased_conf or imgbased.this_imgbased_persist_conf()
     source = args.source or imgbased.IMGBASED_STORE
     if imgbased.disable_imgbased_persist(conf):
         _say("turned off imgbased-persist's capture in %s" % conf)

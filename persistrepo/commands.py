@@ -217,8 +217,8 @@ def pending(store_path, installroot, is_installed, front):
     return out
 
 
-def image_update_line(names, persist_dir, installroot):
+def image_update_line(names, replays, installroot):
     """yum's line after a transaction that installed an image-update
-    package (EL7: persistrepo replays nothing there), or None."""
+    package when persistrepo-imgbased (replays) is not there, or None."""
     from persistrepo import imgbased  # only then: it brings replay in
-    return imgbased.yum_image_update_line(names, persist_dir, installroot)
+    return imgbased.yum_image_update_line(names, replays, installroot)

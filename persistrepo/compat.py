@@ -19,6 +19,8 @@ rpm's Python bindings, from 4.11 (EL7) to 6.x:
   rpm refuse what it cannot verify; headers read only to inspect a package
   ask for digests (TransactionSet.setVfyLevel, absent before 4.14.2).
 createrepo_c: add_chunk takes a byte string under Python 2.
+dnf: EL7 has none (has_dnf); replay then installs through rpm's own
+transaction set, whose check() and problems() rpm 4.11 has as later ones.
 libdnf: hawkey.IGNORE_REGULAR_EXCLUDES (a query that sees what only
 excludepkgs hides) is absent from the oldest releases; there every exclusion
 counts as a regular one. The module container is dnf.Base._moduleContainer
@@ -356,6 +358,16 @@ class Verifier(object):
 
     def __exit__(self, *exc):
         self.close()
+
+
+def has_dnf():
+    """True where dnf's Python API imports (EL8 on, Fedora, Debian); EL7's
+    yum 3.4.3 hosts have none."""
+    try:
+        import dnf  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def excluded_by_modules(sack, pkg):

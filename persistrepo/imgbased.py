@@ -31,6 +31,9 @@ import_imgbased() takes over the store of imgbased's own dnf plugin,
 imgbased-persist; disable_imgbased_persist() turns that plugin's capture off.
 """
 
+# Python 2 (EL7) would take "imgbased" for this module.
+from __future__ import absolute_import
+
 import datetime
 import json
 import os
@@ -553,26 +556,43 @@ def _installed_together():
 
 
 YUM_IMGBASED_PERSIST_CONF = "/etc/yum/pluginconf.d/imgbased-persist.conf"
+# imgbased-persist's configuration and the booleans of its front end: a
+# dnf plugin (EL8 on), a yum plugin on EL7.
+IMGBASED_PERSIST = {"dnf": (IMGBASED_PERSIST_CONF, ("1", "yes", "true", "on")),
+                    "yum": (YUM_IMGBASED_PERSIST_CONF, ("1", "yes", "true"))}
 
 
-def yum_image_update_line(names, persist_dir, installroot="/", conf=YUM_IMGBASED_PERSIST_CONF):
-    """The yum plugin's line (EL7) for a transaction that installed an
-    image-update package, or None: persistrepo replays nothing there
-    (replay needs dnf's Python API; no persistrepo-imgbased is built for
-    EL7), and whether imgbased-persist, whose copies imgbased installs into
-    the new layer, is on (docs/el7.md, "Image updates")."""
-    if not set(names) & set(IMAGE_UPDATE_PACKAGES):
-        return None
-    why = ("persistrepo does not replay into the new layer on EL7: replay needs dnf, "
-           "which EL7 lacks")
+def this_imgbased_persist_conf():
+    """imgbased-persist's configuration on this host: its yum plugin's
+    where there is no dnf (EL7), else its dnf plugin's."""
+    from persistrepo import compat
+    return IMGBASED_PERSIST["dnf" if compat.has_dnf() else "yum"][0]
+
+
+def imgbased_persist_on(front, installroot="/"):
+    """True if imgbased-persist's configuration for front (dnf or yum) in
+    installroot switches it on; None if it cannot be read."""
+    conf, truthy = IMGBASED_PERSIST[front]
     text = _read_conf(os.path.join(installroot, conf.lstrip("/")))
-    if text is not None and _switched_on(text, ("1", "yes", "true")):  # yum's booleans
+    return None if text is None else _switched_on(text, truthy)
+
+
+def yum_image_update_line(names, replays, installroot="/"):
+    """The yum plugin's line (EL7) for a transaction that installed an
+    image-update package, or None: none when persistrepo-imgbased is
+    installed (replays), whose trigger replays and says so; else what
+    carries the packages, imgbased-persist if it is on (docs/el7.md,
+    "Image updates")."""
+    if replays or not set(names) & set(IMAGE_UPDATE_PACKAGES):
+        return None
+    why = ("persistrepo-imgbased is not installed, so persistrepo did not replay into the "
+           "new layer")
+    if imgbased_persist_on("yum", installroot):
         return ("persist_rpm: note: %s; imgbased-persist (on) keeps what yum installs, and "
                 "imgbased installs it into the new layer (docs/el7.md)" % why)
     return ("persist_rpm: warning: %s, and imgbased-persist is off or missing: the new "
-            "layer lacks the packages installed on this one; once it runs, 'yum localinstall "
-            "%s/*.rpm' puts them back (docs/el7.md)"
-            % (why, persist_dir))
+            "layer lacks the packages installed on this one; before booting it, run 'yum "
+            "install persistrepo-imgbased', then the command it prints (docs/el7.md)" % why)
 
 
 class NotThisUpdate(Exception):
@@ -670,15 +690,16 @@ def _note(layer, status, detail):
         pass
 
 
-def boot_setup_after_capture(names, conf=IMGBASED_PERSIST_CONF):
+def boot_setup_after_capture(names, front="dnf"):
     """What imgbased-persist does on a transaction that installs one of its
     bootsetup_pkgs (kernel-core): imgbased's BootSetupHandler for the
-    running layer. Only once persistrepo turned imgbased-persist off, and
-    only on an imgbased host. None, or a warning line if it failed."""
-    text = _read_conf(conf)
+    running layer. Only once persistrepo turned imgbased-persist (of the
+    front end, dnf or yum) off, and only on an imgbased host. None, or a
+    warning line if it failed."""
+    text = _read_conf(IMGBASED_PERSIST[front][0])
     if text is None:
         return None
-    if _switched_on(text, ("1", "yes", "true", "on")):
+    if _switched_on(text, IMGBASED_PERSIST[front][1]):
         return None  # imgbased-persist does it itself
     wanted = re.search(r"(?im)^\s*bootsetup_pkgs\s*=(.*)$", text)
     wanted = set(n.strip() for n in (wanted.group(1) if wanted else "kernel-core").split(","))

@@ -243,11 +243,6 @@ def replay_verdicts(rep, store_path, root, installed):
     (the image root checked against, else the installed root): requested
     packages it would install that are not installed here, those it would
     leave out and why, and those it skips (the root has them, or newer)."""
-    try:
-        import dnf  # noqa: F401 (EL7's python2 has none, and no replay)
-    except ImportError as e:
-        raise PersistError("status asks replay's planner, which needs the dnf Python API "
-                           "(%s); on EL7, 'yum persist status' shows what is at risk" % e)
     from persistrepo.replay import replay
     # Under `dnf persist status`, dnf's logger prints to the admin's terminal.
     quiet = logging.getLogger("dnf")

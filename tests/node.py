@@ -59,6 +59,8 @@ NODE_HOST = os.path.join(REPO, "tests", "node_host.py")
 # Node's python3_sitelib, as the spec computes it where no macro defines it.
 SITELIB = sysconfig.get_path("purelib", "posix_prefix", vars={"base": "/usr"})
 IMAGE_FILE = "/usr/share/ovirt-node-ng/image/ovirt-node-ng-%s.squashfs.img"
+# EL7's python2_sitelib.
+EL7_SITELIB = "/usr/lib/python2.7/site-packages"
 
 
 def _mirror_lvm():
@@ -152,12 +154,18 @@ class Node(object):
         """The store as the shared /var holds it."""
         return os.path.join(self.var, STORE[len("var/"):])
 
-    def image(self, name, repo, packages):
-        """An image tree with packages installed from repo by the real dnf."""
+    def image(self, name, repo, packages, files=None):
+        """An image tree with packages installed from repo by the real dnf,
+        or with files (RPMs) by rpm (EL7's on the el7 stack, so its rpmdb
+        is Berkeley DB; tests/test_el7_node_update.py)."""
         path = os.path.join(self.top, "images", name)
         root = _image_root(path) if self.hosted else bed.make_root(path)
-        res = bed.run_dnf(root, ["install"] + list(packages), repos={"image": repo})
-        assert res.returncode == 0, res
+        if files is None:
+            res = bed.run_dnf(root, ["install"] + list(packages), repos={"image": repo})
+            assert res.returncode == 0, res
+        else:
+            subprocess.run(["rpm", "--root", root, "-i", "--nodeps"] + list(files),
+                           env=bed.tool_env(), check=True)
         shutil.rmtree(os.path.join(root, "var/cache"), ignore_errors=True)
         os.makedirs(os.path.join(root, "usr/share"), exist_ok=True)
         shutil.move(os.path.join(root, "var/lib/rpm"), os.path.join(root, "usr/share/rpm"))
@@ -315,31 +323,54 @@ def _image_root(path):
     return root
 
 
-def imgbased_rpm(outdir, version="1.0"):
+def imgbased_rpm(outdir, version="1.0", el7=False):
     """python3-imgbased: the mirror (tests/imgbased_mirror) in Node's
     python3_sitelib, /usr/sbin/imgbase, and imgbased-persist's dnf plugin
-    with its configuration as shipped."""
-    pkg = rpmfluff.SimpleRpmBuild("python3-imgbased", version, "1", ["noarch"])
+    with its configuration as shipped. el7: imgbased, as EL7 names it, a
+    Python 2 package there: the mirror in python2.7's site-packages too
+    (where persistrepo-imgbased's trigger imports BootSetupHandler; imgbase
+    stays the Python 3 mirror), and imgbased-persist's configuration as its
+    yum plugin's (the plugin itself is not mirrored)."""
+    pkg = rpmfluff.SimpleRpmBuild("imgbased" if el7 else "python3-imgbased", version, "1",
+                                  ["noarch"])
     pkg.add_provides("imgbased = %s" % version)
     top = os.path.join(MIRROR, "imgbased")
     for dirpath, _, names in os.walk(top):
         for n in sorted(names):
             if n.endswith(".py"):
                 src = os.path.join(dirpath, n)
-                dst = os.path.join(SITELIB, "imgbased", os.path.relpath(src, top))
-                with open(src) as f:
-                    pkg.add_installed_file(dst.lstrip("/"), rpmfluff.SourceFile(
-                        "m%d-%s" % (len(pkg.sources), n), f.read()))
-    with open(os.path.join(MIRROR, "dnf-plugins", "imgbased-persist.py")) as f:
-        pkg.add_installed_file(os.path.join(SITELIB, "dnf-plugins/imgbased-persist.py").lstrip("/"),
-                               rpmfluff.SourceFile("imgbased-persist.py", f.read()))
-    pkg.add_installed_file("etc/dnf/plugins/imgbased-persist.conf", rpmfluff.SourceFile(
-        "imgbased-persist.conf", IMGBASED_PERSIST_CONF), isConfig=True)
+                for sitelib in (SITELIB, EL7_SITELIB) if el7 else (SITELIB,):
+                    dst = os.path.join(sitelib, "imgbased", os.path.relpath(src, top))
+                    with open(src) as f:
+                        pkg.add_installed_file(dst.lstrip("/"), rpmfluff.SourceFile(
+                            "m%d-%s" % (len(pkg.sources), n), f.read()))
+    if el7:
+        pkg.add_installed_file("etc/yum/pluginconf.d/imgbased-persist.conf",
+                               rpmfluff.SourceFile("imgbased-persist.conf",
+                                                   IMGBASED_PERSIST_CONF), isConfig=True)
+    else:
+        with open(os.path.join(MIRROR, "dnf-plugins", "imgbased-persist.py")) as f:
+            pkg.add_installed_file(os.path.join(SITELIB, "dnf-plugins/imgbased-persist.py")
+                                   .lstrip("/"),
+                                   rpmfluff.SourceFile("imgbased-persist.py", f.read()))
+        pkg.add_installed_file("etc/dnf/plugins/imgbased-persist.conf", rpmfluff.SourceFile(
+            "imgbased-persist.conf", IMGBASED_PERSIST_CONF), isConfig=True)
     pkg.add_installed_file("usr/sbin/imgbase", rpmfluff.SourceFile(
-        "imgbase", "#!/usr/bin/python3\nimport runpy\nrunpy.run_module('imgbased', "
-        "run_name='__main__')\n"), mode="0755")
+        "imgbase", "#!/usr/bin/python3\n%simport runpy\nrunpy.run_module('imgbased', "
+        "run_name='__main__')\n" % (IMGBASE_EL7 if el7 else "")), mode="0755")
     return _make(pkg, outdir)
 
+
+# The EL7 imgbase (the Python 3 mirror, where EL7's is Python 2) leaves out
+# of its path, and its children's, what EL7's Python 2 processes that run it
+# put there: python2.7's site-packages and a Python 2 build of rpm's bindings.
+IMGBASE_EL7 = """import os, sys
+def _py2(path):
+    return "/python2." in path or os.path.exists(os.path.join(path, "rpm", "_rpm.so"))
+sys.path[:] = [p for p in sys.path if not _py2(p)]
+os.environ["PYTHONPATH"] = ":".join(
+    p for p in os.environ.get("PYTHONPATH", "").split(":") if p and not _py2(p))
+"""
 
 IMGBASED_PERSIST_CONF = """[main]
 enabled=1
@@ -349,12 +380,12 @@ bootsetup_pkgs=kernel-core
 
 # The %post of ovirt-node-ng-image-update (ovirt-node-ng-image,
 # ovirt-node-ng.spec.in lines 64-75). Stand-ins: IMGBASED_IMAGE_UPDATE_RPM,
-# the package file being installed, is found in dnf's cache, not with `lsof
+# the package file being installed, is found in dnf's (or yum's) cache, not with `lsof
 # -p $PPID` (line 68; none with rpm -U); the image file names the image
 # tree, which is bind-mounted where the squashfs and its rootfs.img would be
 # (lines 70-71, 74-75).
 IMAGE_UPDATE_POST = """set -e
-export IMGBASED_IMAGE_UPDATE_RPM=$(ls /var/cache/dnf/*/packages/ovirt-node-ng-image-update-*.rpm 2>/dev/null | tail -1)
+export IMGBASED_IMAGE_UPDATE_RPM=$(ls /var/cache/dnf/*/packages/ovirt-node-ng-image-update-*.rpm /var/cache/yum/*/packages/ovirt-node-ng-image-update-*.rpm 2>/dev/null | tail -1)
 export MNTDIR="$(mktemp -d)"
 mount --bind "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tree"])' %(image)s)" "$MNTDIR"
 export PYTHONPATH=$(find $MNTDIR/usr/lib/python* -name imgbased -type d -exec dirname {} \\; | sort | tail -1):$PYTHONPATH

@@ -12,8 +12,10 @@ directory beside it, in .overlay-work), so what runs on the layer writes
 into the LV; the host's top-level links (lib64 -> usr/lib64) are made in
 the layer where it has none. Then the shared /var over /var, TOP/boot as /boot, /proc,
 /sys, /dev, and TOP itself at its own path (the Node's volume group and
-images). ARGV is executed chrooted there with the environment ENV_JSON
-(and a PATH).
+images), and the host directories ENV_JSON's NODE_HOST_BINDS names
+(colon-separated) at their own paths (EL7's bindings, under the host's
+/var, which the Node's /var hides). ARGV is executed chrooted there with the
+environment ENV_JSON (and a PATH, unless it has one).
 """
 
 import json
@@ -52,6 +54,11 @@ def main(top, vg, layer, env_json, argv):
         mount("-t", "overlay", "host-" + name, "-o",
               "lowerdir=%s,upperdir=%s,workdir=%s" % (host_dir, upper, work), upper)
     mount("--bind", os.path.join(top, "var"), os.path.join(ROOT, "var"))
+    env = json.loads(env_json)
+    for path in filter(None, env.pop("NODE_HOST_BINDS", "").split(":")):
+        inside = os.path.join(ROOT, path.lstrip("/"))
+        os.makedirs(inside, exist_ok=True)
+        mount("--bind", path, inside)
     for d in ("proc", "sys", "dev"):
         os.makedirs(os.path.join(ROOT, d), exist_ok=True)
         mount("--rbind", "/" + d, os.path.join(ROOT, d))
@@ -62,7 +69,8 @@ def main(top, vg, layer, env_json, argv):
     mount("--rbind", top, inside)
     os.chroot(ROOT)
     os.chdir("/")
-    env = dict(json.loads(env_json), PATH=PATH, LC_ALL="C.UTF-8", LANG="C.UTF-8")
+    env = dict(dict(PATH=PATH), **env)
+    env.update(LC_ALL="C.UTF-8", LANG="C.UTF-8")
     sys.stdout.flush()
     os.execvpe(argv[0], argv, env)
 

@@ -287,17 +287,3 @@ def test_dnf5_persist_takes_the_global_store(store):
         res = cli(*args)
         assert res.returncode == 0, res.stderr
         assert set(e["nevra"] for e in json.loads(res.stdout)) == ALL
-
-
-def test_replay_without_dnf_is_one_line(store, tmp_path):
-    """Where Python has no dnf (EL7's python2, EL8's library stack), replay
-    says so in one line, a dry run too, instead of a traceback."""
-    hide = tmp_path / "hide"
-    hide.mkdir()
-    (hide / "dnf.py").write_text("raise ImportError('No module named dnf')\n")
-    root = tmp_path / "root"
-    root.mkdir()
-    res = cli("--store", store, "replay", "--dry-run", "--installroot", str(root),
-              env=cli_env({"PYTHONPATH": "%s:%s" % (hide, cli_env()["PYTHONPATH"])}))
-    assert res.returncode == 1
-    assert "replay needs the dnf Python API" in one_line_error(res)

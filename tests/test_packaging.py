@@ -236,8 +236,9 @@ def test_sdist_carries_every_file_the_spec_uses(built):
 
 
 def test_el7_branch_makes_python2_library_and_yum_plugin():
-    """With %{rhel} 7 the spec yields python2-persistrepo and the yum plugin
-    (queried, not built: Debian has no Python 2 rpm bindings or docutils)."""
+    """With %{rhel} 7 the spec yields python2-persistrepo, the yum plugin and
+    persistrepo-imgbased (queried here; tests/test_el7_node_update.py builds
+    and installs them)."""
     out = run(['rpmspec', '-q', '--define', 'rhel 7',
                '--define', 'python2_sitelib /usr/lib/python2.7/site-packages',
                '--qf', '%{NAME}:[ %{REQUIRENEVRS},]\n', SPEC])
@@ -246,13 +247,16 @@ def test_el7_branch_makes_python2_library_and_yum_plugin():
             if name != 'python-persistrepo'}
     assert reqs == {
         'python2-persistrepo': {'rpm-python', 'python-createrepo_c'},
-        'yum-plugin-persist-rpm': {'yum', 'python2-persistrepo = ' + VR}}
+        'yum-plugin-persist-rpm': {'yum', 'python2-persistrepo = ' + VR},
+        IMG: {'imgbased', 'python2-persistrepo = ' + VR, '/bin/sh'}}
     files = run(['rpmspec', '-P', '--define', 'rhel 7', '--define',
                  'python2_sitelib /usr/lib/python2.7/site-packages', SPEC])
     assert '\n/usr/lib/yum-plugins/persist_rpm.*\n' in files
     assert ('\n%config(noreplace) /etc/yum/pluginconf.d/persist_rpm.conf\n'
             in files)
     assert '\n/usr/lib/python2.7/site-packages/persistrepo/\n' in files
+    assert '\n/usr/lib/python2.7/site-packages/imgbased/plugins/persistrepo.py*\n' in files
+    assert '%triggerin -n persistrepo-imgbased -- ovirt-node-ng-image-update' in files
 
 
 def test_the_plugin_knows_every_package_the_spec_makes():

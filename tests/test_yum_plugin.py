@@ -546,34 +546,32 @@ def test_yum_persist_list_remove_status(yum):
 
 # -- an image update on EL7 -----------------------------------------------------
 
-def test_image_update_on_el7_says_persistrepo_replays_nothing(yum, tmp_path):
+def test_image_update_on_el7_fires_the_triggers_or_says_what_carries_the_packages(
+        yum, tmp_path):
     """yum installs an image-update package (a stand-in whose %post logs,
-    where the real one runs imgbase update) with rpm's triggers in the
-    order of yum's runTransaction: a package with a %triggerprein and a
-    %triggerin on it, as persistrepo-imgbased has on EL8 and later, sees
-    them fire around that %post. persistrepo builds no such package for
-    EL7 (replay needs dnf), so the plugin says in one line what carries the
-    packages: imgbased-persist when it is on, else nothing, with the way back."""
+    where the real one runs imgbase update). Without persistrepo-imgbased
+    the plugin says in one line what carries the packages: imgbased-persist
+    when it is on, else nothing, with the way back. With it (a stand-in
+    with its %triggerprein and %triggerin), rpm's triggers fire around that
+    %post in the order of yum's runTransaction, and the trigger speaks
+    (tests/test_el7_node_update.py runs the real one)."""
     import rpmfluff
     from tests.node import _make
     log = "echo %s >> /var/tmp/image-update-order"
-    probe = rpmfluff.SimpleRpmBuild("trigger-probe", "1.0", "1", ["noarch"])
+    probe = rpmfluff.SimpleRpmBuild("persistrepo-imgbased", "1.0", "1", ["noarch"])
     probe.add_trigger(rpmfluff.Trigger("prein", "ovirt-node-ng-image-update", log % "triggerprein"))
     probe.add_trigger(rpmfluff.Trigger("in", "ovirt-node-ng-image-update", log % "triggerin"))
     update = rpmfluff.SimpleRpmBuild("ovirt-node-ng-image-update", "4.3", "1", ["noarch"])
     update.add_post(log % "post")
     rpms = [_make(p, str(tmp_path / "built")) for p in (probe, update)]
     local = [{"local": shutil.copy(p, str(yum.tmp))} for p in rpms]
-    ok(yum.transaction([dict(op="install", **local[0])]))
 
     res = ok(yum.transaction([dict(op="install", **local[1])]))
-    with open(os.path.join(yum.root, "var/tmp/image-update-order")) as f:
-        assert f.read().split() == ["triggerprein", "post", "triggerin"]
-    why = ("persistrepo does not replay into the new layer on EL7: replay needs dnf, which "
-           "EL7 lacks")
+    why = ("persistrepo-imgbased is not installed, so persistrepo did not replay into the new "
+           "layer")
     assert ("persist_rpm: warning: %s, and imgbased-persist is off or missing: the new layer "
-            "lacks the packages installed on this one; once it runs, 'yum localinstall "
-            "/var/imgbased/persisted_packages/*.rpm' puts them back (docs/el7.md)" % why) \
+            "lacks the packages installed on this one; before booting it, run 'yum install "
+            "persistrepo-imgbased', then the command it prints (docs/el7.md)" % why) \
         in res.stderr.splitlines(), res
 
     conf = os.path.join(yum.root, "etc/yum/pluginconf.d/imgbased-persist.conf")
@@ -584,3 +582,10 @@ def test_image_update_on_el7_says_persistrepo_replays_nothing(yum, tmp_path):
     assert ("persist_rpm: note: %s; imgbased-persist (on) keeps what yum installs, and "
             "imgbased installs it into the new layer (docs/el7.md)" % why) \
         in res.stderr.splitlines(), res
+
+    ok(yum.transaction([dict(op="install", **local[0])]))
+    os.unlink(os.path.join(yum.root, "var/tmp/image-update-order"))
+    res = ok(yum.transaction([dict(op="reinstall", **local[1])]))
+    with open(os.path.join(yum.root, "var/tmp/image-update-order")) as f:
+        assert f.read().split() == ["triggerprein", "post", "triggerin"]
+    assert "persist_rpm: note" not in res.stderr and "persist_rpm: warning" not in res.stderr

@@ -169,8 +169,18 @@ def _commit(conduit, txn):
     out = capture.capture(txn.settings, txn.installroot, installed, erased, method="yum",
                           fix=capture.yum_fix_template(txn.store))
     _report(conduit, txn, out)
+    own = [(po.name, _po_nevra(po)) for name in capture.OWN_PACKAGES
+           for po in rpmdb.searchNevra(name=name)]
+    for _, nevra in capture.own_unpersisted(txn.settings, txn.installroot, own):
+        # yum loads no plugin in the transaction that installs it, and yum
+        # deletes its downloads (keepcache=0): the admin adds the files (the
+        # dnf plugin fetches them from a repo instead).
+        conduit.error(2, "persist_rpm: warning: persistrepo's own package %s is not persisted; "
+                         "the next image will lack persistrepo; fix: persistrepo add FILE "
+                         "(its RPM)" % nevra)
     from persistrepo import commands
-    line = commands.image_update_line([p.name for p in installed], txn.settings.persist_dir,
+    line = commands.image_update_line([p.name for p in installed],
+                                      bool(rpmdb.searchNevra(name="persistrepo-imgbased")),
                                       txn.installroot)
     if line:
         conduit.error(2, line)

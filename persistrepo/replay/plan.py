@@ -52,10 +52,17 @@ def _pkg_nevra(pkg):
 
 def _compatible_installed(sack, name, arch):
     """Installed packages of name that a package of arch would replace."""
-    q = sack.query().installed().filter(name=name)
+    return newest_compatible(sack.query().installed().filter(name=name), arch)
+
+
+def newest_compatible(installed, arch):
+    """Of the installed packages of one name (objects with name, epoch,
+    version, release and arch), those that a package of arch would
+    replace, newest first."""
     if arch != "noarch":
-        q = q.filter(arch=[arch, "noarch"])
-    return sorted(q, key=cmp_to_key(lambda a, b: compat.compare_versions(_evr(a), _evr(b))),
+        installed = [p for p in installed if p.arch in (arch, "noarch")]
+    return sorted(installed, key=cmp_to_key(lambda a, b: compat.compare_versions(_evr(a),
+                                                                             _evr(b))),
                   reverse=True)
 
 
@@ -84,10 +91,24 @@ def _store_pkg(sack, entry):
 
 
 def requested(sack, entries, refused):
-    """Plan items for the requested packages; refused maps filename -> why."""
+    """Plan items for the requested packages (dnf's view of the root);
+    refused maps filename -> why."""
+    def pick(e):
+        pkg = _store_pkg(sack, e)
+        why = excluded(sack, pkg) if pkg is not None else None
+        return (None, why) if why else (pkg, None)
+    return decide(entries, refused, lambda name, arch: _compatible_installed(sack, name, arch),
+                  pick)
+
+
+def decide(entries, refused, installed_of, pick):
+    """Plan items for the requested packages, whichever engine installs them:
+    installed_of(name, arch) gives the root's packages that one of arch
+    would replace, newest first (newest_compatible); pick(entry) gives
+    (what to install, None) or (None, why it cannot be)."""
     items = []
     for e in candidates(entries):
-        installed = _compatible_installed(sack, e["name"], e["arch"])
+        installed = installed_of(e["name"], e["arch"])
         newest = installed[0] if installed else None
         root_has = _pkg_nevra(newest) if newest else None
         if e["installonly"]:
@@ -110,10 +131,9 @@ def requested(sack, entries, refused):
             if e["filename"] in refused:
                 item.action, item.reason = "broken", refused[e["filename"]]
             else:
-                item.pkg = _store_pkg(sack, e)
-                why = excluded(sack, item.pkg) if item.pkg is not None else None
+                item.pkg, why = pick(e)
                 if why:
-                    item.action, item.reason, item.pkg = "broken", why, None
+                    item.action, item.reason = "broken", why
         items.append(item)
     return items
 
@@ -154,15 +174,9 @@ def after_resolve(sack, items, transaction, entries):
     needed = _needed_by(sack, install_set)
     extra = []
     for pkg in sorted(install_set - requested_pkgs, key=_pkg_nevra):
-        installed = _compatible_installed(sack, pkg.name, pkg.arch)
-        root_has = _pkg_nevra(installed[0]) if installed else None
-        why = ["%s (requires %s)" % (_pkg_nevra(p), cap) for p, cap in needed.get(pkg, [])]
-        item = Item(pkg, "dependency", "upgrade" if installed else "install",
-                    "needed by " + ", ".join(why) if why else "pulled in by the solver",
-                    root_has, repo=pkg.reponame)
-        item.needed_by = sorted(set(_pkg_nevra(p) for p, _ in needed.get(pkg, [])))
-        item.pkg = pkg
-        extra.append(item)
+        extra.append(dependency(pkg, _compatible_installed(sack, pkg.name, pkg.arch),
+                                [(_pkg_nevra(p), cap) for p, cap in needed.get(pkg, [])],
+                                pkg.reponame))
     new_names = set(p.name for p in install_set)
     for pkg in sorted(transaction.remove_set if transaction else (), key=_pkg_nevra):
         if pkg.name in new_names:
@@ -173,14 +187,34 @@ def after_resolve(sack, items, transaction, entries):
                     else "removed by the solver", repo="@System")
         item.pkg = pkg
         extra.append(item)
-    pulled = set((i.name, i.arch) for i in items + extra)
+    return items + extra + unused(entries, items + extra,
+                                  lambda name, arch: _compatible_installed(sack, name, arch))
+
+
+def dependency(pkg, installed, needed, repo):
+    """The plan item of a dependency to install: installed as
+    newest_compatible gives it, needed [(the needing package's NEVRA,
+    the capability)]."""
+    why = ["%s (requires %s)" % (nevra_, cap) for nevra_, cap in needed]
+    item = Item(pkg, "dependency", "upgrade" if installed else "install",
+                "needed by " + ", ".join(why) if why else "pulled in by the solver",
+                _pkg_nevra(installed[0]) if installed else None, repo=repo)
+    item.needed_by = sorted(set(nevra_ for nevra_, _ in needed))
+    item.pkg = pkg
+    return item
+
+
+def unused(entries, planned, installed_of):
+    """Skip items for the store's dependencies that no planned item pulled in."""
+    pulled = set((i.name, i.arch) for i in planned)
     pool = {}
     for e in entries:
         if e["reason"] not in REQUESTED_REASONS and (e["name"], e["arch"]) not in pulled:
             pool.setdefault((e["name"], e["arch"]), []).append(e)
+    extra = []
     for key in sorted(pool):
         e = compat.newest_first(pool[key])[0]
-        installed = _compatible_installed(sack, e["name"], e["arch"])
+        installed = installed_of(e["name"], e["arch"])
         if installed:
             reason = "dependency not needed: the root already has %s" \
                 % _pkg_nevra(installed[0])
@@ -188,7 +222,7 @@ def after_resolve(sack, items, transaction, entries):
             reason = "dependency not needed: no requested package requires it"
         extra.append(Item(e, "dependency", "skip", reason,
                           _pkg_nevra(installed[0]) if installed else None))
-    return items + extra
+    return extra
 
 
 def explain(sack, pkg):

@@ -4,6 +4,8 @@ An image updater calls replay(new_root, store) after unpacking the new root
 and before its first boot; `persistrepo replay` is the same call. Everything
 goes through the dnf API in one transaction inside the new root; the capture
 plugin is never loaded (no init_plugins), so nothing is persisted twice.
+Where there is no dnf, rpm_engine installs the same plan (_engine).
+Python 2.7 compatible (what EL7 runs of it).
 """
 
 import gc
@@ -186,21 +188,14 @@ def _make_base(root, store, enablerepos, workdir, dry_run, persistdir=None):
 
 
 def _check_store(store, stored, base, keys):
-    """Check every stored package (stored: the store's entries, those left
-    out by --exclude too); return ({filename: why}, {filename: key_id})."""
+    """trust.check_store with the sums dnf read from the store's repodata;
+    the refused are hidden from dnf."""
     import hawkey
     sums = {}
     for pkg in base.sack.query(flags=hawkey.IGNORE_EXCLUDES).filter(
             reponame=plan.STORE_REPO):
         sums[os.path.basename(pkg.location)] = trust.hexsum(pkg.chksum)
-    refused, signers = {}, {}
-    for e in stored:
-        why, key_id = trust.check_entry(store.layout.package(e["filename"]), e,
-                                        sums.get(e["filename"]), keys, store.layout.root)
-        if why:
-            refused[e["filename"]] = why
-        elif key_id:
-            signers[e["filename"]] = key_id
+    refused, signers = trust.check_store(store, stored, sums, keys)
     if refused:
         bad = base.sack.query().filterm(reponame=plan.STORE_REPO).filter(
             location=sorted(refused))
@@ -319,17 +314,29 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
                               % problem.message)
         args = (result, store, stored, entries, new_root, dry_run, skip_broken, enablerepos,
                 persistdir)
+        engine = _engine()
         if not entries:  # an empty store (as the package ships it) has no repodata yet
             _finish(result, [])
         elif dry_run:
-            _replay(*args)
+            engine(*args)
         else:
-            _in_child(result, lambda: _replay(*args), store)
+            _in_child(result, lambda: engine(*args), store)
             result.dnf5_state = dnf5.record_reasons(new_root, result.items)
     result.finished_at = report.utc_now()
     if write_report and not dry_run and result.status != "nothing-to-do":
         report.write(result)
     return result
+
+
+def _engine():
+    """What installs: dnf where its Python API imports (its solver, its
+    history, module streams), else rpm's own transaction set (EL7, where
+    yum 3.4.3 has no API to install into another root under this plan;
+    docs/replay.md, "Without dnf"). Chosen here only."""
+    if compat.has_dnf():
+        return _replay
+    from persistrepo.replay import rpm_engine
+    return rpm_engine.replay
 
 
 def _without(entries, exclude, store_root):

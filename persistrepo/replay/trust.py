@@ -128,6 +128,21 @@ def check_entry(path, entry, repodata_sha256, keys, store_root=None):
     return why, key_id
 
 
+def check_store(store, stored, sums, keys):
+    """Check every stored package (stored: the store's entries, those left
+    out by --exclude too) against sums ({filename: the repodata's sha256});
+    return ({filename: why refused}, {filename: signing key id})."""
+    refused, signers = {}, {}
+    for e in stored:
+        why, key_id = check_entry(store.layout.package(e["filename"]), e,
+                                  sums.get(e["filename"]), keys, store.layout.root)
+        if why:
+            refused[e["filename"]] = why
+        elif key_id:
+            signers[e["filename"]] = key_id
+    return refused, signers
+
+
 def hexsum(chksum):
     """A hawkey (type, bytes) checksum as hex, or None."""
     if not chksum:

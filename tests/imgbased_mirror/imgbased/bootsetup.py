@@ -41,6 +41,14 @@ def remove_entries(layer, boot="/boot"):
         set_default(left[-1] if left else "", boot)
 
 
+def _makedirs(path):
+    """os.makedirs(path, exist_ok=True), also under Python 2.7: on EL7
+    imgbased is a Python 2 package, and persistrepo's trigger (EL7's 2.7)
+    imports this module."""
+    if not os.path.isdir(path):
+        os.makedirs(path)
+
+
 class BootSetupHandler(object):
     """Lines 14-20: the layer is the LV mounted at root (LVM.LV.try_find,
     through findmnt)."""
@@ -84,10 +92,10 @@ class BootSetupHandler(object):
             boot_path = "/%s/%s" % (self._layer, os.path.basename(vmlinuz))
             if boot_path in installed:
                 continue
-            os.makedirs(os.path.join("/boot", self._layer), exist_ok=True)
+            _makedirs(os.path.join("/boot", self._layer))
             for f in kfiles:
                 shutil.copy(f, os.path.join("/boot", self._layer))
-            os.makedirs("/boot/loader/entries", exist_ok=True)
+            _makedirs("/boot/loader/entries")
             with open("/boot/loader/entries/%s-%s.conf" % (self._layer, kver), "w") as f:
                 f.write("title %s\nlinux %s\n" % (self._layer, boot_path))
         set_default(self._layer)

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 
 from yum import Errors, logginglevels, plugins
@@ -124,7 +125,14 @@ class TransactionWrapper(object):
         out, _ = proc.communicate(json.dumps(request).encode('utf-8'))
         if proc.returncode != 0:
             raise RuntimeError('rpmts.py failed with %d' % proc.returncode)
-        result = json.loads(out.decode('utf-8').strip().splitlines()[-1])
+        lines = out.decode('utf-8').strip().splitlines()
+        # What the scriptlets printed is shown (output.py,
+        # YumCliRPMCallBack.scriptout, which RPMTransaction._scriptout calls).
+        for line in lines[:-1]:
+            if line:
+                sys.stdout.write(line + '\n')
+        sys.stdout.flush()
+        result = json.loads(lines[-1])
         if result is None:
             return None
         return [(e[0], tuple(e[1])) for e in result]
