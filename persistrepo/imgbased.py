@@ -532,8 +532,10 @@ def lacking_clause(layer):
 
 
 def lacking_fix(layer):
-    return ("persist it ('dnf persist add NAME', or 'persistrepo add' its RPM file), then run "
-            "'%s'" % replay_command(layer))
+    from persistrepo import compat
+    how = ("'dnf persist add NAME', or 'persistrepo add' its RPM file" if compat.has_dnf()
+           else "'persistrepo add' its RPM file")  # EL7: yum has no persist add
+    return "persist it (%s), then run '%s'" % (how, replay_command(layer))
 
 
 IMAGE_UPDATE_PACKAGES = ("ovirt-node-ng-image-update", "redhat-virtualization-host-image-update")

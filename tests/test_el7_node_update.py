@@ -223,11 +223,13 @@ def test_yum_installing_the_image_update_replays_into_the_new_layer(el7_node):
                   repos=["vendor"])
         assert "persist_rpm: persisted kernel-core-9.9-1.noarch" in out, out
         # yum's plugin was not loaded when persistrepo was installed, and yum
-        # deleted the files: the admin adds them, as the warning says.
+        # deleted the files: the admin adds them, as the warning's persistrepo add does
+        # (yumdownloader, its download half, is not here: no yum repos to fetch from).
         assert sorted(x for x in out.splitlines() if "persist_rpm: warning" in x) == [
-            "persist_rpm: warning: persistrepo's own package %s-0.1.0-1.noarch is not "
-            "persisted; the next image will lack persistrepo; fix: persistrepo add FILE (its "
-            "RPM)" % name for name in sorted(OWN)], out
+            "persist_rpm: warning: persistrepo's own package {0}-0.1.0-1.noarch is not "
+            "persisted; the next image will lack persistrepo; fix: yumdownloader "
+            "--destdir=/var/tmp/persist {0}-0.1.0-1.noarch && persistrepo add "
+            "/var/tmp/persist/*.rpm".format(name) for name in sorted(OWN)], out
         proc = on_layer(node, L1, ["persistrepo", "add"] + [local(world, p)["local"]
                                                             for p in world["own"]])
         assert proc.returncode == 0, proc.stdout

@@ -176,8 +176,8 @@ def _commit(conduit, txn):
         # deletes its downloads (keepcache=0): the admin adds the files (the
         # dnf plugin fetches them from a repo instead).
         conduit.error(2, "persist_rpm: warning: persistrepo's own package %s is not persisted; "
-                         "the next image will lack persistrepo; fix: persistrepo add FILE "
-                         "(its RPM)" % nevra)
+                         "the next image will lack persistrepo; fix: %s"
+                      % (nevra, capture.yum_fix_template(txn.store).format(nevra=nevra)))
     from persistrepo import commands
     line = commands.image_update_line([p.name for p in installed],
                                       bool(rpmdb.searchNevra(name="persistrepo-imgbased")),
