@@ -214,6 +214,19 @@ def write_many(files, tmpdir, durable=True):
         fsync_dir(directory)
 
 
+def append_to(path, data):
+    """Append bytes to an existing regular file, unsynced (a cache its
+    reader checks: a torn end makes the whole file unused)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
+
+
 def _write_batch(items, tmpdir, durable=True):
     staged = []
     try:

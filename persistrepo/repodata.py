@@ -105,47 +105,54 @@ def chunk_file_identity(layout, sha256):
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    return "%d.%d.%d.%d" % (st.st_ino, _ns(st, "mtime"), _ns(st, "ctime"), st.st_size)
-
-
-def _ns(st, which):
+    if _HAS_NS:
+        return "%d.%d.%d.%d" % (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
     # Python 2 has no st_mtime_ns: its float seconds are precise to the microsecond.
-    return getattr(st, "st_%s_ns" % which, None) or int(getattr(st, "st_" + which) * 1e9)
+    return "%d.%d.%d.%d" % (st.st_ino, int(st.st_mtime * 1e9), int(st.st_ctime * 1e9),
+                            st.st_size)
 
 
-def save_pack(layout, packed):
+_HAS_NS = hasattr(os.stat_result, "st_mtime_ns")
+
+
+def save_pack(layout, packed, append=False):
     """Keep the chunks of the packages whose chunk files were checked or
     written in this write ([(sha256, identity of the file, chunks)]) in one
     file, chunks.pack, so that the next write reads one file rather than one
-    per package. Unsynced like the chunk files: a damaged pack is not used,
-    and a pack that cannot be written leaves the old one, still sound."""
+    per package; with append, add them at the end of the pack (a later
+    record of a package stands for it). Unsynced like the chunk files: a
+    damaged pack is not used, and a pack that cannot be written leaves the
+    old one, still sound."""
     data = "\0".join("\0".join([sha256, identity] + [chunks[k] for k in KINDS])
                      for sha256, identity, chunks in packed).encode("utf-8")
     try:
-        fsutil.write_many({layout.chunk_pack: data}, layout.tmp, durable=False)
+        if append:
+            fsutil.append_to(layout.chunk_pack, b"\0" + data)
+        else:
+            fsutil.write_many({layout.chunk_pack: data}, layout.tmp, durable=False)
     except (IOError, OSError):
         pass
 
 
 def load_pack(layout):
-    """{sha256: (identity, chunks)} of chunks.pack, each checked as
-    load_chunks checks a chunk file; {} if there is none or any part of it
-    is not sound. An entry stands for its chunk file only while that file's
-    identity (chunk_file_identity) is the recorded one."""
+    """({sha256: (identity, chunks)}, number of records) of chunks.pack, each
+    checked as load_chunks checks a chunk file; ({}, 0) if there is none or
+    any part of it is not sound. An entry stands for its chunk file only
+    while that file's identity (chunk_file_identity) is the recorded one."""
     if not os.path.lexists(layout.chunk_pack):
-        return {}
+        return {}, 0
     try:
         parts = fsutil.read_store_file(layout.chunk_pack).decode("utf-8").split("\0")
     except (PersistError, IOError, OSError, UnicodeDecodeError):
-        return {}
+        return {}, 0
     found = {}
     for at in range(0, len(parts), 5):
         sha256, identity, chunks = parts[at], parts[at + 1:at + 2], parts[at + 2:at + 5]
         if not names.is_sha256(sha256) or not identity or \
                 not _PACK_IDENTITY.match(identity[0]) or not _are_chunks_of(sha256, chunks):
-            return {}
+            return {}, 0
         found[sha256] = (identity[0], dict(zip(KINDS, chunks)))
-    return found
+    return found, (len(parts) + 4) // 5
 
 
 _PACK_IDENTITY = re.compile(r"[0-9]{1,30}(\.[0-9]{1,30}){3}\Z")

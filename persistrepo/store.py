@@ -301,29 +301,35 @@ class Store(object):
         """Repodata for index from the packages' chunks: made in this write,
         else from chunks.pack where a chunk file is unchanged since the pack
         recorded it, else from chunks/ (refresh, use_pack=False, reads every
-        file). The chunk files this write checked or wrote go to the pack."""
+        file). The chunk files this write checked or wrote go to the pack:
+        appended to a sound pack, unless its records no longer used would
+        then be more than a quarter of it; else the pack is written anew."""
         made = made or {}
-        packed = repodata.load_pack(self.layout) if use_pack else {}
-        docs, pack = [], []
+        packed, records = repodata.load_pack(self.layout) if use_pack else ({}, 0)
+        docs, kept, fresh = [], [], []
         for e in index.entries():
             sha256 = e["sha256"]
             identity = repodata.chunk_file_identity(self.layout, sha256)
             hit = packed.get(sha256)
             if sha256 not in made and hit is not None and hit[0] == identity:
-                chunks = hit[1]
-            else:
-                chunks = self._chunks_of(e, made)
-                if chunks is None:
-                    continue
-                identity = repodata.chunk_file_identity(self.layout, sha256)
-                if sha256 in made and (identity is None or identity.rsplit(".", 1)[1] !=
-                                       str(len(repodata.chunk_file(chunks)))):
-                    identity = None  # a file this write did not make: the next one reads it
+                docs.append(hit[1])
+                kept.append((sha256, identity, hit[1]))
+                continue
+            chunks = self._chunks_of(e, made)
+            if chunks is None:
+                continue
+            identity = repodata.chunk_file_identity(self.layout, sha256)
+            if sha256 in made and (identity is None or identity.rsplit(".", 1)[1] !=
+                                   str(len(repodata.chunk_file(chunks)))):
+                identity = None  # a file this write did not make: the next one reads it
             docs.append(chunks)
             if identity is not None:
-                pack.append((sha256, identity, chunks))
+                fresh.append((sha256, identity, chunks))
         repodata.write(self.layout, docs, index.generation, modules.yaml(index.entries()))
-        repodata.save_pack(self.layout, pack)
+        if not records or 4 * (records - len(kept)) > records + len(fresh):
+            repodata.save_pack(self.layout, kept + fresh)
+        elif fresh:
+            repodata.save_pack(self.layout, fresh, append=True)
 
     def _drop_unused_chunks(self, index):
         used = set(e["sha256"] + ".xml" for e in index.packages.values())
