@@ -14,6 +14,7 @@ import shutil
 import stat
 import sys
 import tempfile
+import time
 import zlib
 
 from persistrepo import compat, fsutil, names
@@ -176,9 +177,11 @@ def referenced_files(repomd_path):
     return set(os.path.basename(r.location_href) for r in repomd.records)
 
 
-def write(layout, chunk_docs, revision, modules_yaml=None):
+def write(layout, chunk_docs, revision, modules_yaml=None, also=None):
     """Write repodata for chunk_docs (and modules_yaml, a "modules" record,
-    when given) aside, then swap repomd.xml in atomically.
+    when given) aside, then swap repomd.xml in atomically. also: other
+    files ({path: bytes}, the index) written with the data files, in the
+    same batch of fsyncs.
 
     Data files carry their checksum in their names, so the new ones never
     overwrite the old ones. Files of the previous repomd.xml are kept for
@@ -187,7 +190,7 @@ def write(layout, chunk_docs, revision, modules_yaml=None):
     import createrepo_c as cr
     work = tempfile.mkdtemp(dir=layout.tmp)
     try:
-        keep = _write_aside(layout, work, chunk_docs, revision, modules_yaml)
+        keep = _write_aside(layout, work, chunk_docs, revision, modules_yaml, also or {})
     except cr.CreaterepoCError as e:
         # createrepo_c reports a full disk (or any write error) this way.
         raise PersistError("cannot write the repodata of %s (%s); the next write or "
@@ -200,33 +203,30 @@ def write(layout, chunk_docs, revision, modules_yaml=None):
             fsutil.unlink_if_exists(path)
 
 
-def _write_aside(layout, work, chunk_docs, revision, modules_yaml):
-    """Write the data files in work, move them in and swap repomd.xml in;
-    return the names of this and the previous generation's files."""
+def _write_aside(layout, work, chunk_docs, revision, modules_yaml, also):
+    """Write the data files (and also) aside and move them in, then swap
+    repomd.xml in; return the names of this and the previous generation's
+    files."""
     import createrepo_c as cr
     repomd = cr.Repomd()
     repomd.set_revision(str(revision))
+    files = dict(also)
     for kind, cls in sorted(_xml_classes().items()):
-        path = os.path.join(work, "%s.xml.gz" % kind)
         head, tail = _xml_frame(cls, work, kind, len(chunk_docs))
         text = head + "".join(doc[kind] for doc in chunk_docs).encode("utf-8") + tail
-        repomd.set_record(_record(cr, kind, path, _gzip(text), text))
+        data = _gzip(text)
+        record = _record(cr, kind, "%s.xml.gz" % kind, data, text)
+        files[os.path.join(layout.root, record.location_href)] = data
+        repomd.set_record(record)
     if modules_yaml is not None:
-        path = os.path.join(work, "modules.yaml")
-        with open(path, "wb") as f:
-            f.write(modules_yaml.encode("utf-8"))
-        record = cr.RepomdRecord("modules", path)
-        record.fill(cr.SHA256)
-        record.rename_file()
+        data = modules_yaml.encode("utf-8")
+        record = _record(cr, "modules", "modules.yaml", data)
+        files[os.path.join(layout.root, record.location_href)] = data
         repomd.set_record(record)
     repomd.sort_records()
     keep = set(os.path.basename(r.location_href) for r in repomd.records)
     previous = referenced_files(os.path.join(layout.repodata, "repomd.xml"))
-    fsutil.fsync_files([os.path.join(work, name) for name in sorted(keep)])
-    for name in keep:
-        os.chmod(os.path.join(work, name), fsutil.FILE_MODE)
-        os.rename(os.path.join(work, name), os.path.join(layout.repodata, name))
-    fsutil.fsync_dir(layout.repodata)
+    fsutil.write_many(files, layout.tmp)
     fsutil.write_atomic(os.path.join(layout.repodata, "repomd.xml"),
                         repomd.xml_dump().encode("utf-8"), layout.tmp)
     return keep | previous
@@ -242,7 +242,6 @@ def _xml_frame(cls, work, kind, count):
     xml.close()
     with open(path, "rb") as f:
         head, _, tail = f.read().rpartition(b"</")
-    os.unlink(path)
     return head, b"</" + tail
 
 
@@ -256,19 +255,21 @@ def _gzip(text):
     return gz.compress(text) + gz.flush()
 
 
-def _record(cr, kind, path, data, text):
-    """Write data (text, compressed) at path and its repomd record, renamed to
-    its checksum, with the checksums and sizes of both computed here (what
-    RepomdRecord.fill would read the file again for)."""
-    with open(path, "wb") as f:
-        f.write(data)
-    record = cr.RepomdRecord(kind, path)
-    record.checksum_type = record.checksum_open_type = "sha256"
+def _record(cr, kind, name, data, text=None):
+    """The repomd record of a data file that holds data (text, compressed,
+    if given), named repodata/CHECKSUM-name as createrepo_c names it, with
+    the checksums and sizes computed here (RepomdRecord.fill would read
+    the file again for them)."""
+    record = cr.RepomdRecord(kind, None)
+    record.checksum_type = "sha256"
     record.checksum = hashlib.sha256(data).hexdigest()
-    record.checksum_open = hashlib.sha256(text).hexdigest()
-    record.size, record.size_open = len(data), len(text)
-    record.timestamp = int(os.stat(path).st_mtime)
-    record.rename_file()
+    record.size = len(data)
+    if text is not None:
+        record.checksum_open_type = "sha256"
+        record.checksum_open = hashlib.sha256(text).hexdigest()
+        record.size_open = len(text)
+    record.timestamp = int(time.time())
+    record.location_href = "repodata/%s-%s" % (record.checksum, name)
     return record
 
 
