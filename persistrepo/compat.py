@@ -403,11 +403,6 @@ def start_writeback(fd):
         fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # novm
 
 
-def createrepo_chunk(xml):
-    """An XML chunk in the string type createrepo_c's add_chunk takes."""
-    return xml.encode("utf-8") if PY2 and not isinstance(xml, bytes) else xml
-
-
 def write_text(stream, value):
     """Write text to a stream; Python 2 would encode it as ASCII on a pipe."""
     if PY2 and not isinstance(value, bytes):

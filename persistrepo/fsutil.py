@@ -202,21 +202,41 @@ def write_atomic(path, data, tmpdir):
     write_many({path: data}, tmpdir)
 
 
-def write_many(files, tmpdir, durable=True):
+def write_many(files, tmpdir, durable=True, sync_with=()):
     """Write files ({path: bytes}) each aside in tmpdir, fsynced, and renamed
     into place; their writeback is started together before the first fsync
     waits, and each directory is fsynced once. Not durable: renamed into
-    place unsynced (a cache its reader checks and can make again)."""
+    place unsynced (a cache its reader checks and can make again).
+    sync_with: files already written that must be on disk before any of
+    these is renamed into place, fsynced in the same batch."""
     items = sorted(files.items())
+    sync_with = list(sync_with)
+    fsync_files(sync_with[:-_BATCH])
     for start in range(0, len(items), _BATCH):
-        _write_batch(items[start:start + _BATCH], tmpdir, durable)
+        _write_batch(items[start:start + _BATCH], tmpdir, durable,
+                     sync_with[-_BATCH:] if start == 0 else ())
     for directory in sorted(set(os.path.dirname(p) for p, _ in items)) if durable else ():
         fsync_dir(directory)
 
 
-def _write_batch(items, tmpdir, durable=True):
-    staged = []
+def append_to(path, data):
+    """Append bytes to an existing regular file, unsynced (a cache its
+    reader checks: a torn end makes the whole file unused)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
+
+
+def _write_batch(items, tmpdir, durable=True, sync_with=()):
+    staged, others = [], []
+    try:
+        for path in sync_with:
+            others.append(os.open(path, os.O_RDONLY | os.O_NOFOLLOW))
         for path, data in items:
             tmp = _unused_name(tmpdir, ".part")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
@@ -225,10 +245,12 @@ def _write_batch(items, tmpdir, durable=True):
                 data = data[os.write(fd, data):]
             os.fchmod(fd, FILE_MODE)
         if durable:
-            _fsync_all([fd for fd, _, _ in staged])
+            _fsync_all(others + [fd for fd, _, _ in staged])
         for _, tmp, path in staged:
             os.rename(tmp, path)
     finally:
+        for fd in others:
+            os.close(fd)
         for fd, tmp, _ in staged:
             os.close(fd)
             unlink_if_exists(tmp)

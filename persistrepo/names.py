@@ -61,8 +61,8 @@ _STRING = (type(u""), str)
 def is_whole(value, below):
     """True for a whole number in [0, below): an int, or the long of Python 2's
     rpm bindings and json (never a bool)."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and \
-        0 <= value < below
+    return (type(value) is int or isinstance(value, numbers.Integral) and  # int: the fast path
+            not isinstance(value, bool)) and 0 <= value < below
 
 
 def _fits(pattern, value):

@@ -93,12 +93,13 @@ class Index(object):
 
     def to_bytes(self):
         """One package per line: readable, and fast (no indent keeps json's C encoder)."""
-        lines = ",\n  ".join(json.dumps(e, sort_keys=True) for e in self.entries())
+        lines = ",\n  ".join(_ENCODER.encode(e) for e in self.entries())
         text = '{"format": %d,\n "generation": %d,\n "packages": [\n  %s\n ]\n}\n' \
             % (FORMAT, self.generation, lines)
         return text.encode("utf-8")
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True)  # what json.dumps makes anew for each call
 _TEXT = (type(u""), str)
 _FIELDS = {"filename": _TEXT, "name": _TEXT, "epoch": int, "version": _TEXT,
            "release": _TEXT, "arch": _TEXT, "nevra": _TEXT, "sha256": _TEXT, "size": int,

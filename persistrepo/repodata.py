@@ -14,6 +14,8 @@ import shutil
 import stat
 import sys
 import tempfile
+import time
+import zlib
 
 from persistrepo import compat, fsutil, names
 from persistrepo.errors import BadPackage, PersistError
@@ -104,47 +106,54 @@ def chunk_file_identity(layout, sha256):
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    return "%d.%d.%d.%d" % (st.st_ino, _ns(st, "mtime"), _ns(st, "ctime"), st.st_size)
-
-
-def _ns(st, which):
+    if _HAS_NS:
+        return "%d.%d.%d.%d" % (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
     # Python 2 has no st_mtime_ns: its float seconds are precise to the microsecond.
-    return getattr(st, "st_%s_ns" % which, None) or int(getattr(st, "st_" + which) * 1e9)
+    return "%d.%d.%d.%d" % (st.st_ino, int(st.st_mtime * 1e9), int(st.st_ctime * 1e9),
+                            st.st_size)
 
 
-def save_pack(layout, packed):
+_HAS_NS = hasattr(os.stat_result, "st_mtime_ns")
+
+
+def save_pack(layout, packed, append=False):
     """Keep the chunks of the packages whose chunk files were checked or
     written in this write ([(sha256, identity of the file, chunks)]) in one
     file, chunks.pack, so that the next write reads one file rather than one
-    per package. Unsynced like the chunk files: a damaged pack is not used,
-    and a pack that cannot be written leaves the old one, still sound."""
+    per package; with append, add them at the end of the pack (a later
+    record of a package stands for it). Unsynced like the chunk files: a
+    damaged pack is not used, and a pack that cannot be written leaves the
+    old one, still sound."""
     data = "\0".join("\0".join([sha256, identity] + [chunks[k] for k in KINDS])
                      for sha256, identity, chunks in packed).encode("utf-8")
     try:
-        fsutil.write_many({layout.chunk_pack: data}, layout.tmp, durable=False)
+        if append:
+            fsutil.append_to(layout.chunk_pack, b"\0" + data)
+        else:
+            fsutil.write_many({layout.chunk_pack: data}, layout.tmp, durable=False)
     except (IOError, OSError):
         pass
 
 
 def load_pack(layout):
-    """{sha256: (identity, chunks)} of chunks.pack, each checked as
-    load_chunks checks a chunk file; {} if there is none or any part of it
-    is not sound. An entry stands for its chunk file only while that file's
-    identity (chunk_file_identity) is the recorded one."""
+    """({sha256: (identity, chunks)}, number of records) of chunks.pack, each
+    checked as load_chunks checks a chunk file; ({}, 0) if there is none or
+    any part of it is not sound. An entry stands for its chunk file only
+    while that file's identity (chunk_file_identity) is the recorded one."""
     if not os.path.lexists(layout.chunk_pack):
-        return {}
+        return {}, 0
     try:
         parts = fsutil.read_store_file(layout.chunk_pack).decode("utf-8").split("\0")
     except (PersistError, IOError, OSError, UnicodeDecodeError):
-        return {}
+        return {}, 0
     found = {}
     for at in range(0, len(parts), 5):
         sha256, identity, chunks = parts[at], parts[at + 1:at + 2], parts[at + 2:at + 5]
         if not names.is_sha256(sha256) or not identity or \
                 not _PACK_IDENTITY.match(identity[0]) or not _are_chunks_of(sha256, chunks):
-            return {}
+            return {}, 0
         found[sha256] = (identity[0], dict(zip(KINDS, chunks)))
-    return found
+    return found, (len(parts) + 4) // 5
 
 
 _PACK_IDENTITY = re.compile(r"[0-9]{1,30}(\.[0-9]{1,30}){3}\Z")
@@ -168,9 +177,11 @@ def referenced_files(repomd_path):
     return set(os.path.basename(r.location_href) for r in repomd.records)
 
 
-def write(layout, chunk_docs, revision, modules_yaml=None):
+def write(layout, chunk_docs, revision, modules_yaml=None, also=None):
     """Write repodata for chunk_docs (and modules_yaml, a "modules" record,
-    when given) aside, then swap repomd.xml in atomically.
+    when given) aside, then swap repomd.xml in atomically. also: other
+    files ({path: bytes}, the index) written with the data files, in the
+    same batch of fsyncs.
 
     Data files carry their checksum in their names, so the new ones never
     overwrite the old ones. Files of the previous repomd.xml are kept for
@@ -179,7 +190,7 @@ def write(layout, chunk_docs, revision, modules_yaml=None):
     import createrepo_c as cr
     work = tempfile.mkdtemp(dir=layout.tmp)
     try:
-        keep = _write_aside(layout, work, chunk_docs, revision, modules_yaml)
+        keep = _write_aside(layout, work, chunk_docs, revision, modules_yaml, also or {})
     except cr.CreaterepoCError as e:
         # createrepo_c reports a full disk (or any write error) this way.
         raise PersistError("cannot write the repodata of %s (%s); the next write or "
@@ -192,44 +203,74 @@ def write(layout, chunk_docs, revision, modules_yaml=None):
             fsutil.unlink_if_exists(path)
 
 
-def _write_aside(layout, work, chunk_docs, revision, modules_yaml):
-    """Write the data files in work, move them in and swap repomd.xml in;
-    return the names of this and the previous generation's files."""
+def _write_aside(layout, work, chunk_docs, revision, modules_yaml, also):
+    """Write the data files (and also) aside and move them in, then swap
+    repomd.xml in; return the names of this and the previous generation's
+    files."""
     import createrepo_c as cr
     repomd = cr.Repomd()
     repomd.set_revision(str(revision))
+    files = dict(also)
     for kind, cls in sorted(_xml_classes().items()):
-        stat = cr.ContentStat(cr.SHA256)
-        path = os.path.join(work, "%s.xml.gz" % kind)
-        xml = cls(path, cr.GZ_COMPRESSION, stat)
-        xml.set_num_of_pkgs(len(chunk_docs))
-        for doc in chunk_docs:
-            xml.add_chunk(compat.createrepo_chunk(doc[kind]))
-        xml.close()
-        record = cr.RepomdRecord(kind, path)
-        record.load_contentstat(stat)
-        record.fill(cr.SHA256)
-        record.rename_file()
+        head, tail = _xml_frame(cls, work, kind, len(chunk_docs))
+        text = head + "".join(doc[kind] for doc in chunk_docs).encode("utf-8") + tail
+        data = _gzip(text)
+        record = _record(cr, kind, "%s.xml.gz" % kind, data, text)
+        files[os.path.join(layout.root, record.location_href)] = data
         repomd.set_record(record)
     if modules_yaml is not None:
-        path = os.path.join(work, "modules.yaml")
-        with open(path, "wb") as f:
-            f.write(modules_yaml.encode("utf-8"))
-        record = cr.RepomdRecord("modules", path)
-        record.fill(cr.SHA256)
-        record.rename_file()
+        data = modules_yaml.encode("utf-8")
+        record = _record(cr, "modules", "modules.yaml", data)
+        files[os.path.join(layout.root, record.location_href)] = data
         repomd.set_record(record)
     repomd.sort_records()
     keep = set(os.path.basename(r.location_href) for r in repomd.records)
     previous = referenced_files(os.path.join(layout.repodata, "repomd.xml"))
-    fsutil.fsync_files([os.path.join(work, name) for name in sorted(keep)])
-    for name in keep:
-        os.chmod(os.path.join(work, name), fsutil.FILE_MODE)
-        os.rename(os.path.join(work, name), os.path.join(layout.repodata, name))
-    fsutil.fsync_dir(layout.repodata)
+    fsutil.write_many(files, layout.tmp)
     fsutil.write_atomic(os.path.join(layout.repodata, "repomd.xml"),
                         repomd.xml_dump().encode("utf-8"), layout.tmp)
     return keep | previous
+
+
+def _xml_frame(cls, work, kind, count):
+    """The bytes a createrepo_c XML file of count packages holds before and
+    after its package chunks, as createrepo_c itself writes them."""
+    import createrepo_c as cr
+    path = os.path.join(work, "%s.frame" % kind)
+    xml = cls(path, cr.NO_COMPRESSION)
+    xml.set_num_of_pkgs(count)
+    xml.close()
+    with open(path, "rb") as f:
+        head, _, tail = f.read().rpartition(b"</")
+    return head, b"</" + tail
+
+
+# Fast gzip: readers (librepo, libsolv, yum, createrepo_c) take any level, and
+# the higher ones cost a write of N packages twice the time for a sixth less.
+GZIP_LEVEL = 1
+
+
+def _gzip(text):
+    gz = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return gz.compress(text) + gz.flush()
+
+
+def _record(cr, kind, name, data, text=None):
+    """The repomd record of a data file that holds data (text, compressed,
+    if given), named repodata/CHECKSUM-name as createrepo_c names it, with
+    the checksums and sizes computed here (RepomdRecord.fill would read
+    the file again for them)."""
+    record = cr.RepomdRecord(kind, None)
+    record.checksum_type = "sha256"
+    record.checksum = hashlib.sha256(data).hexdigest()
+    record.size = len(data)
+    if text is not None:
+        record.checksum_open_type = "sha256"
+        record.checksum_open = hashlib.sha256(text).hexdigest()
+        record.size_open = len(text)
+    record.timestamp = int(time.time())
+    record.location_href = "repodata/%s-%s" % (record.checksum, name)
+    return record
 
 
 def _data_file(layout, href):

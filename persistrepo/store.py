@@ -214,13 +214,12 @@ class Store(object):
         """adds: [(staged_path, entry)]; removes: [filename]; index: the index
         as read under this lock (read again if not given); chunks: {sha256:
         chunks} made for the staged files, kept in chunks/ first. The staged
-        files are fsynced before the journal names them: a hardlinked one
-        (dnf's cache) may not be on disk yet."""
+        files are fsynced with the journal, before it is renamed into place
+        to name them: a hardlinked one (dnf's cache) may not be on disk yet."""
         if chunks:
             repodata.save_new_chunks(self.layout, chunks)
         if not adds and not removes:
             return
-        fsutil.fsync_files([p for p, _ in adds])
         if index is None:
             index = record.load_index(self.layout.index)
         # What an add replaces (another build under the same file name) goes
@@ -236,8 +235,8 @@ class Store(object):
                    "removes": sorted(set(removes)),
                    "removed_entries": [index.packages[n] for n in sorted(set(removes))
                                        if n in index.packages] + replaced}
-        fsutil.write_atomic(self.layout.journal, json.dumps(journal).encode("utf-8"),
-                            self.layout.tmp)
+        fsutil.write_many({self.layout.journal: json.dumps(journal).encode("utf-8")},
+                          self.layout.tmp, sync_with=[p for p, _ in adds])
         self._apply(journal, index, chunks)
 
     def _apply(self, journal, index=None, chunks=None):
@@ -265,7 +264,6 @@ class Store(object):
             if name not in added:
                 index.packages.pop(name, None)
         index.generation += 1
-        fsutil.write_atomic(self.layout.index, index.to_bytes(), self.layout.tmp)
         self._write_repodata(index, chunks)
         for name in journal["removes"]:
             if name not in index.packages:
@@ -298,32 +296,40 @@ class Store(object):
         return chunks
 
     def _write_repodata(self, index, made=None, use_pack=True):
-        """Repodata for index from the packages' chunks: made in this write,
+        """Write index, and repodata for it (index.json and the data files are
+        fsynced together), from the packages' chunks: made in this write,
         else from chunks.pack where a chunk file is unchanged since the pack
         recorded it, else from chunks/ (refresh, use_pack=False, reads every
-        file). The chunk files this write checked or wrote go to the pack."""
+        file). The chunk files this write checked or wrote go to the pack:
+        appended to a sound pack, unless its records no longer used would
+        then be more than a quarter of it; else the pack is written anew."""
         made = made or {}
-        packed = repodata.load_pack(self.layout) if use_pack else {}
-        docs, pack = [], []
+        packed, records = repodata.load_pack(self.layout) if use_pack else ({}, 0)
+        docs, kept, fresh = [], [], []
         for e in index.entries():
             sha256 = e["sha256"]
             identity = repodata.chunk_file_identity(self.layout, sha256)
             hit = packed.get(sha256)
             if sha256 not in made and hit is not None and hit[0] == identity:
-                chunks = hit[1]
-            else:
-                chunks = self._chunks_of(e, made)
-                if chunks is None:
-                    continue
-                identity = repodata.chunk_file_identity(self.layout, sha256)
-                if sha256 in made and (identity is None or identity.rsplit(".", 1)[1] !=
-                                       str(len(repodata.chunk_file(chunks)))):
-                    identity = None  # a file this write did not make: the next one reads it
+                docs.append(hit[1])
+                kept.append((sha256, identity, hit[1]))
+                continue
+            chunks = self._chunks_of(e, made)
+            if chunks is None:
+                continue
+            identity = repodata.chunk_file_identity(self.layout, sha256)
+            if sha256 in made and (identity is None or identity.rsplit(".", 1)[1] !=
+                                   str(len(repodata.chunk_file(chunks)))):
+                identity = None  # a file this write did not make: the next one reads it
             docs.append(chunks)
             if identity is not None:
-                pack.append((sha256, identity, chunks))
-        repodata.write(self.layout, docs, index.generation, modules.yaml(index.entries()))
-        repodata.save_pack(self.layout, pack)
+                fresh.append((sha256, identity, chunks))
+        repodata.write(self.layout, docs, index.generation, modules.yaml(index.entries()),
+                       also={self.layout.index: index.to_bytes()})
+        if not records or 4 * (records - len(kept)) > records + len(fresh):
+            repodata.save_pack(self.layout, kept + fresh)
+        elif fresh:
+            repodata.save_pack(self.layout, fresh, append=True)
 
     def _drop_unused_chunks(self, index):
         used = set(e["sha256"] + ".xml" for e in index.packages.values())
@@ -681,7 +687,6 @@ class Store(object):
                     not fsutil.is_regular(self.layout.chunk_pack):
                 self._quarantine(self.layout.chunk_pack, "not a regular file", report)
             index.generation += 1
-            fsutil.write_atomic(self.layout.index, index.to_bytes(), self.layout.tmp)
             self._write_repodata(index, use_pack=False)
             self._drop_unused_chunks(index)
         return report

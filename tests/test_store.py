@@ -349,6 +349,35 @@ def test_chunk_pack_that_is_not_sound_is_not_used(std_set, store, damage):
         assert cli("--store", store, "verify").returncode == 0
 
 
+def test_chunk_pack_grows_by_appending_and_is_written_anew_when_mostly_unused(std_set, store):
+    """An add appends its package's chunks to chunks.pack rather than writing
+    the pack again; once most of the pack is chunks of packages no longer
+    stored, the next write makes it anew. Either way the next add uses it
+    and the repodata is the store's."""
+    pack = os.path.join(store, ".persistrepo", "chunks.pack")
+
+    def packed():
+        with open(pack, "rb") as f:
+            return f.read()
+
+    assert cli("--store", store, "add", std_set.path("tool", "2.0"),
+               std_set.path("libtool-dep")).returncode == 0
+    first = packed()
+    assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
+    second = packed()
+    assert second.startswith(first + b"\0") and second.count(b"</package>") == 9
+    assert cli("--store", store, "remove", "tool", "libtool-dep", "unsigned").returncode == 0
+    assert cli("--store", store, "add", std_set.path("signed")).returncode == 0
+    third = packed()
+    assert third.count(b"</package>") == 3 and b"<name>signed</name>" in third
+    assert cli("--store", store, "add", std_set.path("epochy", "2.0")).returncode == 0
+    assert packed().startswith(third + b"\0")
+    assert set(repodata_packages(store)) == {"signed-1.0-1.noarch.rpm",
+                                             "epochy-2.0-1.noarch.rpm"}
+    res = cli("--store", store, "verify", "--json")  # sound, if not trusted for replay
+    assert set(p["kind"] for p in json.loads(res.stdout)["problems"]) == {"trust"}
+
+
 # -- configuration ---------------------------------------------------------
 
 def test_cli_reads_persist_dir_from_config(std_set, tmp_path):
