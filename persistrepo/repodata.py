@@ -283,7 +283,8 @@ def _data_file(layout, href):
 
 
 def read_state(layout):
-    """(revision, {location_href: pkgid}) as the current repodata says, or None."""
+    """(revision, {location_href: (pkgid, nevra)}) as the current repodata
+    says, or None; a location listed twice maps to None."""
     import createrepo_c as cr
     repomd_path = os.path.join(layout.repodata, "repomd.xml")
     if not os.path.isfile(repomd_path) or os.path.islink(repomd_path):
@@ -295,7 +296,10 @@ def read_state(layout):
     packages = {}
 
     def collect(pkg):
-        packages[pkg.location_href] = pkg.pkgId
+        # Two records of one location are two packages dnf may take for one file.
+        packages[pkg.location_href] = None if pkg.location_href in packages else (
+            pkg.pkgId, names.nevra(pkg.name, int(pkg.epoch or 0), pkg.version, pkg.release,
+                                   pkg.arch))
 
     path = _data_file(layout, primary[0].location_href)
     if path is None or not fsutil.is_regular(path):

@@ -205,9 +205,9 @@ def _repodata(store, index):
     if revision != str(index.generation):
         problems.append(Problem("drift", "repodata", "revision %s, record generation %d; %s"
                                 % (revision, index.generation, _REFRESH)))
-    recorded = dict((n, e["sha256"]) for n, e in index.packages.items())
+    recorded = dict((n, (e["sha256"], e["nevra"])) for n, e in index.packages.items())
     for name in sorted(set(recorded) | set(packages)):
-        if recorded.get(name) != packages.get(name):
+        if name not in recorded or name not in packages or recorded[name] != packages[name]:
             problems.append(Problem("drift", name, "repodata and provenance record "
                                     "disagree; %s" % _REFRESH))
     return problems + _modules(store, index.entries())

@@ -679,3 +679,46 @@ def test_with_removed_a_symlink_adds_go_on_and_removals_are_refused(store, std_s
     assert cli("--store", store, "refresh").returncode == 1
     assert cli("--store", store, "remove", "unsigned").returncode == 0
     healthy(store, BASE)
+
+
+# -- 6b. Replay installs only what the provenance record lists -----------------------
+
+@pytest.mark.parametrize("name, version", [("libfoo", "2.0"), ("app", "1.0")],
+                         ids=["newer-dependency", "another-build-of-a-requested-nevra"])
+def test_a_package_smuggled_into_the_repodata_only_is_never_replayed(tmp_path, builder,
+                                                                    name, version):
+    """Repodata regenerated over the store with a newer build of a stored
+    dependency (dnf would pick it), or another build of a requested NEVRA:
+    replay leaves it out, says so in one line, and installs the recorded set.
+    verify names it, refresh repairs it."""
+    from tests.test_replay import image, store_of
+    b = builder.build
+    store = store_of(tmp_path, (b("app", requires=["libfoo"]), "user"),
+                     (b("libfoo", "1.0"), "dependency"))
+    smuggled = os.path.join(store.layout.root, "smuggled")
+    os.mkdir(smuggled)
+    shutil.copy(b(name, version, files={"/etc/evil": "x\n"}), smuggled)
+    location = "smuggled/%s-%s-1.noarch.rpm" % (name, version)
+    subprocess.run(["createrepo_c", "--quiet", store.layout.root], check=True)
+    assert location in repodata_packages(store.layout.root)
+
+    root = image(tmp_path, [b("imgpkg")])
+    res = no_traceback(cli("replay", "--installroot", root, "--store", store.layout.root))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert bed.installed(root) == {"imgpkg-1.0-1.noarch", "app-1.0-1.noarch",
+                                   "libfoo-1.0-1.noarch"}
+    assert not os.path.lexists(os.path.join(root, "etc/evil"))
+    [line] = [l for l in res.stdout.splitlines() if l.startswith("refused ")]
+    assert line.startswith("refused %s: " % location)
+    assert "not in the provenance record" in line and "verify" in line and "refresh" in line
+
+    res = no_traceback(cli("--store", store.layout.root, "verify"))
+    assert res.returncode != 0
+    assert location in res.stdout + res.stderr
+    assert cli("--store", store.layout.root, "refresh").returncode == 0
+    assert location not in repodata_packages(store.layout.root)
+    assert cli("--store", store.layout.root, "verify").returncode == 0
+    clean = image(tmp_path, [b("imgpkg")], name="clean")
+    res = no_traceback(cli("replay", "--installroot", clean, "--store", store.layout.root))
+    assert res.returncode == 0 and "refused" not in res.stdout, res.stdout + res.stderr
+    assert bed.installed(clean) == bed.installed(root)

@@ -12,6 +12,7 @@ from functools import cmp_to_key
 
 from persistrepo import compat
 from persistrepo.record import nevra
+from persistrepo.replay import trust
 
 STORE_REPO = "persistrepo-store"
 REQUESTED_REASONS = ("user", "unknown")
@@ -83,11 +84,13 @@ def candidates(entries):
 
 
 def _store_pkg(sack, entry):
+    """The store repo's package that is exactly entry (not another one of its
+    NEVRA that the repodata lists elsewhere), or None."""
     import hawkey
     q = sack.query(flags=hawkey.IGNORE_EXCLUDES).filter(
         reponame=STORE_REPO, name=entry["name"], arch=entry["arch"], epoch=entry["epoch"],
         version=entry["version"], release=entry["release"])
-    return q[0] if q else None
+    return next((p for p in q if trust.is_entry(p, entry)), None)
 
 
 def requested(sack, entries, refused):

@@ -46,8 +46,10 @@ def _repodata_sums(store):
     except Exception as e:  # createrepo_c raises several types for bad XML
         raise PersistError("cannot read the store %s's repodata (%s); run 'persistrepo "
                            "verify'" % (store.layout.root, e))
-    return dict((os.path.basename(href), pkgid)
-                for href, pkgid in (state[1] if state else {}).items())
+    # Only a record at the entry's own location counts (not another
+    # directory's file of that name), and one location listed twice not at all.
+    return dict((href, listed[0]) for href, listed in (state[1] if state else {}).items()
+                if listed is not None)
 
 
 def _header(path):

@@ -189,18 +189,22 @@ def _make_base(root, store, enablerepos, workdir, dry_run, persistdir=None):
 
 def _check_store(store, stored, base, keys):
     """trust.check_store with the sums dnf read from the store's repodata;
-    the refused are hidden from dnf."""
+    return (refused, signers) as it does, and [{"filename": location,
+    "reason": why}] for what the repodata lists beyond the record. Only the
+    checked entries stay in dnf's sack."""
     import hawkey
+    in_repodata = base.sack.query(flags=hawkey.IGNORE_EXCLUDES).filter(
+        reponame=plan.STORE_REPO)
     sums = {}
-    for pkg in base.sack.query(flags=hawkey.IGNORE_EXCLUDES).filter(
-            reponame=plan.STORE_REPO):
-        sums[os.path.basename(pkg.location)] = trust.hexsum(pkg.chksum)
+    for pkg in in_repodata:
+        sums[pkg.location] = trust.hexsum(pkg.chksum)
     refused, signers = trust.check_store(store, stored, sums, keys)
-    if refused:
-        bad = base.sack.query().filterm(reponame=plan.STORE_REPO).filter(
-            location=sorted(refused))
-        base.sack.add_excludes(bad)
-    return refused, signers
+    checked = dict((e["filename"], e) for e in stored if e["filename"] not in refused)
+    unchecked = [p for p in in_repodata if not trust.is_entry(p, checked.get(p.location))]
+    base.sack.add_excludes(unchecked)
+    unindexed = sorted(set(trust.unindexed(p, store.layout.root)
+                           for p in unchecked if p.location not in refused))
+    return refused, signers, [{"filename": f, "reason": why} for f, why in unindexed]
 
 
 def _explain_broken(base, items):
@@ -434,8 +438,9 @@ def _replay(result, store, stored, entries, new_root, dry_run, skip_broken, enab
             raise PersistError("cannot read the store %s as a repository (%s); run "
                                "'persistrepo verify'" % (store.layout.root, e))
         keys = trust.Keys(store.keys(), new_root)
-        refused, signers = _check_store(store, stored, base, keys)
-        result.refused = [{"filename": f, "reason": refused[f]} for f in sorted(refused)]
+        refused, signers, unindexed = _check_store(store, stored, base, keys)
+        result.refused = [{"filename": f, "reason": refused[f]}
+                          for f in sorted(refused)] + unindexed
         module_items, module_broken = modules.plan(base, entries)
         items = plan.requested(base.sack, entries, dict(module_broken, **dict(
             (f, "refused: " + why) for f, why in refused.items())))

@@ -16,11 +16,12 @@ origin) are refused.
 
 import binascii
 import os
+import re
 
 from persistrepo import compat, pgp, rpmfile
 from persistrepo.advice import Front
 from persistrepo.errors import BadPackage
-from persistrepo.record import COMMANDLINE
+from persistrepo.record import COMMANDLINE, nevra
 
 def _persistrepo(store_root, words):
     """The persistrepo command that advice names, on store_root where known."""
@@ -141,6 +142,30 @@ def check_store(store, stored, sums, keys):
         elif key_id:
             signers[e["filename"]] = key_id
     return refused, signers
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def is_entry(pkg, entry):
+    """Whether the store repo's hawkey package pkg is exactly the index entry
+    (location, NEVRA and sha256; None: no entry)."""
+    return entry is not None and not pkg.baseurl and pkg.location == entry["filename"] \
+        and hexsum(pkg.chksum) == entry["sha256"] and nevra(
+            pkg.name, pkg.epoch, pkg.version, pkg.release, pkg.arch) == entry["nevra"]
+
+
+def unindexed(pkg, store_root):
+    """(location, why) for a package of the store's repodata that no checked
+    entry is (the repodata was tampered with or is stale), each on one line
+    whatever the repodata says."""
+    def shown(text):
+        return repr(text) if _CONTROL.search(text) else text
+    return shown(pkg.location), (
+        "%s is in the store's repodata but not in the provenance record, so it was never "
+        "checked and replay leaves it out; '%s' names it, '%s' repairs it"
+        % (shown(nevra(pkg.name, pkg.epoch, pkg.version, pkg.release, pkg.arch)),
+           _persistrepo(store_root, "verify"), _persistrepo(store_root, "refresh")))
 
 
 def hexsum(chksum):
