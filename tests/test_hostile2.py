@@ -722,3 +722,71 @@ def test_a_package_smuggled_into_the_repodata_only_is_never_replayed(tmp_path, b
     res = no_traceback(cli("replay", "--installroot", clean, "--store", store.layout.root))
     assert res.returncode == 0 and "refused" not in res.stdout, res.stdout + res.stderr
     assert bed.installed(clean) == bed.installed(root)
+
+
+def edit_primary(store_root, edit):
+    """Rewrite the store's primary metadata as edit(packages) gives it (the
+    createrepo_c packages the repodata lists), as a hand-made repodata would."""
+    import createrepo_c as cr
+    repodata = os.path.join(store_root, "repodata")
+    repomd = cr.Repomd(os.path.join(repodata, "repomd.xml"))
+    [record] = [r for r in repomd.records if r.type == "primary"]
+    packages = []
+    cr.xml_parse_primary(os.path.join(store_root, record.location_href),
+                         pkgcb=packages.append, do_files=False)
+    path = os.path.join(repodata, "edited-primary.xml.gz")
+    packages = edit(packages)
+    primary = cr.PrimaryXmlFile(path)
+    primary.set_num_of_pkgs(len(packages))
+    for pkg in packages:
+        primary.add_pkg(pkg)
+    primary.close()
+    edited = cr.RepomdRecord("primary", path)
+    edited.fill(cr.SHA256)
+    repomd.set_record(edited)
+    write_text(os.path.join(repodata, "repomd.xml"), repomd.xml_dump())
+
+
+def relabelled(packages, name, version, keep):
+    """packages with name's record also (keep) or only listed as version."""
+    [pkg] = [p for p in packages if p.name == name]
+    other = pkg.copy()
+    other.version = version
+    return [p for p in packages if keep or p is not pkg] + [other]
+
+
+@pytest.mark.parametrize("keep", [True, False], ids=["listed-twice", "relabelled"])
+def test_a_stored_file_listed_as_another_nevra_is_named_and_never_replayed_as_such(
+        tmp_path, builder, keep):
+    """The repodata lists a stored file (same location and sha256) as a newer
+    NEVRA, beside its own record or instead of it: verify names the file,
+    replay never takes the other NEVRA, refresh repairs."""
+    from tests.test_replay import image, store_of
+    b = builder.build
+    store = store_of(tmp_path, (b("app", requires=["libfoo"]), "user"),
+                     (b("libfoo", "1.0"), "dependency"))
+    edit_primary(store.layout.root, lambda pkgs: relabelled(pkgs, "libfoo", "2.0", keep))
+    res = no_traceback(cli("--store", store.layout.root, "verify"))
+    assert res.returncode != 0
+    assert "drift: libfoo-1.0-1.noarch.rpm: " in res.stdout, res.stdout + res.stderr
+
+    root = image(tmp_path, [b("imgpkg")])
+    res = no_traceback(cli("replay", "--installroot", root, "--store", store.layout.root))
+    [line] = [l for l in res.stdout.splitlines() if l.startswith("refused ")]
+    assert line.startswith("refused libfoo-1.0-1.noarch.rpm: libfoo-2.0-1.noarch is in the "
+                           "store's repodata but not in the provenance record"), line
+    if keep:
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert bed.installed(root) == {"imgpkg-1.0-1.noarch", "app-1.0-1.noarch",
+                                       "libfoo-1.0-1.noarch"}
+    else:  # what app needs is in the repodata only as what was never recorded
+        assert res.returncode == 1, res.stdout + res.stderr
+        assert bed.installed(root) == {"imgpkg-1.0-1.noarch"}
+
+    assert cli("--store", store.layout.root, "refresh").returncode == 0
+    assert cli("--store", store.layout.root, "verify").returncode == 0
+    clean = image(tmp_path, [b("imgpkg")], name="clean")
+    res = no_traceback(cli("replay", "--installroot", clean, "--store", store.layout.root))
+    assert res.returncode == 0 and "refused" not in res.stdout, res.stdout + res.stderr
+    assert bed.installed(clean) == {"imgpkg-1.0-1.noarch", "app-1.0-1.noarch",
+                                    "libfoo-1.0-1.noarch"}
