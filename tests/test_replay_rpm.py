@@ -134,3 +134,31 @@ def test_on_broken_fail_skip_exclude_and_again(world, no_dnf):
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.splitlines()[-1] == \
         "nothing to do: every requested package is already in the root", res.stdout
+
+
+def test_only_recorded_files_are_installed_whatever_the_repodata_lists(tmp_path, builder,
+                                                                       no_dnf):
+    """Repodata regenerated over the store with a newer build of a stored
+    dependency and another build of a requested NEVRA, in a subdirectory:
+    the engine installs the recorded files, checked against the repodata's
+    records at their own locations only."""
+    b = builder.build
+    store = str(tmp_path / "store")
+    res = run(no_dnf, "--store", store, "add", "--reason", "user", b("app", requires=["libfoo"]))
+    assert res.returncode == 0, res.stderr
+    res = run(no_dnf, "--store", store, "add", "--reason", "dependency", b("libfoo", "1.0"))
+    assert res.returncode == 0, res.stderr
+    smuggled = os.path.join(store, "smuggled")
+    os.mkdir(smuggled)
+    for name, version in (("libfoo", "2.0"), ("app", "1.0")):
+        subprocess.run(["cp", b(name, version, files={"/etc/evil": "x\n"}), smuggled],
+                       check=True)
+    subprocess.run(["createrepo_c", "--quiet", store], check=True)
+    root = bed.make_root(tmp_path / "root")
+    subprocess.run(["rpm", "--root", root, "-i", b("imgpkg")], check=True,
+                   env=bed.tool_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    res = run(no_dnf, "--store", store, "replay", "--installroot", root)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert installed(no_dnf, root) == {"imgpkg-1.0-1.noarch", "app-1.0-1.noarch",
+                                       "libfoo-1.0-1.noarch"}
+    assert not os.path.lexists(os.path.join(root, "etc/evil"))
