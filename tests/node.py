@@ -407,6 +407,18 @@ def image_update_rpm(outdir, version, tree, nvr):
     return _make(pkg, outdir)
 
 
+def vendor_rpms(builder, key):
+    """The admin's vendor repo, signed with KEY: vendor-agent (which needs
+    vendor-lib), vendor-lib, vendor-kmod (tied to node-kernel 1.0) and a
+    kernel-core 9.9 with its /boot files."""
+    return [builder.build("vendor-agent", requires=["vendor-lib"], sign_with=key),
+            builder.build("vendor-lib", sign_with=key),
+            builder.build("vendor-kmod", requires=["node-kernel = 1.0"], sign_with=key),
+            builder.build("kernel-core", "9.9", provides=["kernel"], sign_with=key,
+                          files={"/boot/vmlinuz-9.9": "kernel 9.9\n",
+                                 "/boot/initramfs-9.9.img": "initrd 9.9\n"})]
+
+
 def _make(pkg, outdir):
     os.makedirs(outdir, exist_ok=True)
     cwd = os.getcwd()

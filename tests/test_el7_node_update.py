@@ -119,13 +119,7 @@ def el7_node(tmp_path, builder, gpg_key, http_serve, el7_spec_rpms):
                 builder.build("node-kernel", "%d.0" % n, provides=["kernel"],
                               files={"/boot/vmlinuz-%d.0" % n: "kernel %d\n" % n})] + (
                     [builder.build("vendor-lib", "2.0")] if n == 2 else []))
-        vendor = [builder.build("vendor-agent", requires=["vendor-lib"], sign_with=gpg_key),
-                  builder.build("vendor-lib", sign_with=gpg_key),
-                  builder.build("vendor-kmod", requires=["node-kernel = 1.0"],
-                                sign_with=gpg_key),
-                  builder.build("kernel-core", "9.9", provides=["kernel"], sign_with=gpg_key,
-                                files={"/boot/vmlinuz-9.9": "kernel 9.9\n",
-                                       "/boot/initramfs-9.9.img": "initrd 9.9\n"})]
+        vendor = node_mod.vendor_rpms(builder, gpg_key)
         update = node_mod.image_update_rpm(str(rpms), "2.0", trees[2], "ovirt-node-ng-2.0-0.0")
         yield dict(node=node, trees=trees, own=el7_spec_rpms, key=gpg_key,
                    vendor=dict(baseurl=http_serve(bed.make_repo(tmp_path / "vendor", vendor)).url,

@@ -186,13 +186,7 @@ def hosted(tmp_path, builder, gpg_key, http_serve, spec_rpms):
             images += [builder.build("node-core", "%d.0" % n),
                        builder.build("node-kernel", "%d.0" % n, provides=["kernel"],
                                      files={"/boot/vmlinuz-%d.0" % n: "kernel %d\n" % n})]
-        vendor = [builder.build("vendor-agent", requires=["vendor-lib"], sign_with=gpg_key),
-                  builder.build("vendor-lib", sign_with=gpg_key),
-                  builder.build("vendor-kmod", requires=["node-kernel = 1.0"],
-                                sign_with=gpg_key),
-                  builder.build("kernel-core", "9.9", provides=["kernel"], sign_with=gpg_key,
-                                files={"/boot/vmlinuz-9.9": "kernel 9.9\n",
-                                       "/boot/initramfs-9.9.img": "initrd 9.9\n"})]
+        vendor = node_mod.vendor_rpms(builder, gpg_key)
         node = Node(top, hosted=True)
         repo = bed.make_repo(tmp_path / "images", images)
         ships = ["python3", "python3-rpm", "python3-dnf", "python3-imgbased"]
