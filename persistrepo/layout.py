@@ -8,6 +8,7 @@ import os
 from persistrepo import names
 
 STATE_DIR = ".persistrepo"
+FOREIGN = "neither a package file nor a directory of the store (docs/store-format.md)"
 
 
 class Layout(object):
@@ -17,6 +18,7 @@ class Layout(object):
         self.root = os.path.abspath(root)
         self.state = os.path.join(self.root, STATE_DIR)
         self.repodata = os.path.join(self.root, "repodata")
+        self.kept_repodata = self.repodata + ".before-persistrepo"  # refresh --adopt's
         self.index = os.path.join(self.state, "index.json")
         self.journal = os.path.join(self.state, "journal.json")
         self.failures = os.path.join(self.state, "failures.json")
@@ -33,6 +35,14 @@ class Layout(object):
         """Every directory of the store, parents first."""
         return [self.root, self.state, self.repodata, self.chunks, self.keys,
                 self.incoming, self.tmp]
+
+    def foreign(self):
+        """What the top directory holds that the format defines neither as a
+        package file (a name ending in .rpm, checked on its own) nor as a
+        directory of the store: verify names it, refresh sets it aside."""
+        own = set(os.path.basename(p) for p in (self.state, self.repodata, self.kept_repodata))
+        return [os.path.join(self.root, n) for n in sorted(os.listdir(self.root))
+                if n not in own and not n.endswith(".rpm")]
 
     # Each path below is built only from a name proven to be one component
     # of the kind the store writes (persistrepo.names): it stays in the store.

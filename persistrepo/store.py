@@ -15,7 +15,7 @@ import time
 from persistrepo import (compat, failures, fsutil, incoming, modules, names, pgp, record,
                          repodata, rpmfile, specs, trash)
 from persistrepo.errors import BadPackage, NoMatch, PersistError, UnsafeStore, UsageError
-from persistrepo.layout import STATE_DIR, Layout
+from persistrepo.layout import FOREIGN, STATE_DIR, Layout
 from persistrepo.lock import StoreLock
 
 
@@ -650,7 +650,7 @@ class Store(object):
         kept = None
         if adopt and not self.is_store() and os.path.isdir(self.layout.repodata) \
                 and not os.path.islink(self.layout.repodata):
-            kept = self.layout.repodata + ".before-persistrepo"
+            kept = self.layout.kept_repodata
             if os.path.lexists(kept):
                 raise UsageError("%s exists already; move it away first" % kept)
         # writing() checks everything it can refuse before it changes anything;
@@ -675,6 +675,8 @@ class Store(object):
                     index.packages[name] = entry
             report["dropped"] = [e for n, e in sorted(old.packages.items())
                                  if n not in index.packages]
+            for path in self.layout.foreign():
+                self._quarantine(path, FOREIGN, report)
             self._set_aside_strays(self.layout.chunks, names.is_chunk_file, report)
             self._set_aside_strays(self.layout.repodata, lambda name: True, report)
             self._set_aside_strays(self.layout.keys, names.is_key_file, report)

@@ -15,6 +15,7 @@ import time
 from persistrepo import (compat, fsutil, incoming, listing, modules, names, pgp, record,
                          repodata, rpmfile, trash)
 from persistrepo.errors import BadPackage, PersistError
+from persistrepo.layout import FOREIGN
 
 _REFRESH = "run 'persistrepo refresh'"
 _TRIES = 5
@@ -170,6 +171,9 @@ def _strays(store, index):
         elif name not in index.packages:
             problems.append(Problem("orphan", name, "file is not in the provenance "
                                     "record; 'persistrepo refresh' adopts it"))
+    for path in layout.foreign():
+        problems.append(Problem("stray", os.path.relpath(path, layout.root),
+                                "%s; %s, which sets it aside" % (FOREIGN, _REFRESH)))
     for directory, wanted in ((layout.chunks, names.is_chunk_file),
                               (layout.keys, names.is_key_file),
                               (layout.repodata, lambda name: True)):

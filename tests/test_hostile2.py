@@ -690,7 +690,8 @@ def test_a_package_smuggled_into_the_repodata_only_is_never_replayed(tmp_path, b
     """Repodata regenerated over the store with a newer build of a stored
     dependency (dnf would pick it), or another build of a requested NEVRA:
     replay leaves it out, says so in one line, and installs the recorded set.
-    verify names it, refresh repairs it."""
+    verify names it and the directory it came in, refresh repairs the
+    repodata and sets the directory aside in the quarantine."""
     from tests.test_replay import image, store_of
     b = builder.build
     store = store_of(tmp_path, (b("app", requires=["libfoo"]), "user"),
@@ -715,7 +716,15 @@ def test_a_package_smuggled_into_the_repodata_only_is_never_replayed(tmp_path, b
     res = no_traceback(cli("--store", store.layout.root, "verify"))
     assert res.returncode != 0
     assert location in res.stdout + res.stderr
-    assert cli("--store", store.layout.root, "refresh").returncode == 0
+    assert "stray: smuggled: neither a package file nor a directory of the store" \
+        in res.stdout
+    res = no_traceback(cli("--store", store.layout.root, "refresh"))
+    assert res.returncode == 1, res.stdout + res.stderr  # something was set aside
+    [line] = [l for l in res.stdout.splitlines() if l.startswith("set aside smuggled ")]
+    kept = line.split(" as ", 1)[1].split(":", 1)[0]
+    assert kept.startswith(".persistrepo/quarantine/") and kept.endswith("-smuggled")
+    assert not os.path.lexists(smuggled)  # out of the store's top directory, never deleted
+    assert os.listdir(os.path.join(store.layout.root, kept)) == [os.path.basename(location)]
     assert location not in repodata_packages(store.layout.root)
     assert cli("--store", store.layout.root, "verify").returncode == 0
     clean = image(tmp_path, [b("imgpkg")], name="clean")
