@@ -36,12 +36,20 @@ class Layout(object):
         return [self.root, self.state, self.repodata, self.chunks, self.keys,
                 self.incoming, self.tmp]
 
+    def entries(self):
+        """The top directory's names, less lost+found where the store is a
+        file system of its own: mkfs made it, and fsck needs it there."""
+        found = os.listdir(self.root)
+        if "lost+found" in found and os.path.ismount(self.root):  # novm: posix has it in 2.7
+            found.remove("lost+found")
+        return sorted(found)
+
     def foreign(self):
         """What the top directory holds that the format defines neither as a
         package file (a name ending in .rpm, checked on its own) nor as a
         directory of the store: verify names it, refresh sets it aside."""
         own = set(os.path.basename(p) for p in (self.state, self.repodata, self.kept_repodata))
-        return [os.path.join(self.root, n) for n in sorted(os.listdir(self.root))
+        return [os.path.join(self.root, n) for n in self.entries()
                 if n not in own and not n.endswith(".rpm")]
 
     # Each path below is built only from a name proven to be one component

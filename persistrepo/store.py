@@ -119,7 +119,7 @@ class Store(object):
         if not self.exists():
             return True
         return os.path.isdir(self.layout.root) and not os.path.islink(self.layout.root) \
-            and not os.listdir(self.layout.root)
+            and not self.layout.entries()
 
     def require(self):
         """Refuse a path that holds neither a store nor nothing (an existing

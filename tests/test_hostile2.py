@@ -799,3 +799,20 @@ def test_a_stored_file_listed_as_another_nevra_is_named_and_never_replayed_as_su
     assert res.returncode == 0 and "refused" not in res.stdout, res.stdout + res.stderr
     assert bed.installed(clean) == {"imgpkg-1.0-1.noarch", "app-1.0-1.noarch",
                                     "libfoo-1.0-1.noarch"}
+
+
+def test_lost_and_found_is_the_store_s_own_only_where_the_store_is_a_file_system(
+        tmp_path, std_set):
+    """mkfs makes lost+found at a file system's root, and fsck needs it there:
+    a store mounted on its own keeps it; anywhere else it is a stray."""
+    root = str(tmp_path / "store")
+    with bed.tmpfs(root, "16m"):
+        os.mkdir(os.path.join(root, "lost+found"), 0o700)
+        assert cli("--store", root, "add", std_set.path("tool", "1.0")).returncode == 0
+        assert no_traceback(cli("--store", root, "verify")).returncode == 0
+        assert no_traceback(cli("--store", root, "refresh")).returncode == 0
+        assert os.path.isdir(os.path.join(root, "lost+found"))
+    assert cli("--store", root, "add", std_set.path("tool", "1.0")).returncode == 0
+    os.mkdir(os.path.join(root, "lost+found"))
+    res = no_traceback(cli("--store", root, "verify"))
+    assert res.returncode != 0 and "stray: lost+found: " in res.stdout, res.stdout
