@@ -111,9 +111,11 @@ def own_unpersisted(settings, installroot, installed):
 def dnf_module_lookup(base):
     """A function from a package of dnf 4's base to the module record of the
     enabled stream it is an artifact of, or None (persistrepo.dnf_modules)."""
-    from persistrepo.dnf_modules import enabled_artifacts, key
-    streams = enabled_artifacts(base)
-    return lambda pkg: streams.get(key(pkg))
+    from persistrepo.dnf_modules import enabled_artifacts
+    from persistrepo.streams import artifact
+    found = enabled_artifacts(base)
+    return lambda pkg: found.get(artifact(pkg.name, pkg.epoch, pkg.version, pkg.release,
+                                          pkg.arch))
 
 
 def bindings_available():

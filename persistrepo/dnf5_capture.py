@@ -17,6 +17,7 @@ import sys
 
 from persistrepo import capture, compat, dnf5_modules, dnf5_state, failures, record
 from persistrepo.dnf5_actions import Channel
+from persistrepo.streams import artifact
 
 PREFIX = "persist_rpm"
 _ARRIVING = ("I", "U", "D", "R")
@@ -66,9 +67,7 @@ def package_file(channel, cachedir, pkg):
 
 
 def _artifact(p):
-    """A transaction package as a modulemd artifact."""
-    return "%s-%d:%s-%s.%s" % (p["name"], int(p.get("epoch") or 0), p["version"],
-                               p["release"], p["arch"])
+    return artifact(p["name"], p.get("epoch"), p["version"], p["release"], p["arch"])
 
 
 def facts(channel, trans, installroot, cachedir, state_dir, notes=None):

@@ -24,6 +24,7 @@ import re
 import time
 
 from persistrepo import compat, dnf5_state, fsutil, names
+from persistrepo.streams import keep_newest
 
 MAX_YAML = 64 << 20
 MAX_SECONDS = 1.0
@@ -312,8 +313,5 @@ def enabled_artifacts(installroot, cachedir, state_dir, notes=None, wanted=None,
                              "from it" % (path, e))
             continue
         for record, artifacts in recs:
-            for art in artifacts:
-                old = found.get(art)
-                if old is None or old["version"] < record["version"]:
-                    found[art] = record
+            keep_newest(found, record, artifacts)
     return found

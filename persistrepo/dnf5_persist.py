@@ -16,6 +16,7 @@ from persistrepo import (commands, config, dnf5_modules, dnf5_state, record, rpm
                          subcommands)
 from persistrepo.errors import PersistError
 from persistrepo.store import Candidate, Store
+from persistrepo.streams import artifact
 
 EXIT_ERROR = 1
 
@@ -109,8 +110,8 @@ def run_add(settings, args, store):
                                              args.state_dir) if args.cachedir else {}
     out = commands.add(store.layout.root, args.installroot, [
         Candidate(path, "dnf", repo, why.get("%s.%s" % (i.name, i.arch), "unknown"),
-                  supersede=True, module=streams.get("%s-%d:%s-%s.%s" % (
-                      i.name, i.epoch or 0, i.version, i.release, i.arch)),
+                  supersede=True,
+                  module=streams.get(artifact(i.name, i.epoch, i.version, i.release, i.arch)),
                   installed_in=args.installroot)
         for i, path, repo in infos]) if infos else commands.Printed()
     out.lines.extend("already persisted %s" % n for n in args.unavailable)

@@ -6,6 +6,7 @@ a package is an artifact of a stream when its NEVRA is listed there.
 """
 
 from persistrepo import compat, names
+from persistrepo.streams import keep_newest
 
 
 def enabled_artifacts(base):
@@ -26,13 +27,5 @@ def enabled_artifacts(base):
             names.check_module(record)
         except ValueError:
             continue
-        for art in mp.getArtifacts():
-            old = found.get(art)
-            if old is None or old["version"] < record["version"]:
-                found[art] = record
+        keep_newest(found, record, mp.getArtifacts())
     return found
-
-
-def key(pkg):
-    """A hawkey package as a modulemd artifact."""
-    return "%s-%d:%s-%s.%s" % (pkg.name, pkg.epoch, pkg.version, pkg.release, pkg.arch)

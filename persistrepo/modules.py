@@ -6,6 +6,8 @@ only (names.check_module), never from the captured modulemd text, so no
 record can make the repository unreadable. Python 2.7 compatible.
 """
 
+from persistrepo.streams import artifact, spec
+
 SUMMARY = "module stream persisted by persistrepo"
 
 
@@ -21,26 +23,16 @@ def streams(entries):
     return found
 
 
-def artifact(e):
-    """An entry as a modulemd artifact: name-epoch:version-release.arch."""
-    return "%s-%d:%s-%s.%s" % (e["name"], e["epoch"], e["version"], e["release"], e["arch"])
-
-
-def spec(module):
-    """NAME:STREAM, as dnf module commands take it."""
-    return "%s:%s" % (module["name"], module["stream"])
-
-
 def document(key, entries):
     """One modulemd v2 document for a stream and its stored artifacts."""
     name, stream, version, context, arch = key
     lines = ["---", "document: modulemd", "version: 2", "data:",
              '  name: "%s"' % name, '  stream: "%s"' % stream, "  version: %d" % version,
              '  context: "%s"' % context, '  arch: "%s"' % arch,
-             '  summary: "%s"' % SUMMARY, '  description: "%s %s"' % (SUMMARY, spec(
-                 {"name": name, "stream": stream})),
+             '  summary: "%s"' % SUMMARY, '  description: "%s %s"' % (SUMMARY, spec(name, stream)),
              "  license:", '    module: ["unknown"]', "  artifacts:", "    rpms:"]
-    lines.extend('    - "%s"' % artifact(e) for e in sorted(entries, key=artifact))
+    lines.extend('    - "%s"' % a for a in sorted(
+        artifact(e["name"], e["epoch"], e["version"], e["release"], e["arch"]) for e in entries))
     lines.append("...")
     return "\n".join(lines) + "\n"
 
@@ -55,7 +47,7 @@ def yaml(entries):
 
 def label(e):
     """' [NAME:STREAM]' for an entry from a module stream, else ''."""
-    return " [%s]" % spec(e["module"]) if e.get("module") else ""
+    return " [%s]" % spec(e["module"]["name"], e["module"]["stream"]) if e.get("module") else ""
 
 
 def public(module):

@@ -10,6 +10,7 @@ dependencies, as replay does.
 """
 
 from persistrepo.export import context, plan
+from persistrepo.streams import spec
 
 MOUNT = "/run/persistrepo-export"
 CACHE = "/var/tmp/persistrepo-export-cache"
@@ -31,8 +32,7 @@ def commands(export):
     """The shell commands of the RUN step, in order."""
     dnf = "dnf " + " ".join(dnf_options(export))
     steps = ["rpm --import %s/%s" % (MOUNT, context.key_file(k)) for k in sorted(export.keys)]
-    steps += ["%s module enable %s" % (dnf, "%s:%s" % (m["name"], m["stream"]))
-              for m in export.modules]
+    steps += ["%s module enable %s" % (dnf, spec(m["name"], m["stream"])) for m in export.modules]
     specs = [p.spec() for p in export.requested()]
     if specs:
         steps.append("%s install %s" % (dnf, " ".join(specs)))

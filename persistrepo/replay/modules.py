@@ -11,13 +11,14 @@ import os
 
 from persistrepo import compat, modules
 from persistrepo.replay.plan import Item
+from persistrepo.streams import spec
 
 
 def _item(key, action, reason, repo):
     name, stream, version, _, arch = key
     item = Item({"name": name, "arch": arch, "epoch": 0, "version": stream,
                  "release": str(version)}, "module", action, reason, repo=repo)
-    item.nevra = "%s:%s" % (name, stream)
+    item.nevra = spec(name, stream)
     return item
 
 
@@ -33,7 +34,6 @@ def plan(base, entries):
     items, broken = [], {}
     for key in sorted(recorded):
         name, stream = key[0], key[1]
-        spec = "%s:%s" % (name, stream)
         state = container.getModuleState(name)
         enabled = container.getEnabledStream(name) if state in (
             container.ModuleState_ENABLED, container.ModuleState_INSTALLED) else None
@@ -51,10 +51,10 @@ def plan(base, entries):
             known = container.query(name, stream, "", "", "")
             repo = known[0].getRepoID() if known else "@System"
             try:
-                ModuleBase(base).enable([spec])
+                ModuleBase(base).enable([spec(name, stream)])
             except dnf.exceptions.Error as e:
                 why = "cannot enable module stream %s in the new root: %s" % (
-                    spec, str(e).strip() or e.__class__.__name__)
+                    spec(name, stream), str(e).strip() or e.__class__.__name__)
             else:
                 items.append(_item(key, "enable", "the new root has no state for module %s; "
                                    "enabling the stream it was persisted from" % name, repo))
