@@ -322,9 +322,7 @@ class PersistCommand(dnf.cli.Command):
             self.cli.demands.success_exit_status = e.exit_code
             return
         except (OSError, IOError) as e:
-            where = getattr(e, "filename", None)
-            raise dnf.exceptions.Error("%s%s" % (where + ": " if where else "",
-                                                 e.strerror or e))
+            raise dnf.exceptions.Error(commands.os_error_message(e))
         for line in out.lines:
             print(line)
         for warning in out.warnings:

@@ -11,7 +11,8 @@ import sys
 
 import persistrepo
 from persistrepo import commands, compat, config, incoming, listing, pgp, subcommands
-from persistrepo.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PersistError, UsageError
+from persistrepo.errors import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, PersistError, UsageError,
+                               os_error_message)
 from persistrepo.store import Candidate, Store
 
 
@@ -314,11 +315,10 @@ def main(argv=None):
         compat.write_text(sys.stderr, "persistrepo: error: %s\n" % e)
         return e.exit_code
     except (OSError, IOError) as e:
-        where = getattr(e, "filename", None)
         hint = " (run as root)" if e.errno in (errno.EACCES, errno.EPERM) and \
             os.geteuid() != 0 else ""
-        compat.write_text(sys.stderr, "persistrepo: error: %s%s%s; nothing persisted was "
-                          "lost\n" % (where + ": " if where else "", e.strerror or e, hint))
+        compat.write_text(sys.stderr, "persistrepo: error: %s%s; nothing persisted was "
+                          "lost\n" % (os_error_message(e), hint))
         return EXIT_FAILED
     except KeyboardInterrupt:
         compat.write_text(sys.stderr, "persistrepo: interrupted\n")

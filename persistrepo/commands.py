@@ -10,7 +10,7 @@ from persistrepo import compat, failures, incoming, listing, specs
 from persistrepo import subcommands  # noqa: F401 (front ends: their options)
 from persistrepo.advice import Front
 from persistrepo.errors import (EXIT_AT_RISK, EXIT_FAILED, EXIT_OK,  # noqa: F401 (front ends)
-                               NoMatch, PersistError, UsageError)
+                               NoMatch, PersistError, UsageError, os_error_message)
 from persistrepo.store import Candidate, Store  # noqa: F401 (front ends)
 
 

@@ -14,7 +14,7 @@ import sys
 
 from persistrepo import (commands, config, dnf5_modules, dnf5_state, record, rpmfile,
                          subcommands)
-from persistrepo.errors import PersistError
+from persistrepo.errors import PersistError, os_error_message
 from persistrepo.store import Candidate, Store
 from persistrepo.streams import artifact
 
@@ -135,7 +135,6 @@ def run(args):
         sys.stderr.write("Error: %s\n" % e)
         return e.exit_code
     except (OSError, IOError) as e:
-        where = getattr(e, "filename", None)
-        sys.stderr.write("Error: %s%s\n" % (where + ": " if where else "", e.strerror or e))
+        sys.stderr.write("Error: %s\n" % os_error_message(e))
     return EXIT_ERROR
 

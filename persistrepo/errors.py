@@ -16,6 +16,13 @@ EXIT_SERVER = 8  # push, pull: a Pulp task failed or timed out, or an answer mad
 EXIT_AT_RISK = 100  # status: ran fine, and there is something to act on (as dnf check-update)
 
 
+def os_error_message(e):
+    """An OSError (IOError on Python 2) as one line: "FILE: reason", or the
+    reason alone where it names no file."""
+    where = getattr(e, "filename", None)
+    return "%s%s" % (where + ": " if where else "", e.strerror or e)
+
+
 class PersistError(Exception):
     """An error that is reported as one line, never as a traceback."""
 

@@ -44,7 +44,7 @@ import tempfile
 
 from persistrepo import config, fsutil, listing
 from persistrepo.fsutil import resolve_in_root
-from persistrepo.errors import PersistError, UsageError
+from persistrepo.errors import PersistError, UsageError, os_error_message
 from persistrepo.layout import Layout
 from persistrepo.lock import StoreLock
 from persistrepo.store import Candidate, Store
@@ -189,7 +189,7 @@ def replay_layer(layer, source, path, boot_setup=False, again=False):
     except PersistError as e:
         raise HookError(str(e))
     except (OSError, IOError) as e:
-        raise HookError("%s%s" % (e.filename + ": " if e.filename else "", e.strerror or e))
+        raise HookError(os_error_message(e))
     except Exception as e:  # imgbased would print a traceback and no reason
         raise HookError("unexpected %s: %s" % (type(e).__name__, e))
 
