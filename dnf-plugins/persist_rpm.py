@@ -158,7 +158,7 @@ class PersistRpm(dnf.Plugin):
         from persistrepo.capture import capture, finish_image_update
         out = capture(self.settings, installroot, installed, erased, method="dnf",
                       fix=_fix_command(installroot))
-        self._report(out, installed, installroot)
+        self._report(out, installroot)
         if installroot == "/" and (out.persisted or out.failed):
             problem = finish_image_update([p.name for p in installed])
             if problem:
@@ -206,7 +206,7 @@ class PersistRpm(dnf.Plugin):
             return
         out = capture(self.settings, installroot, installed, [], method="dnf",
                       fix=_fix_command(installroot))
-        self._report(out, installed, installroot)
+        self._report(out, installroot)
 
     def _named(self):
         """Names of the packages the admin named on dnf's command line."""
@@ -248,24 +248,11 @@ class PersistRpm(dnf.Plugin):
                 erased.append(Erased(pkg.name, _nevra(pkg)))
         return installed, erased
 
-    def _report(self, out, installed, installroot):
-        names = dict((p.nevra, p.name) for p in installed)
-        fix = _fix_command(installroot)
-        if out.persisted:
-            logger.info("%s: persisted %s in %s", PLUGIN_NAME, ", ".join(sorted(out.persisted)),
-                        self.settings.store_path(installroot))
-        if out.dropped:
-            logger.info("%s: dropped %s from the store", PLUGIN_NAME,
-                        ", ".join(sorted(out.dropped)))
-        for nevra, why in out.skipped:
-            logger.debug("%s: not persisting %s: %s", PLUGIN_NAME, nevra, why)
-        for nevra, why in out.failed:
-            logger.error("%s: error: %s was NOT persisted (%s); it stays installed but "
-                         "will be lost on the next image upgrade; fix: %s",
-                         PLUGIN_NAME, nevra, why,
-                         out.fixes.get(nevra) or fix.format(name=names.get(nevra, nevra)))
-        for note in out.notes:
-            logger.warning("%s: warning: %s", PLUGIN_NAME, note)
+    def _report(self, out, installroot):
+        log = {"info": logger.info, "detail": logger.debug, "error": logger.error,
+               "warning": logger.warning}
+        for kind, line in out.lines(self.settings.store_path(installroot)):
+            log[kind]("%s: %s", PLUGIN_NAME, line)
 
 
 # -- dnf persist ---------------------------------------------------------------

@@ -54,6 +54,23 @@ class Outcome(object):
         self.notes = []
         self.fixes = {}
 
+    def lines(self, store):
+        """(kind, line) of what every plugin tells the admin, kind being
+        "info", "detail" (a package not persisted on purpose), "error" or
+        "warning"; the plugin puts its name before each line."""
+        said = []
+        if self.persisted:
+            said.append(("info", "persisted %s in %s" % (", ".join(sorted(self.persisted)),
+                                                         store)))
+        if self.dropped:
+            said.append(("info", "dropped %s from the store" % ", ".join(sorted(self.dropped))))
+        said.extend(("detail", "not persisting %s: %s" % skipped) for skipped in self.skipped)
+        said.extend(("error", "error: %s was NOT persisted (%s); it stays installed but will be "
+                     "lost on the next image upgrade; fix: %s" % (nevra, why, self.fixes[nevra]))
+                    for nevra, why in self.failed)
+        said.extend(("warning", "warning: %s" % note) for note in self.notes)
+        return said
+
 
 # The packages packaging/python-persistrepo.spec builds. The transaction that
 # installs them runs before dnf loads the plugin, so capture never sees it;

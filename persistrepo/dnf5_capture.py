@@ -104,24 +104,10 @@ def facts(channel, trans, installroot, cachedir, state_dir, notes=None):
     return installed, erased
 
 
-def report(out, installed, installroot, store_path, stream):
-    names = dict((p.nevra, p.name) for p in installed)
-    fix = fix_command(installroot)
-    lines = []
-    if out.persisted:
-        lines.append("%s: persisted %s in %s" % (PREFIX, ", ".join(sorted(out.persisted)),
-                                                 store_path))
-    if out.dropped:
-        lines.append("%s: dropped %s from the store" % (PREFIX, ", ".join(sorted(out.dropped))))
-    for nevra, why in out.failed:
-        lines.append("%s: error: %s was NOT persisted (%s); it stays installed but will be "
-                     "lost on the next image upgrade; fix: %s"
-                     % (PREFIX, nevra, why,
-                        out.fixes.get(nevra) or fix.format(name=names.get(nevra, nevra))))
-    for note in out.notes:
-        lines.append("%s: warning: %s" % (PREFIX, note))
-    for line in lines:
-        stream.write(line + "\n")
+def report(out, store_path, stream):
+    for kind, line in out.lines(store_path):
+        if kind != "detail":
+            stream.write("%s: %s\n" % (PREFIX, line))
     stream.flush()
 
 
@@ -153,7 +139,7 @@ def run(settings, channel=None, stream=None):
     out = capture.capture(settings, installroot, installed, erased, method="dnf",
                           fix=fix_command(installroot))
     out.notes.extend(notes)
-    report(out, installed, installroot, settings.store_path(installroot), stream)
+    report(out, settings.store_path(installroot), stream)
     return 0
 
 

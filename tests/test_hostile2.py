@@ -174,7 +174,7 @@ def test_a_queued_file_swapped_for_another_build_is_refused(tmp_path, std_set, h
     assert refused[0].startswith("persistrepo: error: refused queued %s: " % wanted), refused
     assert "is not the %s that rpm installed: it holds another build" % wanted in refused[0]
     assert "set aside as .persistrepo/quarantine/" in refused[0]
-    assert "persist_rpm: error: %s was not persisted" % wanted in res.stderr, res
+    assert "persist_rpm: error: %s was NOT persisted" % wanted in res.stderr, res
     assert set(yum.stored()) == {"tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch",
                                  "unsigned-1.0-1.noarch"}
     assert yum.repoquery() == set(yum.stored())

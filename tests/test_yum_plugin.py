@@ -380,9 +380,9 @@ def test_full_disk_store_fails_capture_not_the_transaction(full_store):
     res = yum.transaction([dict(op="install", **yum.ref("unsigned"))])
     assert res.returncode == 0, res
     assert bed.installed(yum.root) == {"unsigned-1.0-1.noarch"}
-    assert "persist_rpm: error: unsigned-1.0-1.noarch was not persisted" in res.stderr, res
+    assert "persist_rpm: error: unsigned-1.0-1.noarch was NOT persisted" in res.stderr, res
     assert "No space left on device" in res.stderr, res
-    assert "Fix: yumdownloader --destdir=/var/tmp/persist unsigned-1.0-1.noarch && " \
+    assert "fix: yumdownloader --destdir=/var/tmp/persist unsigned-1.0-1.noarch && " \
         "persistrepo --store %s add /var/tmp/persist/*.rpm" % yum.store in res.stderr, res
     recorded = failures.load(failures.path_for(yum.root))
     assert [(f["nevra"], f["method"]) for f in recorded] == [("unsigned-1.0-1.noarch", "yum")]
@@ -416,7 +416,7 @@ def test_a_failed_capture_of_an_update_keeps_the_old_version(yum):
     open(staging, "w").close()
     res = ok(yum.transaction([dict(op="update", old="tool", **yum.ref("tool", "2.0"))]))
     assert bed.installed(yum.root) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
-    assert "persist_rpm: error: tool-2.0-1.noarch was not persisted" in res.stderr, res
+    assert "persist_rpm: error: tool-2.0-1.noarch was NOT persisted" in res.stderr, res
     assert set(yum.stored()) == {"tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch"}
     assert yum.repoquery() == {"tool-1.0-1.noarch", "libtool-dep-1.0-1.noarch"}
 

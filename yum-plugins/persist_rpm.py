@@ -187,19 +187,12 @@ def _commit(conduit, txn):
 
 
 def _report(conduit, txn, out):
-    for nevra in out.persisted:
-        conduit.info(2, "persist_rpm: persisted %s" % nevra)
-    for nevra in out.dropped:
-        conduit.info(2, "persist_rpm: dropped %s from the store" % nevra)
-    for nevra, why in out.skipped:
-        conduit.info(3, "persist_rpm: not persisting %s: %s" % (nevra, why))
-    for nevra, why in out.failed:
-        conduit.error(1, "persist_rpm: error: %s was not persisted in %s: %s. The "
-                         "transaction itself succeeded. Fix: %s"
-                      % (nevra, txn.store, why, out.fixes.get(nevra) or
-                         capture.yum_fix_template(txn.store).format(nevra=nevra)))
-    for note in out.notes:
-        conduit.error(2, "persist_rpm: warning: %s" % note)
+    say = {"info": lambda line: conduit.info(2, line),
+           "detail": lambda line: conduit.info(3, line),
+           "error": lambda line: conduit.error(1, line),
+           "warning": lambda line: conduit.error(2, line)}
+    for kind, line in out.lines(txn.store):
+        say[kind]("persist_rpm: " + line)
     if out.failed:
         conduit.error(2, "persist_rpm: 'yum persist status' lists what is not persisted")
 
