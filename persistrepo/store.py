@@ -15,6 +15,7 @@ import time
 from persistrepo import (compat, failures, fsutil, incoming, modules, names, pgp, record,
                          repodata, rpmfile, specs, trash)
 from persistrepo.errors import BadPackage, NoMatch, PersistError, UnsafeStore, UsageError
+from persistrepo.keys import key_files, signers_of
 from persistrepo.layout import FOREIGN, STATE_DIR, Layout
 from persistrepo.lock import StoreLock
 
@@ -70,10 +71,6 @@ class AddResult(object):
         self.unchanged = []
         self.failed = []
         self.signers = None
-
-
-def _signers(entries):
-    return set(e["key_id"] for e in entries if e["signed"])
 
 
 class _Plan(object):
@@ -152,30 +149,6 @@ class Store(object):
         """Provenance entries sorted by file name."""
         self.require()
         return record.load_index(self.layout.index).entries()
-
-    def key_files(self):
-        """{key_id: path} of the public keys kept for signed packages (only
-        regular files with a key id name; verify reports anything else)."""
-        if not os.path.isdir(self.layout.keys):
-            return {}
-        found = {}
-        for name in sorted(os.listdir(self.layout.keys)):
-            key_id = name[:-4]
-            if names.is_key_file(name):
-                path = self.layout.key(key_id)
-                if fsutil.is_regular(path):
-                    found[key_id] = path
-        return found
-
-    def keys(self):
-        """{key_id: armored public key} of the kept keys that can be trusted."""
-        found = {}
-        for key_id, path in self.key_files().items():
-            try:
-                found[key_id] = fsutil.read_store_file(path).decode("ascii", "replace")
-            except PersistError as e:
-                self.warnings.append(str(e))
-        return found
 
     def reading(self):
         """A shared lock for a reader that needs a stable view, where it can
@@ -432,7 +405,7 @@ class Store(object):
                  else result.added).append(entry)
                 plan.add(staged, info, entry, cand.supersede)
             self._commit(plan.adds, plan.removes, plan.index, plan.chunks)
-            result.signers = _signers(plan.index.packages.values())
+            result.signers = signers_of(plan.index.packages.values())
         return result
 
     def remove(self, spec_list, missing_ok=False, dry_run=False, literal=False):
@@ -541,34 +514,6 @@ class Store(object):
         if info.sha256 != entry["sha256"] or info.size != entry["size"]:
             raise PersistError("cannot restore %s: the kept copy is corrupt (its sha256 is not "
                                "the recorded one); it stays in %s" % (entry["nevra"], where))
-
-    def add_key(self, key_id, armored):
-        """Keep the ASCII-armored public key that verifies packages signed by key_id."""
-        with self.writing(create=True):
-            path = self.layout.key(key_id.lower(), "the caller")
-            if not os.path.lexists(path):
-                fsutil.write_atomic(path, armored, self.layout.tmp)
-
-    def keep_signing_keys(self, installroot="/", signers=None):
-        """Keep the key of every signed package the store lacks a key for, from
-        installroot's gpg-pubkeys; return the key ids still missing (the rpmdb
-        does not have them either). signers: the key ids of the stored
-        packages, as an add just left them (AddResult.signers); read from the
-        index if not given."""
-        if signers is None:
-            signers = _signers(self.entries())
-        wanted = set(signers) - set(self.key_files())
-        if not wanted:
-            return []
-        available = compat.installed_pubkeys(installroot)
-        missing = []
-        for key_id in sorted(wanted):
-            armored = pgp.find_key(available, key_id)
-            if armored is None:
-                missing.append(key_id)
-            else:
-                self.add_key(key_id, armored.encode("utf-8"))
-        return missing
 
     def ingest(self):
         """Take in what the yum plugin staged in .persistrepo/incoming."""
@@ -680,7 +625,7 @@ class Store(object):
             self._set_aside_strays(self.layout.chunks, names.is_chunk_file, report)
             self._set_aside_strays(self.layout.repodata, lambda name: True, report)
             self._set_aside_strays(self.layout.keys, names.is_key_file, report)
-            for key_id, path in self.key_files().items():
+            for key_id, path in key_files(self.layout).items():
                 try:
                     pgp.key_ids(fsutil.read_store_file(path))
                 except (PersistError, ValueError) as e:

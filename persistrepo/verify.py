@@ -15,6 +15,7 @@ import time
 from persistrepo import (compat, fsutil, incoming, listing, modules, names, pgp, record,
                          repodata, rpmfile, trash)
 from persistrepo.errors import BadPackage, PersistError
+from persistrepo.keys import kept_keys
 from persistrepo.layout import FOREIGN
 
 _REFRESH = "run 'persistrepo refresh'"
@@ -100,7 +101,7 @@ def _problems(store, check_signatures):
 def _keys(store, problems):
     """The usable kept keys; a problem for each one that is not."""
     keys = {}
-    for key_id, armored in store.keys().items():
+    for key_id, armored in kept_keys(store.layout, store.warnings).items():
         try:
             pgp.key_ids(armored)
             keys[key_id] = armored

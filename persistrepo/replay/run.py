@@ -19,6 +19,7 @@ from persistrepo import compat, fsutil
 from persistrepo.replay import dnf5, history, modules, mounts, plan, report, trust
 from persistrepo.errors import (EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, PersistError, UnsafeStore,
                                 UsageError)
+from persistrepo.keys import kept_keys
 from persistrepo.store import Store
 
 FORMAT = 1
@@ -437,7 +438,7 @@ def _replay(result, store, stored, entries, new_root, dry_run, skip_broken, enab
         except dnf.exceptions.RepoError as e:
             raise PersistError("cannot read the store %s as a repository (%s); run "
                                "'persistrepo verify'" % (store.layout.root, e))
-        keys = trust.Keys(store.keys(), new_root)
+        keys = trust.Keys(kept_keys(store.layout, store.warnings), new_root)
         refused, signers, unindexed = _check_store(store, stored, base, keys)
         result.refused = [{"filename": f, "reason": refused[f]}
                           for f in sorted(refused)] + unindexed
