@@ -10,7 +10,7 @@ import signal
 import sys
 
 import persistrepo
-from persistrepo import commands, compat, config, incoming, listing, pgp, subcommands
+from persistrepo import commands, compat, config, incoming, listing, pgp, repair, subcommands
 from persistrepo.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PersistError, UsageError
 from persistrepo.keys import keep_signing_keys
 from persistrepo.store import Candidate, Store
@@ -121,7 +121,7 @@ def cmd_verify(store, args):
 
 
 def cmd_refresh(store, args):
-    report = store.refresh(adopt=args.adopt)
+    report = repair.refresh(store, adopt=args.adopt)
     if report["repodata_kept"]:
         _say("kept the old repodata as %s" % report["repodata_kept"])
     for e in report["adopted"]:

@@ -17,6 +17,7 @@ from persistrepo import (compat, fsutil, incoming, listing, modules, names, pgp,
 from persistrepo.errors import BadPackage, PersistError
 from persistrepo.keys import kept_keys
 from persistrepo.layout import FOREIGN
+from persistrepo.writing import read_journal
 
 _REFRESH = "run 'persistrepo refresh'"
 _TRIES = 5
@@ -67,7 +68,7 @@ def _problems(store, check_signatures):
     problems = []
     if os.path.lexists(layout.journal):
         try:
-            store._read_journal()
+            read_journal(layout)
             problems.append(Problem("interrupted", layout.journal, "an operation was "
                                     "interrupted; the next write or 'persistrepo refresh' "
                                     "completes it"))
