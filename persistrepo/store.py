@@ -8,7 +8,7 @@ Its keys are persistrepo.keys', its repair persistrepo.repair's.
 import os
 
 from persistrepo import (compat, failures, fsutil, incoming, names, record, repodata, rpmfile,
-                         specs, trash)
+                         specs, trash, verify)
 from persistrepo.errors import BadPackage, NoMatch, PersistError, UnsafeStore, UsageError
 from persistrepo.keys import signers_of
 from persistrepo.layout import STATE_DIR, Layout
@@ -408,8 +408,10 @@ class Store(object):
 
     def verify(self, check_signatures=True):
         """Every problem found (persistrepo.verify)."""
-        from persistrepo import verify
-        return verify.run(self, check_signatures)
+        self.require()
+        if not self.is_store():
+            return []
+        return verify.run(self.layout, self.warnings, check_signatures)
 
 
 def _surplus(entries, keep, installonly_keep):

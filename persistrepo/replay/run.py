@@ -313,7 +313,7 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
                 e["nevra"] for e in entries
                 if not e["signed"] and trust.unsigned_allowed(e)[0])
         from persistrepo import verify
-        problem = verify.modules_problem(store, stored) if entries else None
+        problem = verify.modules_problem(store.layout, stored) if entries else None
         if problem is not None:
             raise UnsafeStore("the store's module metadata cannot be replayed: %s"
                               % problem.message)
