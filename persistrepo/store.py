@@ -1,8 +1,9 @@
 """The persisted-package store: a createrepo_c repository plus a provenance record.
 
 A Store checks what is at its path and runs the operations (add, remove,
-prune, restore, ingest), each as one write transaction (persistrepo.writing).
-Its keys are persistrepo.keys', its repair persistrepo.repair's.
+prune, restore, ingest), each in one write transaction (persistrepo.writing).
+Its kept keys are persistrepo.keys'; refresh, which repairs it, sits above it
+in persistrepo.repair.
 """
 
 import os
