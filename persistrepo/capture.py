@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 from persistrepo import compat, config, failures, fsutil, incoming, record
+from persistrepo.keys import keep_signing_keys
 from persistrepo.layout import Layout
 from persistrepo.record import COMMANDLINE, nevra  # noqa: F401 (for the plugins)
 
@@ -330,7 +331,7 @@ def _direct(out, root, installroot, wanted, gone, method):
         out.dropped.extend(e["nevra"] for e in store.remove([g.nevra for g in gone],
                                                             missing_ok=True, literal=True))
     if wanted:
-        missing = store.keep_signing_keys(installroot, result.signers)
+        missing = keep_signing_keys(store, installroot, result.signers)
         if missing:
             out.notes.append("no public key for %s in the rpmdb; replay cannot check "
                              "those signatures" % ", ".join(missing))

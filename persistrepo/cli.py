@@ -10,9 +10,10 @@ import signal
 import sys
 
 import persistrepo
-from persistrepo import commands, compat, config, incoming, listing, pgp, subcommands
+from persistrepo import commands, compat, config, incoming, listing, pgp, repair, subcommands
 from persistrepo.errors import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, PersistError, UsageError,
                                os_error_message)
+from persistrepo.keys import keep_signing_keys
 from persistrepo.store import Candidate, Store
 
 
@@ -121,7 +122,7 @@ def cmd_verify(store, args):
 
 
 def cmd_refresh(store, args):
-    report = store.refresh(adopt=args.adopt)
+    report = repair.refresh(store, adopt=args.adopt)
     if report["repodata_kept"]:
         _say("kept the old repodata as %s" % report["repodata_kept"])
     for e in report["adopted"]:
@@ -167,7 +168,7 @@ def cmd_ingest(store, args):
         _say("persisted %s" % e["nevra"])
     for _, err in result.failed:
         compat.write_text(sys.stderr, "persistrepo: error: %s\n" % err)
-    for key_id in store.keep_signing_keys(args.installroot):
+    for key_id in keep_signing_keys(store, args.installroot):
         compat.write_text(sys.stderr, "persistrepo: warning: no public key %s in the rpmdb "
                           "of %s\n" % (key_id, args.installroot))
     return EXIT_FAILED if result.failed else EXIT_OK

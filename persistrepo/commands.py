@@ -11,6 +11,7 @@ from persistrepo import subcommands  # noqa: F401 (front ends: their options)
 from persistrepo.advice import Front
 from persistrepo.errors import (EXIT_AT_RISK, EXIT_FAILED, EXIT_OK,  # noqa: F401 (front ends)
                                NoMatch, PersistError, UsageError, os_error_message)
+from persistrepo.keys import add_key, keep_signing_keys
 from persistrepo.store import Candidate, Store  # noqa: F401 (front ends)
 
 
@@ -54,8 +55,8 @@ def add(store_path, installroot, candidates, key=None):
     signers = set(e["key_id"] for e in stored if e["signed"])
     for key_id in sorted(signers):
         if key is not None and pgp.covers(key, key_id):
-            store.add_key(key_id, key.encode("ascii"))
-    for key_id in sorted(signers & set(store.keep_signing_keys(installroot, result.signers))):
+            add_key(store, key_id, key.encode("ascii"))
+    for key_id in sorted(signers & set(keep_signing_keys(store, installroot, result.signers))):
         files = " ".join(compat.shell_quote(store.layout.package(e["filename"]))
                          for e in stored if e["key_id"] == key_id)
         out.warnings.append(

@@ -45,6 +45,7 @@ import tempfile
 from persistrepo import config, fsutil, listing
 from persistrepo.fsutil import resolve_in_root
 from persistrepo.errors import PersistError, UsageError, os_error_message
+from persistrepo.keys import keep_signing_keys
 from persistrepo.layout import Layout
 from persistrepo.lock import StoreLock
 from persistrepo.store import Candidate, Store
@@ -793,7 +794,7 @@ def import_imgbased(store, source=IMGBASED_STORE, installroot="/"):
     # root owns it and nobody else may write it (Candidate.root_owned).
     result = store.add([Candidate(f, method="cli", origin="imgbased-persist", root_owned=True)
                         for f in files])
-    missing = store.keep_signing_keys(installroot, result.signers)
+    missing = keep_signing_keys(store, installroot, result.signers)
     for f in files:
         os.unlink(f)
     return result, missing

@@ -4,7 +4,7 @@ The yum plugin uses this where the rpm or createrepo_c bindings are missing
 from yum's interpreter: it only copies files and writes small JSON requests,
 which needs nothing but the standard library. An add request names the build
 the transaction installed and the root whose rpmdb holds it: the store takes
-the queued file only if it proves to be that build (Store._ingest_locked).
+the queued file only if it proves to be that build (Store.ingest).
 Python 2.7 compatible.
 """
 

@@ -15,7 +15,10 @@ import time
 from persistrepo import (compat, fsutil, incoming, listing, modules, names, pgp, record,
                          repodata, rpmfile, trash)
 from persistrepo.errors import BadPackage, PersistError
+from persistrepo.keys import kept_keys
 from persistrepo.layout import FOREIGN
+from persistrepo.lock import StoreLock
+from persistrepo.writing import read_journal
 
 _REFRESH = "run 'persistrepo refresh'"
 _TRIES = 5
@@ -33,26 +36,24 @@ class Problem(object):
         return "%s: %s: %s" % (self.kind, self.subject, self.message)
 
 
-def run(store, check_signatures=True):
-    """Every problem found in store."""
-    store.require()
-    if not store.is_store():
-        return []
-    with store.reading() as lock:
+def run(layout, warnings, check_signatures=True):
+    """Every problem found in the store at layout (Store.verify checked that
+    it is one); warnings: the store's, each one a problem too."""
+    with StoreLock(layout.lock, shared=True) as lock:
         for attempt in range(_TRIES):
-            before = _state_mark(store)
-            problems = _problems(store, check_signatures)
-            if lock.held or (_state_mark(store) == before and
-                             not os.path.lexists(store.layout.journal)):
+            before = _state_mark(layout)
+            problems = _problems(layout, warnings, check_signatures)
+            if lock.held or (_state_mark(layout) == before and
+                             not os.path.lexists(layout.journal)):
                 return problems
             time.sleep(0.1 * (attempt + 1))
         return problems
 
 
-def _state_mark(store):
+def _state_mark(layout):
     """What changes whenever a writer commits (index and repomd.xml)."""
     marks = []
-    for path in (store.layout.index, os.path.join(store.layout.repodata, "repomd.xml")):
+    for path in (layout.index, os.path.join(layout.repodata, "repomd.xml")):
         try:
             st = os.lstat(path)
             marks.append((st.st_ino, st.st_mtime, st.st_size))
@@ -61,12 +62,11 @@ def _state_mark(store):
     return marks
 
 
-def _problems(store, check_signatures):
-    layout = store.layout
+def _problems(layout, warnings, check_signatures):
     problems = []
     if os.path.lexists(layout.journal):
         try:
-            store._read_journal()
+            read_journal(layout)
             problems.append(Problem("interrupted", layout.journal, "an operation was "
                                     "interrupted; the next write or 'persistrepo refresh' "
                                     "completes it"))
@@ -84,37 +84,37 @@ def _problems(store, check_signatures):
         index = record.load_index(layout.index)
     except PersistError as e:
         return problems + [Problem("unsafe", layout.index, str(e))]
-    keys = _keys(store, problems) if check_signatures else {}
+    keys = _keys(layout, warnings, problems) if check_signatures else {}
     verifier = compat.Verifier(keys.values()) if check_signatures else None
     try:
         for e in index.entries():
-            problems.extend(_entry(store, e, verifier, keys))
+            problems.extend(_entry(layout, e, verifier, keys))
     finally:
         if verifier is not None:
             verifier.close()
-    problems.extend(_strays(store, index))
-    problems.extend(_repodata(store, index))
+    problems.extend(_strays(layout, index))
+    problems.extend(_repodata(layout, index))
     return problems
 
 
-def _keys(store, problems):
+def _keys(layout, warnings, problems):
     """The usable kept keys; a problem for each one that is not."""
     keys = {}
-    for key_id, armored in store.keys().items():
+    for key_id, armored in kept_keys(layout, warnings).items():
         try:
             pgp.key_ids(armored)
             keys[key_id] = armored
         except pgp.BadKey as e:
             problems.append(Problem("key", key_id, "%s; %s, which sets it aside"
                                     % (e, _REFRESH)))
-    for warning in store.warnings:
+    for warning in warnings:
         problems.append(Problem("unsafe", "keys", warning))
     return keys
 
 
-def _entry(store, e, verifier, keys):
+def _entry(layout, e, verifier, keys):
     name = e["filename"]
-    path = store.layout.package(name)
+    path = layout.package(name)
     if not os.path.lexists(path):
         return [Problem("missing", name, "recorded but the file is gone; add it again "
                         "or %s to forget it" % _REFRESH)]
@@ -129,19 +129,19 @@ def _entry(store, e, verifier, keys):
         return [Problem("checksum", name, "sha256 %s does not match the record's %s"
                         % (info.sha256, e["sha256"]))]
     try:
-        repodata.load_chunks(store.layout, e["sha256"])
+        repodata.load_chunks(layout, e["sha256"])
     except PersistError as err:
         return [Problem("chunk", name, "%s; the next write or %s makes it again"
                         % (err, _REFRESH))]
-    return _replay_refuses(store, e, path, keys) if verifier is not None else []
+    return _replay_refuses(layout, e, path, keys) if verifier is not None else []
 
 
-def _replay_refuses(store, e, path, keys):
+def _replay_refuses(layout, e, path, keys):
     """What replay's trust policy says of a sound entry: signed with a key
     the store does not keep (replay takes it only from a new root that has
     the key), or unsigned without a provenance it accepts."""
     from persistrepo.replay import trust
-    add = "persistrepo --store %s add" % compat.shell_quote(store.layout.root)
+    add = "persistrepo --store %s add" % compat.shell_quote(layout.root)
     if e["signed"] and e["key_id"] not in keys:
         return [Problem("trust", e["filename"], "signed with key %s, which the store does "
                         "not keep: replay refuses it unless the new root has that key; fix: "
@@ -157,9 +157,8 @@ def _replay_refuses(store, e, path, keys):
     return []
 
 
-def _strays(store, index):
+def _strays(layout, index):
     """Orphan package files, and what the store's directories should not hold."""
-    layout = store.layout
     problems = []
     for name in sorted(os.listdir(layout.root)):
         if not name.endswith(".rpm"):
@@ -195,9 +194,9 @@ def _strays(store, index):
     return problems
 
 
-def _repodata(store, index):
+def _repodata(layout, index):
     try:
-        state = repodata.read_state(store.layout)
+        state = repodata.read_state(layout)
     except Exception as e:  # createrepo_c raises several types for bad XML
         return [Problem("drift", "repodata", "unreadable: %s; %s" % (e, _REFRESH))]
     if state is None:
@@ -214,29 +213,29 @@ def _repodata(store, index):
         if name not in recorded or name not in packages or recorded[name] != packages[name]:
             problems.append(Problem("drift", name, "repodata and provenance record "
                                     "disagree; %s" % _REFRESH))
-    return problems + _modules(store, index.entries())
+    return problems + _modules(layout, index.entries())
 
 
-def modules_problem(store, entries):
+def modules_problem(layout, entries):
     """The problem with the repodata's modules.yaml, or None; entries: the
     store's (Store.entries). Replay asks before libdnf parses it: libdnf's
     YAML parser has no bound (an alias bomb ends it), so only the exact text
     the records make may reach it."""
-    problems = _modules(store, entries)
+    problems = _modules(layout, entries)
     return problems[0] if problems else None
 
 
-def _modules(store, entries):
+def _modules(layout, entries):
     """The repodata's modules.yaml against the one the module records make."""
     want = modules.yaml(entries)
     try:
-        have = repodata.modules_record(store.layout)
+        have = repodata.modules_record(layout)
         if want is None and have is not None:
             why = "repodata has module streams but no package records one"
         elif want is not None and have is None:
             why = "repodata has no modules.yaml but packages record module streams"
         elif want is not None and repodata.read_modules(
-                store.layout, have, len(want.encode("utf-8"))) != want.encode("utf-8"):
+                layout, have, len(want.encode("utf-8"))) != want.encode("utf-8"):
             why = "repodata's modules.yaml is not the one the module records make"
         else:
             return []

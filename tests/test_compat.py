@@ -12,6 +12,7 @@ import textwrap
 import rpm
 
 from persistrepo import compat, pgp
+from persistrepo.keys import keep_signing_keys, key_files
 from persistrepo.store import Candidate, Store
 from tests import bed
 from tests.storebed import REPO, cli
@@ -170,8 +171,8 @@ def test_subkey_signed_package_keeps_its_key_and_replays(tmp_path, builder):
                    env=bed.tool_env())
     store = Store(str(tmp_path / "store"))
     store.add([Candidate(path, method="dnf", origin="vendor", reason="user")])
-    assert store.keep_signing_keys(layer1) == []
-    assert set(store.key_files()) == {subkey}
+    assert keep_signing_keys(store, layer1) == []
+    assert set(key_files(store.layout)) == {subkey}
     res = cli("--store", store.layout.root, "verify")
     assert res.returncode == 0, res.stdout + res.stderr
 

@@ -14,6 +14,7 @@ import subprocess
 
 import pytest
 
+from persistrepo.keys import key_files
 from persistrepo.store import Store
 from tests import bed
 from tests.storebed import REPO, cli
@@ -268,7 +269,7 @@ def test_signed_package_keeps_its_key(dnf, std_set, gpg_key):
     assert res.returncode == 0, res
     entry = dnf.stored()["signed-1.0-1.noarch"]
     assert entry["signed"] and entry["key_id"].endswith(gpg_key.keyid)
-    keys = Store(dnf.store).key_files()
+    keys = key_files(Store(dnf.store).layout)
     assert list(keys) == [entry["key_id"]]
     with open(keys[entry["key_id"]]) as f:
         assert "BEGIN PGP PUBLIC KEY BLOCK" in f.read()

@@ -442,11 +442,11 @@ def test_bad_signature_is_refused_everywhere(store, builder, gpg_key, tmp_path):
     entry.update(sha256=hashlib.sha256(open(bad, "rb").read()).hexdigest(),
                  size=os.path.getsize(bad))
     planted = Store(store)
-    with planted.writing():
+    with planted.writing() as txn:
         staged = shutil.copy(bad, planted.layout.tmp)
         repodata.save_chunks(planted.layout, entry["sha256"],
                              repodata.make_chunks(staged, entry["filename"]))
-        planted._commit([(staged, entry)], [])
+        txn.commit([(staged, entry)], [])
     res = cli("--store", store, "verify")
     assert res.returncode == 1 and "corrupt: badsig-1.0-1.noarch.rpm" in res.stdout, res.stdout
     root = bed.make_root(tmp_path / "root")

@@ -15,6 +15,7 @@ import sys
 
 import pytest
 
+from persistrepo.keys import key_files
 from persistrepo.store import Candidate, Store
 from tests import bed
 from tests.node import propagation
@@ -218,7 +219,7 @@ def test_import_imgbased_takes_over_its_store(tmp_path, std_set):
     assert set(listed(store)) == {"signed-1.0-1.noarch", "unsigned-1.0-1.noarch"}
     assert listed(store)["unsigned-1.0-1.noarch"]["origin"] == "imgbased-persist"
     assert os.listdir(src) == []
-    assert Store(store).key_files()
+    assert key_files(Store(store).layout)
     new = bed.make_root(tmp_path / "new")
     res = cli("replay", "--installroot", new, "--store", store)
     assert res.returncode == 0, res.stdout + res.stderr

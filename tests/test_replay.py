@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from persistrepo.keys import add_key
 from persistrepo.store import Candidate, Store
 from tests import bed
 from tests.storebed import cli, cli_command, cli_env, one_line_error
@@ -304,7 +305,7 @@ def test_signed_packages_need_the_right_key(tmp_path, builder, gpg_key):
     assert bed.installed(root) == set() and bed.pubkeys(root) == set()
 
     with open(gpg_key.pubkey, "rb") as f:
-        store.add_key(entry["key_id"], f.read())
+        add_key(store, entry["key_id"], f.read())
     res, doc = replay_json(root, store)
     assert res.returncode == 0, res.stderr
     assert doc["keys_imported"] == [entry["key_id"]]
@@ -333,7 +334,7 @@ def test_signature_by_another_key_refused(tmp_path, builder, gpg_key):
     store = store_of(tmp_path, (forged, "user"))
     [entry] = store.entries()
     with open(gpg_key.pubkey, "rb") as f:
-        store.add_key(entry["key_id"], f.read())
+        add_key(store, entry["key_id"], f.read())
     res = replay(root, store)
     assert res.returncode == 1
     assert "signature" in res.stderr
@@ -360,7 +361,7 @@ def test_enforcing_rpm_installs_what_the_trust_policy_accepts(tmp_path, builder,
                      Candidate(builder.build("vendor", sign_with=gpg_key), reason="user"),
                      Candidate(builder.build("nowhere"), method="dnf", origin=None))
     with open(gpg_key.pubkey, "rb") as f:
-        store.add_key([e for e in store.entries() if e["signed"]][0]["key_id"], f.read())
+        add_key(store, [e for e in store.entries() if e["signed"]][0]["key_id"], f.read())
     res = cli("replay", "--installroot", root, "--store", store.layout.root, "--json",
               "--skip-broken", env=enforcing)
     doc = json.loads(res.stdout)

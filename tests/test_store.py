@@ -8,6 +8,7 @@ import stat
 import pytest
 import rpmfluff
 
+from persistrepo.keys import add_key
 from persistrepo.store import Candidate, Store
 from tests import bed
 from tests.storebed import cli, listed, one_line_error, repodata_packages
@@ -219,8 +220,8 @@ def test_verify_names_each_problem(std_set, store, tmp_path):
     assert cli("--store", store, "add", *[copy_of(std_set.path(n, "2.0" if n == "tool"
                                                                else None), tmp_path)
                                           for n in names]).returncode == 0
-    Store(store).add_key(listed(store)["signed-1.0-1.noarch"]["key_id"],
-                         open(std_set.key.pubkey, "rb").read())
+    add_key(Store(store), listed(store)["signed-1.0-1.noarch"]["key_id"],
+            open(std_set.key.pubkey, "rb").read())
     res = cli("--store", store, "verify")
     assert res.returncode == 0 and res.stdout.startswith("ok: 4 packages verified"), res.stdout
     os.unlink(os.path.join(store, "libtool-dep-1.0-1.noarch.rpm"))
@@ -244,7 +245,7 @@ def test_verify_checks_signatures_with_kept_keys(std_set, store, tmp_path, gpg_k
         assert cli("--store", store, "add", forged).returncode == 0
         key_id = listed(store)["unsigned-1.0-1.noarch"]["key_id"]
         # The store keeps the wrong public key under the signer's key id.
-        Store(store).add_key(key_id, open(gpg_key.pubkey, "rb").read())
+        add_key(Store(store), key_id, open(gpg_key.pubkey, "rb").read())
         res = cli("--store", store, "verify")
         assert res.returncode == 1 and "signature check failed" in res.stdout
     finally:

@@ -18,6 +18,7 @@ import os
 
 from persistrepo import modules
 from persistrepo.errors import PersistError
+from persistrepo.keys import kept_keys
 from persistrepo.replay import plan as replay_plan
 from persistrepo.replay import trust
 
@@ -97,7 +98,7 @@ def select(store, image_root=None, enablerepos=(), exclude=()):
             chosen = _by_replay(export, store, entries, enablerepos, exclude)
         else:
             chosen = _no_downgrade(entries)
-        keys = store.keys()
+        keys = kept_keys(store.layout, store.warnings)
         _check_trust(export, store, chosen, keys)
         export.packages = chosen
         wanted_streams = modules.streams([p.entry for p in export.packages])

@@ -18,6 +18,7 @@ from persistrepo import rpmfile
 from persistrepo.errors import BadPackage, PersistError
 from persistrepo.fleet import manifest, server
 from persistrepo.fleet.errors import Conflict, Failed
+from persistrepo.keys import add_key
 from persistrepo.store import Candidate
 
 
@@ -128,7 +129,7 @@ def pull(store, client, name, dry_run, say):
                                  "pushed it" % (e["nevra"], name))
                 paths[e["filename"]] = _fetch_package(client, base_url + href, e, workdir)
         for key_id in sorted(keys):
-            store.add_key(key_id, keys[key_id].encode("ascii"))
+            add_key(store, key_id, keys[key_id].encode("ascii"))
         if wanted:
             store.add([Candidate(paths[e["filename"]], method=e["method"], origin=e["origin"],
                                  reason=e["reason"], module=e.get("module"),

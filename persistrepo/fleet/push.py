@@ -15,6 +15,7 @@ from persistrepo import fsutil, names
 from persistrepo.fleet import manifest, server
 from persistrepo.fleet.errors import Conflict, Failed
 from persistrepo.fleet.pulp import API
+from persistrepo.keys import kept_keys
 
 
 def _plan(entries, on_server):
@@ -82,7 +83,7 @@ def _manifest_unit(client, data):
 def push(store, client, name, dry_run, say):
     """Push store to the repository name; the lines go to say."""
     entries = store.entries()
-    data = manifest.build(entries, store.keys())
+    data = manifest.build(entries, kept_keys(store.layout, store.warnings))
     paths = dict((e["filename"], store.layout.package(e["filename"])) for e in entries)
     client.status()
     packages, provenance = server.places(client, name)

@@ -18,6 +18,7 @@ import os
 
 from persistrepo import compat, fsutil
 from persistrepo.errors import PersistError, UsageError
+from persistrepo.keys import kept_keys
 from persistrepo.replay import plan, trust
 
 
@@ -197,7 +198,7 @@ def replay(result, store, stored, entries, new_root, dry_run, skip_broken, enabl
     if enablerepos:
         raise UsageError("--enablerepo needs dnf, which this host lacks; replay installs "
                          "from the store alone here (docs/replay.md, \"Without dnf\")")
-    keys = trust.Keys(store.keys(), new_root)
+    keys = trust.Keys(kept_keys(store.layout, store.warnings), new_root)
     try:
         refused, signers = trust.check_store(store, stored, _repodata_sums(store), keys)
         result.refused = [{"filename": f, "reason": refused[f]} for f in sorted(refused)]

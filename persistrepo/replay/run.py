@@ -19,6 +19,7 @@ from persistrepo import compat, fsutil
 from persistrepo.replay import dnf5, history, modules, mounts, plan, report, trust
 from persistrepo.errors import (EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, PersistError, UnsafeStore,
                                 UsageError)
+from persistrepo.keys import kept_keys
 from persistrepo.store import Store
 
 FORMAT = 1
@@ -312,7 +313,7 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
                 e["nevra"] for e in entries
                 if not e["signed"] and trust.unsigned_allowed(e)[0])
         from persistrepo import verify
-        problem = verify.modules_problem(store, stored) if entries else None
+        problem = verify.modules_problem(store.layout, stored) if entries else None
         if problem is not None:
             raise UnsafeStore("the store's module metadata cannot be replayed: %s"
                               % problem.message)
@@ -437,7 +438,7 @@ def _replay(result, store, stored, entries, new_root, dry_run, skip_broken, enab
         except dnf.exceptions.RepoError as e:
             raise PersistError("cannot read the store %s as a repository (%s); run "
                                "'persistrepo verify'" % (store.layout.root, e))
-        keys = trust.Keys(store.keys(), new_root)
+        keys = trust.Keys(kept_keys(store.layout, store.warnings), new_root)
         refused, signers, unindexed = _check_store(store, stored, base, keys)
         result.refused = [{"filename": f, "reason": refused[f]}
                           for f in sorted(refused)] + unindexed
