@@ -13,9 +13,9 @@ import persistrepo
 from persistrepo import dnf5_state, subcommands
 from persistrepo.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PersistError, UsageError
 
-# The rest is imported by what uses it: --version, --help and a usage error
-# need neither the store nor rpm nor createrepo_c, and each subcommand only
-# its own modules (python -X importtime: a third of `add`'s start-up).
+# The rest is imported where it is used: --version, --help and a usage
+# error need neither the store nor rpm nor createrepo_c, and a subcommand
+# loads only its own modules.
 
 
 def _say(msg):
