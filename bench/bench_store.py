@@ -7,7 +7,7 @@ every transaction), plus `persistrepo list --json`.
 is the library call the dnf plugin makes inside the running dnf.
 
 Usage: bench/bench_store.py [N ...]   (default: 100 1000 5000; run as root)
-Prints wall times (median of 3) and the ratios to createrepo_c (below 1: add
+Prints wall times (median of 5) and the ratios to createrepo_c (below 1: add
 is faster), measured side by side.
 """
 
@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from persistrepo.store import Candidate, Store  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ROUNDS = 3
+ROUNDS = 5
 
 
 def build_packages(count, workdir):

@@ -10,15 +10,18 @@ import signal
 import sys
 
 import persistrepo
-from persistrepo import commands, compat, config, incoming, listing, pgp, repair, subcommands
+from persistrepo import dnf5_state, subcommands
 from persistrepo.errors import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, PersistError, UsageError,
                                os_error_message)
-from persistrepo.keys import keep_signing_keys
-from persistrepo.store import Candidate, Store
+
+# The rest is imported where it is used: --version, --help and a usage
+# error need neither the store nor rpm nor createrepo_c, and a subcommand
+# loads only its own modules.
 
 
 def _say(msg):
     """Print a line; a reader that went away (`| head`) is not an error."""
+    from persistrepo import compat
     try:
         compat.write_text(sys.stdout, msg + "\n")
         sys.stdout.flush()
@@ -31,12 +34,14 @@ def _say(msg):
 
 
 def _warn(msg):
+    from persistrepo import compat
     compat.write_text(sys.stderr, "persistrepo: %s\n" % msg)
 
 
 def _confirm(verb, entries, args):
     """Ask as dnf does when more than one package would go and stdin is a
     terminal (not with -y); True to go ahead."""
+    from persistrepo import commands, compat
     if len(entries) < 2 or args.assumeyes or not sys.stdin.isatty():
         return True
     for e in entries:
@@ -62,6 +67,8 @@ def _emit(printed):
 
 
 def cmd_add(store, args):
+    from persistrepo import commands
+    from persistrepo.store import Candidate
     key = _read_key(args.key) if args.key else None
     return _emit(commands.add(store.layout.root, "/", [
         Candidate(p, method="cli", origin=args.origin, reason=args.reason)
@@ -70,6 +77,7 @@ def cmd_add(store, args):
 
 def _read_key(path):
     """The armored public key block in path, or a UsageError naming it."""
+    from persistrepo import pgp
     try:
         with open(path, "rb") as f:
             text = f.read().decode("ascii")
@@ -82,11 +90,13 @@ def _read_key(path):
 
 def _front(args):
     """persistrepo as run, for the commands its messages advise."""
+    from persistrepo import commands
     return commands.Front("persistrepo", args.store)
 
 
 def _drop(store, chosen, verb, args):
     """The end of remove and prune: dry run, question, removal."""
+    from persistrepo import commands
     if args.dry_run:
         return _emit(commands.would_drop(chosen, verb))
     if not _confirm(verb, chosen, args):
@@ -95,11 +105,13 @@ def _drop(store, chosen, verb, args):
 
 
 def cmd_remove(store, args):
+    from persistrepo import commands
     return _drop(store, commands.dropping(store.layout.root, args.specs, front=_front(args)),
                  "remove", args)
 
 
 def cmd_prune(store, args):
+    from persistrepo import commands
     return _drop(store, commands.dropping(store.layout.root, prune=(
         args.keep, args.installonly_keep)), "prune", args)
 
@@ -113,15 +125,18 @@ def cmd_restore(store, args):
 
 
 def cmd_list(store, args):
+    from persistrepo import commands
     return _emit(commands.list_packages(store.layout.root, args.patterns, args.json,
                                         args.removed))
 
 
 def cmd_verify(store, args):
+    from persistrepo import commands
     return _emit(commands.verify(store.layout.root, args.json))
 
 
 def cmd_refresh(store, args):
+    from persistrepo import compat, listing, repair
     report = repair.refresh(store, adopt=args.adopt)
     if report["repodata_kept"]:
         _say("kept the old repodata as %s" % report["repodata_kept"])
@@ -146,6 +161,7 @@ def cmd_refresh(store, args):
 
 
 def cmd_status(store, args):
+    from persistrepo import commands, config
     settings = config.load(args.config)
     store_path = settings.store_path(args.installroot) \
         if not args.store and args.installroot != "/" else store.layout.root
@@ -157,6 +173,8 @@ def cmd_status(store, args):
 
 
 def cmd_ingest(store, args):
+    from persistrepo import compat, incoming
+    from persistrepo.keys import keep_signing_keys
     if not os.path.isdir(args.installroot):
         raise UsageError("--installroot %s is not a directory; give the root whose rpm "
                          "database has the signing keys" % args.installroot)
@@ -175,6 +193,7 @@ def cmd_ingest(store, args):
 
 
 def cmd_replay(store, args):
+    from persistrepo import compat
     from persistrepo.replay import replay, report
     result = replay(args.installroot, store, dry_run=args.dry_run,
                     skip_broken=args.skip_broken, enablerepos=args.enablerepo,
@@ -197,7 +216,7 @@ def cmd_export(store, args):
 
 
 def cmd_import_imgbased(store, args):
-    from persistrepo import imgbased
+    from persistrepo import imgbased, listing
     conf = args.imgbased_conf or imgbased.this_imgbased_persist_conf()
     source = args.source or imgbased.IMGBASED_STORE
     if imgbased.disable_imgbased_persist(conf):
@@ -256,7 +275,7 @@ def cmd_pull(store, args):
 
 
 def cmd_dnf5_capture(store, args):
-    from persistrepo import dnf5_capture
+    from persistrepo import compat, config, dnf5_capture
     try:
         settings = config.load(args.config)
     except PersistError as e:  # say it as the dnf plugin does; dnf5 goes on
@@ -286,8 +305,8 @@ def build_parser():
     for command in subcommands.offered("persistrepo"):
         p = sub.add_parser(command.name, help=command.help)
         if command.name == "dnf5-persist":
-            from persistrepo.dnf5_persist import add_arguments
-            add_arguments(p)  # dnf5 persist's own options, --store among them
+            # dnf5 persist's own options, --store among them
+            subcommands.add_dnf5_persist_arguments(p, dnf5_state.SYSTEM_STATE_DIR)
         else:
             subcommands.add_subcommand_arguments(p, command)
             subcommands.add_global_options(p, after_subcommand=True)
@@ -299,6 +318,8 @@ OWN_CONFIG = ("imgbased-update", "dnf5-capture", "dnf5-persist")
 
 
 def store_from_args(args):
+    from persistrepo import config
+    from persistrepo.store import Store
     path = config.load(args.config).persist_dir if args.store is None else args.store
     return Store(path)
 
@@ -306,6 +327,7 @@ def store_from_args(args):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    from persistrepo import compat
     try:
         import rpm
         rpm.setVerbosity(rpm.RPMLOG_CRIT)

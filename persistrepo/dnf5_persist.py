@@ -25,18 +25,6 @@ class Error(Exception):
     """An error dnf5 persist reports as 'Error: ...' with exit code 1."""
 
 
-def add_arguments(p):
-    """dnf5 persist's words and options (persistrepo.subcommands, as the
-    plugin forwards them), and what the plugin adds itself."""
-    subcommands.add_plugin_arguments(p, "dnf5")
-    p.add_argument("--installroot", metavar="DIR", default="/")
-    p.add_argument("--package", nargs=2, action="append", default=[],
-                   metavar=("FILE", "REPO"))
-    p.add_argument("--unavailable", action="append", default=[], metavar="NEVRA")
-    p.add_argument("--cachedir", metavar="DIR")
-    p.add_argument("--state-dir", metavar="DIR", default=dnf5_state.SYSTEM_STATE_DIR)
-
-
 def check(args):
     """dnf persist's usage rules."""
     problem = subcommands.check_plugin_args("dnf5", args)

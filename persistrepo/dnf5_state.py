@@ -8,7 +8,6 @@ every dnf5 host has it), without it every reason is "unknown".
 
 import os
 
-from persistrepo import fsutil
 from persistrepo.errors import PersistError
 
 SYSTEM_STATE_DIR = "/usr/lib/sysimage/libdnf5"
@@ -29,6 +28,7 @@ def load_toml(path):
         import tomllib  # novm
     except ImportError:
         return {}
+    from persistrepo import fsutil  # not at load: persistrepo's parser imports this module
     try:
         with os.fdopen(fsutil.open_regular(path), "rb") as f:
             data = f.read(MAX_TOML + 1)

@@ -23,10 +23,9 @@ _BATCH = 64  # files held open at once to be fsynced together
 _MAX_LINKS = 40
 MAX_JSON_DEPTH = 32  # the store's documents nest 4 levels; a module record 5
 MAX_STORE_FILE = 256 << 20
-_JSON_ESCAPE = re.compile(r'\\.', re.S)
-_JSON_ASCII_TEXT = dict.fromkeys(i for i in range(128) if chr(i) not in '"[]{}')
-_JSON_NOT_STRUCTURE = re.compile(r'[^"\[\]{}]+')
-_JSON_PAIR = re.compile(r'\[\]|\{\}')
+_JSON_ESCAPE = re.compile(br'\\.', re.S)
+_JSON_NOT_STRUCTURE = bytes(bytearray(i for i in range(256) if chr(i) not in '"[]{}'))
+_JSON_PAIR = re.compile(br'\[\]|\{\}')
 
 
 def running_as_root():
@@ -160,18 +159,25 @@ def load_json(data, max_depth=MAX_JSON_DEPTH):
     parsing, in linear passes of C code: json's own recursion would end in
     RecursionError (or exhaust the stack) on a document nested thousands deep."""
     if isinstance(data, bytes):
+        raw = data
         try:
             data = data.decode("utf-8")
         except UnicodeDecodeError:
             raise ValueError("not UTF-8")
-    # Escapes go first (only strings hold them; json stops at one outside),
-    # then all but quotes and brackets; of what is left, every other piece
+    else:
+        raw = data.encode("utf-8", "replace")
+    # On the UTF-8 bytes, where quotes and brackets are single bytes (and
+    # bytes.translate deletes in one pass): escapes go first (only strings
+    # hold them; json stops at one outside), then all but quotes and
+    # brackets. Two quotes side by side enclose nothing and leave every
+    # other byte as much inside or outside a string as it was: they go
+    # too, so that little is left to split. Of the rest, every other piece
     # between quotes is a string's (an unterminated one keeps its brackets).
-    pieces = _JSON_NOT_STRUCTURE.sub("", _JSON_ESCAPE.sub("", data).translate(
-        _JSON_ASCII_TEXT)).split('"')
-    brackets = "".join(pieces[::2]) + (pieces[-1] if len(pieces) % 2 == 0 else "")
+    pieces = _JSON_ESCAPE.sub(b"", raw).translate(None, _JSON_NOT_STRUCTURE).replace(
+        b'""', b"").split(b'"')
+    brackets = b"".join(pieces[::2]) + (pieces[-1] if len(pieces) % 2 == 0 else b"")
     for _ in range(max_depth):
-        brackets, n = _JSON_PAIR.subn("", brackets)
+        brackets, n = _JSON_PAIR.subn(b"", brackets)
         if not n:
             break
     if brackets:  # sound JSON nested at most max_depth deep leaves nothing

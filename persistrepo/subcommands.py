@@ -275,6 +275,19 @@ def add_plugin_arguments(parser, front):
     _plugin_options(parser, front)
 
 
+def add_dnf5_persist_arguments(parser, state_dir):
+    """`persistrepo dnf5-persist`: dnf5 persist's words and options, as its
+    command plugin forwards them, and what the plugin adds itself (state_dir:
+    libdnf5's default system state directory)."""
+    add_plugin_arguments(parser, "dnf5")
+    parser.add_argument("--installroot", metavar="DIR", default="/")
+    parser.add_argument("--package", nargs=2, action="append", default=[],
+                        metavar=("FILE", "REPO"))
+    parser.add_argument("--unavailable", action="append", default=[], metavar="NEVRA")
+    parser.add_argument("--cachedir", metavar="DIR")
+    parser.add_argument("--state-dir", metavar="DIR", default=state_dir)
+
+
 def _plugin_words(parser, front):
     names = [s.name for s in offered(front)]
     parser.add_argument("subcommand", nargs="?", default="list", choices=names,

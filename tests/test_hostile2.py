@@ -257,7 +257,9 @@ def test_a_queued_removal_is_literal_too(store, std_set):
 
 @pytest.mark.parametrize("origin,shown", [
     ("a\nb", "a\\x0ab"), ("tab\there", "tab\\x09here"), ("x" * 600, "x" * 509 + "..."),
-    ("repo\x7f\x1b[31m", "repo\\x7f\\x1b[31m"), ("Jürgen's repo", "Jürgen's repo")])
+    ("repo\x7f\x1b[31m", "repo\\x7f\\x1b[31m"), ("Jürgen's repo", "Jürgen's repo"),
+    # brackets in a string are no nesting, whatever quotes and backslashes come with them
+    ('[' * 40 + '"\\' + '{' * 40 + '""\\', '[' * 40 + '"\\' + '{' * 40 + '""\\')])
 def test_any_origin_text_round_trips(store, std_set, origin, shown):
     res = no_traceback(cli("--store", store, "add", "--origin", origin,
                            std_set.path("unsigned")))
