@@ -61,7 +61,7 @@ def _emit(printed):
 
 def cmd_add(store, args):
     key = _read_key(args.key) if args.key else None
-    return _emit(commands.add(store.layout.root, "/", [
+    return _emit(commands.add(store, "/", [
         Candidate(p, method="cli", origin=args.origin, reason=args.reason)
         for p in args.files], key))
 
@@ -89,34 +89,35 @@ def _drop(store, chosen, verb, args):
         return _emit(commands.would_drop(chosen, verb))
     if not _confirm(verb, chosen, args):
         return EXIT_FAILED
-    return _emit(commands.drop(store.layout.root, chosen, verb=verb))
+    return _emit(commands.drop(store, chosen, verb=verb))
 
 
 def cmd_remove(store, args):
-    return _drop(store, commands.dropping(store.layout.root, args.specs, front=_front(args)),
+    return _drop(store, commands.dropping(store, args.specs, front=_front(args)),
                  "remove", args)
 
 
 def cmd_prune(store, args):
-    return _drop(store, commands.dropping(store.layout.root, prune=(
+    return _drop(store, commands.dropping(store, prune=(
         args.keep, args.installonly_keep)), "prune", args)
 
 
 def cmd_restore(store, args):
-    for e in store.restore(args.specs):
+    restored = store.restore(args.specs)
+    for e in restored.entries:
         _say("restored %s (%s, persisted %s)" % (e["nevra"], e["method"], e["persisted_at"]))
-    for warning in store.warnings:
+    for warning in restored.warnings:
         _warn("warning: " + warning)
     return EXIT_OK
 
 
 def cmd_list(store, args):
-    return _emit(commands.list_packages(store.layout.root, args.patterns, args.json,
+    return _emit(commands.list_packages(store, args.patterns, args.json,
                                         args.removed))
 
 
 def cmd_verify(store, args):
-    return _emit(commands.verify(store.layout.root, args.json))
+    return _emit(commands.verify(store, args.json))
 
 
 def cmd_refresh(store, args):
@@ -136,22 +137,22 @@ def cmd_refresh(store, args):
     for name, why, where in report["quarantined"]:
         if name in aside:
             _say("set aside %s as %s: %s" % (name, where, why))
-    for warning in store.warnings:
-        compat.write_text(sys.stderr, "persistrepo: warning: %s\n" % warning)
+    for warning in report["warnings"]:
+        _warn("warning: " + warning)
     _say("refreshed %s: %s" % (store.layout.root,
                                 listing.count(len(store.entries()), "package")))
-    return EXIT_FAILED if report["quarantined"] or store.warnings else EXIT_OK
+    return EXIT_FAILED if report["quarantined"] or report["warnings"] else EXIT_OK
 
 
 def cmd_status(store, args):
     settings = config.load(args.config)
-    store_path = settings.store_path(args.installroot) \
-        if not args.store and args.installroot != "/" else store.layout.root
+    if not args.store and args.installroot != "/":
+        store = Store(settings.store_path(args.installroot))
     # Advice carries the store where it is not the one persistrepo uses by default.
-    front = commands.Front("persistrepo", None if os.path.realpath(store_path) ==
-                           os.path.realpath(settings.persist_dir) else store_path)
-    return _emit(commands.status(settings, args.installroot, args.image_manifest,
-                                 args.image_root, args.json, front, store_path))
+    front = commands.Front("persistrepo", None if os.path.realpath(store.layout.root) ==
+                           os.path.realpath(settings.persist_dir) else store.layout.root)
+    return _emit(commands.status(settings, store, args.installroot, args.image_manifest,
+                                 args.image_root, args.json, front))
 
 
 def cmd_ingest(store, args):
@@ -164,6 +165,8 @@ def cmd_ingest(store, args):
     result = store.ingest()
     for e in result.added:
         _say("persisted %s" % e["nevra"])
+    for warning in result.warnings:
+        _warn("warning: " + warning)
     for _, err in result.failed:
         compat.write_text(sys.stderr, "persistrepo: error: %s\n" % err)
     for key_id in store.keep_signing_keys(args.installroot):
@@ -212,6 +215,8 @@ def cmd_import_imgbased(store, args):
         _say("persisted %s" % e["nevra"])
     for e in result.unchanged:
         _say("already persisted %s" % e["nevra"])
+    for warning in result.warnings:
+        _warn("warning: " + warning)
     for key_id in missing:
         _warn("warning: no public key %s in the rpmdb of %s; replay will refuse the "
               "packages it signed" % (key_id, args.installroot))

@@ -62,7 +62,8 @@ def _installed_build(req):
 class AddResult(object):
     """What one add did: entries added, replaced (same NEVRA, new checksum),
     unchanged, and failures; signers: the key ids of the signed packages in
-    the store after it (for keep_signing_keys, without reading the index again)."""
+    the store after it (for keep_signing_keys, without reading the index again);
+    warnings: what the admin should know that failed nothing."""
 
     def __init__(self):
         self.added = []
@@ -70,6 +71,16 @@ class AddResult(object):
         self.unchanged = []
         self.failed = []
         self.signers = None
+        self.warnings = []
+
+
+class Changed(object):
+    """What remove, prune or restore did: the entries dropped (or put back),
+    and warnings as in AddResult."""
+
+    def __init__(self, entries, warnings=()):
+        self.entries = entries
+        self.warnings = list(warnings)
 
 
 def _signers(entries):
@@ -104,6 +115,8 @@ class Store(object):
         if not root:
             raise UsageError("the store path is empty; pass --store DIR")
         self.layout = Layout(root)
+        # What the running operation has to say: a write hands them over in
+        # its result; keys() leaves them for its caller (verify, replay).
         self.warnings = []
 
     # -- what is at the path ---------------------------------------------
@@ -385,6 +398,11 @@ class Store(object):
 
     # -- operations ------------------------------------------------------
 
+    def _handed_over(self):
+        """The warnings gathered so far, for the operation's result."""
+        warnings, self.warnings = self.warnings, []
+        return warnings
+
     def add(self, candidates, all_or_nothing=True):
         """Persist files. Same NEVRA and checksum is a no-op; same NEVRA with a
         new checksum replaces the stored file. With all_or_nothing, one bad
@@ -433,22 +451,24 @@ class Store(object):
                 plan.add(staged, info, entry, cand.supersede)
             self._commit(plan.adds, plan.removes, plan.index, plan.chunks)
             result.signers = _signers(plan.index.packages.values())
+        result.warnings = self._handed_over()
         return result
 
     def remove(self, spec_list, missing_ok=False, dry_run=False, literal=False):
         """Drop the entries the specs select (their files are kept for
         restore); a spec that matches nothing is an error and then nothing is
-        removed (unless missing_ok). With dry_run, only say what would go.
+        removed (unless missing_ok); a Changed with them. With dry_run, only
+        say what would go.
         literal: the specs are names from a transaction or the store, never
         globs (specs.select)."""
         if dry_run:
-            return self._matching(spec_list, self.entries(), missing_ok, literal)
+            return Changed(self._matching(spec_list, self.entries(), missing_ok, literal))
         with self.writing():
             self._ingest_locked()
             index = record.load_index(self.layout.index)
             chosen = self._matching(spec_list, index.entries(), missing_ok, literal)
             self._commit([], [e["filename"] for e in chosen], index)
-        return chosen
+        return Changed(chosen, self._handed_over())
 
     @staticmethod
     def _matching(spec_list, entries, missing_ok, literal=False):
@@ -460,16 +480,16 @@ class Store(object):
 
     def prune(self, keep=1, installonly_keep=3, dry_run=False):
         """Keep the newest `keep` versions of each name.arch (installonly
-        packages keep `installonly_keep`); return the dropped entries. With
+        packages keep `installonly_keep`); a Changed with the dropped entries. With
         dry_run, only say what would go."""
         if dry_run:
-            return _surplus(self.entries(), keep, installonly_keep)
+            return Changed(_surplus(self.entries(), keep, installonly_keep))
         with self.writing():
             self._ingest_locked()
             index = record.load_index(self.layout.index)
             dropped = _surplus(index.entries(), keep, installonly_keep)
             self._commit([], [e["filename"] for e in dropped], index)
-        return dropped
+        return Changed(dropped, self._handed_over())
 
     def removed(self):
         """Entries of the package files kept after removal, newest first."""
@@ -477,7 +497,7 @@ class Store(object):
         return [e for e, _ in trash.kept(self.layout)]
 
     def restore(self, spec_list):
-        """Put removed packages back with their provenance; return their entries."""
+        """Put removed packages back with their provenance: a Changed with their entries."""
         with self.writing():
             kept = trash.kept(self.layout)
             chosen, unmatched = specs.select(spec_list, [e for e, _ in kept])
@@ -506,7 +526,7 @@ class Store(object):
             self._commit(adds, [], index)
             for slot in slots:
                 trash.forget(self.layout, slot)
-        return [e for _, e in adds]
+        return Changed([e for _, e in adds], self._handed_over())
 
     def _restorable(self, entry, slot, index):
         """Refuse (PersistError) to restore entry from slot over anything: a
@@ -573,7 +593,9 @@ class Store(object):
     def ingest(self):
         """Take in what the yum plugin staged in .persistrepo/incoming."""
         with self.writing(create=True):
-            return self._ingest_locked()
+            result = self._ingest_locked()
+        result.warnings = self._handed_over()
+        return result
 
     def _ingest_locked(self, report=None):
         requests = incoming.pending(self.layout)
@@ -645,7 +667,8 @@ class Store(object):
         files keep their provenance; unknown ones are recorded with method
         'refresh'; whatever cannot be used is moved to .persistrepo/quarantine.
         With adopt, a directory that is not yet a store becomes one (an old
-        repodata/ is kept as repodata.before-persistrepo/)."""
+        repodata/ is kept as repodata.before-persistrepo/). The report's
+        warnings are as AddResult's."""
         report = {"adopted": [], "dropped": [], "quarantined": [], "repodata_kept": None}
         kept = None
         if adopt and not self.is_store() and os.path.isdir(self.layout.repodata) \
@@ -691,6 +714,7 @@ class Store(object):
             index.generation += 1
             self._write_repodata(index, use_pack=False)
             self._drop_unused_chunks(index)
+        report["warnings"] = self._handed_over()
         return report
 
     def _refresh_one(self, name, by_sha, report):
