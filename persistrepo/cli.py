@@ -182,6 +182,8 @@ def cmd_replay(store, args):
                     exclude=args.exclude, allow_running_root=args.allow_running_root)
     _say(report.to_json(result) if args.json else report.text(result))
     sys.stdout.flush()
+    for warning in result.warnings:
+        _warn("warning: " + warning)
     for item in result.broken:
         compat.write_text(sys.stderr, "persistrepo: error: cannot replay %s: %s\n"
                           % (item.nevra, item.reason))
