@@ -295,12 +295,12 @@ class PersistCommand(dnf.cli.Command):
         from persistrepo import commands
         settings = self._settings()
         installroot = _root(self.base.conf)
-        store_path = getattr(self.opts, "store", None) or settings.store_path(installroot)
         try:
             import rpm
             rpm.setVerbosity(rpm.RPMLOG_CRIT)  # the store reports problems itself
-            out = getattr(self, "_run_" + self.opts.subcommand)(settings, installroot,
-                                                                store_path)
+            store = commands.Store(getattr(self.opts, "store", None) or
+                                   settings.store_path(installroot))
+            out = getattr(self, "_run_" + self.opts.subcommand)(settings, installroot, store)
         except commands.PersistError as e:
             if e.exit_code == commands.EXIT_FAILED:
                 raise dnf.exceptions.Error(str(e))
@@ -319,14 +319,14 @@ class PersistCommand(dnf.cli.Command):
         if out.at_risk:
             self.cli.demands.success_exit_status = commands.EXIT_AT_RISK
 
-    def _run_list(self, settings, installroot, store_path):
+    def _run_list(self, settings, installroot, store):
         from persistrepo import commands
-        return commands.list_packages(store_path, self.opts.specs, self.opts.json,
+        return commands.list_packages(store, self.opts.specs, self.opts.json,
                                       self.opts.removed)
 
-    def _run_remove(self, settings, installroot, store_path):
+    def _run_remove(self, settings, installroot, store):
         from persistrepo import commands
-        chosen = commands.dropping(store_path, self.opts.specs, front=self._front())
+        chosen = commands.dropping(store, self.opts.specs, front=self._front())
         if self.opts.dry_run:
             return commands.would_drop(chosen)
         conf = self.base.conf
@@ -335,24 +335,23 @@ class PersistCommand(dnf.cli.Command):
             print("\n".join("  " + e["nevra"] for e in chosen))
             if conf.assumeno or not self.base.output.userconfirm(commands.question(chosen)):
                 raise dnf.exceptions.Error("Operation aborted.")
-        return commands.drop(store_path, chosen, installroot, settings=settings)
+        return commands.drop(store, chosen, installroot, settings=settings)
 
-    def _run_verify(self, settings, installroot, store_path):
+    def _run_verify(self, settings, installroot, store):
         from persistrepo import commands
-        return commands.verify(store_path, self.opts.json)
+        return commands.verify(store, self.opts.json)
 
-    def _run_status(self, settings, installroot, store_path):
+    def _run_status(self, settings, installroot, store):
         from persistrepo import commands
-        return commands.status(settings, installroot, self.opts.image_manifest,
-                               self.opts.image_root, self.opts.json, self._front(),
-                               store_path)
+        return commands.status(settings, store, installroot, self.opts.image_manifest,
+                               self.opts.image_root, self.opts.json, self._front())
 
     def _front(self):
         from persistrepo import commands
         return commands.Front("dnf", getattr(self.opts, "store", None),
                               _root(self.base.conf))
 
-    def _run_add(self, settings, installroot, store_path):
+    def _run_add(self, settings, installroot, store):
         from persistrepo import capture, commands
         chosen = self._installed_matching(self.opts.specs)
         excluded = [_nevra(p) for p in chosen if settings.excluded(p.name)]
@@ -362,7 +361,7 @@ class PersistCommand(dnf.cli.Command):
                 % (", ".join(excluded), PLUGIN_NAME))
         # A build the store holds already needs no repository (one that has it
         # may still tell its module stream).
-        stored = commands.stored_nevras(store_path)
+        stored = commands.stored_nevras(store)
         sources, already, missing = [], [], []
         for inst in chosen:
             found = available_build(self.base, inst)
@@ -374,10 +373,11 @@ class PersistCommand(dnf.cli.Command):
             raise dnf.exceptions.Error(
                 "the installed build of %s is in no enabled repository and not in the "
                 "cache; nothing added (add the exact RPM file with '%s')"
-                % (", ".join(missing), commands.Front.persistrepo(store_path, "add FILE")))
+                % (", ".join(missing), commands.Front.persistrepo(store.layout.root,
+                                                                  "add FILE")))
         files = fetch(self.base, [avail for _, avail in sources])
         module_of = capture.dnf_module_lookup(self.base)
-        out = commands.add(store_path, installroot, [
+        out = commands.add(store, installroot, [
             commands.Candidate(path, "dnf", _origin(avail), installed_reason(self.base, inst),
                                supersede=True, module=module_of(inst), installed_in=installroot)
             for (inst, avail), path in zip(sources, files)]) if sources else commands.Printed()

@@ -321,6 +321,7 @@ def _direct(out, root, installroot, wanted, gone, method):
                                       module=p.module, installed=builds[p.nevra])
                             for p in wanted],
                            all_or_nothing=False)
+        out.notes.extend(result.warnings)
         failed = dict((c.path, describe(err)) for c, err in result.failed)
         for p in wanted:
             if p.path in failed:
@@ -328,8 +329,9 @@ def _direct(out, root, installroot, wanted, gone, method):
             else:
                 out.persisted.append(p.nevra)
     if gone:
-        out.dropped.extend(e["nevra"] for e in store.remove([g.nevra for g in gone],
-                                                            missing_ok=True, literal=True))
+        removed = store.remove([g.nevra for g in gone], missing_ok=True, literal=True)
+        out.dropped.extend(e["nevra"] for e in removed.entries)
+        out.notes.extend(removed.warnings)
     if wanted:
         missing = keep_signing_keys(store, installroot, result.signers)
         if missing:

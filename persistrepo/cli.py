@@ -70,7 +70,7 @@ def cmd_add(store, args):
     from persistrepo import commands
     from persistrepo.store import Candidate
     key = _read_key(args.key) if args.key else None
-    return _emit(commands.add(store.layout.root, "/", [
+    return _emit(commands.add(store, "/", [
         Candidate(p, method="cli", origin=args.origin, reason=args.reason)
         for p in args.files], key))
 
@@ -101,38 +101,39 @@ def _drop(store, chosen, verb, args):
         return _emit(commands.would_drop(chosen, verb))
     if not _confirm(verb, chosen, args):
         return EXIT_FAILED
-    return _emit(commands.drop(store.layout.root, chosen, verb=verb))
+    return _emit(commands.drop(store, chosen, verb=verb))
 
 
 def cmd_remove(store, args):
     from persistrepo import commands
-    return _drop(store, commands.dropping(store.layout.root, args.specs, front=_front(args)),
+    return _drop(store, commands.dropping(store, args.specs, front=_front(args)),
                  "remove", args)
 
 
 def cmd_prune(store, args):
     from persistrepo import commands
-    return _drop(store, commands.dropping(store.layout.root, prune=(
+    return _drop(store, commands.dropping(store, prune=(
         args.keep, args.installonly_keep)), "prune", args)
 
 
 def cmd_restore(store, args):
-    for e in store.restore(args.specs):
+    restored = store.restore(args.specs)
+    for e in restored.entries:
         _say("restored %s (%s, persisted %s)" % (e["nevra"], e["method"], e["persisted_at"]))
-    for warning in store.warnings:
+    for warning in restored.warnings:
         _warn("warning: " + warning)
     return EXIT_OK
 
 
 def cmd_list(store, args):
     from persistrepo import commands
-    return _emit(commands.list_packages(store.layout.root, args.patterns, args.json,
+    return _emit(commands.list_packages(store, args.patterns, args.json,
                                         args.removed))
 
 
 def cmd_verify(store, args):
     from persistrepo import commands
-    return _emit(commands.verify(store.layout.root, args.json))
+    return _emit(commands.verify(store, args.json))
 
 
 def cmd_refresh(store, args):
@@ -153,23 +154,24 @@ def cmd_refresh(store, args):
     for name, why, where in report["quarantined"]:
         if name in aside:
             _say("set aside %s as %s: %s" % (name, where, why))
-    for warning in store.warnings:
-        compat.write_text(sys.stderr, "persistrepo: warning: %s\n" % warning)
+    for warning in report["warnings"]:
+        _warn("warning: " + warning)
     _say("refreshed %s: %s" % (store.layout.root,
                                 listing.count(len(store.entries()), "package")))
-    return EXIT_FAILED if report["quarantined"] or store.warnings else EXIT_OK
+    return EXIT_FAILED if report["quarantined"] or report["warnings"] else EXIT_OK
 
 
 def cmd_status(store, args):
     from persistrepo import commands, config
+    from persistrepo.store import Store
     settings = config.load(args.config)
-    store_path = settings.store_path(args.installroot) \
-        if not args.store and args.installroot != "/" else store.layout.root
+    if not args.store and args.installroot != "/":
+        store = Store(settings.store_path(args.installroot))
     # Advice carries the store where it is not the one persistrepo uses by default.
-    front = commands.Front("persistrepo", None if os.path.realpath(store_path) ==
-                           os.path.realpath(settings.persist_dir) else store_path)
-    return _emit(commands.status(settings, args.installroot, args.image_manifest,
-                                 args.image_root, args.json, front, store_path))
+    front = commands.Front("persistrepo", None if os.path.realpath(store.layout.root) ==
+                           os.path.realpath(settings.persist_dir) else store.layout.root)
+    return _emit(commands.status(settings, store, args.installroot, args.image_manifest,
+                                 args.image_root, args.json, front))
 
 
 def cmd_ingest(store, args):
@@ -184,6 +186,8 @@ def cmd_ingest(store, args):
     result = store.ingest()
     for e in result.added:
         _say("persisted %s" % e["nevra"])
+    for warning in result.warnings:
+        _warn("warning: " + warning)
     for _, err in result.failed:
         compat.write_text(sys.stderr, "persistrepo: error: %s\n" % err)
     for key_id in keep_signing_keys(store, args.installroot):
@@ -200,6 +204,8 @@ def cmd_replay(store, args):
                     exclude=args.exclude, allow_running_root=args.allow_running_root)
     _say(report.to_json(result) if args.json else report.text(result))
     sys.stdout.flush()
+    for warning in result.warnings:
+        _warn("warning: " + warning)
     for item in result.broken:
         compat.write_text(sys.stderr, "persistrepo: error: cannot replay %s: %s\n"
                           % (item.nevra, item.reason))
@@ -233,6 +239,8 @@ def cmd_import_imgbased(store, args):
         _say("persisted %s" % e["nevra"])
     for e in result.unchanged:
         _say("already persisted %s" % e["nevra"])
+    for warning in result.warnings:
+        _warn("warning: " + warning)
     for key_id in missing:
         _warn("warning: no public key %s in the rpmdb of %s; replay will refuse the "
               "packages it signed" % (key_id, args.installroot))

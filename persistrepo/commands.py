@@ -39,13 +39,14 @@ class Printed(object):
         return EXIT_AT_RISK if self.at_risk else EXIT_OK
 
 
-def add(store_path, installroot, candidates, key=None):
-    """Persist candidates; keep the public keys of their signers from the
-    rpmdb of installroot, or key (an armored block) where it holds them."""
+def add(store, installroot, candidates, key=None):
+    """Persist candidates in store (a Store); keep the public keys of their
+    signers from the rpmdb of installroot, or key (an armored block) where
+    it holds them."""
     from persistrepo import pgp
-    store = Store(store_path)
     result = store.add(candidates)
     out = Printed()
+    out.warnings.extend(result.warnings)
     out.lines.extend("persisted %s" % e["nevra"] for e in result.added)
     out.warnings.extend("%s was already stored with another checksum; replaced it with %s "
                         "(the other build is kept with the removed packages: 'list --removed')"
@@ -85,17 +86,15 @@ def _waiting(store, prefix=""):
     return lines
 
 
-def stored_nevras(store_path):
+def stored_nevras(store):
     """The NEVRAs the store holds (none if there is no store yet)."""
-    store = Store(store_path)
     return set(e["nevra"] for e in store.entries()) if store.exists() else set()
 
 
-def list_packages(store_path, patterns=(), as_json=False, removed=False):
+def list_packages(store, patterns=(), as_json=False, removed=False):
     """The store's packages (with removed, those kept for restore) that the
     patterns select: a table as wide as the terminal, or JSON; and what waits
     in incoming."""
-    store = Store(store_path)
     entries = store.removed() if removed else store.entries()
     chosen, unmatched = specs.select(patterns, entries) if patterns else (entries, [])
     out = Printed()
@@ -108,15 +107,14 @@ def list_packages(store_path, patterns=(), as_json=False, removed=False):
     return out
 
 
-def dropping(store_path, spec_list=None, prune=None, front=None):
+def dropping(store, spec_list=None, prune=None, front=None):
     """The entries remove (the specs) or prune ((keep, installonly_keep))
     would drop, for a dry run or a question; NoMatch for a spec that
     matches nothing, naming front's (a Front) list."""
-    store = Store(store_path)
     if prune is not None:
-        return store.prune(keep=prune[0], installonly_keep=prune[1], dry_run=True)
+        return store.prune(keep=prune[0], installonly_keep=prune[1], dry_run=True).entries
     try:
-        return store.remove(spec_list, dry_run=True)
+        return store.remove(spec_list, dry_run=True).entries
     except NoMatch as e:
         raise NoMatch("%s; see '%s'" % (e, (front or Front()).command("list")))
 
@@ -133,7 +131,7 @@ def would_drop(entries, verb="remove"):
     return out
 
 
-def drop(store_path, entries, installroot="/", verb="remove", settings=None):
+def drop(store, entries, installroot="/", verb="remove", settings=None):
     """Drop entries from the store (their files are kept for restore) and
     forget their recorded capture failures. Without the rpm and createrepo_c
     bindings (yum's Python) the removal is queued and settings' (default:
@@ -141,29 +139,30 @@ def drop(store_path, entries, installroot="/", verb="remove", settings=None):
     from persistrepo import capture  # the plugins' module: only a removal needs it here
     out = Printed()
     if capture.bindings_available():
-        gone = Store(store_path).remove([e["filename"] for e in entries],
-                                        missing_ok=True, literal=True)
+        removed = store.remove([e["filename"] for e in entries], missing_ok=True, literal=True)
+        gone = removed.entries
+        out.warnings.extend(removed.warnings)
     else:
         from persistrepo import config
-        gone = capture.queued_remove(settings or config.load(), store_path, installroot,
+        gone = capture.queued_remove(settings or config.load(), store.layout.root, installroot,
                                      entries)
         done = set(e["nevra"] for e in gone)
         left = [e["nevra"] for e in entries if e["nevra"] not in done]
         if left:
             out.errors.append("%s still in the store; the request waits in %s until "
                               "'persistrepo ingest' runs"
-                              % (", ".join(left), Store(store_path).layout.incoming))
+                              % (", ".join(left), store.layout.incoming))
     failures.forget(failures.path_for(installroot), [e["nevra"] for e in gone])
     done = {"remove": "removed %s (it stays installed; '%s' puts it back)",
             "prune": "pruned %s ('%s' puts it back)"}[verb]
-    out.lines.extend(done % (e["nevra"], Front.persistrepo(store_path, "restore %s" % e["nevra"]))
+    out.lines.extend(done % (e["nevra"], Front.persistrepo(store.layout.root,
+                                                           "restore %s" % e["nevra"]))
                      for e in gone)
     return out
 
 
-def verify(store_path, as_json=False):
+def verify(store, as_json=False):
     """Every problem of the store, or one line saying all is well."""
-    store = Store(store_path)
     problems = store.verify()
     entries = store.entries()
     out = Printed()
@@ -180,23 +179,22 @@ def verify(store_path, as_json=False):
     return out
 
 
-def status(settings, installroot="/", image_manifest=None, image_root=None, as_json=False,
-           front=None, store_path=None):
+def status(settings, store, installroot="/", image_manifest=None, image_root=None,
+           as_json=False, front=None):
     """What the next image update would lose (persistrepo.status); front
     (a Front) is the front end that shows it, whose commands it advises."""
     from persistrepo import status as report
     image = report.image_packages(image_manifest, image_root, installroot)
-    rep = report.report(settings, installroot, image, store_path, front)
+    rep = report.report(settings, store, installroot, image, front)
     out = Printed()
     out.lines.append(report.to_json(rep) if as_json else report.text(rep, front))
     out.at_risk = rep.at_risk()
     return out
 
 
-def pending(store_path, installroot, is_installed, front):
+def pending(store, installroot, is_installed, front):
     """The cheap status: recorded capture failures, requests waiting in
     incoming, persisted packages that is_installed(entry) says are gone."""
-    store = Store(store_path)
     failed = failures.load(failures.path_for(installroot))
     waiting = incoming.pending(store.layout)
     gone = [e for e in store.entries() if not is_installed(e)]

@@ -49,25 +49,24 @@ def _emit(printed):
 
 
 def run_list(settings, args, store):
-    return _emit(commands.list_packages(store.layout.root, args.specs, args.json,
+    return _emit(commands.list_packages(store, args.specs, args.json,
                                         args.removed))
 
 
 def run_remove(settings, args, store):
-    chosen = commands.dropping(store.layout.root, args.specs, front=_front(args))
+    chosen = commands.dropping(store, args.specs, front=_front(args))
     if args.dry_run:
         return _emit(commands.would_drop(chosen))
-    return _emit(commands.drop(store.layout.root, chosen, args.installroot, settings=settings))
+    return _emit(commands.drop(store, chosen, args.installroot, settings=settings))
 
 
 def run_verify(settings, args, store):
-    return _emit(commands.verify(store.layout.root, args.json))
+    return _emit(commands.verify(store, args.json))
 
 
 def run_status(settings, args, store):
-    return _emit(commands.status(settings, args.installroot, args.image_manifest,
-                                 args.image_root, args.json, _front(args),
-                                 store.layout.root))
+    return _emit(commands.status(settings, store, args.installroot, args.image_manifest,
+                                 args.image_root, args.json, _front(args)))
 
 
 def _front(args):
@@ -81,7 +80,7 @@ def _nevra(info):
 def run_add(settings, args, store):
     """Store the builds the plugin found for the specs, with dnf5's reasons;
     builds no repository has are fine if the store holds them already."""
-    already = commands.stored_nevras(store.layout.root)
+    already = commands.stored_nevras(store)
     missing = [n for n in args.unavailable if n not in already]
     if missing:
         raise Error("the installed build of %s is in no enabled repository and not in the "
@@ -96,7 +95,7 @@ def run_add(settings, args, store):
     why = dnf5_state.reasons(dnf5_state.packages_toml(args.installroot, args.state_dir))
     streams = dnf5_modules.enabled_artifacts(args.installroot, args.cachedir,
                                              args.state_dir) if args.cachedir else {}
-    out = commands.add(store.layout.root, args.installroot, [
+    out = commands.add(store, args.installroot, [
         Candidate(path, "dnf", repo, why.get("%s.%s" % (i.name, i.arch), "unknown"),
                   supersede=True,
                   module=streams.get(artifact(i.name, i.epoch, i.version, i.release, i.arch)),

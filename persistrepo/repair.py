@@ -47,7 +47,8 @@ def refresh(store, adopt=False):
     files keep their provenance; unknown ones are recorded with method
     'refresh'; whatever cannot be used is moved to .persistrepo/quarantine.
     With adopt, a directory that is not yet a store becomes one (an old
-    repodata/ is kept as repodata.before-persistrepo/)."""
+    repodata/ is kept as repodata.before-persistrepo/). The report's
+    warnings are as AddResult's."""
     layout = store.layout
     report = {"adopted": [], "dropped": [], "repodata_kept": None}
     kept = None
@@ -94,6 +95,7 @@ def refresh(store, adopt=False):
         index.generation += 1
         txn.write_repodata(index, use_pack=False)
         txn.drop_unused_chunks(index)
+    report["warnings"] = store.handed_over()
     return report
 
 

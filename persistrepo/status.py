@@ -192,15 +192,13 @@ class Report(object):
         }
 
 
-def report(settings, installroot="/", image=None, store_path=None, front=None):
-    """Compare the rpmdb of installroot, the store and the image; front
+def report(settings, store, installroot="/", image=None, front=None):
+    """Compare the rpmdb of installroot, store (a Store) and the image; front
     (commands.Front) is the front end whose commands the advice names."""
     front = front or Front()
-    from persistrepo.store import Store
     installroot = installroot or "/"
-    store_path = store_path or settings.store_path(installroot)
-    rep = Report(installroot, os.path.abspath(store_path), image)
-    entries = Store(store_path).entries()
+    rep = Report(installroot, store.layout.root, image)
+    entries = store.entries()
     stored = set(e["nevra"] for e in entries)
     pkgs = compat.rpmdb_packages(installroot)
     installed = set(p["nevra"] for p in pkgs)
@@ -222,11 +220,11 @@ def report(settings, installroot="/", image=None, store_path=None, front=None):
         if p["nevra"] in rep.unpersisted:
             rep.fixes[p["nevra"]] = fix_for(p, installroot, rep.store, adder)
     if entries:
-        replay_verdicts(rep, store_path, image.root if image and image.root else installroot,
+        replay_verdicts(rep, store, image.root if image and image.root else installroot,
                         installed)
     rep.last_replay = last_replay(installroot)
     from persistrepo.imgbased import last_image_update
-    update = last_image_update(store_path)
+    update = last_image_update(store.layout.root)
     if update and (update.get("status") in ("failed", "not-found", "not-replayed") or
                    update.get("lacks")):
         rep.image_update = update
@@ -238,7 +236,7 @@ def report(settings, installroot="/", image=None, store_path=None, front=None):
     return rep
 
 
-def replay_verdicts(rep, store_path, root, installed):
+def replay_verdicts(rep, store, root, installed):
     """What replay's own planner (a dry run) does with the store in root
     (the image root checked against, else the installed root): requested
     packages it would install that are not installed here, those it would
@@ -249,7 +247,7 @@ def replay_verdicts(rep, store_path, root, installed):
     was = quiet.disabled
     quiet.disabled = True
     try:
-        result = replay(root, store_path, dry_run=True, write_report=False,
+        result = replay(root, store, dry_run=True, write_report=False,
                         allow_running_root=True)
     finally:
         quiet.disabled = was

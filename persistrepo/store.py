@@ -60,7 +60,8 @@ def _installed_build(req):
 class AddResult(object):
     """What one add did: entries added, replaced (same NEVRA, new checksum),
     unchanged, and failures; signers: the key ids of the signed packages in
-    the store after it (for keep_signing_keys, without reading the index again)."""
+    the store after it (for keep_signing_keys, without reading the index again);
+    warnings: what the admin should know that failed nothing."""
 
     def __init__(self):
         self.added = []
@@ -68,6 +69,16 @@ class AddResult(object):
         self.unchanged = []
         self.failed = []
         self.signers = None
+        self.warnings = []
+
+
+class Changed(object):
+    """What remove, prune or restore did: the entries dropped (or put back),
+    and warnings as in AddResult."""
+
+    def __init__(self, entries, warnings=()):
+        self.entries = entries
+        self.warnings = list(warnings)
 
 
 class Store(object):
@@ -75,6 +86,8 @@ class Store(object):
         if not root:
             raise UsageError("the store path is empty; pass --store DIR")
         self.layout = Layout(root)
+        # What the running operation has to say: a write hands them over in
+        # its result; keys() leaves them for its caller (verify, replay).
         self.warnings = []
 
     # -- what is at the path ---------------------------------------------
@@ -178,6 +191,13 @@ class Store(object):
 
     # -- operations ------------------------------------------------------
 
+    def handed_over(self):
+        """The warnings gathered so far (by the store and its write
+        transaction, which share the list), for the operation's result."""
+        warnings = list(self.warnings)
+        del self.warnings[:]
+        return warnings
+
     def add(self, candidates, all_or_nothing=True):
         """Persist files. Same NEVRA and checksum is a no-op; same NEVRA with a
         new checksum replaces the stored file. With all_or_nothing, one bad
@@ -226,22 +246,24 @@ class Store(object):
                 plan.add(staged, info, entry, cand.supersede)
             txn.commit(plan.adds, plan.removes, plan.index, plan.chunks)
             result.signers = signers_of(plan.index.packages.values())
+        result.warnings = self.handed_over()
         return result
 
     def remove(self, spec_list, missing_ok=False, dry_run=False, literal=False):
         """Drop the entries the specs select (their files are kept for
         restore); a spec that matches nothing is an error and then nothing is
-        removed (unless missing_ok). With dry_run, only say what would go.
+        removed (unless missing_ok); a Changed with them. With dry_run, only
+        say what would go.
         literal: the specs are names from a transaction or the store, never
         globs (specs.select)."""
         if dry_run:
-            return self._matching(spec_list, self.entries(), missing_ok, literal)
+            return Changed(self._matching(spec_list, self.entries(), missing_ok, literal))
         with self.writing() as txn:
             self.ingest(txn)
             index = record.load_index(self.layout.index)
             chosen = self._matching(spec_list, index.entries(), missing_ok, literal)
             txn.commit([], [e["filename"] for e in chosen], index)
-        return chosen
+        return Changed(chosen, self.handed_over())
 
     @staticmethod
     def _matching(spec_list, entries, missing_ok, literal=False):
@@ -253,16 +275,16 @@ class Store(object):
 
     def prune(self, keep=1, installonly_keep=3, dry_run=False):
         """Keep the newest `keep` versions of each name.arch (installonly
-        packages keep `installonly_keep`); return the dropped entries. With
+        packages keep `installonly_keep`); a Changed with the dropped entries. With
         dry_run, only say what would go."""
         if dry_run:
-            return _surplus(self.entries(), keep, installonly_keep)
+            return Changed(_surplus(self.entries(), keep, installonly_keep))
         with self.writing() as txn:
             self.ingest(txn)
             index = record.load_index(self.layout.index)
             dropped = _surplus(index.entries(), keep, installonly_keep)
             txn.commit([], [e["filename"] for e in dropped], index)
-        return dropped
+        return Changed(dropped, self.handed_over())
 
     def removed(self):
         """Entries of the package files kept after removal, newest first."""
@@ -270,7 +292,7 @@ class Store(object):
         return [e for e, _ in trash.kept(self.layout)]
 
     def restore(self, spec_list):
-        """Put removed packages back with their provenance; return their entries."""
+        """Put removed packages back with their provenance: a Changed with their entries."""
         with self.writing() as txn:
             kept = trash.kept(self.layout)
             chosen, unmatched = specs.select(spec_list, [e for e, _ in kept])
@@ -299,7 +321,7 @@ class Store(object):
             txn.commit(adds, [], index)
             for slot in slots:
                 trash.forget(self.layout, slot)
-        return [e for _, e in adds]
+        return Changed([e for _, e in adds], self.handed_over())
 
     def _restorable(self, entry, slot, index):
         """Refuse (PersistError) to restore entry from slot over anything: a
@@ -341,7 +363,9 @@ class Store(object):
         an unusable request is set aside, else it is a failure."""
         if txn is None:
             with self.writing(create=True) as txn:
-                return self.ingest(txn)
+                result = self.ingest(txn)
+            result.warnings = self.handed_over()
+            return result
         requests = incoming.pending(self.layout)
         if not requests:
             return AddResult()

@@ -64,3 +64,17 @@ def one_line_error(res):
     assert len(lines) == 1, res.stderr
     assert lines[0].startswith("persistrepo: error: "), res.stderr
     return lines[0]
+
+
+def spoil(store, nevra):
+    """Make the stored file of nevra unusable and drop its chunk file: each
+    commit from now on leaves it out of the repodata, and warns."""
+    entry = listed(store)[nevra]
+    path = os.path.join(store, entry["filename"])
+    with open(path, "rb") as f:
+        data = f.read(200)
+    with open(path + ".new", "wb") as f:  # a new inode: the store may hardlink the bed's file
+        f.write(data)
+    os.rename(path + ".new", path)
+    os.unlink(os.path.join(store, ".persistrepo", "chunks", entry["sha256"] + ".xml"))
+    return "%s is left out of the repodata" % nevra

@@ -13,7 +13,7 @@ import pytest
 
 import persistrepo
 from tests import bed
-from tests.storebed import cli, cli_command, cli_env, listed, one_line_error
+from tests.storebed import cli, cli_command, cli_env, listed, one_line_error, spoil
 
 
 @pytest.fixture
@@ -287,3 +287,27 @@ def test_dnf5_persist_takes_the_global_store(store):
         res = cli(*args)
         assert res.returncode == 0, res.stderr
         assert set(e["nevra"] for e in json.loads(res.stdout)) == ALL
+
+
+def test_warnings_of_each_write_reach_the_admin(store, std_set):
+    """What a write leaves out of the repodata is said by add, remove, prune
+    and restore, and the rest goes on; restore says what it had nothing to do for."""
+    left_out = spoil(store, "multi-1.0-1.i686")
+    res = cli("--store", store, "add", std_set.path("unsigned"))
+    assert res.returncode == 0, res.stderr
+    assert "persistrepo: warning: %s" % left_out in res.stderr, res.stderr
+    assert "persisted unsigned-1.0-1.noarch" in res.stdout
+    res = cli("--store", store, "remove", "unsigned")
+    assert res.returncode == 0 and "persistrepo: warning: %s" % left_out in res.stderr
+    assert cli("--store", store, "add", std_set.path("tool", "2.0")).returncode == 0
+    res = cli("--store", store, "prune")
+    assert res.returncode == 0 and "pruned tool-1.0-1.noarch" in res.stdout
+    assert "persistrepo: warning: %s" % left_out in res.stderr
+    res = cli("--store", store, "restore", "tool-1.0-1.noarch")
+    assert res.returncode == 0 and "persistrepo: warning: %s" % left_out in res.stderr
+    assert cli("--store", store, "remove", "tool-1.0-1.noarch").returncode == 0
+    assert cli("--store", store, "add", std_set.path("tool", "1.0")).returncode == 0
+    res = cli("--store", store, "restore", "tool-1.0-1.noarch")
+    assert res.returncode == 0
+    assert "persistrepo: warning: tool-1.0-1.noarch is persisted already (the same build)" \
+        in res.stderr, res.stderr

@@ -19,7 +19,7 @@ import pytest
 
 from persistrepo.store import Store
 from tests import bed
-from tests.storebed import REPO, cli, listed
+from tests.storebed import REPO, cli, listed, spoil
 from tests.test_modules import RECORD, repodata_modules, site
 
 ACTIONS = os.path.join(REPO, "conf", "dnf5", "persistrepo.actions")
@@ -349,6 +349,24 @@ def test_persist_remove_then_add_back(dnf5, persist):
     assert "already persisted libtool-dep-1.0-1.noarch" in res.stdout
     entry = dnf5.stored()["tool-2.0-1.noarch"]
     assert (entry["reason"], entry["origin"], entry["method"]) == ("user", "std", "dnf")
+
+
+def test_capture_and_persist_say_what_the_repodata_leaves_out(dnf5, persist):
+    """A stored file gone bad is left out of the repodata each write makes;
+    dnf5's capture and `dnf5 persist` say so, and still do their work."""
+    assert_clean(dnf5("install", "tool"), dnf5)
+    left_out = spoil(dnf5.store, "libtool-dep-1.0-1.noarch")
+    res = dnf5("install", "unsigned")
+    assert_clean(res, dnf5)
+    assert "persist_rpm: warning: %s" % left_out in res.stderr, res
+    assert "unsigned-1.0-1.noarch" in dnf5.stored()
+    res = persist("remove", "unsigned")
+    assert res.returncode == 0, res
+    assert "persist_rpm: warning: %s" % left_out in res.stderr, res
+    assert "unsigned-1.0-1.noarch" not in dnf5.stored()
+    res = persist("add", "unsigned")
+    assert res.returncode == 0, res
+    assert "persist_rpm: warning: %s" % left_out in res.stderr, res
 
 
 def test_persist_errors_and_exit_codes(dnf5, persist, std_set):

@@ -17,7 +17,7 @@ import pytest
 from persistrepo.keys import key_files
 from persistrepo.store import Store
 from tests import bed
-from tests.storebed import REPO, cli
+from tests.storebed import REPO, cli, spoil
 
 PLUGIN_DIR = os.path.join(REPO, "dnf-plugins")
 STORE = "var/imgbased/persisted_packages"
@@ -475,6 +475,24 @@ def test_remove_verify_and_their_exit_codes(dnf):
     assert res.returncode == 1, res
     assert "tool-2.0-1.noarch.rpm" in res.stdout
     assert "problem in %s" % dnf.store in res.stderr
+
+
+def test_capture_and_dnf_persist_say_what_the_repodata_leaves_out(dnf):
+    """A stored file gone bad is left out of the repodata each write makes;
+    capture and `dnf persist` say so, and still do their work."""
+    assert dnf("install", "tool").returncode == 0
+    left_out = spoil(dnf.store, "libtool-dep-1.0-1.noarch")
+    res = dnf("install", "unsigned")
+    assert res.returncode == 0, res
+    assert "persist_rpm: warning: %s" % left_out in res.stderr, res
+    assert "unsigned-1.0-1.noarch" in dnf.stored()
+    res = dnf("persist", "remove", "unsigned")
+    assert res.returncode == 0, res
+    assert "persist_rpm: warning: %s" % left_out in res.stderr, res
+    assert "unsigned-1.0-1.noarch" not in dnf.stored()
+    res = dnf("persist", "add", "unsigned")
+    assert res.returncode == 0, res
+    assert "persist_rpm: warning: %s" % left_out in res.stderr, res
 
 
 def test_status_tells_image_packages_apart_with_a_manifest(dnf, std_set, tmp_path):

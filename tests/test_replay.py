@@ -313,6 +313,26 @@ def test_signed_packages_need_the_right_key(tmp_path, builder, gpg_key):
     assert bed.pubkeys(root) == {gpg_key.keyid}
 
 
+def test_a_key_the_store_cannot_trust_is_a_warning_of_replay(tmp_path, builder, gpg_key):
+    """A kept key that others may write is not used; replay, in a dry run
+    and a real one, says why, as well as refusing what it signed."""
+    signed = builder.build("vendor", sign_with=gpg_key)
+    root = image(tmp_path, [])
+    store = store_of(tmp_path, (signed, "user"))
+    [entry] = store.entries()
+    with open(gpg_key.pubkey, "rb") as f:
+        add_key(store, entry["key_id"], f.read())
+    key = store.layout.key(entry["key_id"])
+    os.chmod(key, 0o666)
+    warning = "persistrepo: warning: %s is owned by uid 0 or writable by others" % key
+    for args in (["--dry-run"], []):
+        res = replay(root, store, *args)
+        assert res.returncode == 1
+        assert warning in res.stderr, res.stderr
+        assert "cannot replay vendor-1.0-1.noarch" in res.stderr
+    assert bed.installed(root) == set()
+
+
 def test_signed_package_verified_with_the_roots_key(tmp_path, builder, gpg_key):
     root = image(tmp_path, [])
     subprocess.run(["rpm", "--root", root, "--import", gpg_key.pubkey], check=True,

@@ -41,7 +41,7 @@ import pytest
 
 from persistrepo import failures, record
 from tests import bed
-from tests.storebed import cli
+from tests.storebed import cli, spoil
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HARNESS = os.path.join(REPO, "tests", "yum343")
@@ -542,6 +542,20 @@ def test_yum_persist_list_remove_status(yum):
     res = yum.command("persist", "frobnicate")
     assert res.returncode == 1, res
     assert "invalid choice: 'frobnicate'" in res.stderr, res
+
+
+def test_capture_and_yum_persist_say_what_the_repodata_leaves_out(yum):
+    """A stored file gone bad is left out of the repodata each write makes;
+    capture (directly or through ingest) and `yum persist remove` say so."""
+    ok(yum.transaction([dict(op="install", **yum.ref("tool", "1.0")),
+                        dict(op="dep", **yum.ref("libtool-dep"))]))
+    left_out = spoil(yum.store, "libtool-dep-1.0-1.noarch")
+    res = ok(yum.transaction([dict(op="install", **yum.ref("unsigned"))]))
+    assert "warning: %s" % left_out in res.stdout + res.stderr, res
+    assert "unsigned-1.0-1.noarch" in yum.stored()
+    res = ok(yum.command("persist", "remove", "unsigned"))
+    assert "warning: %s" % left_out in res.stdout + res.stderr, res
+    assert "unsigned-1.0-1.noarch" not in yum.stored()
 
 
 # -- an image update on EL7 -----------------------------------------------------

@@ -234,13 +234,14 @@ class PersistCommand(object):
         except commands.subcommands.WordsError as e:
             return 1, ["%s; usage: yum persist %s" % (e, self.getUsage())]
         installroot = base.conf.installroot or "/"
-        store = getattr(args, "store", None) or self.settings.store_path(installroot)
+        path = getattr(args, "store", None) or self.settings.store_path(installroot)
         try:
+            store = commands.Store(path)
             out = getattr(self, "_" + args.subcommand)(base, store, installroot, args)
         except commands.PersistError as e:
             return 1, [str(e)]
         except (IOError, OSError) as e:
-            return 1, ["%s: %s" % (getattr(e, "filename", None) or store, capture.describe(e))]
+            return 1, ["%s: %s" % (getattr(e, "filename", None) or path, capture.describe(e))]
         for line in out.lines:
             _out(line)
         for warning in out.warnings:

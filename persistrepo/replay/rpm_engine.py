@@ -18,7 +18,6 @@ import os
 
 from persistrepo import compat, fsutil
 from persistrepo.errors import PersistError, UsageError
-from persistrepo.keys import kept_keys
 from persistrepo.replay import plan, trust
 
 
@@ -190,26 +189,25 @@ def _resolve(solver, items):
                     item.action, item.reason = "broken", broken[item.pkg["filename"]]
 
 
-def replay(result, store, stored, entries, new_root, dry_run, skip_broken, enablerepos,
-           persistdir):
+def replay(result, store, stored, entries, armored, persistdir):
     """The rpm engine behind run.replay (same arguments as the dnf one; no
     repos but the store, and no dnf history: persistdir is unused)."""
     from persistrepo.replay import run
-    if enablerepos:
+    if result.enablerepos:
         raise UsageError("--enablerepo needs dnf, which this host lacks; replay installs "
                          "from the store alone here (docs/replay.md, \"Without dnf\")")
-    keys = trust.Keys(kept_keys(store.layout, store.warnings), new_root)
+    keys = trust.Keys(armored, result.root)
     try:
         refused, signers = trust.check_store(store, stored, _repodata_sums(store), keys)
         result.refused = [{"filename": f, "reason": refused[f]} for f in sorted(refused)]
-        installed = _installed(new_root)
+        installed = _installed(result.root)
 
         def installed_of(name, arch):
             return plan.newest_compatible(installed.get(name, []), arch)
 
         items = plan.decide(entries, dict((f, "refused: " + why) for f, why in refused.items()),
                             installed_of, lambda e: (e, None))
-        solver = _Solver(new_root, store, entries, refused, installed_of)
+        solver = _Solver(result.root, store, entries, refused, installed_of)
         deps, unattributed = _resolve(solver, items)
         extra = [plan.dependency(e, installed_of(e["name"], e["arch"]), needed, plan.STORE_REPO)
                  for e, needed in (deps[f] for f in sorted(deps))]
@@ -221,15 +219,15 @@ def replay(result, store, stored, entries, new_root, dry_run, skip_broken, enabl
             result.transaction_error = ("rpm's dependency check fails for packages the root "
                                         "has: %s" % "; ".join(unattributed))
         installs = [i for i in result.items if i.action in ("install", "upgrade")]
-        ran = bool(installs) and not dry_run and not unattributed and (
-            skip_broken or not result.broken)
+        ran = bool(installs) and not result.dry_run and not unattributed and (
+            result.skip_broken or not result.broken)
         if ran:
             members = [i.pkg for i in installs]
-            result.keys_imported = keys.import_into(new_root, [
+            result.keys_imported = keys.import_into(result.root, [
                 signers[e["filename"]] for e in members if e["filename"] in signers])
             result.transaction_error = _run(solver, members, bool(result.unsigned_by_policy))
-        if not dry_run:
-            run._outcomes(new_root, result.items, ran)
+        if not result.dry_run:
+            run._outcomes(result.root, result.items, ran)
             failed = [i.nevra for i in result.items if i.outcome == "failed"]
             if failed and not result.transaction_error:
                 result.transaction_error = ("rpm did not install %s (a scriptlet failed or a "

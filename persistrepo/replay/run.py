@@ -8,6 +8,7 @@ Where there is no dnf, rpm_engine installs the same plan (_engine).
 Python 2.7 compatible (what EL7 runs of it).
 """
 
+import functools
 import gc
 import json
 import os
@@ -20,7 +21,6 @@ from persistrepo.replay import dnf5, history, modules, mounts, plan, report, tru
 from persistrepo.errors import (EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, PersistError, UnsafeStore,
                                 UsageError)
 from persistrepo.keys import kept_keys
-from persistrepo.store import Store
 
 FORMAT = 1
 
@@ -56,6 +56,7 @@ class ReplayResult(object):
         self.excluded = []
         self.report_file = None
         self.dnf5_state = None
+        self.warnings = []  # for the admin, not the report: what the store could not give
         self.status = None
         self.exit_code = None
 
@@ -135,11 +136,13 @@ def _check_writes(root):
                               % (os.path.join(root, path), outside))
 
 
-def _make_base(root, store, enablerepos, workdir, dry_run, persistdir=None):
+def _make_base(result, store, workdir, persistdir=None):
+    """dnf's Base for the root and repos of result (a ReplayResult), the
+    store among the repos."""
     import dnf
     conf = dnf.conf.Conf()
-    conf.installroot = root
-    dnf_conf = os.path.join(root, "etc/dnf/dnf.conf")
+    conf.installroot = result.root
+    dnf_conf = os.path.join(result.root, "etc/dnf/dnf.conf")
     if os.path.isfile(dnf_conf):
         conf.read(dnf_conf)
     # The store's metadata cache is throw-away; a dry run must not even
@@ -148,7 +151,7 @@ def _make_base(root, store, enablerepos, workdir, dry_run, persistdir=None):
         os.mkdir(os.path.join(workdir, sub))
     conf.cachedir = os.path.join(workdir, "cache")
     conf.logdir = os.path.join(workdir, "log")
-    if dry_run:
+    if result.dry_run:
         conf.persistdir = os.path.join(workdir, "persist")
     elif persistdir:
         conf.persistdir = persistdir
@@ -161,22 +164,22 @@ def _make_base(root, store, enablerepos, workdir, dry_run, persistdir=None):
     # Replay never erases what the image ships to make room for old kernels.
     conf.installonly_limit = 0
     conf.assumeyes = True
-    release = dnf.rpm.detect_releasever(root)
+    release = dnf.rpm.detect_releasever(result.root)
     if release:
         conf.releasever = release
     base = dnf.Base(conf)
-    if enablerepos:
-        conf.reposdir = [os.path.join(root, d.lstrip("/")) for d in conf.reposdir]
-        conf.substitutions.update_from_etc(root)
+    if result.enablerepos:
+        conf.reposdir = [os.path.join(result.root, d.lstrip("/")) for d in conf.reposdir]
+        conf.substitutions.update_from_etc(result.root)
         base.read_all_repos()
-        unknown = sorted(set(enablerepos) - set(base.repos))
+        unknown = sorted(set(result.enablerepos) - set(base.repos))
         if unknown:
             base.close()
             raise UsageError("--enablerepo %s: no such repo in %s (known: %s)"
                              % (", ".join(unknown), ", ".join(conf.reposdir),
                                 ", ".join(sorted(base.repos)) or "none"))
         for repo in base.repos.values():
-            if repo.id in enablerepos:
+            if repo.id in result.enablerepos:
                 repo.enable()
             else:
                 repo.disable()
@@ -280,7 +283,7 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
            write_report=True, exclude=(), allow_running_root=False, persistdir=None):
     """Install the persisted packages into new_root (see docs/replay.md).
 
-    store is a persistrepo.store.Store or a path; exclude holds package specs
+    store is a persistrepo.store.Store; exclude holds package specs
     left out of this run. Returns a ReplayResult; raises PersistError (with
     exit_code) for bad input such as a missing root or store. Strict unless
     skip_broken: if any requested package cannot be installed, nothing is.
@@ -291,8 +294,6 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
     as dnf resolves it).
     """
     new_root = os.path.abspath(new_root)
-    if not isinstance(store, Store):
-        store = Store(store)
     if not dry_run and os.geteuid() != 0:
         raise PersistError("replay installs into %s: run it as root (or use --dry-run)"
                            % new_root)
@@ -307,6 +308,8 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
     with store.reading():
         result = ReplayResult(new_root, store.layout.root, dry_run, skip_broken, enablerepos)
         stored = store.entries()  # the index is read once, here
+        armored = kept_keys(store.layout, store.warnings)  # and the kept keys
+        result.warnings.extend(store.warnings)
         entries, result.excluded = _without(stored, exclude, store.layout.root)
         if compat.signatures_enforced():
             result.unsigned_by_policy = sorted(
@@ -317,15 +320,13 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
         if problem is not None:
             raise UnsafeStore("the store's module metadata cannot be replayed: %s"
                               % problem.message)
-        args = (result, store, stored, entries, new_root, dry_run, skip_broken, enablerepos,
-                persistdir)
-        engine = _engine()
+        work = functools.partial(_engine(), result, store, stored, entries, armored, persistdir)
         if not entries:  # an empty store (as the package ships it) has no repodata yet
             _finish(result, [])
         elif dry_run:
-            engine(*args)
+            work()
         else:
-            _in_child(result, lambda: engine(*args), store)
+            _in_child(result, work)
             result.dnf5_state = dnf5.record_reasons(new_root, result.items)
     result.finished_at = report.utc_now()
     if write_report and not dry_run and result.status != "nothing-to-do":
@@ -359,7 +360,7 @@ def _without(entries, exclude, store_root):
     return [e for e in entries if e["filename"] not in names], [e["nevra"] for e in dropped]
 
 
-def _in_child(result, work, store):
+def _in_child(result, work):
     """Run work() in a child process in its own mount namespace with the
     root's mounts (its stdout goes to stderr: scriptlets must not mix with
     --json); take over its result. Whatever ends the child, the run is
@@ -421,24 +422,26 @@ def _wait_status(status):
     return "exit status %d" % os.WEXITSTATUS(status)
 
 
-def _replay(result, store, stored, entries, new_root, dry_run, skip_broken, enablerepos,
-            persistdir):
+def _replay(result, store, stored, entries, armored, persistdir):
+    """The dnf engine: result (a ReplayResult) says where and how to replay;
+    stored: the store's index entries, entries: those to replay, armored:
+    the kept keys (Store.keys)."""
     import dnf
     import dnf.exceptions
     workdir = tempfile.mkdtemp(prefix="persistrepo-replay-")
-    if not dry_run:  # in the transaction's child: nothing here needs fsyncs
+    if not result.dry_run:  # in the transaction's child: nothing here needs fsyncs
         mounts.scratch(workdir)
     base = keys = scratch = None
     try:
-        base = _make_base(new_root, store, enablerepos, workdir, dry_run, persistdir)
-        if not dry_run:
+        base = _make_base(result, store, workdir, persistdir)
+        if not result.dry_run:
             scratch = history.ScratchHistory.start(base, os.path.join(workdir, "history"))
         try:
             base.fill_sack(load_system_repo=True)
         except dnf.exceptions.RepoError as e:
             raise PersistError("cannot read the store %s as a repository (%s); run "
                                "'persistrepo verify'" % (store.layout.root, e))
-        keys = trust.Keys(kept_keys(store.layout, store.warnings), new_root)
+        keys = trust.Keys(armored, result.root)
         refused, signers, unindexed = _check_store(store, stored, base, keys)
         result.refused = [{"filename": f, "reason": refused[f]}
                           for f in sorted(refused)] + unindexed
@@ -458,7 +461,7 @@ def _replay(result, store, stored, entries, new_root, dry_run, skip_broken, enab
         _explain_broken(base, result.items)
         installs = [i for i in result.items
                     if i.action in ("install", "upgrade", "remove", "enable")]
-        run = installs and not dry_run and (skip_broken or not result.broken)
+        run = installs and not result.dry_run and (result.skip_broken or not result.broken)
         if run:
             # For a local repo dnf only re-reads each file to compare its
             # checksum with the repodata's, as _check_store did for each
@@ -471,7 +474,7 @@ def _replay(result, store, stored, entries, new_root, dry_run, skip_broken, enab
             _check_remote(base, result.items, keys)
             wanted = [signers[i.pkg.location] for i in installs if i.pkg is not None
                       and i.repo == plan.STORE_REPO and i.pkg.location in signers]
-            result.keys_imported = keys.import_into(new_root, wanted)
+            result.keys_imported = keys.import_into(result.root, wanted)
             try:
                 # rpm would refuse what the trust policy accepted (docs/replay.md,
                 # "Integrity"); dnf re-reads rpm's configuration until here.
@@ -482,8 +485,8 @@ def _replay(result, store, stored, entries, new_root, dry_run, skip_broken, enab
             finally:
                 if scratch is not None:
                     scratch.move_in(base)
-        if not dry_run:
-            _outcomes(new_root, result.items, run)
+        if not result.dry_run:
+            _outcomes(result.root, result.items, run)
             failed = [i.nevra for i in result.items if i.outcome == "failed"]
             if failed and not result.transaction_error:
                 result.transaction_error = ("rpm did not install %s (a scriptlet failed or a "
@@ -494,6 +497,6 @@ def _replay(result, store, stored, entries, new_root, dry_run, skip_broken, enab
             keys.close()
         if base is not None:
             base.close()
-        if not dry_run:
+        if not result.dry_run:
             mounts.unmount(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
