@@ -11,7 +11,7 @@ import sys
 
 import persistrepo
 from persistrepo import dnf5_state, subcommands
-from persistrepo.errors import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, PersistError, UsageError,
+from persistrepo.errors import (EXIT_FAILED, EXIT_OK, PersistError, UsageError,
                                os_error_message)
 
 # The rest is imported where it is used: --version, --help and a usage
@@ -137,7 +137,7 @@ def cmd_verify(store, args):
 
 
 def cmd_refresh(store, args):
-    from persistrepo import compat, listing, repair
+    from persistrepo import listing, repair
     report = repair.refresh(store, adopt=args.adopt)
     if report["repodata_kept"]:
         _say("kept the old repodata as %s" % report["repodata_kept"])
