@@ -21,7 +21,8 @@ setup(
     version=version(),
     description="Keep the RPMs installed on an image-based host across image upgrades",
     license="GPL-2.0-or-later",
-    packages=["persistrepo", "persistrepo.export", "persistrepo.fleet", "persistrepo.replay"],
+    packages=["persistrepo", "persistrepo.compat", "persistrepo.export", "persistrepo.fleet",
+              "persistrepo.replay"],
     python_requires=">=2.7",
     entry_points={"console_scripts": ["persistrepo = persistrepo.cli:main"]},
 )

@@ -3,7 +3,7 @@ front end they used, on the store and root they used. Python 2.7
 compatible (yum persist).
 """
 
-from persistrepo import compat
+from persistrepo.compat import stdlib
 
 
 class Front(object):
@@ -18,15 +18,15 @@ class Front(object):
 
     def command(self, words):
         """This front end running words ("list", "add NAME")."""
-        store = " --store %s" % compat.shell_quote(self.store) if self.store else ""
+        store = " --store %s" % stdlib.shell_quote(self.store) if self.store else ""
         if self.name == "persistrepo":
             return "persistrepo%s %s" % (store, words)
         root = "" if self.installroot == "/" else \
-            " --installroot=%s" % compat.shell_quote(self.installroot)
+            " --installroot=%s" % stdlib.shell_quote(self.installroot)
         return "%s%s persist%s %s" % (self.name, root, store, words)
 
     @staticmethod
     def persistrepo(store_root, words):
         """persistrepo running words on the store at store_root: what only
         persistrepo does (ingest, refresh, restore, add FILE)."""
-        return "persistrepo --store %s %s" % (compat.shell_quote(store_root), words)
+        return "persistrepo --store %s %s" % (stdlib.shell_quote(store_root), words)

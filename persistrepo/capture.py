@@ -13,7 +13,8 @@ import shutil
 import subprocess
 import sys
 
-from persistrepo import compat, config, failures, fsutil, incoming, record
+from persistrepo import config, failures, fsutil, incoming, record
+from persistrepo.compat import headers, rpmdb, stdlib
 from persistrepo.keys import keep_signing_keys
 from persistrepo.layout import Layout
 from persistrepo.record import COMMANDLINE, nevra  # noqa: F401 (for the plugins)
@@ -263,7 +264,7 @@ def fix_template(tool, installroot):
     in it) can break the template."""
     if installroot in (None, "", "/"):
         return "%s persist add {name}" % tool
-    root = compat.shell_quote(installroot).replace("{", "{{").replace("}", "}}")
+    root = stdlib.shell_quote(installroot).replace("{", "{{").replace("}", "}}")
     return "%s --installroot=%s persist add {name}" % (tool, root)
 
 
@@ -274,7 +275,7 @@ def yum_fix_template(store):
     default one)."""
     add = "persistrepo add"
     if store != config.DEFAULT_PERSIST_DIR:
-        add = "persistrepo --store %s add" % compat.shell_quote(store).replace(
+        add = "persistrepo --store %s add" % stdlib.shell_quote(store).replace(
             "{", "{{").replace("}", "}}")
     return "yumdownloader --destdir=/var/tmp/persist {nevra} && %s /var/tmp/persist/*.rpm" % add
 
@@ -285,10 +286,10 @@ def advice(pkg, nevra, fix, root, installroot):
     (no repo has it); else fix."""
     if pkg is not None and pkg.origin == record.COMMANDLINE and os.path.isfile(pkg.path) \
             and _still_installed_build(pkg, installroot):
-        store = " --store %s" % compat.shell_quote(root) if installroot not in (None, "", "/") else ""
-        return "persistrepo%s add %s" % (store, compat.shell_quote(pkg.path))
-    return fix.format(name=compat.shell_quote(pkg.name if pkg is not None else nevra),
-                      nevra=compat.shell_quote(nevra))
+        store = " --store %s" % stdlib.shell_quote(root) if installroot not in (None, "", "/") else ""
+        return "persistrepo%s add %s" % (store, stdlib.shell_quote(pkg.path))
+    return fix.format(name=stdlib.shell_quote(pkg.name if pkg is not None else nevra),
+                      nevra=stdlib.shell_quote(nevra))
 
 
 def _still_installed_build(pkg, installroot):
@@ -300,18 +301,18 @@ def _still_installed_build(pkg, installroot):
     from persistrepo import rpmfile
     try:
         info = rpmfile.read_package(os.path.realpath(pkg.path))
-        installed = compat.installed_identities(installroot or "/", [info.name])
+        installed = rpmdb.installed_identities(installroot or "/", [info.name])
     except Exception:  # unreadable, not an RPM: no fix that names it
         return False
     return info.identity["nevra"] == pkg.nevra and \
-        compat.same_build(info.identity, installed.get(pkg.nevra, {"nevra": None})) is None
+        headers.same_build(info.identity, installed.get(pkg.nevra, {"nevra": None})) is None
 
 
 def _direct(out, root, installroot, wanted, gone, method):
     from persistrepo.store import Candidate, Store
     store = Store(root)
     # Each file must prove to be the build the rpmdb now holds (Store._stage).
-    builds = compat.installed_identities(installroot or "/", [p.name for p in wanted])
+    builds = rpmdb.installed_identities(installroot or "/", [p.name for p in wanted])
     for p in [p for p in wanted if p.nevra not in builds]:
         out.failed.append((p.nevra, "the rpm database of %s does not list it as installed"
                            % (installroot or "/")))
@@ -361,7 +362,7 @@ def _queued(out, root, settings, installroot, wanted, gone, method):
             out.persisted.append(p.nevra)
         elif waiting:
             out.failed.append((p.nevra, "queued in %s, not yet ingested" % layout.incoming))
-            out.fixes[p.nevra] = "persistrepo --store %s ingest" % compat.shell_quote(root)
+            out.fixes[p.nevra] = "persistrepo --store %s ingest" % stdlib.shell_quote(root)
         else:  # ingest recorded why
             why = [f["error"] for f in failures.load(failures.path_for(installroot))
                    if f["nevra"] == p.nevra]

@@ -21,9 +21,9 @@ from persistrepo.errors import (EXIT_FAILED, EXIT_OK, PersistError, UsageError,
 
 def _say(msg):
     """Print a line; a reader that went away (`| head`) is not an error."""
-    from persistrepo import compat
+    from persistrepo.compat import stdlib
     try:
-        compat.write_text(sys.stdout, msg + "\n")
+        stdlib.write_text(sys.stdout, msg + "\n")
         sys.stdout.flush()
     except (IOError, OSError) as e:
         if e.errno != errno.EPIPE:
@@ -34,19 +34,20 @@ def _say(msg):
 
 
 def _warn(msg):
-    from persistrepo import compat
-    compat.write_text(sys.stderr, "persistrepo: %s\n" % msg)
+    from persistrepo.compat import stdlib
+    stdlib.write_text(sys.stderr, "persistrepo: %s\n" % msg)
 
 
 def _confirm(verb, entries, args):
     """Ask as dnf does when more than one package would go and stdin is a
     terminal (not with -y); True to go ahead."""
-    from persistrepo import commands, compat
+    from persistrepo import commands
+    from persistrepo.compat import stdlib
     if len(entries) < 2 or args.assumeyes or not sys.stdin.isatty():
         return True
     for e in entries:
         _say("  %s" % e["nevra"])
-    compat.write_text(sys.stdout, commands.question(entries, verb))
+    stdlib.write_text(sys.stdout, commands.question(entries, verb))
     sys.stdout.flush()
     answer = sys.stdin.readline().strip().lower()
     if answer in ("y", "yes"):
@@ -175,7 +176,8 @@ def cmd_status(store, args):
 
 
 def cmd_ingest(store, args):
-    from persistrepo import compat, incoming
+    from persistrepo import incoming
+    from persistrepo.compat import stdlib
     from persistrepo.keys import keep_signing_keys
     if not os.path.isdir(args.installroot):
         raise UsageError("--installroot %s is not a directory; give the root whose rpm "
@@ -189,15 +191,15 @@ def cmd_ingest(store, args):
     for warning in result.warnings:
         _warn("warning: " + warning)
     for _, err in result.failed:
-        compat.write_text(sys.stderr, "persistrepo: error: %s\n" % err)
+        stdlib.write_text(sys.stderr, "persistrepo: error: %s\n" % err)
     for key_id in keep_signing_keys(store, args.installroot):
-        compat.write_text(sys.stderr, "persistrepo: warning: no public key %s in the rpmdb "
+        stdlib.write_text(sys.stderr, "persistrepo: warning: no public key %s in the rpmdb "
                           "of %s\n" % (key_id, args.installroot))
     return EXIT_FAILED if result.failed else EXIT_OK
 
 
 def cmd_replay(store, args):
-    from persistrepo import compat
+    from persistrepo.compat import stdlib
     from persistrepo.replay import replay, report
     result = replay(args.installroot, store, dry_run=args.dry_run,
                     skip_broken=args.skip_broken, enablerepos=args.enablerepo,
@@ -207,7 +209,7 @@ def cmd_replay(store, args):
     for warning in result.warnings:
         _warn("warning: " + warning)
     for item in result.broken:
-        compat.write_text(sys.stderr, "persistrepo: error: cannot replay %s: %s\n"
+        stdlib.write_text(sys.stderr, "persistrepo: error: cannot replay %s: %s\n"
                           % (item.nevra, item.reason))
     if result.transaction_error:
         where = "; report %s" % os.path.join(result.root, result.report_file.lstrip("/")) \
@@ -283,11 +285,12 @@ def cmd_pull(store, args):
 
 
 def cmd_dnf5_capture(store, args):
-    from persistrepo import compat, config, dnf5_capture
+    from persistrepo import config, dnf5_capture
+    from persistrepo.compat import stdlib
     try:
         settings = config.load(args.config)
     except PersistError as e:  # say it as the dnf plugin does; dnf5 goes on
-        compat.write_text(sys.stderr, "%s: error: %s; packages will not be persisted\n"
+        stdlib.write_text(sys.stderr, "%s: error: %s; packages will not be persisted\n"
                           % (dnf5_capture.PREFIX, e))
         return EXIT_FAILED
     return dnf5_capture.run(settings)
@@ -335,7 +338,7 @@ def store_from_args(args):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    from persistrepo import compat
+    from persistrepo.compat import stdlib
     try:
         import rpm
         rpm.setVerbosity(rpm.RPMLOG_CRIT)
@@ -343,14 +346,14 @@ def main(argv=None):
         store = None if args.command in OWN_CONFIG else store_from_args(args)
         return args.func(store, args)
     except PersistError as e:
-        compat.write_text(sys.stderr, "persistrepo: error: %s\n" % e)
+        stdlib.write_text(sys.stderr, "persistrepo: error: %s\n" % e)
         return e.exit_code
     except (OSError, IOError) as e:
         hint = " (run as root)" if e.errno in (errno.EACCES, errno.EPERM) and \
             os.geteuid() != 0 else ""
-        compat.write_text(sys.stderr, "persistrepo: error: %s%s; nothing persisted was "
+        stdlib.write_text(sys.stderr, "persistrepo: error: %s%s; nothing persisted was "
                           "lost\n" % (os_error_message(e), hint))
         return EXIT_FAILED
     except KeyboardInterrupt:
-        compat.write_text(sys.stderr, "persistrepo: interrupted\n")
+        stdlib.write_text(sys.stderr, "persistrepo: interrupted\n")
         return 128 + signal.SIGINT

@@ -6,7 +6,8 @@ error output and exit status. Python 2.7 compatible (`yum persist`).
 
 import sys
 
-from persistrepo import compat, failures, incoming, listing, specs
+from persistrepo import failures, incoming, listing, specs
+from persistrepo.compat import stdlib
 from persistrepo import subcommands  # noqa: F401 (front ends: their options)
 from persistrepo.advice import Front
 from persistrepo.errors import (EXIT_AT_RISK, EXIT_FAILED, EXIT_OK,  # noqa: F401 (front ends)
@@ -18,7 +19,7 @@ from persistrepo.store import Candidate, Store  # noqa: F401 (front ends)
 def say(line, stream=None):
     """Write one line (text, also on Python 2 into a pipe) and flush."""
     stream = stream or sys.stdout
-    compat.write_text(stream, line + "\n")
+    stdlib.write_text(stream, line + "\n")
     stream.flush()
 
 
@@ -58,12 +59,12 @@ def add(store, installroot, candidates, key=None):
         if key is not None and pgp.covers(key, key_id):
             add_key(store, key_id, key.encode("ascii"))
     for key_id in sorted(signers & set(keep_signing_keys(store, installroot, result.signers))):
-        files = " ".join(compat.shell_quote(store.layout.package(e["filename"]))
+        files = " ".join(stdlib.shell_quote(store.layout.package(e["filename"]))
                          for e in stored if e["key_id"] == key_id)
         out.warnings.append(
             "no public key %s for the packages signed with it, in the rpmdb of %s or --key; "
             "replay will refuse them; fix: persistrepo --store %s add --key KEYFILE %s"
-            % (key_id, installroot, compat.shell_quote(store.layout.root), files))
+            % (key_id, installroot, stdlib.shell_quote(store.layout.root), files))
     failures.forget(failures.path_for(installroot), [e["nevra"] for e in stored])
     return out
 

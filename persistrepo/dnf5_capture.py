@@ -15,7 +15,8 @@ belongs to the plugin's protocol. Python 3.6 compatible.
 import os
 import sys
 
-from persistrepo import capture, compat, dnf5_modules, dnf5_state, failures, record
+from persistrepo import capture, dnf5_modules, dnf5_state, failures, record
+from persistrepo.compat import rpmdb, stdlib
 from persistrepo.dnf5_actions import Channel
 from persistrepo.streams import artifact
 
@@ -74,7 +75,7 @@ def facts(channel, trans, installroot, cachedir, state_dir, notes=None):
     """Installed and Erased facts of a finished dnf5 transaction; what could
     not be known (a module stream) is said in notes."""
     notes = [] if notes is None else notes
-    on_system = set(p["nevra"] for p in compat.rpmdb_packages(installroot))
+    on_system = set(p["nevra"] for p in rpmdb.rpmdb_packages(installroot))
     why = dnf5_state.reasons(dnf5_state.packages_toml(installroot, state_dir))
     arriving = set(p["name"] for p in trans if p.get("action") in _ARRIVING)
     try:
@@ -156,7 +157,7 @@ def _record_unread(settings, installroot, trans, why):
     if named:
         fix = fix_command(installroot)
         failures.record(failures.path_for(installroot),
-                        [(n, why, fix.format(name=compat.shell_quote(n.rsplit("-", 2)[0])))
+                        [(n, why, fix.format(name=stdlib.shell_quote(n.rsplit("-", 2)[0])))
                          for n in named],
                         "dnf", settings.store_path(installroot))
     return named

@@ -23,7 +23,8 @@ import os
 import re
 import time
 
-from persistrepo import compat, dnf5_state, fsutil, names
+from persistrepo import dnf5_state, fsutil, names
+from persistrepo.compat import decompress
 from persistrepo.streams import keep_newest
 
 MAX_YAML = 64 << 20
@@ -275,7 +276,7 @@ def read_records(path, streams, wanted=None, deadline=None):
     found = []
     try:
         with os.fdopen(fsutil.open_regular(path), "rb") as f:
-            with compat.decompressing(f, os.path.splitext(path)[1]) as stream:
+            with decompress.decompressing(f, os.path.splitext(path)[1]) as stream:
                 if stream is None:
                     raise Unusable("no zstd to decompress it")
                 for doc in candidate_documents(stream, _keeper(streams, wanted), deadline):

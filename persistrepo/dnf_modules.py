@@ -5,7 +5,8 @@ dnf.module.module_base.ModuleBase works on) knows every stream's modulemd;
 a package is an artifact of a stream when its NEVRA is listed there.
 """
 
-from persistrepo import compat, names
+from persistrepo import names
+from persistrepo.compat import dnfapi
 from persistrepo.streams import keep_newest
 
 
@@ -13,7 +14,7 @@ def enabled_artifacts(base):
     """{"name-epoch:version-release.arch": module record} for the artifacts of
     the streams enabled in base (the newest module version listing each one);
     records that fail names.check_module are left out."""
-    container = compat.module_container(base)
+    container = dnfapi.module_container(base)
     if container is None:
         return {}
     found = {}
@@ -21,7 +22,7 @@ def enabled_artifacts(base):
         if not container.isEnabled(mp):
             continue
         record = {"name": mp.getName(), "stream": mp.getStream(),
-                  "version": compat.module_version(mp), "context": mp.getContext(),
+                  "version": dnfapi.module_version(mp), "context": mp.getContext(),
                   "arch": mp.getArch(), "modulemd": mp.getYaml()}
         try:
             names.check_module(record)

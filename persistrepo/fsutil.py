@@ -12,7 +12,7 @@ import os
 import re
 import stat
 
-from persistrepo import compat
+from persistrepo.compat import stdlib
 from persistrepo.errors import BadPackage, UnsafeStore, UsageError
 
 FILE_MODE = 0o644
@@ -264,7 +264,7 @@ def _write_batch(items, tmpdir, durable=True, sync_with=()):
 
 def _fsync_all(fds):
     for fd in fds:
-        compat.start_writeback(fd)
+        stdlib.start_writeback(fd)
     for fd in fds:
         os.fsync(fd)
 

@@ -218,11 +218,12 @@ def _own_unpersisted(settings):
 
 def _own_installed(root):
     """(name, NEVRA) of persistrepo's own packages in root's rpmdb."""
-    from persistrepo import capture, compat
-    if not os.path.exists(compat.rpmdb_dir(root)):
+    from persistrepo import capture
+    from persistrepo.compat import headers, rpmdb
+    if not os.path.exists(rpmdb.rpmdb_dir(root)):
         return []
-    return [(n, compat.header_nevra(h)) for n in capture.OWN_PACKAGES
-            for h in compat.rpmdb_headers(root, n)]
+    return [(n, headers.header_nevra(h)) for n in capture.OWN_PACKAGES
+            for h in rpmdb.rpmdb_headers(root, n)]
 
 
 def _lacking(root, nevras):
@@ -276,11 +277,11 @@ def relabel(root, nevras):
     SELinux is off."""
     if not os.path.exists("/sys/fs/selinux/enforce"):
         return
-    from persistrepo import compat
+    from persistrepo.compat import headers, rpmdb, strings
     paths = set()
-    for h in compat.rpmdb_headers(root):
-        if compat.header_nevra(h) in nevras:
-            paths.update(compat.text(f) for f in h[compat.tag("FILENAMES")] or ())
+    for h in rpmdb.rpmdb_headers(root):
+        if headers.header_nevra(h) in nevras:
+            paths.update(strings.text(f) for f in h[headers.tag("FILENAMES")] or ())
     if not paths:
         return
     proc = subprocess.Popen(["chroot", root, "restorecon", "-F", "-i", "-f", "-"],
@@ -533,8 +534,8 @@ def lacking_clause(layer):
 
 
 def lacking_fix(layer):
-    from persistrepo import compat
-    how = ("'dnf persist add NAME', or 'persistrepo add' its RPM file" if compat.has_dnf()
+    from persistrepo.compat import dnfapi
+    how = ("'dnf persist add NAME', or 'persistrepo add' its RPM file" if dnfapi.has_dnf()
            else "'persistrepo add' its RPM file")  # EL7: yum has no persist add
     return "persist it (%s), then run '%s'" % (how, replay_command(layer))
 
@@ -548,11 +549,11 @@ def _installed_together():
     rpmdb, and any layer that is not the running one is new. (If the image
     update came first, its %triggerprein was not ours yet; persistrepo-
     imgbased's own %triggerprein then saw the new layer already.)"""
-    from persistrepo import compat
-    tid = compat.tag("INSTALLTID")
+    from persistrepo.compat import headers, rpmdb
+    tid = headers.tag("INSTALLTID")
     try:
-        ours = [h[tid] for h in compat.rpmdb_headers("/", "persistrepo-imgbased")]
-        theirs = [h[tid] for n in IMAGE_UPDATE_PACKAGES for h in compat.rpmdb_headers("/", n)]
+        ours = [h[tid] for h in rpmdb.rpmdb_headers("/", "persistrepo-imgbased")]
+        theirs = [h[tid] for n in IMAGE_UPDATE_PACKAGES for h in rpmdb.rpmdb_headers("/", n)]
     except Exception:  # no verdict: the safe answer is "not this transaction"
         return False
     return bool(ours and theirs and max(theirs) == max(ours))
@@ -568,8 +569,8 @@ IMGBASED_PERSIST = {"dnf": (IMGBASED_PERSIST_CONF, ("1", "yes", "true", "on")),
 def this_imgbased_persist_conf():
     """imgbased-persist's configuration on this host: its yum plugin's
     where there is no dnf (EL7), else its dnf plugin's."""
-    from persistrepo import compat
-    return IMGBASED_PERSIST["dnf" if compat.has_dnf() else "yum"][0]
+    from persistrepo.compat import dnfapi
+    return IMGBASED_PERSIST["dnf" if dnfapi.has_dnf() else "yum"][0]
 
 
 def imgbased_persist_on(front, installroot="/"):

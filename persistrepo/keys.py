@@ -6,7 +6,8 @@ Python 2.7 compatible.
 
 import os
 
-from persistrepo import compat, fsutil, names, pgp
+from persistrepo import fsutil, names, pgp
+from persistrepo.compat import rpmdb
 from persistrepo.errors import PersistError
 
 
@@ -62,7 +63,7 @@ def keep_signing_keys(store, installroot="/", signers=None):
     wanted = set(signers) - set(key_files(store.layout))
     if not wanted:
         return []
-    available = compat.installed_pubkeys(installroot)
+    available = rpmdb.installed_pubkeys(installroot)
     missing = []
     for key_id in sorted(wanted):
         armored = pgp.find_key(available, key_id)

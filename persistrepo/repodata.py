@@ -17,7 +17,8 @@ import tempfile
 import time
 import zlib
 
-from persistrepo import compat, fsutil, names
+from persistrepo import fsutil, names
+from persistrepo.compat import strings
 from persistrepo.errors import BadPackage, PersistError
 
 KINDS = ("primary", "filelists", "other")
@@ -31,7 +32,7 @@ def make_chunks(path, location_href):
     try:
         with _c_stderr_silenced():
             pkg = cr.package_from_rpm(path, cr.SHA256, location_href, None, CHANGELOG_LIMIT)
-            return dict(zip(KINDS, (compat.text(doc) for doc in cr.xml_dump(pkg))))
+            return dict(zip(KINDS, (strings.text(doc) for doc in cr.xml_dump(pkg))))
     except (cr.CreaterepoCError, ValueError, TypeError) as e:
         raise BadPackage("%s: createrepo_c cannot write repository metadata for it (%s)"
                          % (path, str(e).strip() or e.__class__.__name__))

@@ -4,7 +4,8 @@ import binascii
 import hashlib
 import os
 
-from persistrepo import compat, fsutil, names
+from persistrepo import fsutil, names
+from persistrepo.compat import headers, signatures, strings
 from persistrepo.errors import BadPackage
 
 # dnf's default conf.installonlypkgs (names and provides): packages that keep
@@ -32,7 +33,7 @@ class PackageInfo(object):
         self.key_id = key_id
         self.provides = provides
         self.installonly = is_installonly(name, provides)
-        self.identity = identity  # compat.header_identity, to compare with the rpmdb
+        self.identity = identity  # headers.header_identity, to compare with the rpmdb
         self.signature_error = signature_error  # see read_package's verify_if
 
 
@@ -42,7 +43,7 @@ def _read_header(fd, path, verifier=None):
     try:
         if verifier is not None:
             return verifier.read_header(fd)
-        return compat.inspecting_ts().hdrFromFdno(fd)
+        return headers.inspecting_ts().hdrFromFdno(fd)
     except rpm.error as e:
         if verifier is not None:
             raise BadPackage("%s: signature check failed: %s" % (path, e))
@@ -53,7 +54,7 @@ def _sum_and_check_payload(fd, hdr, path, size, payload_start):
     """The file's sha256, the payload checked against the header's digest
     (which catches truncation) in the same read."""
     import rpm
-    recorded = compat.payload_digest(hdr)
+    recorded = headers.payload_digest(hdr)
     if recorded:
         h, start, want = hashlib.new(recorded[0]), payload_start, recorded[1]
     else:
@@ -83,7 +84,7 @@ def read_package(path, verifier=None, store_file=False, verify_if=None):
     store_file must also be root's alone, see fsutil.open_store_file).
 
     Header digests and the payload digest are always checked, and the NEVRA
-    against what rpm allows; with a compat.Verifier the signature is checked
+    against what rpm allows; with a signatures.Verifier the signature is checked
     too. With verify_if (key id -> bool) as well, it is checked only where
     verify_if says so, after everything else and in the same read of the
     file; a failure is then info.signature_error instead of BadPackage.
@@ -95,21 +96,21 @@ def read_package(path, verifier=None, store_file=False, verify_if=None):
         size = os.fstat(fd).st_size
         # One read checks digests and signatures when all is well; else
         # each check on its own says what is wrong.
-        hdr = compat.sound_header(fd) if inspect else None
+        hdr = signatures.sound_header(fd) if inspect else None
         sound = hdr is not None
         if not sound:
             hdr = _read_header(fd, path, None if inspect else verifier)
         payload_start = os.lseek(fd, 0, os.SEEK_CUR)
         if hdr.isSource():
             raise BadPackage("%s is a source RPM; only binary RPMs can be persisted" % path)
-        if inspect and not sound and compat.signature_is_bad(fd):
+        if inspect and not sound and signatures.signature_is_bad(fd):
             raise BadPackage("%s has a BAD signature (rpm -K says NOT OK); refusing it"
                              % path)
         sha256 = _sum_and_check_payload(fd, hdr, path, size, payload_start)
-        nevra = compat.header_fields(hdr)
+        nevra = headers.header_fields(hdr)
         names.check_nevra(*(nevra + (path,)))
-        key_id = compat.signer_key_id(hdr)
-        identity = compat.header_identity(hdr)
+        key_id = headers.signer_key_id(hdr)
+        identity = headers.header_identity(hdr)
         signature_error = None
         if verify_if is not None and key_id is not None and verify_if(key_id):
             try:
@@ -117,7 +118,7 @@ def read_package(path, verifier=None, store_file=False, verify_if=None):
             except BadPackage as e:
                 signature_error = str(e)
             else:
-                if compat.header_identity(signed) != identity:
+                if headers.header_identity(signed) != identity:
                     signature_error = "%s changed while it was being checked" % path
     finally:
         os.close(fd)
@@ -130,7 +131,7 @@ def read_package(path, verifier=None, store_file=False, verify_if=None):
         sha256=sha256,
         size=size,
         key_id=key_id,
-        provides=[compat.text(p) for p in hdr[rpm.RPMTAG_PROVIDENAME]],
+        provides=[strings.text(p) for p in hdr[rpm.RPMTAG_PROVIDENAME]],
         identity=identity,
         signature_error=signature_error,
     )

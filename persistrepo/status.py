@@ -28,7 +28,8 @@ import re
 import subprocess
 import tempfile
 
-from persistrepo import bootc, compat, failures, fsutil, listing, names
+from persistrepo import bootc, failures, fsutil, listing, names
+from persistrepo.compat import rpmdb, stdlib, strings
 from persistrepo.advice import Front
 from persistrepo.errors import PersistError, UsageError
 
@@ -92,7 +93,7 @@ def read_manifest(path):
 def read_image_root(path, label=None):
     if not os.path.isdir(path):
         raise UsageError("%s: no such directory (--image-root)" % path)
-    pkgs = compat.rpmdb_packages(path)
+    pkgs = rpmdb.rpmdb_packages(path)
     return Image(label or "image root %s" % path, [
         (p["name"], int(p["epoch"] or 0), p["version"], p["release"], p["arch"])
         for p in pkgs], root=None if label else path)
@@ -100,7 +101,7 @@ def read_image_root(path, label=None):
 
 def _run(cmd):
     out = subprocess.check_output(cmd, stderr=subprocess.STDOUT)
-    return compat.text(out).strip().splitlines()[-1].strip()
+    return strings.text(out).strip().splitlines()[-1].strip()
 
 
 def imgbased_base():
@@ -200,7 +201,7 @@ def report(settings, store, installroot="/", image=None, front=None):
     rep = Report(installroot, store.layout.root, image)
     entries = store.entries()
     stored = set(e["nevra"] for e in entries)
-    pkgs = compat.rpmdb_packages(installroot)
+    pkgs = rpmdb.rpmdb_packages(installroot)
     installed = set(p["nevra"] for p in pkgs)
     rep.persisted, rep.installed = len(entries), len(pkgs)
     rep.failures = [f for f in failures.load(failures.path_for(installroot))
@@ -363,10 +364,10 @@ def fix_for(pkg, installroot, store_path, adder):
         literal = re.sub(r"([*?[])", r"[\1]", name)  # glob.escape, which 2.7 lacks
         for path in sorted(glob.glob(os.path.join(installroot, pattern, literal))):
             if os.path.isfile(path) and not os.path.islink(path):
-                return Front.persistrepo(store_path, "add %s" % compat.shell_quote(path))
+                return Front.persistrepo(store_path, "add %s" % stdlib.shell_quote(path))
     if installed_from(pkg, installroot) == "@commandline":
-        return Front.persistrepo(store_path, "add %s" % compat.shell_quote(name))
-    return adder.command("add %s" % compat.shell_quote(pkg["name"]))
+        return Front.persistrepo(store_path, "add %s" % stdlib.shell_quote(name))
+    return adder.command("add %s" % stdlib.shell_quote(pkg["name"]))
 
 
 def to_json(rep):

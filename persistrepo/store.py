@@ -8,8 +8,9 @@ in persistrepo.repair.
 
 import os
 
-from persistrepo import (compat, failures, fsutil, incoming, names, record, repodata, rpmfile,
+from persistrepo import (failures, fsutil, incoming, names, record, repodata, rpmfile,
                          specs, trash, verify)
+from persistrepo.compat import headers, rpmdb, stdlib, versions
 from persistrepo.errors import BadPackage, NoMatch, PersistError, UnsafeStore, UsageError
 from persistrepo.keys import signers_of
 from persistrepo.layout import STATE_DIR, Layout
@@ -23,7 +24,7 @@ class Candidate(object):
     def __init__(self, path, method="cli", origin=None, reason="user", supersede=False,
                  module=None, installed=None, root_owned=False, installed_in=None,
                  persisted_at=None):
-        """installed: the rpmdb's compat.header_identity of the build a
+        """installed: the rpmdb's headers.header_identity of the build a
         transaction installed; the file must prove to be it (capture).
         installed_in: a root whose rpmdb must hold the file's own build
         (`dnf persist add`, which fetches the installed NEVRA from a repo).
@@ -47,10 +48,10 @@ def _installed_build(req):
     """The rpmdb's identity of the build a queued add request names (BadPackage
     if its root does not hold it): what the queued file must prove to be."""
     name, root = names.parse_nevra(req["nevra"])[0], req["installroot"]
-    if not os.path.isdir(compat.rpmdb_dir(root)):  # rpm would make an empty one
+    if not os.path.isdir(rpmdb.rpmdb_dir(root)):  # rpm would make an empty one
         raise BadPackage("%s has no rpm database to check it against" % root)
     try:
-        build = compat.installed_identities(root, [name]).get(req["nevra"])
+        build = rpmdb.installed_identities(root, [name]).get(req["nevra"])
     except Exception as e:  # rpm.error from a damaged rpmdb: one line, no traceback
         raise BadPackage("cannot read the rpm database of %s (%s)" % (root, e))
     if build is None:
@@ -170,13 +171,13 @@ class Store(object):
             info = rpmfile.read_package(staged)
             installed = cand.installed if cand is not None else None
             if installed is None and cand is not None and cand.installed_in is not None:
-                installed = compat.installed_identities(cand.installed_in, [info.name]).get(
+                installed = rpmdb.installed_identities(cand.installed_in, [info.name]).get(
                     info.identity["nevra"])
                 if installed is None:
                     raise BadPackage("%s is %s, which is not installed in %s"
                                      % (staged, info.identity["nevra"], cand.installed_in))
             if installed is not None:
-                why = compat.same_build(info.identity, installed)
+                why = headers.same_build(info.identity, installed)
                 if why:
                     raise BadPackage("%s is not the %s that rpm installed: %s; a file changed "
                                      "after rpm read it is never stored"
@@ -426,7 +427,7 @@ class Store(object):
         name = names.parse_nevra(req["nevra"])[0]
         root = req["installroot"]
         fix = "yum %sreinstall %s" % ("" if root == "/" else "--installroot=%s "
-                                      % compat.shell_quote(root), compat.shell_quote(name))
+                                      % stdlib.shell_quote(root), stdlib.shell_quote(name))
         failures.record(failures.path_for(root), [(req["nevra"], why, fix)], req["method"],
                         self.layout.root)
         return PersistError(why)
@@ -447,7 +448,7 @@ def _surplus(entries, keep, installonly_keep):
     dropped = []
     for group in groups.values():
         limit = max(keep, installonly_keep) if group[0]["installonly"] else keep
-        dropped.extend(compat.newest_first(group)[limit:])
+        dropped.extend(versions.newest_first(group)[limit:])
     return sorted(dropped, key=lambda e: e["filename"])
 
 

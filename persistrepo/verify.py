@@ -12,8 +12,9 @@ re-reads until the state it saw did not change under it.
 import os
 import time
 
-from persistrepo import (compat, fsutil, incoming, listing, modules, names, pgp, record,
+from persistrepo import (fsutil, incoming, listing, modules, names, pgp, record,
                          repodata, rpmfile, trash)
+from persistrepo.compat import signatures, stdlib
 from persistrepo.errors import BadPackage, PersistError
 from persistrepo.keys import kept_keys
 from persistrepo.layout import FOREIGN
@@ -85,7 +86,7 @@ def _problems(layout, warnings, check_signatures):
     except PersistError as e:
         return problems + [Problem("unsafe", layout.index, str(e))]
     keys = _keys(layout, warnings, problems) if check_signatures else {}
-    verifier = compat.Verifier(keys.values()) if check_signatures else None
+    verifier = signatures.Verifier(keys.values()) if check_signatures else None
     try:
         for e in index.entries():
             problems.extend(_entry(layout, e, verifier, keys))
@@ -141,11 +142,11 @@ def _replay_refuses(layout, e, path, keys):
     the store does not keep (replay takes it only from a new root that has
     the key), or unsigned without a provenance it accepts."""
     from persistrepo.replay import trust
-    add = "persistrepo --store %s add" % compat.shell_quote(layout.root)
+    add = "persistrepo --store %s add" % stdlib.shell_quote(layout.root)
     if e["signed"] and e["key_id"] not in keys:
         return [Problem("trust", e["filename"], "signed with key %s, which the store does "
                         "not keep: replay refuses it unless the new root has that key; fix: "
-                        "%s --key KEYFILE %s" % (e["key_id"], add, compat.shell_quote(path)))]
+                        "%s --key KEYFILE %s" % (e["key_id"], add, stdlib.shell_quote(path)))]
     if not e["signed"]:
         allowed, _ = trust.unsigned_allowed(e)
         if not allowed:
@@ -153,7 +154,7 @@ def _replay_refuses(layout, e, path, keys):
                             "origin %s) is not one replay accepts unsigned: replay refuses "
                             "it; if you trust it, fix: %s %s"
                             % (e["method"], e["origin"] or "unknown", add,
-                               compat.shell_quote(path)))]
+                               stdlib.shell_quote(path)))]
     return []
 
 

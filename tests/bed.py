@@ -30,7 +30,7 @@ from collections import namedtuple
 import rpm
 import rpmfluff
 
-from persistrepo import compat
+from persistrepo.compat import headers, rpmdb
 
 DBPATH = '/var/lib/rpm'
 BUSYBOX = '/bin/busybox'
@@ -191,7 +191,7 @@ def rpm_header(path):
 
 def rpm_nevra(path):
     """NEVRA string of an RPM file, same format as :func:`installed`."""
-    return compat.header_nevra(rpm_header(path))
+    return headers.header_nevra(rpm_header(path))
 
 
 _SIG_TAGS = [getattr(rpm, t) for t in ('RPMTAG_OPENPGP', 'RPMTAG_RSAHEADER',
@@ -511,16 +511,16 @@ def tmpfs(path, size):
 def _headers(root):
     root = str(root)
     with dbpath_macro():
-        if not os.path.isdir(compat.rpmdb_dir(root)):
+        if not os.path.isdir(rpmdb.rpmdb_dir(root)):
             return []   # opening would create ROOT/var/lib/rpm as a side effect
-        return compat.rpmdb_headers(root)
+        return rpmdb.rpmdb_headers(root)
 
 
 def installed(root, base=False):
     """Set of NEVRA strings installed in ``root``'s rpmdb, without
     gpg-pubkey entries and (unless ``base``) without the bed-base stub."""
     hidden = {'gpg-pubkey'} if base else {'gpg-pubkey', BASE_NAME}
-    return {compat.header_nevra(h) for h in _headers(root)
+    return {headers.header_nevra(h) for h in _headers(root)
             if h[rpm.RPMTAG_NAME] not in hidden}
 
 

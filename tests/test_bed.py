@@ -2,7 +2,7 @@
 
 import os
 
-from persistrepo.compat import header_nevra
+from persistrepo.compat.headers import header_nevra
 from tests import bed
 
 HOST_DNF_DIRS = ('/var/cache/dnf', '/var/lib/dnf', '/var/log')

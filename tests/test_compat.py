@@ -11,7 +11,8 @@ import textwrap
 
 import rpm
 
-from persistrepo import compat, pgp
+from persistrepo import pgp
+from persistrepo.compat import headers, signatures, strings
 from persistrepo.keys import keep_signing_keys, key_files
 from persistrepo.store import Candidate, Store
 from tests import bed
@@ -78,10 +79,11 @@ def test_el7_tag_set_writes_and_checks_the_store(tmp_path, monkeypatch):
     python, prefix = el7_rpm()
     script = prefix + textwrap.dedent("""
         import sys
-        from persistrepo import compat, rpmfile
+        from persistrepo import rpmfile
+        from persistrepo.compat import headers
         assert not hasattr(rpm, "RPMTAG_PAYLOADDIGEST") and not hasattr(rpm, "RPMTAG_OPENPGP")
         with open(sys.argv[1], "rb") as f:
-            assert compat.payload_digest(compat.inspecting_ts().hdrFromFdno(f.fileno())) is None
+            assert headers.payload_digest(headers.inspecting_ts().hdrFromFdno(f.fileno())) is None
         from persistrepo.cli import main
         sys.exit(main(sys.argv[2:]))
     """)
@@ -107,15 +109,15 @@ def test_header_fields_are_text_and_an_int_epoch_on_this_stack(builder):
     hdr = bed.rpm_header(builder.build("epochy", epoch=3))
     raw = hdr[rpm.RPMTAG_NAME]
     assert isinstance(raw, bytes) == (os.environ.get("PERSISTREPO_STACK") == "el8"), raw
-    assert compat.header_fields(hdr) == ("epochy", 3, "1.0", "1", "noarch")
-    assert compat.header_nevra(hdr) == "epochy-3:1.0-1.noarch"
-    assert compat.text(rpm.expandMacro("%{_dbpath}")) == bed.DBPATH
+    assert headers.header_fields(hdr) == ("epochy", 3, "1.0", "1", "noarch")
+    assert headers.header_nevra(hdr) == "epochy-3:1.0-1.noarch"
+    assert strings.text(rpm.expandMacro("%{_dbpath}")) == bed.DBPATH
 
 
 def test_this_stacks_payload_digest_catches_a_flipped_byte(tmp_path, builder):
     """v4 and v6 packages alike: the payload digest rpm recorded is checked."""
     good = builder.build("payloadcheck", files={"/usr/share/pc": "payload\n"})
-    assert compat.payload_digest(bed.rpm_header(good)) is not None
+    assert headers.payload_digest(bed.rpm_header(good)) is not None
     bad = flipped(good, tmp_path / "payloadcheck-1.0-1.noarch.rpm")
     res = cli("--store", tmp_path / "store", "add", bad)
     assert res.returncode == 1 and "payload digest mismatch" in res.stderr, res.stderr
@@ -164,7 +166,7 @@ def test_subkey_signed_package_keeps_its_key_and_replays(tmp_path, builder):
         key.sign(path, subkey=subkey)
     finally:
         key.close()
-    assert compat.signer_key_id(bed.rpm_header(path)) == subkey
+    assert headers.signer_key_id(bed.rpm_header(path)) == subkey
 
     layer1 = bed.make_root(tmp_path / "layer1")
     subprocess.run(["rpm", "--root", layer1, "--import", key.pubkey], check=True,
@@ -196,10 +198,10 @@ def test_subkey_signed_package_keeps_its_key_and_replays(tmp_path, builder):
 def test_signatures_enforced_follows_the_macro():
     rpm.addMacro("_pkgverify_level", "all")
     try:
-        assert compat.signatures_enforced()
-        with compat.digest_level_only():
-            assert not compat.signatures_enforced()
-        assert compat.signatures_enforced()
+        assert signatures.signatures_enforced()
+        with signatures.digest_level_only():
+            assert not signatures.signatures_enforced()
+        assert signatures.signatures_enforced()
     finally:
         rpm.delMacro("_pkgverify_level")
 
@@ -209,8 +211,8 @@ def test_python2_text_helpers(tmp_path):
     from tests.test_yum_plugin import python27
     script = ("# -*- coding: utf-8 -*-\n"
               "import sys\n"
-              "from persistrepo import compat\n"
-              "compat.write_text(sys.stdout, u'J\\u00fcrgen\\n')\n")
+              "from persistrepo.compat import stdlib\n"
+              "stdlib.write_text(sys.stdout, u'J\\u00fcrgen\\n')\n")
     res = subprocess.run([python27(), "-c", script], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=REPO))
     assert res.returncode == 0, res.stderr

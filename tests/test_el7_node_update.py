@@ -181,8 +181,8 @@ def ref(world, repo, name):
 def installed(world, layer):
     """NEVRAs of the layer's rpmdb, read with rpm 4.11.3's bindings."""
     node = world["node"]
-    script = ("import json, sys\nfrom persistrepo import compat\n"
-              "sys.stdout.write(json.dumps([p['nevra'] for p in compat.rpmdb_packages("
+    script = ("import json, sys\nfrom persistrepo.compat import rpmdb\n"
+              "sys.stdout.write(json.dumps([p['nevra'] for p in rpmdb.rpmdb_packages("
               "sys.argv[1])]))\n")
     with node.booted(layer) as root:
         out = subprocess.run([el7_python(), "-c", script, root], stdout=subprocess.PIPE,

@@ -11,7 +11,7 @@ import sqlite3
 
 import pytest
 
-from persistrepo import compat
+from persistrepo.compat import headers, rpmdb
 from tests import bed, imagebed
 from tests.storebed import cli
 from tests.test_export import captured  # noqa: F401 (a fixture)
@@ -39,10 +39,10 @@ def export(site, directory, *args):
     return res
 
 
-def rpmdb(root):
+def installed_nevras(root):
     """Every NEVRA in root's rpmdb, gpg-pubkeys included."""
     with bed.dbpath_macro():
-        return set(compat.header_nevra(h) for h in compat.rpmdb_headers(root))
+        return set(headers.header_nevra(h) for h in rpmdb.rpmdb_headers(root))
 
 
 def history(root):
@@ -83,10 +83,10 @@ def test_built_image_equals_replay_on_the_same_base(site):
     with site.buildah.mounted(BASE) as replayed:
         res = cli("replay", "--installroot", replayed, "--store", site.store, tool=True)
         assert res.returncode == 0, res.stderr
-        want, want_history = rpmdb(replayed), history(replayed)
+        want, want_history = installed_nevras(replayed), history(replayed)
     site.buildah.bud(context, "localhost/exported")
     with site.buildah.mounted("localhost/exported") as built:
-        assert rpmdb(built) == want
+        assert installed_nevras(built) == want
         got = history(built)
         assert module_state(built, "vtool")["stream"] == "1"
         assert module_state(built, "vtool")["state"] == "enabled"
@@ -125,7 +125,7 @@ def test_without_the_base_root_nothing_is_downgraded(site, tmp_path):
     assert "no --image-root" in res.stderr
     site.buildah.bud(context, "localhost/no-root")
     with site.buildah.mounted("localhost/no-root") as built:
-        have = rpmdb(built)
+        have = installed_nevras(built)
         assert module_state(built, "vtool")["stream"] == "1"
     assert {"tool-2.0-1.noarch", "agent-1.0-1.noarch", "agent-lib-1.0-1.noarch",
             "vtool-1.0-1.noarch", "localtool-1.0-1.noarch"} <= have

@@ -14,7 +14,7 @@ import tempfile
 import pytest
 import rpm
 
-from persistrepo import compat
+from persistrepo.compat import strings
 from tests import bed
 from tests import node as node_mod
 from tests.node import Node
@@ -147,10 +147,10 @@ def host_python_provides(rpms):
     /usr/bin/python3, pythonX.Ydist(...) where the generators add them):
     their requirements that neither they nor the stand-ins satisfy, by name
     (an unversioned Provides satisfies a versioned Requires)."""
-    own = set(compat.text(n) for p in rpms for n in bed.rpm_header(p)[rpm.RPMTAG_PROVIDENAME])
+    own = set(strings.text(n) for p in rpms for n in bed.rpm_header(p)[rpm.RPMTAG_PROVIDENAME])
     names = set()
     for path in rpms:
-        for req in map(compat.text, bed.rpm_header(path)[rpm.RPMTAG_REQUIRENAME]):
+        for req in map(strings.text, bed.rpm_header(path)[rpm.RPMTAG_REQUIRENAME]):
             if not req.startswith("rpmlib(") and req not in own | set(STAND_INS) | {"/bin/sh"}:
                 names.add(req)
     return sorted(names)

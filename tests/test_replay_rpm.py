@@ -41,8 +41,8 @@ def run(no_dnf, *args):
 def installed(no_dnf, root):
     """NEVRAs in root's rpmdb, as the engine's own bindings read it."""
     argv, env = no_dnf
-    script = ("import json, sys\nfrom persistrepo import compat\n"
-              "sys.stdout.write(json.dumps([p['nevra'] for p in compat.rpmdb_packages(sys.argv[1])"
+    script = ("import json, sys\nfrom persistrepo.compat import rpmdb\n"
+              "sys.stdout.write(json.dumps([p['nevra'] for p in rpmdb.rpmdb_packages(sys.argv[1])"
               " if p['name'] != 'bed-base']))\n")
     out = subprocess.run(argv[:1] + ["-c", script, root], stdout=subprocess.PIPE, env=env,
                          check=True, universal_newlines=True).stdout

@@ -4,13 +4,13 @@ they run with (persistrepo(8), dnf-persist(8))."""
 
 import sys
 
-from persistrepo import compat
+from persistrepo.compat import stdlib
 from persistrepo.errors import EXIT_OK, UsageError
 from persistrepo.fleet import settings
 
 
 def _say(line):
-    compat.write_text(sys.stdout, line + "\n")
+    stdlib.write_text(sys.stdout, line + "\n")
     sys.stdout.flush()
 
 

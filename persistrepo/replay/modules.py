@@ -9,7 +9,8 @@ stream's packages are broken. A stream is never switched.
 
 import os
 
-from persistrepo import compat, modules
+from persistrepo import modules
+from persistrepo.compat import dnfapi
 from persistrepo.replay.plan import Item
 from persistrepo.streams import spec
 
@@ -27,7 +28,7 @@ def plan(base, entries):
     enables streams in base as planned."""
     import dnf.exceptions
     from dnf.module.module_base import ModuleBase
-    container = compat.module_container(base)
+    container = dnfapi.module_container(base)
     recorded = modules.streams(entries)
     if container is None or not recorded:
         return [], {}

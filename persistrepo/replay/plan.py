@@ -10,7 +10,7 @@ already has the same or a newer version, upgraded when older, else installed.
 
 from functools import cmp_to_key
 
-from persistrepo import compat
+from persistrepo.compat import dnfapi, versions
 from persistrepo.record import nevra
 from persistrepo.replay import trust
 
@@ -62,7 +62,7 @@ def newest_compatible(installed, arch):
     replace, newest first."""
     if arch != "noarch":
         installed = [p for p in installed if p.arch in (arch, "noarch")]
-    return sorted(installed, key=cmp_to_key(lambda a, b: compat.compare_versions(_evr(a),
+    return sorted(installed, key=cmp_to_key(lambda a, b: versions.compare_versions(_evr(a),
                                                                              _evr(b))),
                   reverse=True)
 
@@ -75,7 +75,7 @@ def candidates(entries):
         groups.setdefault((e["name"], e["arch"]), []).append(e)
     chosen = []
     for key in sorted(groups):
-        group = compat.newest_first(groups[key])
+        group = versions.newest_first(groups[key])
         if group[0]["installonly"]:
             chosen.extend(e for e in group if e["reason"] in REQUESTED_REASONS)
         elif any(e["reason"] in REQUESTED_REASONS for e in group):
@@ -115,7 +115,7 @@ def decide(entries, refused, installed_of, pick):
         newest = installed[0] if installed else None
         root_has = _pkg_nevra(newest) if newest else None
         if e["installonly"]:
-            same_or_newer = [p for p in installed if compat.compare_versions(_evr(p), e) >= 0]
+            same_or_newer = [p for p in installed if versions.compare_versions(_evr(p), e) >= 0]
             if same_or_newer:
                 item = Item(e, "requested", "skip", "the root already has %s (same or newer)"
                             % _pkg_nevra(same_or_newer[0]), root_has)
@@ -124,8 +124,8 @@ def decide(entries, refused, installed_of, pick):
                             "this new", root_has)
         elif newest is None:
             item = Item(e, "requested", "install", "absent from the root")
-        elif compat.compare_versions(_evr(newest), e) >= 0:
-            same = compat.compare_versions(_evr(newest), e) == 0
+        elif versions.compare_versions(_evr(newest), e) >= 0:
+            same = versions.compare_versions(_evr(newest), e) == 0
             item = Item(e, "requested", "skip", "the root already has %s (%s)"
                         % (root_has, "same version" if same else "newer"), root_has)
         else:
@@ -146,7 +146,7 @@ def excluded(sack, pkg):
     or None if it does not."""
     if sack.query().filterm(pkg=[pkg]):
         return None
-    if compat.excluded_by_modules(sack, pkg):
+    if dnfapi.excluded_by_modules(sack, pkg):
         return ("excluded by modular filtering in the new root: it belongs to a module "
                 "stream that is not enabled there (docs/replay.md, \"Modules\")")
     return "excluded in the new root by its dnf configuration (excludepkgs)"
@@ -216,7 +216,7 @@ def unused(entries, planned, installed_of):
             pool.setdefault((e["name"], e["arch"]), []).append(e)
     extra = []
     for key in sorted(pool):
-        e = compat.newest_first(pool[key])[0]
+        e = versions.newest_first(pool[key])[0]
         installed = installed_of(e["name"], e["arch"])
         if installed:
             reason = "dependency not needed: the root already has %s" \

@@ -16,7 +16,8 @@ fail), nothing is installed when anything is broken. Python 2.7 compatible.
 
 import os
 
-from persistrepo import compat, fsutil
+from persistrepo import fsutil
+from persistrepo.compat import headers, rpmdb, signatures, strings, versions
 from persistrepo.errors import PersistError, UsageError
 from persistrepo.replay import plan, trust
 
@@ -26,13 +27,13 @@ class _Installed(object):
 
     def __init__(self, hdr):
         self.name, self.epoch, self.version, self.release, self.arch = \
-            compat.header_fields(hdr)
+            headers.header_fields(hdr)
 
 
 def _installed(root):
     """{name: [_Installed]} of root's rpmdb."""
     found = {}
-    for hdr in compat.rpmdb_headers(root):
+    for hdr in rpmdb.rpmdb_headers(root):
         pkg = _Installed(hdr)
         found.setdefault(pkg.name, []).append(pkg)
     return found
@@ -55,7 +56,7 @@ def _repodata_sums(store):
 def _header(path):
     fd = fsutil.open_regular(path)
     try:
-        return compat.inspecting_ts().hdrFromFdno(fd)
+        return headers.inspecting_ts().hdrFromFdno(fd)
     finally:
         os.close(fd)
 
@@ -70,9 +71,9 @@ class _Solver(object):
         # Every store package that may join as a dependency: not refused,
         # newer than what the root has of its name.arch.
         self.pool = []
-        for e in compat.newest_first([e for e in entries if e["filename"] not in refused]):
+        for e in versions.newest_first([e for e in entries if e["filename"] not in refused]):
             have = installed_of(e["name"], e["arch"])
-            if not have or compat.compare_versions(plan._evr(have[0]), e) < 0:
+            if not have or versions.compare_versions(plan._evr(have[0]), e) < 0:
                 self.pool.append(e)
 
     def header(self, entry):
@@ -95,7 +96,7 @@ class _Solver(object):
         that rpm prints as text, or None."""
         import rpm
         wanted = [d for d in rpm.ds(self.header(needer), rpm.RPMTAG_REQUIRENAME)
-                  if compat.text(d.DNEVR())[2:] == text]
+                  if strings.text(d.DNEVR())[2:] == text]
         if not wanted:
             return None
         taken = set((e["name"], e["arch"]) for e in members)
@@ -104,7 +105,7 @@ class _Solver(object):
                 continue
             hdr = self.header(e)
             if text.startswith("/"):
-                if text in [compat.text(f) for f in hdr[rpm.RPMTAG_FILENAMES] or ()]:
+                if text in [strings.text(f) for f in hdr[rpm.RPMTAG_FILENAMES] or ()]:
                     return e
             elif rpm.ds(hdr, rpm.RPMTAG_PROVIDENAME).Search(wanted[0]) >= 0:
                 return e
@@ -120,17 +121,17 @@ class _Solver(object):
             members = list(requested) + [d[0] for d in deps.values()]
             # rpm 4.11 gives a dependency problem no key: the package is
             # named as rpm names the transaction's elements.
-            by_nevra = dict((compat.text(self.header(e)[rpm.RPMTAG_NEVRA]), e) for e in members)
+            by_nevra = dict((strings.text(self.header(e)[rpm.RPMTAG_NEVRA]), e) for e in members)
             ts = self.transaction(members)
             ts.check()
             unmet, unattributed, grew = {}, [], False
             for p in ts.problems():
-                text = compat.text(p._str)
-                entry = by_nevra.get(compat.text(p.pkgNEVR))
+                text = strings.text(p._str)
+                entry = by_nevra.get(strings.text(p.pkgNEVR))
                 key = entry["filename"] if entry is not None else None
                 if entry is None:
                     if p.type in (rpm.RPMPROB_REQUIRES, rpm.RPMPROB_CONFLICT):
-                        unattributed.append(compat.text(str(p)))
+                        unattributed.append(strings.text(str(p)))
                     continue
                 if p.type == rpm.RPMPROB_REQUIRES:
                     provider = self._provider(entry, text, members)
@@ -254,7 +255,7 @@ def _run(solver, members, unsigned_trusted):
         ts.check()
         ts.order()
         # rpm would refuse what the trust policy accepted (docs/replay.md, "Integrity").
-        with compat.digest_level_only(unsigned_trusted):
+        with signatures.digest_level_only(unsigned_trusted):
             problems = ts.run(callback, "")
     finally:
         for fd in files.values():
@@ -262,4 +263,4 @@ def _run(solver, members, unsigned_trusted):
         ts.closeDB()
     if problems is None:
         return None
-    return "; ".join(compat.text(p[0]) for p in problems) or "rpm's transaction failed"
+    return "; ".join(strings.text(p[0]) for p in problems) or "rpm's transaction failed"

@@ -16,7 +16,8 @@ import shutil
 import sys
 import tempfile
 
-from persistrepo import compat, fsutil
+from persistrepo import fsutil
+from persistrepo.compat import dnfapi, headers, rpmdb, signatures, stdlib
 from persistrepo.replay import dnf5, history, modules, mounts, plan, report, trust
 from persistrepo.errors import (EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, PersistError, UnsafeStore,
                                 UsageError)
@@ -102,12 +103,12 @@ def _check_root(root):
     if not os.path.isdir(root):
         raise UsageError("--installroot %s is not a directory; point it at the unpacked new "
                          "image root" % root)
-    dbpath = compat.rpmdb_dir(root)
+    dbpath = rpmdb.rpmdb_dir(root)
     if not os.path.isdir(dbpath):
         raise UsageError("%s has no rpm database at %s; point --installroot at an unpacked "
                          "image root" % (root, dbpath))
     try:
-        installed = compat.rpmdb_headers(root, limit=1)  # one says it is not empty
+        installed = rpmdb.rpmdb_headers(root, limit=1)  # one says it is not empty
     except rpm.error as e:
         raise UsageError("cannot read the rpm database of %s (%s); is it the unpacked image "
                          "root?" % (root, e))
@@ -126,7 +127,7 @@ _HOST_RESOLVED = ("etc/dnf", "var/log", "usr/lib/sysimage/libdnf5", "var/cache/l
 
 def _check_writes(root):
     """Refuse a root where something dnf, rpm or dnf5 write leads out of it."""
-    dbpath = os.path.relpath(compat.rpmdb_dir(root), root)
+    dbpath = os.path.relpath(rpmdb.rpmdb_dir(root), root)
     for path in (dbpath,) + _HOST_RESOLVED:
         outside = fsutil.leaves_root(root, path)
         if outside:
@@ -251,7 +252,7 @@ def _outcomes(root, items, ran):
         for item in items:
             item.outcome = "skipped" if item.action == "skip" else "not-installed"
         return
-    have = set(compat.header_nevra(hdr) for hdr in compat.rpmdb_headers_named(
+    have = set(headers.header_nevra(hdr) for hdr in rpmdb.rpmdb_headers_named(
         root, [i.name for i in items if i.action in ("install", "upgrade", "remove")]))
     for item in items:
         if item.action == "enable":
@@ -311,7 +312,7 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
         armored = kept_keys(store.layout, store.warnings)  # and the kept keys
         result.warnings.extend(store.warnings)
         entries, result.excluded = _without(stored, exclude, store.layout.root)
-        if compat.signatures_enforced():
+        if signatures.signatures_enforced():
             result.unsigned_by_policy = sorted(
                 e["nevra"] for e in entries
                 if not e["signed"] and trust.unsigned_allowed(e)[0])
@@ -339,7 +340,7 @@ def _engine():
     history, module streams), else rpm's own transaction set (EL7, where
     yum 3.4.3 has no API to install into another root under this plan;
     docs/replay.md, "Without dnf"). Chosen here only."""
-    if compat.has_dnf():
+    if dnfapi.has_dnf():
         return _replay
     from persistrepo.replay import rpm_engine
     return rpm_engine.replay
@@ -355,7 +356,7 @@ def _without(entries, exclude, store_root):
     if unmatched:  # a typo would replay what the admin meant to leave out
         raise UsageError("--exclude %s matches no persisted package; nothing was replayed "
                          "(see 'persistrepo --store %s list')"
-                         % (", ".join(unmatched), compat.shell_quote(store_root)))
+                         % (", ".join(unmatched), stdlib.shell_quote(store_root)))
     names = set(e["filename"] for e in dropped)
     return [e for e in entries if e["filename"] not in names], [e["nevra"] for e in dropped]
 
@@ -478,7 +479,7 @@ def _replay(result, store, stored, entries, armored, persistdir):
             try:
                 # rpm would refuse what the trust policy accepted (docs/replay.md,
                 # "Integrity"); dnf re-reads rpm's configuration until here.
-                with compat.digest_level_only(bool(result.unsigned_by_policy)):
+                with signatures.digest_level_only(bool(result.unsigned_by_policy)):
                     base.do_transaction()
             except dnf.exceptions.Error as e:
                 result.transaction_error = str(e)

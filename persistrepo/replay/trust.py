@@ -18,7 +18,8 @@ import binascii
 import os
 import re
 
-from persistrepo import compat, pgp, rpmfile
+from persistrepo import pgp, rpmfile
+from persistrepo.compat import rpmdb, signatures
 from persistrepo.advice import Front
 from persistrepo.errors import BadPackage
 from persistrepo.record import COMMANDLINE, nevra
@@ -49,14 +50,14 @@ class Keys(object):
 
     def __init__(self, store_keys, root):
         self.store_keys = store_keys
-        root_keys = compat.installed_pubkeys(root) if root else []
+        root_keys = rpmdb.installed_pubkeys(root) if root else []
         self.root_ids = set()
         for armored in root_keys:
             try:
                 self.root_ids.update(pgp.key_ids(armored))
             except pgp.BadKey:
                 continue
-        self.verifier = compat.Verifier(list(self.store_keys.values()) + root_keys)
+        self.verifier = signatures.Verifier(list(self.store_keys.values()) + root_keys)
 
     def close(self):
         self.verifier.close()

@@ -1,0 +1,30 @@
+"""Where Python 2.7's standard library differs: text written to a pipe must
+be encoded by hand, shell quoting is pipes.quote (pipes is gone from Python
+3.13), os.posix_fadvise is absent. Python 2.7 compatible.
+"""
+
+import os
+import sys
+
+try:
+    from shlex import quote as shell_quote  # novm
+except ImportError:  # Python 2.7
+    from pipes import quote as shell_quote  # noqa: F401
+
+PY2 = sys.version_info[0] == 2
+
+
+def write_text(stream, value):
+    """Write text to a stream; Python 2 would encode it as ASCII on a pipe."""
+    if PY2 and not isinstance(value, bytes):
+        value = value.encode("utf-8")
+    stream.write(value)
+
+
+def start_writeback(fd):
+    """Have the kernel start writing a file's dirty pages out without waiting
+    (POSIX_FADV_DONTNEED does on Linux), so that fsyncs of many files that
+    follow share journal commits; nothing where Python lacks it."""
+    fadvise = getattr(os, "posix_fadvise", None)
+    if fadvise is not None:
+        fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # novm
