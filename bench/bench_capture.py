@@ -10,7 +10,7 @@ what it runs) shows the plugin's own work without the disk's waits.
 Usage: .venv/bin/python bench/bench_capture.py [N] [--profile]   (default 9; root)
 
 The plugin and persistrepo run from a byte-compiled copy of the checkout, as
-they do installed from their package (tests/bed.py's dnf runs write no .pyc).
+they do installed from their package (tests/support/bed.py's dnf runs write no .pyc).
 
 --profile runs one more install with the plugin under cProfile (a
 sitecustomize.py put first on the dnf process's PYTHONPATH) and prints where
@@ -29,8 +29,8 @@ import time
 import benchbed
 from benchbed import REPO  # also puts the checkout on sys.path
 
-from persistrepo.store import Store
-from tests import bed
+from persistrepo.store.store import Store
+from tests.support import bed
 
 COUNT = 50
 STORE = "var/imgbased/persisted_packages"

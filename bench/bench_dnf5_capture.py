@@ -15,8 +15,8 @@ import time
 import benchbed
 from benchbed import REPO  # also puts the checkout on sys.path
 
-from persistrepo.store import Store
-from tests import bed
+from persistrepo.store.store import Store
+from tests.support import bed
 from tests.test_dnf5 import actions_line
 
 

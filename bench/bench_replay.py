@@ -27,8 +27,8 @@ import time
 import benchbed
 from bench_capture import installed_copy
 
-from persistrepo.store import Candidate, Store
-from tests import bed
+from persistrepo.store.store import Candidate, Store
+from tests.support import bed
 
 PAIRS = 3
 # The replay process is profiled from start to exit; its transaction child

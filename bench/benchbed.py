@@ -11,7 +11,7 @@ sys.path.insert(0, REPO)
 
 import rpm  # noqa: E402
 
-from tests import bed  # noqa: E402
+from tests.support import bed  # noqa: E402
 
 
 @contextlib.contextmanager

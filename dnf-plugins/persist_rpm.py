@@ -12,7 +12,7 @@
 """dnf plugin persist_rpm: transparent capture plus `dnf persist`.
 
 The plugin is thin: it turns dnf's finished transaction into the
-Installed/Erased facts of persistrepo.capture and prints the outcome; the
+Installed/Erased facts of persistrepo.capture.capture and prints the outcome; the
 store library does the work. Nothing of persistrepo beyond its small config
 module is imported until a transaction or a `dnf persist` subcommand needs
 it (createrepo_c in particular). Python 3.6 compatible, dnf 4.7 or later.
@@ -66,7 +66,7 @@ def _origin(pkg):
 
 
 def _nevra(pkg):
-    from persistrepo.capture import nevra
+    from persistrepo.capture.capture import nevra
     return nevra(pkg.name, pkg.epoch, pkg.version, pkg.release, pkg.arch)
 
 
@@ -75,7 +75,7 @@ def _root(conf):
 
 
 def _fix_command(installroot):
-    from persistrepo.capture import fix_template
+    from persistrepo.capture.capture import fix_template
     return fix_template("dnf", installroot)
 
 
@@ -140,7 +140,7 @@ class PersistRpm(dnf.Plugin):
             self._persist_own()
             if _root(self.base.conf) == "/":
                 # The trigger's line: transaction() finishes an image update.
-                from persistrepo.capture import FINISHING
+                from persistrepo.capture.capture import FINISHING
                 os.environ[FINISHING] = PLUGIN_NAME
 
     def transaction(self):
@@ -155,7 +155,7 @@ class PersistRpm(dnf.Plugin):
             return
         if not installed and not erased:
             return
-        from persistrepo.capture import capture, finish_image_update
+        from persistrepo.capture.capture import capture, finish_image_update
         out = capture(self.settings, installroot, installed, erased, method="dnf",
                       fix=_fix_command(installroot))
         self._report(out, installroot)
@@ -171,7 +171,7 @@ class PersistRpm(dnf.Plugin):
         `dnf persist add`."""
         installroot = _root(self.base.conf)
         try:
-            from persistrepo.capture import (OWN_PACKAGES, SHIPPED_BY_EVERY_IMAGE, Installed,
+            from persistrepo.capture.capture import (OWN_PACKAGES, SHIPPED_BY_EVERY_IMAGE, Installed,
                                              capture, own_unpersisted)
             installed_q = self.base.sack.query().installed()
             own = installed_q.filter(name=list(OWN_PACKAGES)).run()
@@ -219,7 +219,7 @@ class PersistRpm(dnf.Plugin):
         return names
 
     def _facts(self):
-        from persistrepo.capture import Erased, Installed, dnf_module_lookup
+        from persistrepo.capture.capture import Erased, Installed, dnf_module_lookup
         module_of = dnf_module_lookup(self.base)
         named = None
         installed, erased = [], []
@@ -264,11 +264,11 @@ class PersistCommand(dnf.cli.Command):
 
     @staticmethod
     def set_argparser(parser):
-        from persistrepo import commands
+        from persistrepo.front import commands
         commands.subcommands.add_plugin_arguments(parser, "dnf")
 
     def configure(self):
-        from persistrepo import commands
+        from persistrepo.front import commands
         demands = self.cli.demands
         sub = self.opts.subcommand
         problem = commands.subcommands.check_plugin_args("dnf", self.opts)
@@ -292,7 +292,7 @@ class PersistCommand(dnf.cli.Command):
             raise dnf.exceptions.Error(str(e))
 
     def run(self):
-        from persistrepo import commands
+        from persistrepo.front import commands
         settings = self._settings()
         installroot = _root(self.base.conf)
         try:
@@ -320,12 +320,12 @@ class PersistCommand(dnf.cli.Command):
             self.cli.demands.success_exit_status = commands.EXIT_AT_RISK
 
     def _run_list(self, settings, installroot, store):
-        from persistrepo import commands
+        from persistrepo.front import commands
         return commands.list_packages(store, self.opts.specs, self.opts.json,
                                       self.opts.removed)
 
     def _run_remove(self, settings, installroot, store):
-        from persistrepo import commands
+        from persistrepo.front import commands
         chosen = commands.dropping(store, self.opts.specs, front=self._front())
         if self.opts.dry_run:
             return commands.would_drop(chosen)
@@ -338,21 +338,22 @@ class PersistCommand(dnf.cli.Command):
         return commands.drop(store, chosen, installroot, settings=settings)
 
     def _run_verify(self, settings, installroot, store):
-        from persistrepo import commands
+        from persistrepo.front import commands
         return commands.verify(store, self.opts.json)
 
     def _run_status(self, settings, installroot, store):
-        from persistrepo import commands
+        from persistrepo.front import commands
         return commands.status(settings, store, installroot, self.opts.image_manifest,
                                self.opts.image_root, self.opts.json, self._front())
 
     def _front(self):
-        from persistrepo import commands
+        from persistrepo.front import commands
         return commands.Front("dnf", getattr(self.opts, "store", None),
                               _root(self.base.conf))
 
     def _run_add(self, settings, installroot, store):
-        from persistrepo import capture, commands
+        from persistrepo.capture import capture
+        from persistrepo.front import commands
         chosen = self._installed_matching(self.opts.specs)
         excluded = [_nevra(p) for p in chosen if settings.excluded(p.name)]
         if excluded:

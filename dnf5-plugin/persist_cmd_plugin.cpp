@@ -11,11 +11,11 @@
 //
 // The plugin is thin: it registers the options of `dnf persist` from
 // persist_options.hpp, which build.sh generates from persistrepo's one
-// definition of them (persistrepo/subcommands.py), and hands every word and
+// definition of them (persistrepo/front/subcommands.py), and hands every word and
 // option on; for add it finds and downloads with libdnf5 the exact installed
 // builds the specs match. Checking the options, the store work, the output
 // and the exit code are those of `persistrepo dnf5-persist`
-// (persistrepo/dnf5_persist.py), which it runs.
+// (persistrepo/dnf5/persist.py), which it runs.
 
 #include "persist_options.hpp"
 

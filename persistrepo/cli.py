@@ -10,7 +10,8 @@ import signal
 import sys
 
 import persistrepo
-from persistrepo import dnf5_state, subcommands
+from persistrepo.dnf5 import state
+from persistrepo.front import subcommands
 from persistrepo.errors import (EXIT_FAILED, EXIT_OK, PersistError, UsageError,
                                os_error_message)
 
@@ -41,7 +42,7 @@ def _warn(msg):
 def _confirm(verb, entries, args):
     """Ask as dnf does when more than one package would go and stdin is a
     terminal (not with -y); True to go ahead."""
-    from persistrepo import commands
+    from persistrepo.front import commands
     from persistrepo.compat import stdlib
     if len(entries) < 2 or args.assumeyes or not sys.stdin.isatty():
         return True
@@ -57,7 +58,7 @@ def _confirm(verb, entries, args):
 
 
 def _emit(printed):
-    """Print what a shared command (persistrepo.commands) says; its exit code."""
+    """Print what a shared command (persistrepo.front.commands) says; its exit code."""
     for line in printed.lines:
         _say(line)
     for warning in printed.warnings:
@@ -68,8 +69,8 @@ def _emit(printed):
 
 
 def cmd_add(store, args):
-    from persistrepo import commands
-    from persistrepo.store import Candidate
+    from persistrepo.front import commands
+    from persistrepo.store.store import Candidate
     key = _read_key(args.key) if args.key else None
     return _emit(commands.add(store, "/", [
         Candidate(p, method="cli", origin=args.origin, reason=args.reason)
@@ -91,13 +92,13 @@ def _read_key(path):
 
 def _front(args):
     """persistrepo as run, for the commands its messages advise."""
-    from persistrepo import commands
+    from persistrepo.front import commands
     return commands.Front("persistrepo", args.store)
 
 
 def _drop(store, chosen, verb, args):
     """The end of remove and prune: dry run, question, removal."""
-    from persistrepo import commands
+    from persistrepo.front import commands
     if args.dry_run:
         return _emit(commands.would_drop(chosen, verb))
     if not _confirm(verb, chosen, args):
@@ -106,13 +107,13 @@ def _drop(store, chosen, verb, args):
 
 
 def cmd_remove(store, args):
-    from persistrepo import commands
+    from persistrepo.front import commands
     return _drop(store, commands.dropping(store, args.specs, front=_front(args)),
                  "remove", args)
 
 
 def cmd_prune(store, args):
-    from persistrepo import commands
+    from persistrepo.front import commands
     return _drop(store, commands.dropping(store, prune=(
         args.keep, args.installonly_keep)), "prune", args)
 
@@ -127,18 +128,19 @@ def cmd_restore(store, args):
 
 
 def cmd_list(store, args):
-    from persistrepo import commands
+    from persistrepo.front import commands
     return _emit(commands.list_packages(store, args.patterns, args.json,
                                         args.removed))
 
 
 def cmd_verify(store, args):
-    from persistrepo import commands
+    from persistrepo.front import commands
     return _emit(commands.verify(store, args.json))
 
 
 def cmd_refresh(store, args):
-    from persistrepo import listing, repair
+    from persistrepo.front import listing
+    from persistrepo.store import repair
     report = repair.refresh(store, adopt=args.adopt)
     if report["repodata_kept"]:
         _say("kept the old repodata as %s" % report["repodata_kept"])
@@ -163,8 +165,9 @@ def cmd_refresh(store, args):
 
 
 def cmd_status(store, args):
-    from persistrepo import commands, config
-    from persistrepo.store import Store
+    from persistrepo import config
+    from persistrepo.front import commands
+    from persistrepo.store.store import Store
     settings = config.load(args.config)
     if not args.store and args.installroot != "/":
         store = Store(settings.store_path(args.installroot))
@@ -176,9 +179,9 @@ def cmd_status(store, args):
 
 
 def cmd_ingest(store, args):
-    from persistrepo import incoming
+    from persistrepo.store import incoming
     from persistrepo.compat import stdlib
-    from persistrepo.keys import keep_signing_keys
+    from persistrepo.store.keys import keep_signing_keys
     if not os.path.isdir(args.installroot):
         raise UsageError("--installroot %s is not a directory; give the root whose rpm "
                          "database has the signing keys" % args.installroot)
@@ -224,7 +227,8 @@ def cmd_export(store, args):
 
 
 def cmd_import_imgbased(store, args):
-    from persistrepo import imgbased, listing
+    from persistrepo import imgbased
+    from persistrepo.front import listing
     conf = args.imgbased_conf or imgbased.this_imgbased_persist_conf()
     source = args.source or imgbased.IMGBASED_STORE
     if imgbased.disable_imgbased_persist(conf):
@@ -285,25 +289,26 @@ def cmd_pull(store, args):
 
 
 def cmd_dnf5_capture(store, args):
-    from persistrepo import config, dnf5_capture
+    from persistrepo import config
+    from persistrepo.dnf5 import capture
     from persistrepo.compat import stdlib
     try:
         settings = config.load(args.config)
     except PersistError as e:  # say it as the dnf plugin does; dnf5 goes on
         stdlib.write_text(sys.stderr, "%s: error: %s; packages will not be persisted\n"
-                          % (dnf5_capture.PREFIX, e))
+                          % (capture.PREFIX, e))
         return EXIT_FAILED
-    return dnf5_capture.run(settings)
+    return capture.run(settings)
 
 
 def cmd_dnf5_persist(store, args):
-    from persistrepo import dnf5_persist
-    return dnf5_persist.run(args)
+    from persistrepo.dnf5 import persist
+    return persist.run(args)
 
 
 def build_parser():
     """persistrepo's parser, from the one definition of the subcommands
-    (persistrepo.subcommands); --store and --config go before or after
+    (persistrepo.front.subcommands); --store and --config go before or after
     the subcommand."""
     parser = argparse.ArgumentParser(
         prog="persistrepo",
@@ -317,7 +322,7 @@ def build_parser():
         p = sub.add_parser(command.name, help=command.help)
         if command.name == "dnf5-persist":
             # dnf5 persist's own options, --store among them
-            subcommands.add_dnf5_persist_arguments(p, dnf5_state.SYSTEM_STATE_DIR)
+            subcommands.add_dnf5_persist_arguments(p, state.SYSTEM_STATE_DIR)
         else:
             subcommands.add_subcommand_arguments(p, command)
             subcommands.add_global_options(p, after_subcommand=True)
@@ -330,7 +335,7 @@ OWN_CONFIG = ("imgbased-update", "dnf5-capture", "dnf5-persist")
 
 def store_from_args(args):
     from persistrepo import config
-    from persistrepo.store import Store
+    from persistrepo.store.store import Store
     path = config.load(args.config).persist_dir if args.store is None else args.store
     return Store(path)
 

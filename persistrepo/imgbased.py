@@ -42,13 +42,14 @@ import stat
 import subprocess
 import tempfile
 
-from persistrepo import config, fsutil, listing
+from persistrepo import config, fsutil
+from persistrepo.front import listing
 from persistrepo.fsutil import resolve_in_root
 from persistrepo.errors import PersistError, UsageError, os_error_message
-from persistrepo.keys import keep_signing_keys
-from persistrepo.layout import Layout
-from persistrepo.lock import StoreLock
-from persistrepo.store import Candidate, Store
+from persistrepo.store.keys import keep_signing_keys
+from persistrepo.store.layout import Layout
+from persistrepo.store.lock import StoreLock
+from persistrepo.store.store import Candidate, Store
 
 IMGBASED_STORE = "/var/imgbased/persisted-rpms"
 IMGBASED_PERSIST_CONF = "/etc/dnf/plugins/imgbased-persist.conf"
@@ -209,7 +210,7 @@ def _replay_source(source, store, skip_broken, boot_setup, unpersisted):
 def _own_unpersisted(settings):
     """The NEVRAs of persistrepo's own packages installed here (the running
     layer) that the store lacks: a replay cannot put them into a layer."""
-    from persistrepo import capture
+    from persistrepo.capture import capture
     try:
         return sorted(v for _, v in capture.own_unpersisted(settings, "/", _own_installed("/")))
     except Exception:  # only what status and the line say is at stake
@@ -218,7 +219,7 @@ def _own_unpersisted(settings):
 
 def _own_installed(root):
     """(name, NEVRA) of persistrepo's own packages in root's rpmdb."""
-    from persistrepo import capture
+    from persistrepo.capture import capture
     from persistrepo.compat import headers, rpmdb
     if not os.path.exists(rpmdb.rpmdb_dir(root)):
         return []
@@ -525,7 +526,7 @@ def lacking_clause(layer):
     lacks = read_layer_log(Layout(config.load().persist_dir)).get(layer, {}).get("lacks")
     if not lacks or not isinstance(lacks, list):
         return ""
-    from persistrepo.capture import FINISHING
+    from persistrepo.capture.capture import FINISHING
     names = ", ".join(str(v) for v in lacks)
     if os.environ.get(FINISHING):
         return ("; %s, not persisted yet, goes into %s when this transaction ends (%s)"

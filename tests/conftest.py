@@ -1,11 +1,11 @@
-"""Shared fixtures built on tests/bed.py (real rpm, dnf, createrepo_c, gpg)."""
+"""Shared fixtures built on tests/support/bed.py (real rpm, dnf, createrepo_c, gpg)."""
 
 import os
 
 import pytest
 import rpm
 
-from tests import bed
+from tests.support import bed
 
 
 @pytest.fixture(scope='session', autouse=True)

@@ -3,7 +3,7 @@
 import os
 
 from persistrepo.compat.headers import header_nevra
-from tests import bed
+from tests.support import bed
 
 HOST_DNF_DIRS = ('/var/cache/dnf', '/var/lib/dnf', '/var/log')
 

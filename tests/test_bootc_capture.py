@@ -16,8 +16,8 @@ import shutil
 import sqlite3
 import subprocess
 
-from tests import bed, node
-from tests.storebed import listed
+from tests.support import bed, node
+from tests.support.storebed import listed
 from tests.test_dnf5 import STORE, actions_line
 
 

@@ -12,8 +12,8 @@ import termios
 import pytest
 
 import persistrepo
-from tests import bed
-from tests.storebed import cli, cli_command, cli_env, listed, one_line_error, spoil
+from tests.support import bed
+from tests.support.storebed import cli, cli_command, cli_env, listed, one_line_error, spoil
 
 
 @pytest.fixture

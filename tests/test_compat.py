@@ -13,10 +13,10 @@ import rpm
 
 from persistrepo import pgp
 from persistrepo.compat import headers, signatures, strings
-from persistrepo.keys import keep_signing_keys, key_files
-from persistrepo.store import Candidate, Store
-from tests import bed
-from tests.storebed import REPO, cli
+from persistrepo.store.keys import keep_signing_keys, key_files
+from persistrepo.store.store import Candidate, Store
+from tests.support import bed
+from tests.support.storebed import REPO, cli
 
 # rpm-4.11.3-release, lib/rpmtag.h: the last tags 4.11 knows are
 # RPMTAG_LONGARCHIVESIZE = 271 (signature range) and RPMTAG_FILENLINKS = 5045;
@@ -79,7 +79,7 @@ def test_el7_tag_set_writes_and_checks_the_store(tmp_path, monkeypatch):
     python, prefix = el7_rpm()
     script = prefix + textwrap.dedent("""
         import sys
-        from persistrepo import rpmfile
+        from persistrepo.store import rpmfile
         from persistrepo.compat import headers
         assert not hasattr(rpm, "RPMTAG_PAYLOADDIGEST") and not hasattr(rpm, "RPMTAG_OPENPGP")
         with open(sys.argv[1], "rb") as f:

@@ -5,8 +5,8 @@ import re
 import subprocess
 import sys
 
-from tests import bed
-from tests.node import Node
+from tests.support import bed
+from tests.support.node import Node
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -17,9 +17,9 @@ import sys
 
 import pytest
 
-from persistrepo.store import Store
-from tests import bed
-from tests.storebed import REPO, cli, listed, spoil
+from persistrepo.store.store import Store
+from tests.support import bed
+from tests.support.storebed import REPO, cli, listed, spoil
 from tests.test_modules import RECORD, repodata_modules, site
 
 ACTIONS = os.path.join(REPO, "conf", "dnf5", "persistrepo.actions")
@@ -395,9 +395,9 @@ def test_persist_errors_and_exit_codes(dnf5, persist, std_set):
 
 
 def test_persist_takes_the_options_of_the_one_definition(dnf5, persist, tmp_path):
-    """The plugin registers what persistrepo/subcommands.py defines, and
+    """The plugin registers what persistrepo/front/subcommands.py defines, and
     dnf5-persist holds each option to its subcommands, as under dnf 4."""
-    from persistrepo import subcommands
+    from persistrepo.front import subcommands
     res = persist("--help")
     assert res.returncode == 0, res
     found = set(w.split("=")[0].rstrip(",") for l in res.stdout.splitlines()

@@ -14,10 +14,10 @@ import subprocess
 
 import pytest
 
-from persistrepo.keys import key_files
-from persistrepo.store import Store
-from tests import bed
-from tests.storebed import REPO, cli, spoil
+from persistrepo.store.keys import key_files
+from persistrepo.store.store import Store
+from tests.support import bed
+from tests.support.storebed import REPO, cli, spoil
 
 PLUGIN_DIR = os.path.join(REPO, "dnf-plugins")
 STORE = "var/imgbased/persisted_packages"
@@ -345,8 +345,8 @@ def test_plugin_does_not_import_heavy_modules_at_start(dnf, root):
     assert names == ["persist_rpm"]
     assert "persistrepo.config" in mods           # configured...
     assert "createrepo_c" not in mods              # ...but nothing heavy loaded
-    assert "persistrepo.store" not in mods
-    assert "persistrepo.capture" not in mods
+    assert "persistrepo.store.store" not in mods
+    assert "persistrepo.capture.capture" not in mods
 
 
 def test_persistrepo_persists_itself_before_an_image_update_runs(dnf, builder, std_set,
@@ -660,7 +660,7 @@ def help_options(text, header):
 
 
 def test_dnf_persist_takes_the_options_of_the_one_definition(dnf, tmp_path):
-    from persistrepo import subcommands
+    from persistrepo.front import subcommands
     res = dnf("persist", "--help")
     assert res.returncode == 0, res
     assert help_options(res.stdout, "Persist command-specific options:") == \

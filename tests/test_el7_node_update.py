@@ -7,14 +7,14 @@ transaction set (docs/el7.md, "Image updates"). Runs on the el7 stack only
 and `rpm`, so every rpmdb is Berkeley DB, and what the layers hold is read
 with those bindings.
 
-The hosted Node of tests/node.py, with EL7's pieces:
+The hosted Node of tests/support/node.py, with EL7's pieces:
 - the images are installed by rpm 4.11.3, and their stand-ins are EL7's:
   `python` (/usr/bin/python2, EL7's 2.7 with python2_sitelib on its path),
   `imgbased` (a Python 2 package there: the mirror in python2.7's
   site-packages too, and imgbased-persist's yum configuration);
 - persistrepo is installed from the spec's EL7 branch (python2-persistrepo,
   yum-plugin-persist-rpm, persistrepo-imgbased), built here by rpmbuild;
-- `yum install` is tests/yum343 (the harness that mirrors yum 3.4.3's
+- `yum install` is tests/support/yum343 (the harness that mirrors yum 3.4.3's
   runTransaction and plugin API) run on the layer, whose rpm transaction
   is rpm 4.11.3's own, run by its bindings: scriptlets and triggers fire
   for real, persist_rpm (the installed yum plugin) captures.
@@ -36,14 +36,14 @@ import tempfile
 import pytest
 import rpmfluff
 
-from tests import bed
-from tests import node as node_mod
-from tests.node import EL7_SITELIB, Node
+from tests.support import bed
+from tests.support import node as node_mod
+from tests.support.node import EL7_SITELIB, Node
 from tests.test_node_update import host_python_provides
 
 L1, L2 = ("ovirt-node-ng-%d.0-0.0+1" % n for n in (1, 2))
 OWN = ("python2-persistrepo", "yum-plugin-persist-rpm", "persistrepo-imgbased")
-HARNESS = os.path.join(node_mod.REPO, "tests", "yum343")
+HARNESS = os.path.join(node_mod.REPO, "tests", "support", "yum343")
 DOCUTILS_RST2MAN = ('%s -c "from docutils.core import publish_cmdline; from '
                     'docutils.writers.manpage import Writer; publish_cmdline(writer=Writer())" '
                     '--exit-status=2' % sys.executable)
@@ -147,7 +147,7 @@ def on_layer(node, layer, argv):
 
 
 def yum(world, layer, ops, repos=()):
-    """The admin's `yum -y install ...` on the running layer: tests/yum343
+    """The admin's `yum -y install ...` on the running layer: tests/support/yum343
     with the plugins and configuration the layer has; the output."""
     node = world["node"]
     scenario = {"ops": ops, "pluginpath": ["/usr/lib/yum-plugins"],

@@ -15,8 +15,8 @@ import subprocess
 
 import pytest
 
-from tests import bed, node
-from tests.storebed import cli, cli_command, cli_env
+from tests.support import bed, node
+from tests.support.storebed import cli, cli_command, cli_env
 from tests.test_dnf_plugin import STORE, Dnf
 from tests.test_modules import appstream
 

@@ -1,6 +1,6 @@
 """persistrepo export --format containerfile, built: the build context goes
 through the real buildah, offline, on a base image made locally
-(tests/imagebed.py), and the image is compared NEVRA for NEVRA with what
+(tests/support/imagebed.py), and the image is compared NEVRA for NEVRA with what
 replay installs into the same base. The base ships tool-2.0 and libtool-dep;
 the store (test_export.captured) holds tool-1.0.
 """
@@ -12,8 +12,8 @@ import sqlite3
 import pytest
 
 from persistrepo.compat import headers, rpmdb
-from tests import bed, imagebed
-from tests.storebed import cli
+from tests.support import bed, imagebed
+from tests.support.storebed import cli
 from tests.test_export import captured  # noqa: F401 (a fixture)
 
 BASE = "localhost/persistrepo-test-base"

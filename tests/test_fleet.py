@@ -1,5 +1,5 @@
 """persistrepo push and pull against a real Pulp 3 (pulpcore + pulp_rpm) that
-the session starts on 127.0.0.1 (tests/pulpserver.py). Runs on the Debian 12
+the session starts on 127.0.0.1 (tests/support/pulpserver.py). Runs on the Debian 12
 stack only: Pulp does not support the sid stack's Python (docs/testing.md)."""
 
 import os
@@ -10,9 +10,10 @@ import time
 
 import pytest
 
-from tests import bed, test_dnf_plugin, test_modules, test_replay
-from tests.pulpserver import PASSWORD, PulpServer
-from tests.storebed import cli, cli_command, cli_env, listed, one_line_error
+from tests import test_dnf_plugin, test_modules, test_replay
+from tests.support import bed
+from tests.support.pulpserver import PASSWORD, PulpServer
+from tests.support.storebed import cli, cli_command, cli_env, listed, one_line_error
 
 API = '/pulp/api/v3/'
 

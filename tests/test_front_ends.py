@@ -1,5 +1,5 @@
 """Every front end takes each subcommand's options from the one definition,
-persistrepo.subcommands: `persistrepo`, `dnf persist`, `dnf5 persist` and
+persistrepo.front.subcommands: `persistrepo`, `dnf persist`, `dnf5 persist` and
 `yum persist` cannot drift apart. The plugin front ends are run for real in
 test_dnf_plugin, test_dnf5 and test_yum_plugin (`*_takes_the_options_*`);
 here, the definition itself and the persistrepo command."""
@@ -8,7 +8,8 @@ import argparse
 
 import pytest
 
-from persistrepo import cli, subcommands
+from persistrepo import cli
+from persistrepo.front import subcommands
 
 
 def long_options(parser):

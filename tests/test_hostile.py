@@ -2,7 +2,7 @@
 leave the store, store files nobody should trust, users who would block root,
 one bad item that would wedge every write, wrong --store paths, signatures rpm
 calls BAD, and input that used to end in a traceback. Real rpm, dnf and
-createrepo_c throughout; hostile RPMs are real builds edited by tests/forge.py."""
+createrepo_c throughout; hostile RPMs are real builds edited by tests/support/forge.py."""
 
 import atexit
 import hashlib
@@ -16,10 +16,10 @@ import tempfile
 
 import pytest
 
-from persistrepo import repodata
-from persistrepo.store import Candidate, Store
-from tests import bed, forge
-from tests.storebed import (REPO, cli, cli_command, cli_env, listed, one_line_error,
+from persistrepo.store import repodata
+from persistrepo.store.store import Candidate, Store
+from tests.support import bed, forge
+from tests.support.storebed import (REPO, cli, cli_command, cli_env, listed, one_line_error,
                             repodata_packages)
 
 NOBODY = 65534

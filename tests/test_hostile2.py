@@ -1,7 +1,7 @@
 """Hostile input, round two (issue 26; docs/store-format.md, "Trust"): the
 surfaces added after the first round (dnf5 capture, trash and restore,
 import, adopt, replay's own writes), class by class. Real rpm, dnf, dnf5 and
-createrepo_c throughout; hostile RPMs are real builds edited by tests/forge.py."""
+createrepo_c throughout; hostile RPMs are real builds edited by tests/support/forge.py."""
 
 import json
 import os
@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from tests import bed, forge
-from tests.storebed import REPO, cli, listed, one_line_error, repodata_packages
+from tests.support import bed, forge
+from tests.support.storebed import REPO, cli, listed, one_line_error, repodata_packages
 from tests.test_dnf_plugin import Dnf, PLUGIN_DIR  # noqa: F401 (Dnf for the fixture)
 from tests.test_hostile import BASE, healthy, state, write_json
 from tests.test_imgbased import node  # noqa: F401 (the fixture)
@@ -246,7 +246,7 @@ def test_status_names_no_other_package_s_file_for_a_glob_like_name(store, std_se
 
 
 def test_a_queued_removal_is_literal_too(store, std_set):
-    from persistrepo import incoming
+    from persistrepo.store import incoming
     incoming.queue_remove(store, "*-1.0-1.noarch")
     res = no_traceback(cli("--store", store, "ingest"))
     assert res.returncode == 0, res.stderr
@@ -276,7 +276,7 @@ def test_any_origin_text_round_trips(store, std_set, origin, shown):
 
 def test_every_field_of_an_entry_round_trips(store, std_set):
     """What make_entry writes, the reader takes back: every field."""
-    from persistrepo import record, rpmfile
+    from persistrepo.store import record, rpmfile
     info = rpmfile.read_package(std_set.path("epochy", "1.0"))
     entry = record.make_entry(info, "dnf", "r\n" * 400, "dependency",
                               persisted_at="not a time")
@@ -287,7 +287,7 @@ def test_every_field_of_an_entry_round_trips(store, std_set):
 
 
 def test_a_queued_request_with_hostile_text_is_stored_readably(store, std_set, tmp_path):
-    from persistrepo import incoming
+    from persistrepo.store import incoming
     root = bed.make_root(tmp_path / "root")
     subprocess.run(["rpm", "--root", root, "-U", std_set.path("unsigned")], check=True,
                    env=bed.tool_env())
@@ -492,7 +492,7 @@ def test_import_takes_only_root_s_own_files(store, std_set, tmp_path):
 def test_import_never_follows_a_link_swapped_in(store, std_set, tmp_path):
     """The swap after the listing, at the one open: the link is refused."""
     from persistrepo.errors import BadPackage
-    from persistrepo.store import Candidate, Store
+    from persistrepo.store.store import Candidate, Store
     link = str(tmp_path / "swapped.rpm")
     os.symlink(std_set.path("unsigned"), link)
     with pytest.raises(BadPackage, match="symlink"):

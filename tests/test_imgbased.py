@@ -1,5 +1,5 @@
 """The imgbased integration: imgbased-plugin/persistrepo.py driven through
-tests/imgbased_mirror (imgbased's plugin loading, hooks, update and Node's
+tests/support/imgbased_mirror (imgbased's plugin loading, hooks, update and Node's
 /var layout, see its README) with the real dnf, rpm and createrepo_c; and
 `persistrepo import-imgbased`.
 
@@ -15,13 +15,13 @@ import sys
 
 import pytest
 
-from persistrepo.keys import key_files
-from persistrepo.store import Candidate, Store
-from tests import bed
-from tests.node import propagation
-from tests.storebed import REPO, cli, listed, one_line_error
+from persistrepo.store.keys import key_files
+from persistrepo.store.store import Candidate, Store
+from tests.support import bed
+from tests.support.node import propagation
+from tests.support.storebed import REPO, cli, listed, one_line_error
 
-MIRROR = os.path.join(REPO, "tests", "imgbased_mirror")
+MIRROR = os.path.join(REPO, "tests", "support", "imgbased_mirror")
 PLUGIN = os.path.join(REPO, "imgbased-plugin", "persistrepo.py")
 VG = "onn"
 OLD, NEW = "ovirt-node-ng-1.0-0.0+1", "ovirt-node-ng-2.0-0.0+1"

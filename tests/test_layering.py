@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from tests.storebed import REPO
+from tests.support.storebed import REPO
 
 PLUGINS = ["dnf-plugins/persist_rpm.py", "yum-plugins/persist_rpm.py",
            "imgbased-plugin/persistrepo.py"]

@@ -10,9 +10,9 @@ import time
 
 import createrepo_c as cr
 
-from persistrepo.store import Candidate, Store
-from tests import bed
-from tests.storebed import cli, listed
+from persistrepo.store.store import Candidate, Store
+from tests.support import bed
+from tests.support.storebed import cli, listed
 from tests.test_dnf_plugin import STORE, Dnf
 from tests.test_replay import image, replay, replay_json, store_of
 
@@ -544,7 +544,7 @@ def dnf5_cache(tmp_path, builder, compress, yaml):
 
 
 def dnf5_found(root, cache):
-    from persistrepo import dnf5_modules
+    from persistrepo.dnf5 import streams as dnf5_modules
     return dnf5_modules.enabled_artifacts(root, cache, "/usr/lib/sysimage/libdnf5")
 
 
@@ -578,7 +578,7 @@ def test_dnf5_state_that_is_hostile_is_no_state(tmp_path, builder):
     """modules.toml (and packages.toml, read the same way) as a symlink, a
     FIFO (which would block root), an oversized or non-TOML file: no stream
     is enabled, nothing hangs."""
-    from persistrepo import dnf5_state
+    from persistrepo.dnf5 import state as dnf5_state
     root, cache = dnf5_cache(tmp_path, builder, "gz", MODULE % {"stream": "1", "version": "1.0"})
     assert dnf5_found(root, cache)
     toml = os.path.join(root, "usr/lib/sysimage/libdnf5/modules.toml")
@@ -600,7 +600,7 @@ def test_dnf5_module_metadata_past_the_bound_is_said(tmp_path, builder):
     """Module metadata that capture cannot read within its bound (beyond
     MAX_YAML, or past the transaction's deadline) gives no record, and the
     note says which file and why."""
-    from persistrepo import dnf5_modules
+    from persistrepo.dnf5 import streams as dnf5_modules
     good = MODULE % {"stream": "1", "version": "1.0"}
     root, cache = dnf5_cache(tmp_path, builder, "gz", big_module_metadata(1 << 20, good))
     assert dnf5_found(root, cache)["vtool-0:1.0-1.noarch"]["name"] == "vtool"
@@ -622,7 +622,7 @@ def test_dnf5_module_metadata_past_the_bound_is_said(tmp_path, builder):
 def test_dnf5_module_metadata_that_is_hostile_gives_no_record(tmp_path, builder):
     """Root reads dnf5's cache: a symlink, a FIFO, garbage, a decompression
     bomb or YAML beyond the parser's subset yield no record, never an error."""
-    from persistrepo import dnf5_modules
+    from persistrepo.dnf5 import streams as dnf5_modules
     good = MODULE % {"stream": "1", "version": "1.0"}
     root, cache = dnf5_cache(tmp_path, builder, "gz", good)
     assert dnf5_found(root, cache)

@@ -1,4 +1,4 @@
-"""Two image updates end to end, as a Node admin lives them (tests/node.py):
+"""Two image updates end to end, as a Node admin lives them (tests/support/node.py):
 layers are overlayfs mounts over image trees, /var is shared, /etc is
 migrated, and each update is `imgbase update` through the imgbased mirror,
 which runs the shipped plugin. Real dnf, rpm and createrepo_c throughout.
@@ -15,10 +15,10 @@ import pytest
 import rpm
 
 from persistrepo.compat import strings
-from tests import bed
-from tests import node as node_mod
-from tests.node import Node
-from tests.storebed import cli
+from tests.support import bed
+from tests.support import node as node_mod
+from tests.support.node import Node
+from tests.support.storebed import cli
 
 L1, L2, L3 = ("ovirt-node-ng-%d.0-0.0+1" % n for n in (1, 2, 3))
 OWN = ("python3-persistrepo", "python3-dnf-plugin-persist-rpm", "persistrepo-imgbased")
@@ -166,7 +166,7 @@ def spec_rpms(tmp_path_factory):
 
 @pytest.fixture
 def hosted(tmp_path, builder, gpg_key, http_serve, spec_rpms):
-    """A hosted Node on its own tmpfs (tests/node.py) and its repos: images
+    """A hosted Node on its own tmpfs (tests/support/node.py) and its repos: images
     1-3 (python3, rpm, dnf and imgbased stand-ins, node-core and a kernel;
     image 3 also ships persistrepo), persistrepo's own repo (the spec's RPMs
     and python3-createrepo_c, which no image has) and a signed vendor repo

@@ -2,7 +2,7 @@
 an install into a throw-away root, rpmlint, man pages and bash completion.
 
 Built once per module with this machine's (Debian's) rpm.  Debian quirks:
-rpm's database path comes from bed.tool_env()'s HOME (see tests/bed.py);
+rpm's database path comes from bed.tool_env()'s HOME (see tests/support/bed.py);
 build dependencies are Fedora package names Debian's rpmdb cannot satisfy,
 hence ``rpmbuild --nodeps``; Debian's brp-compress needs bash (see below).
 """
@@ -20,7 +20,7 @@ import pytest
 
 import persistrepo
 from persistrepo.cli import build_parser
-from tests import bed
+from tests.support import bed
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPEC = os.path.join(TOP, 'packaging', 'python-persistrepo.spec')
@@ -262,7 +262,7 @@ def test_el7_branch_makes_python2_library_and_yum_plugin():
 def test_the_plugin_knows_every_package_the_spec_makes():
     """capture.OWN_PACKAGES (the packages the dnf plugin persists of itself)
     are the spec's binary packages on every branch: EL7, dnf 4, dnf5."""
-    from persistrepo.capture import OWN_PACKAGES
+    from persistrepo.capture.capture import OWN_PACKAGES
     names = set()
     for defines in ([], ['--define', 'rhel 7'], ['--define', 'with_dnf5 1']):
         out = run(['rpmspec', '-q', '--define', 'python2_sitelib /usr/lib/python2.7/site-packages',
@@ -335,7 +335,7 @@ def test_completion_offers_every_command_and_option(installed):
 
 
 def test_completion_offers_stored_names_and_repo_ids(installed, std_set, tmp_path):
-    from tests.storebed import cli
+    from tests.support.storebed import cli
     comp = installed + '/usr/share/bash-completion/completions/persistrepo'
     store = str(tmp_path / 'store')
     assert cli('--store', store, 'add', std_set.path('tool', '1.0'),

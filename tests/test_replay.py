@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from persistrepo.keys import add_key
-from persistrepo.store import Candidate, Store
-from tests import bed
-from tests.storebed import cli, cli_command, cli_env, one_line_error
+from persistrepo.store.keys import add_key
+from persistrepo.store.store import Candidate, Store
+from tests.support import bed
+from tests.support.storebed import cli, cli_command, cli_env, one_line_error
 
 ITEM_FIELDS = {"nevra", "name", "epoch", "version", "release", "arch", "role", "action",
                "reason", "root_has", "needed_by", "repo", "outcome"}

@@ -14,8 +14,8 @@ import subprocess
 
 import pytest
 
-from tests import bed
-from tests.storebed import REPO, cli_command, cli_env
+from tests.support import bed
+from tests.support.storebed import REPO, cli_command, cli_env
 
 EL7 = os.environ.get("PERSISTREPO_STACK") == "el7"
 

@@ -1,8 +1,8 @@
-"""persistrepo.status: the image manifest and how packages match it."""
+"""persistrepo.front.status: the image manifest and how packages match it."""
 
 import pytest
 
-from persistrepo import status
+from persistrepo.front import status
 from persistrepo.errors import UsageError
 
 

@@ -8,10 +8,10 @@ import stat
 import pytest
 import rpmfluff
 
-from persistrepo.keys import add_key
-from persistrepo.store import Candidate, Store
-from tests import bed
-from tests.storebed import cli, listed, one_line_error, repodata_packages
+from persistrepo.store.keys import add_key
+from persistrepo.store.store import Candidate, Store
+from tests.support import bed
+from tests.support.storebed import cli, listed, one_line_error, repodata_packages
 
 
 @pytest.fixture

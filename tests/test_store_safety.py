@@ -10,17 +10,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from persistrepo.repair import refresh
-from persistrepo.store import Store
-from tests import bed
-from tests.storebed import REPO, cli, listed, one_line_error, repodata_packages
+from persistrepo.store.repair import refresh
+from persistrepo.store.store import Store
+from tests.support import bed
+from tests.support.storebed import REPO, cli, listed, one_line_error, repodata_packages
 
 BASE = [("tool", "1.0"), ("libtool-dep", None), ("epochy", "1.0"), ("epochy", "2.0")]
 
 
 def crash_run(target, *args):
     env = dict(os.environ, PYTHONPATH=REPO)
-    return subprocess.run([sys.executable, os.path.join(REPO, "tests", "crashpoint.py"),
+    return subprocess.run([sys.executable, os.path.join(REPO, "tests", "support", "crashpoint.py"),
                            str(target)] + [str(a) for a in args],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, env=env, timeout=120)

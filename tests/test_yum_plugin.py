@@ -1,7 +1,7 @@
 """The yum plugin yum-plugins/persist_rpm.py, run by yum 3.4.3's hook path
 under Python 2.7.
 
-yum cannot run here, so the plugin is driven through tests/yum343, a harness
+yum cannot run here, so the plugin is driven through tests/support/yum343, a harness
 that mirrors yum 3.4.3's plugin API (each piece names the upstream lines it
 mirrors; upstream commit 02a6d7ad "Bump version to 3.4.3"):
 - yum/plugins.py: API_VERSION, TYPE_CORE/TYPE_INTERACTIVE, YumPlugins
@@ -21,8 +21,8 @@ mirrors; upstream commit 02a6d7ad "Bump version to 3.4.3"):
 - cli.py: YumBaseCli.registerCommand/doCommands and yummain's exit codes.
 
 The py3 test process builds RPMs (rpmfluff), roots and repos; a Python 2.7
-child (tests/yum343/run.py) runs the hooks; the rpm transaction is real (rpm's
-TransactionSet.run in a child with rpm's bindings, tests/yum343/rpmts.py) and
+child (tests/support/yum343/run.py) runs the hooks; the rpm transaction is real (rpm's
+TransactionSet.run in a child with rpm's bindings, tests/support/yum343/rpmts.py) and
 the rpmdb the plugin queries is the root's real rpmdb (read with `rpm --root
 -qa`). Without rpm bindings under 2.7 the plugin's capture queues the
 packages and runs the py3 `persistrepo ingest`, which writes the repodata; on
@@ -39,12 +39,12 @@ import sys
 
 import pytest
 
-from persistrepo import failures, record
-from tests import bed
-from tests.storebed import cli, spoil
+from persistrepo.store import failures, record
+from tests.support import bed
+from tests.support.storebed import cli, spoil
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HARNESS = os.path.join(REPO, "tests", "yum343")
+HARNESS = os.path.join(REPO, "tests", "support", "yum343")
 PLUGIN_DIR = os.path.join(REPO, "yum-plugins")
 PLUGIN = os.path.join(PLUGIN_DIR, "persist_rpm.py")
 STORE = "var/imgbased/persisted_packages"
@@ -479,12 +479,12 @@ def test_plugin_and_its_imports_are_python27_and_36_compatible(yum):
              "if v is not None and m.startswith('persistrepo'))))")
     mods = set()
     for python, extra in ((yum.python, ""),
-                          (sys.executable, "import persistrepo.store; ")):
+                          (sys.executable, "import persistrepo.store.store; ")):
         out = subprocess.check_output([python, "-c", probe % (HARNESS, REPO, PLUGIN_DIR,
                                                               extra)],
                                       universal_newlines=True)
         mods.update(out.split())
-    assert {"persistrepo.capture", "persistrepo.incoming", "persistrepo.fsutil"} <= mods
+    assert {"persistrepo.capture.capture", "persistrepo.store.incoming", "persistrepo.fsutil"} <= mods
     files = [PLUGIN] + sorted(
         os.path.join(REPO, *m.split(".")) + (".py" if m != "persistrepo" else "/__init__.py")
         for m in mods)
@@ -570,7 +570,7 @@ def test_image_update_on_el7_fires_the_triggers_or_says_what_carries_the_package
     %post in the order of yum's runTransaction, and the trigger speaks
     (tests/test_el7_node_update.py runs the real one)."""
     import rpmfluff
-    from tests.node import _make
+    from tests.support.node import _make
     log = "echo %s >> /var/tmp/image-update-order"
     probe = rpmfluff.SimpleRpmBuild("persistrepo-imgbased", "1.0", "1", ["noarch"])
     probe.add_trigger(rpmfluff.Trigger("prein", "ovirt-node-ng-image-update", log % "triggerprein"))

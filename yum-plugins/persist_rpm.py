@@ -1,18 +1,18 @@
 """persist_rpm: keep every RPM that yum installs in the persistrepo store.
 
 The yum 3 (EL7, Python 2.7) twin of the dnf plugin: same store, same config
-keys, same capture code (persistrepo.capture), provenance method "yum".
+keys, same capture code (persistrepo.capture.capture), provenance method "yum".
 See docs/el7.md for what runs where, and dnf-persist(8) for the config keys.
 
 How it hooks into yum 3.4.3's YumBase.runTransaction:
 - pretrans: every member about to be installed (TS_INSTALL, TS_TRUEINSTALL,
   TS_UPDATE, TS_OBSOLETING: installs, dependencies, updates, obsoleting
   packages, reinstalls, downgrades, local files) is staged: its downloaded
-  file is copied (or hardlinked) aside (persistrepo.capture.Staging),
+  file is copied (or hardlinked) aside (persistrepo.capture.capture.Staging),
   because yum deletes the downloaded files (cleanUsedHeadersPackages, when
   keepcache=0) before posttrans runs.
 - posttrans: only what the rpmdb really has afterwards is handed to
-  persistrepo.capture, with what the rpmdb no longer has of the erased and
+  persistrepo.capture.capture, with what the rpmdb no longer has of the erased and
   obsoleted members (the old side of an update or downgrade is left to the
   store's supersede, as in the dnf plugin); the staging is deleted. A
   transaction rpm could not run never reaches posttrans: it persists
@@ -32,7 +32,8 @@ import sys
 from yum.constants import TS_ERASE, TS_INSTALL_STATES, TS_OBSOLETED
 from yum.plugins import TYPE_CORE
 
-from persistrepo import capture, config
+from persistrepo import config
+from persistrepo.capture import capture
 
 requires_api_version = '2.6'
 plugin_type = (TYPE_CORE,)
@@ -178,7 +179,7 @@ def _commit(conduit, txn):
         conduit.error(2, "persist_rpm: warning: persistrepo's own package %s is not persisted; "
                          "the next image will lack persistrepo; fix: %s"
                       % (nevra, capture.yum_fix_template(txn.store).format(nevra=nevra)))
-    from persistrepo import commands
+    from persistrepo.front import commands
     line = commands.image_update_line([p.name for p in installed],
                                       bool(rpmdb.searchNevra(name="persistrepo-imgbased")),
                                       txn.installroot)
@@ -201,7 +202,7 @@ def _report(conduit, txn, out):
 
 class PersistCommand(object):
     """`yum persist list|remove|status`, with the options of
-    persistrepo.subcommands, a yum 3.4.3
+    persistrepo.front.subcommands, a yum 3.4.3
     YumCommand (getNames, getUsage, getSummary, doCheck, doCommand, needTs)."""
 
     def __init__(self, conduit):
@@ -226,7 +227,7 @@ class PersistCommand(object):
         return False
 
     def doCommand(self, base, basecmd, extcmds):
-        from persistrepo import commands
+        from persistrepo.front import commands
         if self.problem:
             return 1, [self.problem]
         try:
@@ -249,11 +250,11 @@ class PersistCommand(object):
         return out.exit_code, out.errors
 
     def _list(self, base, store, installroot, args):
-        from persistrepo import commands
+        from persistrepo.front import commands
         return commands.list_packages(store, args.specs, args.json, args.removed)
 
     def _remove(self, base, store, installroot, args):
-        from persistrepo import commands
+        from persistrepo.front import commands
         chosen = commands.dropping(store, args.specs, front=commands.Front(
             "yum", getattr(args, "store", None), installroot))
         if args.dry_run:
@@ -265,12 +266,12 @@ class PersistCommand(object):
     def _status(self, base, store, installroot, args):
         """Cheap status (commands.pending): not `persistrepo status`, which
         also finds installed packages in neither the image nor the store."""
-        from persistrepo import commands
+        from persistrepo.front import commands
         return commands.pending(store, installroot, lambda e: base.rpmdb.searchNevra(
             name=e["name"], epoch=str(e["epoch"] or 0), ver=e["version"], rel=e["release"],
             arch=e["arch"]), commands.Front("yum", getattr(args, "store", None), installroot))
 
 
 def _out(text):
-    from persistrepo import commands
+    from persistrepo.front import commands
     commands.say(text)

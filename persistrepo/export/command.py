@@ -1,10 +1,11 @@
 """`persistrepo export` (persistrepo(8), docs/image-mode.md); its options are
-in persistrepo.subcommands."""
+in persistrepo.front.subcommands."""
 
 import os
 import re
 
-from persistrepo import bootc, commands, listing
+from persistrepo import bootc
+from persistrepo.front import commands, listing
 from persistrepo.errors import UsageError
 
 _REPO_ID = re.compile(r"[A-Za-z0-9_.:-]+\Z")

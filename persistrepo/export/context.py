@@ -7,11 +7,12 @@ import os
 import shutil
 import tempfile
 
-from persistrepo import fsutil, modules, repodata
-from persistrepo.advice import Front
+from persistrepo import fsutil
+from persistrepo.store import modulemd, repodata
+from persistrepo.front.advice import Front
 from persistrepo.errors import PersistError, UsageError
 from persistrepo.export import plan
-from persistrepo.layout import Layout
+from persistrepo.store.layout import Layout
 
 REPO_DIRS = ((plan.REPO, "repo"), (plan.UNSIGNED_REPO, "unsigned"))
 KEYS_DIR = "keys"
@@ -97,7 +98,7 @@ def _fill(export, work):
             _copy(layout.package(name), os.path.join(repo, name), p.entry, export.store)
             docs.append(repodata.make_chunks(os.path.join(repo, name), name))
         repodata.write(_RepoDir(repo, scratch), docs, 1,
-                       modules.yaml([p.entry for p in packages]))
+                       modulemd.yaml([p.entry for p in packages]))
     os.rmdir(scratch)
     if export.keys:
         os.mkdir(os.path.join(work, KEYS_DIR))

@@ -16,9 +16,9 @@ to the separate unsigned repo.
 
 import os
 
-from persistrepo import modules
+from persistrepo.store import modulemd
 from persistrepo.errors import PersistError
-from persistrepo.keys import kept_keys
+from persistrepo.store.keys import kept_keys
 from persistrepo.replay import plan as replay_plan
 from persistrepo.replay import trust
 
@@ -77,7 +77,7 @@ class Export(object):
 
 
 def select(store, image_root=None, enablerepos=(), exclude=()):
-    """The Export of store (a persistrepo.store.Store); PersistError naming
+    """The Export of store (a persistrepo.store.store.Store); PersistError naming
     every package that cannot be exported and the fix."""
     store.require()
     with store.reading():
@@ -101,9 +101,9 @@ def select(store, image_root=None, enablerepos=(), exclude=()):
         keys = kept_keys(store.layout, store.warnings)
         _check_trust(export, store, chosen, keys)
         export.packages = chosen
-        wanted_streams = modules.streams([p.entry for p in export.packages])
+        wanted_streams = modulemd.streams([p.entry for p in export.packages])
         if not image_root:
-            export.modules = [modules.public(group[0]["module"])
+            export.modules = [modulemd.public(group[0]["module"])
                               for _, group in sorted(wanted_streams.items())]
     return export
 
@@ -149,7 +149,7 @@ def _recorded_stream(entries, name, stream):
     for e in entries:
         m = e.get("module")
         if m and m["name"] == name and m["stream"] == stream:
-            return modules.public(m)
+            return modulemd.public(m)
     raise PersistError("replay planned module stream %s:%s, which no record names"
                        % (name, stream))
 

@@ -1,5 +1,5 @@
 """The push and pull subcommands of `persistrepo` (their options are in
-persistrepo.subcommands): the server, repository, settings and credentials
+persistrepo.front.subcommands): the server, repository, settings and credentials
 they run with (persistrepo(8), dnf-persist(8))."""
 
 import sys

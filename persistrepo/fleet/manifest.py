@@ -11,7 +11,8 @@ back into a store entry for entry.
 
 import json
 
-from persistrepo import fsutil, names, pgp, record
+from persistrepo import fsutil, names, pgp
+from persistrepo.store import record
 
 FORMAT = "persistrepo-fleet-manifest"
 VERSION = 1

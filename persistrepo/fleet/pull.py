@@ -14,12 +14,12 @@ import os
 import shutil
 import tempfile
 
-from persistrepo import rpmfile
+from persistrepo.store import rpmfile
 from persistrepo.errors import BadPackage, PersistError
 from persistrepo.fleet import manifest, server
 from persistrepo.fleet.errors import Conflict, Failed
-from persistrepo.keys import add_key
-from persistrepo.store import Candidate
+from persistrepo.store.keys import add_key
+from persistrepo.store.store import Candidate
 
 
 def _published(client, base_url, workdir):

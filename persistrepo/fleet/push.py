@@ -15,7 +15,7 @@ from persistrepo import fsutil, names
 from persistrepo.fleet import manifest, server
 from persistrepo.fleet.errors import Conflict, Failed
 from persistrepo.fleet.pulp import API
-from persistrepo.keys import kept_keys
+from persistrepo.store.keys import kept_keys
 
 
 def _plan(entries, on_server):

@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 
-from persistrepo import dnf5_state
+from persistrepo.dnf5 import state
 
 RECORDED = "recorded"
 _MARKS = (("user", "requested"), ("dependency", "dependency"))
@@ -21,7 +21,7 @@ _MARKS = (("user", "requested"), ("dependency", "dependency"))
 
 def manages(root):
     """True if dnf5 keeps its state in root."""
-    return os.path.isdir(os.path.join(root, dnf5_state.SYSTEM_STATE_DIR.lstrip("/")))
+    return os.path.isdir(os.path.join(root, state.SYSTEM_STATE_DIR.lstrip("/")))
 
 
 def record_reasons(root, items):

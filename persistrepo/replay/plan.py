@@ -11,7 +11,7 @@ already has the same or a newer version, upgraded when older, else installed.
 from functools import cmp_to_key
 
 from persistrepo.compat import dnfapi, versions
-from persistrepo.record import nevra
+from persistrepo.store.record import nevra
 from persistrepo.replay import trust
 
 STORE_REPO = "persistrepo-store"

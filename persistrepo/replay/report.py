@@ -9,7 +9,7 @@ import textwrap
 
 from persistrepo import fsutil
 from persistrepo.replay import dnf5
-from persistrepo.listing import count, terminal_width
+from persistrepo.front.listing import count, terminal_width
 
 REPORT_DIR = "var/log/persistrepo"
 KEEP_REPORTS = 20

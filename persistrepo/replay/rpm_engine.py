@@ -41,7 +41,7 @@ def _installed(root):
 
 def _repodata_sums(store):
     """{filename: sha256} as the store's repodata lists the packages."""
-    from persistrepo import repodata
+    from persistrepo.store import repodata
     try:
         state = repodata.read_state(store.layout)
     except Exception as e:  # createrepo_c raises several types for bad XML

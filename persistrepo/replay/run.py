@@ -18,10 +18,10 @@ import tempfile
 
 from persistrepo import fsutil
 from persistrepo.compat import dnfapi, headers, rpmdb, signatures, stdlib
-from persistrepo.replay import dnf5, history, modules, mounts, plan, report, trust
+from persistrepo.replay import dnf5, history, mounts, plan, report, streams, trust
 from persistrepo.errors import (EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, PersistError, UnsafeStore,
                                 UsageError)
-from persistrepo.keys import kept_keys
+from persistrepo.store.keys import kept_keys
 
 FORMAT = 1
 
@@ -256,7 +256,7 @@ def _outcomes(root, items, ran):
         root, [i.name for i in items if i.action in ("install", "upgrade", "remove")]))
     for item in items:
         if item.action == "enable":
-            item.outcome = "done" if modules.enabled(root, item) else "failed"
+            item.outcome = "done" if streams.enabled(root, item) else "failed"
         elif item.action in ("install", "upgrade"):
             item.outcome = "done" if item.nevra in have else "failed"
         elif item.action == "remove":
@@ -284,7 +284,7 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
            write_report=True, exclude=(), allow_running_root=False, persistdir=None):
     """Install the persisted packages into new_root (see docs/replay.md).
 
-    store is a persistrepo.store.Store; exclude holds package specs
+    store is a persistrepo.store.store.Store; exclude holds package specs
     left out of this run. Returns a ReplayResult; raises PersistError (with
     exit_code) for bad input such as a missing root or store. Strict unless
     skip_broken: if any requested package cannot be installed, nothing is.
@@ -316,7 +316,7 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
             result.unsigned_by_policy = sorted(
                 e["nevra"] for e in entries
                 if not e["signed"] and trust.unsigned_allowed(e)[0])
-        from persistrepo import verify
+        from persistrepo.store import verify
         problem = verify.modules_problem(store.layout, stored) if entries else None
         if problem is not None:
             raise UnsafeStore("the store's module metadata cannot be replayed: %s"
@@ -446,7 +446,7 @@ def _replay(result, store, stored, entries, armored, persistdir):
         refused, signers, unindexed = _check_store(store, stored, base, keys)
         result.refused = [{"filename": f, "reason": refused[f]}
                           for f in sorted(refused)] + unindexed
-        module_items, module_broken = modules.plan(base, entries)
+        module_items, module_broken = streams.plan(base, entries)
         items = plan.requested(base.sack, entries, dict(module_broken, **dict(
             (f, "refused: " + why) for f, why in refused.items())))
         for item in items:

@@ -18,11 +18,12 @@ import binascii
 import os
 import re
 
-from persistrepo import pgp, rpmfile
+from persistrepo import pgp
+from persistrepo.store import rpmfile
 from persistrepo.compat import rpmdb, signatures
-from persistrepo.advice import Front
+from persistrepo.front.advice import Front
 from persistrepo.errors import BadPackage
-from persistrepo.record import COMMANDLINE, nevra
+from persistrepo.store.record import COMMANDLINE, nevra
 
 def _persistrepo(store_root, words):
     """The persistrepo command that advice names, on store_root where known."""

@@ -1,0 +1,1 @@
+"""What every front end offers and shows: commands, status, listings, advice."""

@@ -1,0 +1,34 @@
+"""Run the persistrepo CLI and SIGKILL it at the Nth line it executes inside
+the persistrepo package: `python crashpoint.py N ARGS...`.
+
+With N = 0 it runs to the end and prints `lines: TOTAL` on stderr, so a test
+can spread kill points over the whole operation.
+"""
+
+import os
+import signal
+import sys
+
+PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                       "persistrepo") + os.sep
+target = int(sys.argv[1])
+count = [0]
+
+
+def tracer(frame, event, arg):
+    if not frame.f_code.co_filename.startswith(PACKAGE):
+        return None
+    if event == "line":
+        count[0] += 1
+        if count[0] == target:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return tracer
+
+
+sys.settrace(tracer)
+from persistrepo.cli import main  # noqa: E402
+
+code = main(sys.argv[2:])
+sys.settrace(None)
+sys.stderr.write("lines: %d\n" % count[0])
+sys.exit(code)
