@@ -8,7 +8,7 @@ builds from.
 
 import re
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 
 def version():
@@ -21,8 +21,7 @@ setup(
     version=version(),
     description="Keep the RPMs installed on an image-based host across image upgrades",
     license="GPL-2.0-or-later",
-    packages=["persistrepo", "persistrepo.compat", "persistrepo.export", "persistrepo.fleet",
-              "persistrepo.replay"],
+    packages=find_packages(include=["persistrepo", "persistrepo.*"]),
     python_requires=">=2.7",
     entry_points={"console_scripts": ["persistrepo = persistrepo.cli:main"]},
 )

@@ -1,4 +1,5 @@
-"""The shape of the code: the plugins stay thin."""
+"""The shape of the code (README, "Layout"): folders in layers, imports
+pointing down only, no cycles, and thin plugins."""
 
 import ast
 import os
@@ -10,6 +11,19 @@ from tests.support.storebed import REPO
 PLUGINS = ["dnf-plugins/persist_rpm.py", "yum-plugins/persist_rpm.py",
            "imgbased-plugin/persistrepo.py"]
 
+# Lowest first; a folder may import its own layer's other folders, and any
+# layer below. The bottom is the package's loose modules (errors, names,
+# config, fsutil, compat/, ...); cli, imgbased and __main__ are the entries.
+LAYERS = [("bottom",), ("store",), ("capture",), ("front",),
+          ("replay", "dnf5", "export", "fleet"), ("entries",)]
+ENTRIES = ("persistrepo", "persistrepo.cli", "persistrepo.__main__", "persistrepo.imgbased")
+RANK = dict((name, n) for n, layer in enumerate(LAYERS) for name in layer)
+
+
+def is_module(name):
+    path = os.path.join(REPO, *name.split("."))
+    return os.path.isfile(path + ".py") or os.path.isfile(os.path.join(path, "__init__.py"))
+
 
 def persistrepo_imports(path):
     """The persistrepo modules a file imports, wherever the import statement is."""
@@ -17,14 +31,22 @@ def persistrepo_imports(path):
         tree = ast.parse(f.read())
     found = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            if node.module == "persistrepo":
-                found.update("persistrepo." + a.name for a in node.names)
-            elif node.module.startswith("persistrepo."):
-                found.add(node.module)
+        if isinstance(node, ast.ImportFrom) and node.module and \
+                node.module.split(".")[0] == "persistrepo":
+            subs = [node.module + "." + a.name for a in node.names
+                    if is_module(node.module + "." + a.name)]
+            found.update(subs or [node.module])
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("persistrepo."))
     return found
+
+
+def folder(module):
+    """The layer folder a persistrepo module belongs to."""
+    if module in ENTRIES:
+        return "entries"
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in RANK else "bottom"
 
 
 @pytest.mark.parametrize("plugin", PLUGINS)
@@ -32,6 +54,13 @@ def test_a_plugin_reaches_into_at_most_three_library_modules(plugin):
     """Hooks translate events into calls; the logic is the library's."""
     found = persistrepo_imports(plugin)
     assert found and len(found) <= 3, sorted(found)
+
+
+@pytest.mark.parametrize("plugin", PLUGINS)
+def test_a_plugin_reaches_only_the_front_ends_layer_and_config(plugin):
+    found = persistrepo_imports(plugin)
+    assert all(folder(m) in ("front", "entries") or m == "persistrepo.config"
+               for m in found), sorted(found)
 
 
 def import_graph():
@@ -75,3 +104,22 @@ def test_the_library_has_no_import_cycles():
         done.add(mod)
     for mod in sorted(graph):
         visit(mod)
+
+
+def test_every_folder_is_a_known_layer():
+    top = os.path.join(REPO, "persistrepo")
+    folders = set(n for n in os.listdir(top)
+                  if os.path.isfile(os.path.join(top, n, "__init__.py")))
+    assert folders <= set(RANK) | {"compat"}, sorted(folders - set(RANK))
+
+
+def test_imports_point_down_the_layers():
+    upward = sorted("%s -> %s" % (mod, dep) for mod, deps in import_graph().items()
+                    for dep in deps if RANK[folder(dep)] > RANK[folder(mod)])
+    assert not upward, upward
+
+
+def test_folders_of_one_layer_import_each_other_one_way():
+    edges = set((folder(mod), folder(dep)) for mod, deps in import_graph().items()
+                for dep in deps if folder(mod) != folder(dep))
+    assert not [(a, b) for a, b in edges if (b, a) in edges], sorted(edges)
