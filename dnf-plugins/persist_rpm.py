@@ -18,8 +18,7 @@ module is imported until a transaction or a `dnf persist` subcommand needs
 it (createrepo_c in particular). Python 3.6 compatible, dnf 4.7 or later.
 """
 
-from __future__ import absolute_import
-from __future__ import unicode_literals
+from __future__ import absolute_import, unicode_literals
 
 import hashlib
 import logging
@@ -171,8 +170,8 @@ class PersistRpm(dnf.Plugin):
         `dnf persist add`."""
         installroot = _root(self.base.conf)
         try:
-            from persistrepo.capture.capture import (OWN_PACKAGES, SHIPPED_BY_EVERY_IMAGE, Installed,
-                                             capture, own_unpersisted)
+            from persistrepo.capture.capture import (OWN_PACKAGES, SHIPPED_BY_EVERY_IMAGE,
+                                                     Installed, capture, own_unpersisted)
             installed_q = self.base.sack.query().installed()
             own = installed_q.filter(name=list(OWN_PACKAGES)).run()
             own = dict((_nevra(p), p) for p in own)

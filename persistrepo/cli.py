@@ -11,9 +11,8 @@ import sys
 
 import persistrepo
 from persistrepo.dnf5 import state
+from persistrepo.errors import EXIT_FAILED, EXIT_OK, PersistError, UsageError, os_error_message
 from persistrepo.front import subcommands
-from persistrepo.errors import (EXIT_FAILED, EXIT_OK, PersistError, UsageError,
-                               os_error_message)
 
 # The rest is imported where it is used: --version, --help and a usage
 # error need neither the store nor rpm nor createrepo_c, and a subcommand
@@ -42,8 +41,8 @@ def _warn(msg):
 def _confirm(verb, entries, args):
     """Ask as dnf does when more than one package would go and stdin is a
     terminal (not with -y); True to go ahead."""
-    from persistrepo.front import commands
     from persistrepo.compat import stdlib
+    from persistrepo.front import commands
     if len(entries) < 2 or args.assumeyes or not sys.stdin.isatty():
         return True
     for e in entries:
@@ -139,7 +138,7 @@ def cmd_verify(store, args):
 
 
 def cmd_refresh(store, args):
-    from persistrepo.front import listing
+    from persistrepo import words
     from persistrepo.store import repair
     report = repair.refresh(store, adopt=args.adopt)
     if report["repodata_kept"]:
@@ -160,7 +159,7 @@ def cmd_refresh(store, args):
     for warning in report["warnings"]:
         _warn("warning: " + warning)
     _say("refreshed %s: %s" % (store.layout.root,
-                                listing.count(len(store.entries()), "package")))
+                                words.count(len(store.entries()), "package")))
     return EXIT_FAILED if report["quarantined"] or report["warnings"] else EXIT_OK
 
 
@@ -179,8 +178,8 @@ def cmd_status(store, args):
 
 
 def cmd_ingest(store, args):
-    from persistrepo.store import incoming
     from persistrepo.compat import stdlib
+    from persistrepo.store import incoming
     from persistrepo.store.keys import keep_signing_keys
     if not os.path.isdir(args.installroot):
         raise UsageError("--installroot %s is not a directory; give the root whose rpm "
@@ -227,8 +226,7 @@ def cmd_export(store, args):
 
 
 def cmd_import_imgbased(store, args):
-    from persistrepo import imgbased
-    from persistrepo.front import listing
+    from persistrepo import imgbased, words
     conf = args.imgbased_conf or imgbased.this_imgbased_persist_conf()
     source = args.source or imgbased.IMGBASED_STORE
     if imgbased.disable_imgbased_persist(conf):
@@ -251,7 +249,7 @@ def cmd_import_imgbased(store, args):
         _warn("warning: no public key %s in the rpmdb of %s; replay will refuse the "
               "packages it signed" % (key_id, args.installroot))
     _say("imported %s from %s and removed them there"
-         % (listing.count(len(result.added + result.replaced + result.unchanged), "package"),
+         % (words.count(len(result.added + result.replaced + result.unchanged), "package"),
             source))
     return EXIT_OK
 
@@ -290,8 +288,8 @@ def cmd_pull(store, args):
 
 def cmd_dnf5_capture(store, args):
     from persistrepo import config
-    from persistrepo.dnf5 import capture
     from persistrepo.compat import stdlib
+    from persistrepo.dnf5 import capture
     try:
         settings = config.load(args.config)
     except PersistError as e:  # say it as the dnf plugin does; dnf5 goes on

@@ -42,10 +42,9 @@ import stat
 import subprocess
 import tempfile
 
-from persistrepo import config, fsutil
-from persistrepo.front import listing
-from persistrepo.fsutil import resolve_in_root
+from persistrepo import config, fsutil, words
 from persistrepo.errors import PersistError, UsageError, os_error_message
+from persistrepo.fsutil import resolve_in_root
 from persistrepo.store.keys import keep_signing_keys
 from persistrepo.store.layout import Layout
 from persistrepo.store.lock import StoreLock
@@ -129,7 +128,7 @@ def describe(result):
         text = "nothing to do: every persisted package is in the new layer"
     else:
         done = [i for i in result.items if i.outcome == "done" and i.action != "remove"]
-        text = "installed %s" % listing.count(len(done), "package")
+        text = "installed %s" % words.count(len(done), "package")
         if result.broken:
             text += "; left out (on_broken = skip): %s" % "; ".join(
                 "%s: %s" % (i.nevra, i.reason) for i in result.broken)

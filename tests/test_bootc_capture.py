@@ -20,7 +20,6 @@ from tests.support import bed, node
 from tests.support.storebed import listed
 from tests.test_dnf5 import STORE, actions_line
 
-
 # `bootc` as dnf5's libdnf5::utils::bootc calls it (libdnf5/utils/bootc.cpp:
 # is_bootc_system reads .spec.image of `bootc status --json`,
 # has_read_only_usr_overlay its .status.usrOverlay.accessMode), on a host whose

@@ -20,7 +20,7 @@ from persistrepo.store import repodata
 from persistrepo.store.store import Candidate, Store
 from tests.support import bed, forge
 from tests.support.storebed import (REPO, cli, cli_command, cli_env, listed, one_line_error,
-                            repodata_packages)
+                                    repodata_packages)
 
 NOBODY = 65534
 

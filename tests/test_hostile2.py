@@ -13,7 +13,7 @@ import pytest
 
 from tests.support import bed, forge
 from tests.support.storebed import REPO, cli, listed, one_line_error, repodata_packages
-from tests.test_dnf_plugin import Dnf, PLUGIN_DIR  # noqa: F401 (Dnf for the fixture)
+from tests.test_dnf_plugin import PLUGIN_DIR, Dnf  # noqa: F401 (Dnf for the fixture)
 from tests.test_hostile import BASE, healthy, state, write_json
 from tests.test_imgbased import node  # noqa: F401 (the fixture)
 
@@ -197,6 +197,7 @@ def test_yum_stores_the_local_file_rpm_read_though_it_was_swapped_after(
     its copy before rpm runs, so the store gets bar, the very build rpm
     installed (ingest proves it against the rpmdb), never foo."""
     import hashlib
+
     from tests.test_yum_plugin import Yum, ok, python27
     yum = Yum(tmp_path, std_set, http_serve(std_set.repo), python27())
     local = swapping_package(builder, yum.root)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from persistrepo.front import status
 from persistrepo.errors import UsageError
+from persistrepo.front import status
 
 
 def pkg(name, epoch, version, release="1", arch="x86_64"):

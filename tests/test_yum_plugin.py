@@ -570,6 +570,7 @@ def test_image_update_on_el7_fires_the_triggers_or_says_what_carries_the_package
     %post in the order of yum's runTransaction, and the trigger speaks
     (tests/test_el7_node_update.py runs the real one)."""
     import rpmfluff
+
     from tests.support.node import _make
     log = "echo %s >> /var/tmp/image-update-order"
     probe = rpmfluff.SimpleRpmBuild("persistrepo-imgbased", "1.0", "1", ["noarch"])

@@ -14,8 +14,8 @@ import subprocess
 import sys
 
 from persistrepo import config, fsutil
-from persistrepo.store import failures, incoming, record
 from persistrepo.compat import headers, rpmdb, stdlib
+from persistrepo.store import failures, incoming, record
 from persistrepo.store.keys import keep_signing_keys
 from persistrepo.store.layout import Layout
 from persistrepo.store.record import COMMANDLINE, nevra  # noqa: F401 (for the plugins)

@@ -16,10 +16,11 @@ import os
 import sys
 
 from persistrepo.capture import capture
-from persistrepo.dnf5 import state, streams as dnf5_modules
-from persistrepo.store import failures, record
 from persistrepo.compat import rpmdb, stdlib
+from persistrepo.dnf5 import state
+from persistrepo.dnf5 import streams as dnf5_modules
 from persistrepo.dnf5.actions import Channel
+from persistrepo.store import failures, record
 from persistrepo.streams import artifact
 
 PREFIX = "persist_rpm"

@@ -13,10 +13,11 @@ import os
 import sys
 
 from persistrepo import config
-from persistrepo.dnf5 import state, streams as dnf5_modules
+from persistrepo.dnf5 import state
+from persistrepo.dnf5 import streams as dnf5_modules
+from persistrepo.errors import PersistError, os_error_message
 from persistrepo.front import commands, subcommands
 from persistrepo.store import record, rpmfile
-from persistrepo.errors import PersistError, os_error_message
 from persistrepo.store.store import Candidate, Store
 from persistrepo.streams import artifact
 

@@ -24,8 +24,8 @@ import re
 import time
 
 from persistrepo import fsutil, names
-from persistrepo.dnf5 import state as dnf5_state
 from persistrepo.compat import decompress
+from persistrepo.dnf5 import state as dnf5_state
 from persistrepo.streams import keep_newest
 
 MAX_YAML = 64 << 20

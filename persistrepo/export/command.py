@@ -4,9 +4,9 @@ in persistrepo.front.subcommands."""
 import os
 import re
 
-from persistrepo import bootc
-from persistrepo.front import commands, listing
+from persistrepo import bootc, words
 from persistrepo.errors import UsageError
+from persistrepo.front import commands
 
 _REPO_ID = re.compile(r"[A-Za-z0-9_.:-]+\Z")
 
@@ -43,8 +43,8 @@ def run(store, args):
         base = _base_image(args)
         where = context.write(export, args.directory, containerfile.files(export, base))
         out.lines.append("wrote %s: %s, %s" % (
-            where, listing.count(len(export.requested()), "requested package"),
-            listing.count(len(export.packages) - len(export.requested()), "dependency", "dependencies")))
+            where, words.count(len(export.requested()), "requested package"),
+            words.count(len(export.packages) - len(export.requested()), "dependency", "dependencies")))
         out.lines.append("build it with: podman build -t IMAGE %s" % where)
     else:
         where = os.path.abspath(args.directory)

@@ -8,10 +8,10 @@ import shutil
 import tempfile
 
 from persistrepo import fsutil
-from persistrepo.store import modulemd, repodata
-from persistrepo.front.advice import Front
 from persistrepo.errors import PersistError, UsageError
 from persistrepo.export import plan
+from persistrepo.front.advice import Front
+from persistrepo.store import modulemd, repodata
 from persistrepo.store.layout import Layout
 
 REPO_DIRS = ((plan.REPO, "repo"), (plan.UNSIGNED_REPO, "unsigned"))

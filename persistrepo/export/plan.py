@@ -16,11 +16,11 @@ to the separate unsigned repo.
 
 import os
 
-from persistrepo.store import modulemd
 from persistrepo.errors import PersistError
-from persistrepo.store.keys import kept_keys
 from persistrepo.replay import plan as replay_plan
 from persistrepo.replay import trust
+from persistrepo.store import modulemd
+from persistrepo.store.keys import kept_keys
 
 REPO = "persistrepo-export"
 UNSIGNED_REPO = "persistrepo-unsigned"

@@ -14,10 +14,10 @@ import os
 import shutil
 import tempfile
 
-from persistrepo.store import rpmfile
 from persistrepo.errors import BadPackage, PersistError
 from persistrepo.fleet import manifest, server
 from persistrepo.fleet.errors import Conflict, Failed
+from persistrepo.store import rpmfile
 from persistrepo.store.keys import add_key
 from persistrepo.store.store import Candidate
 

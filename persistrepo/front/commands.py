@@ -6,14 +6,14 @@ error output and exit status. Python 2.7 compatible (`yum persist`).
 
 import sys
 
-from persistrepo import specs
-from persistrepo.front import listing
-from persistrepo.store import failures, incoming
+from persistrepo import specs, words
 from persistrepo.compat import stdlib
-from persistrepo.front import subcommands  # noqa: F401 (front ends: their options)
-from persistrepo.front.advice import Front
 from persistrepo.errors import (EXIT_AT_RISK, EXIT_FAILED, EXIT_OK,  # noqa: F401 (front ends)
-                               NoMatch, PersistError, UsageError, os_error_message)
+                                NoMatch, PersistError, UsageError, os_error_message)
+from persistrepo.front import subcommands  # noqa: F401 (front ends: their options)
+from persistrepo.front import listing
+from persistrepo.front.advice import Front
+from persistrepo.store import failures, incoming
 from persistrepo.store.keys import add_key, keep_signing_keys
 from persistrepo.store.store import Candidate, Store  # noqa: F401 (front ends)
 
@@ -79,11 +79,11 @@ def _waiting(store, prefix=""):
     lines = []
     if len(waiting) > len(bad):
         lines.append("%s%s waiting in %s; run '%s'" % (
-            prefix, listing.count(len(waiting) - len(bad), "request"), store.layout.incoming,
+            prefix, words.count(len(waiting) - len(bad), "request"), store.layout.incoming,
             Front.persistrepo(store.layout.root, "ingest")))
     if bad:
         lines.append("%s%s in %s that %s no request; run '%s', which sets %s aside" % (
-            prefix, listing.count(len(bad), "file"), store.layout.incoming,
+            prefix, words.count(len(bad), "file"), store.layout.incoming,
             "is" if len(bad) == 1 else "are", Front.persistrepo(store.layout.root, "refresh"),
             "it" if len(bad) == 1 else "them"))
     return lines
@@ -125,7 +125,7 @@ def dropping(store, spec_list=None, prune=None, front=None):
 def question(entries, verb="remove"):
     """What to ask before remove or prune drops more than one package."""
     return "%s %s? Is this ok [y/N]: " % (verb.capitalize(),
-                                         listing.count(len(entries), "package"))
+                                         words.count(len(entries), "package"))
 
 
 def would_drop(entries, verb="remove"):
@@ -174,10 +174,10 @@ def verify(store, as_json=False):
     else:
         out.lines.extend(str(p) for p in problems)
         if not problems:
-            out.lines.append("ok: %s verified in %s" % (listing.count(len(entries), "package"),
+            out.lines.append("ok: %s verified in %s" % (words.count(len(entries), "package"),
                                                          store.layout.root))
     if problems:
-        out.errors.append("%s in %s" % (listing.count(len(problems), "problem"),
+        out.errors.append("%s in %s" % (words.count(len(problems), "problem"),
                                         store.layout.root))
     return out
 
@@ -211,7 +211,7 @@ def pending(store, installroot, is_installed, front):
                      for e in gone)
     if failed or waiting or gone:
         out.lines.append("%s, %d waiting, %d persisted but not installed"
-                         % (listing.count(len(failed), "capture failure"), len(waiting),
+                         % (words.count(len(failed), "capture failure"), len(waiting),
                             len(gone)))
         out.at_risk = True
     else:

@@ -1,5 +1,5 @@
 """How persistrepo, `dnf persist` and `yum persist` show things: the package
-table, the stable JSON of `list` and `verify`, counts in words.
+table, the stable JSON of `list` and `verify`.
 
 The JSON fields are a stable interface, documented in docs/store-format.md.
 Python 2.7 compatible.
@@ -18,11 +18,6 @@ VERIFY_FORMAT = 1
 _HEAD = ("PACKAGE", "REASON", "ORIGIN", "SIGNED", "PERSISTED")
 _SHRINKABLE = (2, 4, 1)  # ORIGIN, PERSISTED, REASON give way first; never PACKAGE
 _MIN = 5
-
-
-def count(n, word, plural=None):
-    """'1 package', '2 packages'."""
-    return "%d %s" % (n, word if n == 1 else plural or word + "s")
 
 
 def to_json(entries):

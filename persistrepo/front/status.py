@@ -28,12 +28,12 @@ import re
 import subprocess
 import tempfile
 
-from persistrepo import bootc, fsutil, names
-from persistrepo.front import listing
-from persistrepo.store import failures
+from persistrepo import bootc, fsutil, names, words
 from persistrepo.compat import rpmdb, stdlib, strings
-from persistrepo.front.advice import Front
 from persistrepo.errors import PersistError, UsageError
+from persistrepo.front.advice import Front
+from persistrepo.store import failures
+
 
 class Image(object):
     """The image's packages and where that knowledge came from.
@@ -245,6 +245,7 @@ def replay_verdicts(rep, store, root, installed):
     packages it would install that are not installed here, those it would
     leave out and why, and those it skips (the root has them, or newer)."""
     from persistrepo.replay import replay
+
     # Under `dnf persist status`, dnf's logger prints to the admin's terminal.
     quiet = logging.getLogger("dnf")
     was = quiet.disabled
@@ -381,14 +382,14 @@ def text(rep, front=None):
     shows it, whose commands the advice names."""
     front = front or Front()
     lines = ["store: %s (%s persisted, %d installed in %s)"
-             % (rep.store, listing.count(rep.persisted, "package"), rep.installed,
+             % (rep.store, words.count(rep.persisted, "package"), rep.installed,
                 rep.installroot)]
     if rep.image is None:
         lines.append("image: unknown; packages that came with the image cannot be told "
                      "apart, so every installed package that is not persisted is listed "
                      "(give --image-manifest FILE or --image-root DIR)")
     else:
-        lines.append("image: %s (%s)" % (rep.image.source, listing.count(len(rep.image),
+        lines.append("image: %s (%s)" % (rep.image.source, words.count(len(rep.image),
                                                                           "package")))
     if rep.unpersisted:
         lines.append("installed but neither in the image nor persisted (%d); lost on the "
@@ -440,7 +441,7 @@ def text(rep, front=None):
         lines.append("image mode (bootc%s): the next 'bootc upgrade' or reboot drops the %s "
                      "not in the image%s:" % (
                          ", booted " + mode["booted_image"] if mode["booted_image"] else "",
-                         listing.count(len(mode["drops"]), "package"),
+                         words.count(len(mode["drops"]), "package"),
                          "" if rep.image else " (image unknown: every installed package is "
                          "named)"))
         lines.extend("  " + n for n in mode["drops"])

@@ -11,8 +11,8 @@ already has the same or a newer version, upgraded when older, else installed.
 from functools import cmp_to_key
 
 from persistrepo.compat import dnfapi, versions
-from persistrepo.store.record import nevra
 from persistrepo.replay import trust
+from persistrepo.store.record import nevra
 
 STORE_REPO = "persistrepo-store"
 REQUESTED_REASONS = ("user", "unknown")

@@ -8,8 +8,9 @@ import os
 import textwrap
 
 from persistrepo import fsutil
+from persistrepo.front.listing import terminal_width
 from persistrepo.replay import dnf5
-from persistrepo.front.listing import count, terminal_width
+from persistrepo.words import count
 
 REPORT_DIR = "var/log/persistrepo"
 KEEP_REPORTS = 20

@@ -18,9 +18,9 @@ import tempfile
 
 from persistrepo import fsutil
 from persistrepo.compat import dnfapi, headers, rpmdb, signatures, stdlib
-from persistrepo.replay import dnf5, history, mounts, plan, report, streams, trust
 from persistrepo.errors import (EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, PersistError, UnsafeStore,
                                 UsageError)
+from persistrepo.replay import dnf5, history, mounts, plan, report, streams, trust
 from persistrepo.store.keys import kept_keys
 
 FORMAT = 1

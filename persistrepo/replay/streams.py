@@ -9,9 +9,9 @@ stream's packages are broken. A stream is never switched.
 
 import os
 
-from persistrepo.store import modulemd
 from persistrepo.compat import dnfapi
 from persistrepo.replay.plan import Item
+from persistrepo.store import modulemd
 from persistrepo.streams import spec
 
 

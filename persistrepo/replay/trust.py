@@ -19,11 +19,12 @@ import os
 import re
 
 from persistrepo import pgp
-from persistrepo.store import rpmfile
 from persistrepo.compat import rpmdb, signatures
-from persistrepo.front.advice import Front
 from persistrepo.errors import BadPackage
+from persistrepo.front.advice import Front
+from persistrepo.store import rpmfile
 from persistrepo.store.record import COMMANDLINE, nevra
+
 
 def _persistrepo(store_root, words):
     """The persistrepo command that advice names, on store_root where known."""

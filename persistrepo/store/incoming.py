@@ -15,8 +15,8 @@ import re
 import time
 
 from persistrepo import fsutil, names
-from persistrepo.store import record
 from persistrepo.errors import PersistError
+from persistrepo.store import record
 from persistrepo.store.layout import Layout
 
 _STALE = 3600

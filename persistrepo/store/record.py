@@ -9,8 +9,8 @@ import re
 import time
 
 from persistrepo import fsutil, names
-from persistrepo.names import nevra  # noqa: F401 (record.nevra for its users)
 from persistrepo.errors import BadPackage, PersistError
+from persistrepo.names import nevra  # noqa: F401 (record.nevra for its users)
 
 FORMAT = 1
 METHODS = ("dnf", "yum", "cli", "refresh")

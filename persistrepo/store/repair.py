@@ -8,8 +8,8 @@ write. Nothing is deleted: what cannot be used goes to .persistrepo/quarantine.
 import os
 
 from persistrepo import fsutil, names, pgp
-from persistrepo.store import record, repodata, rpmfile, trash
 from persistrepo.errors import BadPackage, PersistError, UsageError
+from persistrepo.store import record, repodata, rpmfile, trash
 from persistrepo.store.keys import key_files
 from persistrepo.store.layout import FOREIGN
 

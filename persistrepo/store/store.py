@@ -9,9 +9,9 @@ in persistrepo.store.repair.
 import os
 
 from persistrepo import fsutil, names, specs
-from persistrepo.store import failures, incoming, record, repodata, rpmfile, trash, verify
 from persistrepo.compat import headers, rpmdb, stdlib, versions
 from persistrepo.errors import BadPackage, NoMatch, PersistError, UnsafeStore, UsageError
+from persistrepo.store import failures, incoming, record, repodata, rpmfile, trash, verify
 from persistrepo.store.keys import signers_of
 from persistrepo.store.layout import STATE_DIR, Layout
 from persistrepo.store.lock import StoreLock

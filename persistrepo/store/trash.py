@@ -13,8 +13,8 @@ import re
 import time
 
 from persistrepo import fsutil
-from persistrepo.store import record
 from persistrepo.errors import PersistError, UnsafeStore
+from persistrepo.store import record
 
 KEEP = 10
 MAX_AGE = 30 * 24 * 3600

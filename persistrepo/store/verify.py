@@ -12,11 +12,10 @@ re-reads until the state it saw did not change under it.
 import os
 import time
 
-from persistrepo import fsutil, names, pgp
-from persistrepo.front import listing
-from persistrepo.store import incoming, modulemd, record, repodata, rpmfile, trash
+from persistrepo import fsutil, names, pgp, words
 from persistrepo.compat import signatures, stdlib
 from persistrepo.errors import BadPackage, PersistError
+from persistrepo.store import incoming, modulemd, record, repodata, rpmfile, trash
 from persistrepo.store.keys import kept_keys
 from persistrepo.store.layout import FOREIGN
 from persistrepo.store.lock import StoreLock
@@ -81,7 +80,7 @@ def _problems(layout, warnings, check_signatures):
                                 % (r["why"], _REFRESH)))
     if len(requests) > len(bad):
         problems.append(Problem("incoming", layout.incoming, "%s waiting; run 'persistrepo "
-                                "ingest'" % listing.count(len(requests) - len(bad), "request")))
+                                "ingest'" % words.count(len(requests) - len(bad), "request")))
     try:
         index = record.load_index(layout.index)
     except PersistError as e:

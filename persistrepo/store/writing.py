@@ -13,8 +13,8 @@ import os
 import time
 
 from persistrepo import fsutil, names
-from persistrepo.store import modulemd, record, repodata, rpmfile, trash
 from persistrepo.errors import BadPackage, PersistError, UnsafeStore
+from persistrepo.store import modulemd, record, repodata, rpmfile, trash
 from persistrepo.store.lock import StoreLock
 
 

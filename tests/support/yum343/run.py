@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from yum import Errors, RPMTransaction, YumBase, YumRepository  # noqa: E402
 from yum.constants import TS_INSTALL_STATES  # noqa: E402
-from yum.plugins import PluginYumExit, TYPE_CORE, TYPE_INTERACTIVE  # noqa: E402
+from yum.plugins import TYPE_CORE, TYPE_INTERACTIVE, PluginYumExit  # noqa: E402
 
 
 def setup(base, sc):

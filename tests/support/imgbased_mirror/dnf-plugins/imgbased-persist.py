@@ -10,7 +10,6 @@ import os
 import shutil
 
 import dnf
-
 from imgbased.bootsetup import BootSetupHandler
 from imgbased.constants import IMGBASED_PERSIST_PATH
 

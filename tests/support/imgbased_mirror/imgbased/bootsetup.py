@@ -9,7 +9,6 @@ import shutil
 import subprocess
 
 import rpm
-
 from imgbased import lvm
 
 

@@ -10,19 +10,17 @@ the rpm bindings ($YUM343_RPM_PYTHON), against the real install root.
 """
 
 import json
+import logging
 import os
 import shutil
 import subprocess
 import sys
-
 
 from yum import Errors, logginglevels, plugins
 from yum.constants import TS_INSTALL_STATES, TS_REMOVE_STATES
 from yum.packages import YumAvailablePackage, YumLocalPackage, hdrFromPackage
 from yum.rpmsack import RPMDBPackageSack
 from yum.transactioninfo import TransactionData
-
-import logging
 
 __version__ = '3.4.3'
 

@@ -4,11 +4,11 @@ Option/IntOption/FloatOption/BoolOption.parse (lines 49-370) and getOption
 (lines 972-988)."""
 
 try:
-    from ConfigParser import RawConfigParser as ConfigParser, NoSectionError, \
-        NoOptionError, ParsingError
+    from ConfigParser import NoOptionError, NoSectionError, ParsingError
+    from ConfigParser import RawConfigParser as ConfigParser
 except ImportError:  # Python 3 runs of the harness
-    from configparser import RawConfigParser as ConfigParser, NoSectionError, \
-        NoOptionError, ParsingError  # noqa: F401
+    from configparser import NoOptionError, NoSectionError, ParsingError
+    from configparser import RawConfigParser as ConfigParser  # noqa: F401
 
 
 class Option(object):

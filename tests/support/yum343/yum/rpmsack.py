@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 
-from yum.packages import YumInstalledPackage, parse_qf, _QF
+from yum.packages import _QF, YumInstalledPackage, parse_qf
 
 
 class GenericHolder(object):

@@ -5,9 +5,8 @@ conditionals) and provide/require lookups are left out; every add* method
 sets the same states, flags and relations as upstream.
 """
 
-from yum.constants import (TS_AVAILABLE, TS_ERASE, TS_INSTALL, TS_INSTALL_STATES,
-                           TS_OBSOLETED, TS_OBSOLETING, TS_TRUEINSTALL, TS_UPDATE,
-                           TS_UPDATED, TS_FAILED)
+from yum.constants import (TS_AVAILABLE, TS_ERASE, TS_FAILED, TS_INSTALL, TS_INSTALL_STATES,
+                           TS_OBSOLETED, TS_OBSOLETING, TS_TRUEINSTALL, TS_UPDATE, TS_UPDATED)
 
 
 class TransactionData:

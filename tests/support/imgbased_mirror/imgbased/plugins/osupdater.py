@@ -6,8 +6,7 @@ import os
 import shutil
 import subprocess
 
-from imgbased import constants
-from imgbased import bootsetup
+from imgbased import bootsetup, constants
 from imgbased.bootsetup import BootSetupHandler
 from imgbased.imgbase import mounted
 
