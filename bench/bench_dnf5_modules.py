@@ -32,7 +32,7 @@ wanted = set(["vtool-0:1.0-1.noarch"] + ["mod005-part%02d-0:1.%d-1.module_f41+%d
                                           % (k, 64, 64, 64) for k in range(49)])
 start = time.monotonic()
 notes = []
-found = dnf5_modules.enabled_artifacts(root, cache, "/STATE", notes, wanted=wanted) if read else {}
+found = streams.enabled_artifacts(root, cache, "/STATE", notes, wanted=wanted) if read else {}
 took = time.monotonic() - start
 with open("/proc/self/status") as f:  # VmHWM: this process's own peak, unlike ru_maxrss
     peak = [line.split()[1] for line in f if line.startswith("VmHWM:")][0]
