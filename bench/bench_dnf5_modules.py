@@ -2,7 +2,7 @@
 """dnf5 capture's reading of a big repo's module metadata: the time and peak
 memory of finding the module streams of a 50-package transaction in a
 generated modules.yaml of 62 MiB (gzip-compressed, as a repo serves it),
-against capture's bound (persistrepo.dnf5.streams: MAX_SECONDS, 100 MB).
+against capture's bound (persistrepo.dnf5.stream_reader: MAX_SECONDS, 100 MB).
 
 Usage: bench/bench_dnf5_modules.py [MiB]   (default 62; needs only the
 parser, so it runs on the host as well as in the sid chroot)
@@ -26,13 +26,14 @@ STATE = "usr/lib/sysimage/libdnf5"
 # The child reports its time, the artifacts found, its peak RSS (KiB) and notes.
 CHILD = r"""
 import sys, time
-from persistrepo.dnf5 import streams
+from persistrepo.dnf5 import stream_reader
 root, cache, read = sys.argv[1], sys.argv[2], sys.argv[3] == "read"
 wanted = set(["vtool-0:1.0-1.noarch"] + ["mod005-part%02d-0:1.%d-1.module_f41+%d+%08x.x86_64"
                                           % (k, 64, 64, 64) for k in range(49)])
 start = time.monotonic()
 notes = []
-found = streams.enabled_artifacts(root, cache, "/STATE", notes, wanted=wanted) if read else {}
+found = stream_reader.enabled_artifacts(root, cache, "/STATE", notes,
+                                       wanted=wanted) if read else {}
 took = time.monotonic() - start
 with open("/proc/self/status") as f:  # VmHWM: this process's own peak, unlike ru_maxrss
     peak = [line.split()[1] for line in f if line.startswith("VmHWM:")][0]

@@ -544,8 +544,8 @@ def dnf5_cache(tmp_path, builder, compress, yaml):
 
 
 def dnf5_found(root, cache):
-    from persistrepo.dnf5 import streams as dnf5_modules
-    return dnf5_modules.enabled_artifacts(root, cache, "/usr/lib/sysimage/libdnf5")
+    from persistrepo.dnf5 import stream_reader
+    return stream_reader.enabled_artifacts(root, cache, "/usr/lib/sysimage/libdnf5")
 
 
 def test_dnf5_module_metadata_in_each_compression(tmp_path, builder):
@@ -600,20 +600,20 @@ def test_dnf5_module_metadata_past_the_bound_is_said(tmp_path, builder):
     """Module metadata that capture cannot read within its bound (beyond
     MAX_YAML, or past the transaction's deadline) gives no record, and the
     note says which file and why."""
-    from persistrepo.dnf5 import streams as dnf5_modules
+    from persistrepo.dnf5 import stream_reader
     good = MODULE % {"stream": "1", "version": "1.0"}
     root, cache = dnf5_cache(tmp_path, builder, "gz", big_module_metadata(1 << 20, good))
     assert dnf5_found(root, cache)["vtool-0:1.0-1.noarch"]["name"] == "vtool"
-    path = dnf5_modules.metadata_files(cache)[0]
+    path = stream_reader.metadata_files(cache)[0]
     notes = []
-    assert dnf5_modules.enabled_artifacts(root, cache, "/usr/lib/sysimage/libdnf5", notes,
+    assert stream_reader.enabled_artifacts(root, cache, "/usr/lib/sysimage/libdnf5", notes,
                                           deadline=time.monotonic()) == {}
     assert notes == ["the module metadata %s is not read within 1 s, capture's bound for "
                      "module metadata; no module stream is recorded from it" % path]
     with gzip.open(path, "wb") as f:
-        f.write(good.encode() + b"#" * dnf5_modules.MAX_YAML)
+        f.write(good.encode() + b"#" * stream_reader.MAX_YAML)
     notes = []  # a deadline far off: the size is the bound met, however slow the machine
-    assert dnf5_modules.enabled_artifacts(root, cache, "/usr/lib/sysimage/libdnf5", notes,
+    assert stream_reader.enabled_artifacts(root, cache, "/usr/lib/sysimage/libdnf5", notes,
                                           deadline=time.monotonic() + 3600) == {}
     assert notes == ["the module metadata %s is larger than 64 MiB; no module stream is "
                      "recorded from it" % path]
@@ -622,18 +622,18 @@ def test_dnf5_module_metadata_past_the_bound_is_said(tmp_path, builder):
 def test_dnf5_module_metadata_that_is_hostile_gives_no_record(tmp_path, builder):
     """Root reads dnf5's cache: a symlink, a FIFO, garbage, a decompression
     bomb or YAML beyond the parser's subset yield no record, never an error."""
-    from persistrepo.dnf5 import streams as dnf5_modules
+    from persistrepo.dnf5 import stream_reader
     good = MODULE % {"stream": "1", "version": "1.0"}
     root, cache = dnf5_cache(tmp_path, builder, "gz", good)
     assert dnf5_found(root, cache)
-    path = dnf5_modules.metadata_files(cache)[0]
+    path = stream_reader.metadata_files(cache)[0]
     os.unlink(path)
     for make in (lambda: os.symlink("/etc/passwd", path), lambda: os.mkfifo(path)):
         make()
         assert dnf5_found(root, cache) == {}
         os.unlink(path)
     with gzip.open(path, "wb") as f:  # a valid document, then too much
-        f.write(good.encode() + b"#" * dnf5_modules.MAX_YAML)
+        f.write(good.encode() + b"#" * stream_reader.MAX_YAML)
     assert dnf5_found(root, cache) == {}
     with open(path, "wb") as f:
         f.write(os.urandom(4096))

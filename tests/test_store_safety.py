@@ -223,7 +223,7 @@ MINIMUM = {"": "2.7", "compat/": "2.7", "store/": "2.7", "capture/": "2.7",
            "fleet/": "3.6"}
 # What only dnf hosts run in a 2.7 folder: module streams, dnf5's record of
 # the replay and dnf's history moved into the root.
-DNF_ONLY = ("replay/streams.py", "replay/dnf5.py", "replay/history.py")
+DNF_ONLY = ("replay/module_plan.py", "replay/dnf5.py", "replay/history.py")
 
 
 def test_every_folder_states_its_minimum_python():

@@ -130,8 +130,8 @@ def own_unpersisted(settings, installroot, installed):
 
 def dnf_module_lookup(base):
     """A function from a package of dnf 4's base to the module record of the
-    enabled stream it is an artifact of, or None (persistrepo.capture.dnf_streams)."""
-    from persistrepo.capture.dnf_streams import enabled_artifacts
+    enabled stream it is an artifact of, or None (persistrepo.capture.stream_reader)."""
+    from persistrepo.capture.stream_reader import enabled_artifacts
     from persistrepo.streams import artifact
     found = enabled_artifacts(base)
     return lambda pkg: found.get(artifact(pkg.name, pkg.epoch, pkg.version, pkg.release,

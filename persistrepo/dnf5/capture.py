@@ -7,9 +7,9 @@ transaction too), finds each file where dnf5 left it (its package cache
 before keepcache=0 cleans it, a local repository, or the command line's
 path), takes the reasons from dnf5's packages.toml and the module stream of
 each package from its modules.toml and the repos' cached module metadata
-(dnf5_modules), and hands the facts to persistrepo.capture.capture, like the dnf 4
-plugin. Messages go to stderr; stdout
-belongs to the plugin's protocol. Python 3.6 compatible.
+(persistrepo.dnf5.stream_reader), and hands the facts to
+persistrepo.capture.capture, like the dnf 4 plugin. Messages go to stderr;
+stdout belongs to the plugin's protocol. Python 3.6 compatible.
 """
 
 import os
@@ -17,8 +17,7 @@ import sys
 
 from persistrepo.capture import capture
 from persistrepo.compat import rpmdb, stdlib
-from persistrepo.dnf5 import state
-from persistrepo.dnf5 import streams as dnf5_modules
+from persistrepo.dnf5 import state, stream_reader
 from persistrepo.dnf5.actions import Channel
 from persistrepo.store import failures, record
 from persistrepo.streams import artifact
@@ -82,7 +81,7 @@ def facts(channel, trans, installroot, cachedir, state_dir, notes=None):
     why = state.reasons(state.packages_toml(installroot, state_dir))
     arriving = set(p["name"] for p in trans if p.get("action") in _ARRIVING)
     try:
-        streams = dnf5_modules.enabled_artifacts(
+        streams = stream_reader.enabled_artifacts(
             installroot, cachedir, state_dir, notes,
             wanted=set(_artifact(p) for p in trans if p.get("action") in _ARRIVING)) \
             if arriving else {}

@@ -13,8 +13,7 @@ import os
 import sys
 
 from persistrepo import config
-from persistrepo.dnf5 import state
-from persistrepo.dnf5 import streams as dnf5_modules
+from persistrepo.dnf5 import state, stream_reader
 from persistrepo.errors import PersistError, os_error_message
 from persistrepo.front import commands, subcommands
 from persistrepo.store import record, rpmfile
@@ -96,7 +95,7 @@ def run_add(settings, args, store):
         raise Error("%s excluded by the exclude setting of persist_rpm; nothing added"
                     % ", ".join(excluded))
     why = state.reasons(state.packages_toml(args.installroot, args.state_dir))
-    streams = dnf5_modules.enabled_artifacts(args.installroot, args.cachedir,
+    streams = stream_reader.enabled_artifacts(args.installroot, args.cachedir,
                                              args.state_dir) if args.cachedir else {}
     out = commands.add(store, args.installroot, [
         Candidate(path, "dnf", repo, why.get("%s.%s" % (i.name, i.arch), "unknown"),

@@ -44,7 +44,8 @@ def run(store, args):
         where = context.write(export, args.directory, containerfile.files(export, base))
         out.lines.append("wrote %s: %s, %s" % (
             where, words.count(len(export.requested()), "requested package"),
-            words.count(len(export.packages) - len(export.requested()), "dependency", "dependencies")))
+            words.count(len(export.packages) - len(export.requested()), "dependency",
+                        "dependencies")))
         out.lines.append("build it with: podman build -t IMAGE %s" % where)
     else:
         where = os.path.abspath(args.directory)

@@ -20,7 +20,7 @@ from persistrepo import fsutil
 from persistrepo.compat import dnfapi, headers, rpmdb, signatures, stdlib
 from persistrepo.errors import (EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, PersistError, UnsafeStore,
                                 UsageError)
-from persistrepo.replay import dnf5, history, mounts, plan, report, streams, trust
+from persistrepo.replay import dnf5, history, module_plan, mounts, plan, report, trust
 from persistrepo.store.keys import kept_keys
 
 FORMAT = 1
@@ -256,7 +256,7 @@ def _outcomes(root, items, ran):
         root, [i.name for i in items if i.action in ("install", "upgrade", "remove")]))
     for item in items:
         if item.action == "enable":
-            item.outcome = "done" if streams.enabled(root, item) else "failed"
+            item.outcome = "done" if module_plan.enabled(root, item) else "failed"
         elif item.action in ("install", "upgrade"):
             item.outcome = "done" if item.nevra in have else "failed"
         elif item.action == "remove":
@@ -446,7 +446,7 @@ def _replay(result, store, stored, entries, armored, persistdir):
         refused, signers, unindexed = _check_store(store, stored, base, keys)
         result.refused = [{"filename": f, "reason": refused[f]}
                           for f in sorted(refused)] + unindexed
-        module_items, module_broken = streams.plan(base, entries)
+        module_items, module_broken = module_plan.plan(base, entries)
         items = plan.requested(base.sack, entries, dict(module_broken, **dict(
             (f, "refused: " + why) for f, why in refused.items())))
         for item in items:

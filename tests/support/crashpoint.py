@@ -9,8 +9,8 @@ import os
 import signal
 import sys
 
-PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                       "persistrepo") + os.sep
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PACKAGE = os.path.join(REPO, "persistrepo") + os.sep
 target = int(sys.argv[1])
 count = [0]
 

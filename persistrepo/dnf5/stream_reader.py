@@ -296,8 +296,8 @@ def enabled_artifacts(installroot, cachedir, state_dir, notes=None, wanted=None,
                       deadline=None):
     """{"name-epoch:version-release.arch": module record} for the artifacts
     of the streams enabled in installroot (the newest module version listing
-    each one), like dnf_modules.enabled_artifacts for dnf 4; with wanted
-    (a set of artifacts), only for those. All repos' metadata are read by
+    each one), like persistrepo.capture.stream_reader.enabled_artifacts for
+    dnf 4; with wanted (a set of artifacts), only for those. All repos' metadata are read by
     deadline (time.monotonic(); default MAX_SECONDS from now); a file that
     cannot be read within the bounds gives no record, and why is said in notes."""
     toml = os.path.join(installroot or "/", state_dir.lstrip("/"), "modules.toml")
