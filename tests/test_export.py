@@ -48,6 +48,16 @@ def captured(tmp_path_factory, builder, gpg_key):
     return c
 
 
+def test_the_manifest_other_tools_build_is_the_one_export_prints(captured):
+    """export.manifest.build, the API a Pulp push or an image pipeline calls
+    with the Store it holds, gives the document `export --format json` prints."""
+    from persistrepo.export import manifest
+    from persistrepo.store.store import Store
+    res = cli("--store", captured.store, "export", "--format", "json")
+    assert res.returncode == 0, res.stderr
+    assert manifest.build(Store(captured.store)) == json.loads(res.stdout)
+
+
 def test_json_manifest_and_kickstart(captured, tmp_path):
     """The manifest carries each package's NEVRA, checksum, reason, origin,
     signer and stream, and the repos and keys; the kickstart has the repo,

@@ -17,11 +17,8 @@ PACKAGE_FIELDS = ("nevra", "name", "epoch", "version", "release", "arch", "filen
 
 
 def build(store, image_root=None, enablerepos=(), exclude=(), base_image=None):
-    """The manifest of store (a Store or its path) as a dict; PersistError
-    when a package cannot be exported (plan.select)."""
-    from persistrepo.store.store import Store
-    if not isinstance(store, Store):
-        store = Store(store)
+    """The manifest of a Store as a dict; PersistError when a package cannot
+    be exported (plan.select)."""
     return document(plan.select(store, image_root, enablerepos, exclude), base_image)
 
 
