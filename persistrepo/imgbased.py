@@ -132,6 +132,7 @@ def describe(result):
         if result.broken:
             text += "; left out (on_broken = skip): %s" % "; ".join(
                 "%s: %s" % (i.nevra, i.reason) for i in result.broken)
+    text += "".join("; warning: %s" % w for w in result.warnings)
     return text + ("; report %s" % result.report_file if result.report_file else "")
 
 

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from persistrepo.store.keys import key_files
+from persistrepo.store.keys import add_key, key_files
 from persistrepo.store.store import Candidate, Store
 from tests.support import bed
 from tests.support.node import propagation
@@ -107,6 +107,24 @@ def test_update_replays_into_the_new_layer_with_history_inside_it(node, std_set)
     assert "persistrepo: %s/%s: installed 2 packages; report /var/log/persistrepo/" \
         % (VG, NEW) in err
     assert "persistrepo-layer-" not in open("/proc/self/mounts").read()
+
+
+def test_the_update_s_line_carries_replay_s_warnings(node, std_set):
+    """A kept key others may write is not used: the layer's line says so,
+    beside what was installed and what was refused."""
+    persist(node, std_set.path("tool", "1.0"), std_set.path("libtool-dep"),
+            std_set.path("signed"))
+    store = Store(node["store"])
+    [signed] = [e for e in store.entries() if e["name"] == "signed"]
+    with open(std_set.key.pubkey, "rb") as f:
+        add_key(store, signed["key_id"], f.read())
+    key = store.layout.key(signed["key_id"])
+    os.chmod(key, 0o666)
+    report, err = update(node, "[main]\non_broken = skip\n")
+    assert report["ok"], err
+    assert "installed 2 packages; left out (on_broken = skip): signed-1.0-1.noarch" in err, err
+    seen = key.replace(node["host_var"], "/var")  # as the hook's mount namespace has it
+    assert "; warning: %s is owned by uid 0 or writable by others" % seen in err, err
 
 
 def test_strict_failure_aborts_the_update(node, std_set):

@@ -310,7 +310,7 @@ def replay(new_root, store, dry_run=False, skip_broken=False, enablerepos=(),
         result = ReplayResult(new_root, store.layout.root, dry_run, skip_broken, enablerepos)
         stored = store.entries()  # the index is read once, here
         armored = kept_keys(store.layout, store.warnings)  # and the kept keys
-        result.warnings.extend(store.warnings)
+        result.warnings.extend(store.handed_over())
         entries, result.excluded = _without(stored, exclude, store.layout.root)
         if signatures.signatures_enforced():
             result.unsigned_by_policy = sorted(
