@@ -311,3 +311,19 @@ def test_warnings_of_each_write_reach_the_admin(store, std_set):
     assert res.returncode == 0
     assert "persistrepo: warning: tool-1.0-1.noarch is persisted already (the same build)" \
         in res.stderr, res.stderr
+
+
+def test_status_says_what_replay_s_dry_run_could_not_use(tmp_path, std_set):
+    """A kept key others may write is not used: status, whose verdicts come
+    from replay's dry run, says so as replay itself does."""
+    store = str(tmp_path / "store")
+    res = cli("--store", store, "add", "--key", std_set.key.pubkey, std_set.path("signed"))
+    assert res.returncode == 0, res.stderr
+    [key] = os.listdir(os.path.join(store, ".persistrepo", "keys"))
+    key = os.path.join(store, ".persistrepo", "keys", key)
+    os.chmod(key, 0o666)
+    root = bed.make_root(tmp_path / "root")
+    res = cli("--store", store, "status", "--installroot", root)
+    assert res.returncode == 100, res.stderr
+    assert "persistrepo: warning: %s is owned by uid 0 or writable by others" % key \
+        in res.stderr, res.stderr

@@ -191,6 +191,7 @@ def status(settings, store, installroot="/", image_manifest=None, image_root=Non
     rep = report.report(settings, store, installroot, image, front)
     out = Printed()
     out.lines.append(report.to_json(rep) if as_json else report.text(rep, front))
+    out.warnings.extend(rep.warnings)
     out.at_risk = rep.at_risk()
     return out
 

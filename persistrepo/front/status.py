@@ -167,6 +167,7 @@ class Report(object):
         self.last_replay = None  # what the newest replay report says it left out
         self.image_update = None  # the newest image update that did not get the packages
         self.image_mode = None   # on a bootc host: what its next upgrade or reboot drops
+        self.warnings = []       # what replay's dry run could not use: shown, not in the JSON
 
     def at_risk(self):
         return bool(self.unpersisted or self.not_installed or self.broken or self.failures or
@@ -255,6 +256,7 @@ def replay_verdicts(rep, store, root, installed):
                         allow_running_root=True)
     finally:
         quiet.disabled = was
+    rep.warnings.extend(result.warnings)
     for item in result.items:
         if item.role != "requested":
             continue  # a dependency is only a pool replay draws from
