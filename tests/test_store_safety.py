@@ -217,9 +217,10 @@ def _vermin(targets, paths):
 
 # Each folder's minimum Python: 2.7 for what EL7 ships (the library, the
 # command and what yum imports, replay through rpm's transaction set
-# included), 3.6 for what only dnf hosts run (EL8's python3).
+# included; dnf5/ too, whose state the command's parser reads at load),
+# 3.6 for what only dnf hosts run (EL8's python3).
 MINIMUM = {"": "2.7", "compat/": "2.7", "store/": "2.7", "capture/": "2.7",
-           "front/": "2.7", "replay/": "2.7", "dnf5/": "3.6", "export/": "3.6",
+           "front/": "2.7", "replay/": "2.7", "dnf5/": "2.7", "export/": "3.6",
            "fleet/": "3.6"}
 # What only dnf hosts run in a 2.7 folder: module streams, dnf5's record of
 # the replay and dnf's history moved into the root.
