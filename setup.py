@@ -23,5 +23,5 @@ setup(
     license="GPL-2.0-or-later",
     packages=find_packages(include=["persistrepo", "persistrepo.*"]),
     python_requires=">=2.7",
-    entry_points={"console_scripts": ["persistrepo = persistrepo.cli:main"]},
+    scripts=["bin/persistrepo"],
 )

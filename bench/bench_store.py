@@ -3,7 +3,8 @@
 over the same directory (what dnf-plugins-core's `local` plugin runs after
 every transaction), plus `persistrepo list --json`.
 
-"persistrepo add" is the command, interpreter start-up included; "in-process"
+"persistrepo add" is the command (bin/persistrepo, as the RPM installs it),
+interpreter start-up included; "in-process"
 is the library call the dnf plugin makes inside the running dnf.
 
 Usage: bench/bench_store.py [N ...]   (default: 100 1000 5000; run as root)
@@ -58,7 +59,8 @@ def timed(cmd):
 
 
 def persistrepo(*args):
-    return [sys.executable, "-m", "persistrepo"] + list(args)
+    """The command as the RPM installs it."""
+    return [sys.executable, os.path.join(REPO, "bin", "persistrepo")] + list(args)
 
 
 def measure(n, packages, workdir):
