@@ -10,7 +10,6 @@ import signal
 import sys
 
 import persistrepo
-from persistrepo.dnf5 import state
 from persistrepo.errors import EXIT_FAILED, EXIT_OK, PersistError, UsageError, os_error_message
 from persistrepo.front import subcommands
 
@@ -304,10 +303,12 @@ def cmd_dnf5_persist(store, args):
     return persist.run(args)
 
 
-def build_parser():
+def build_parser(argv=None):
     """persistrepo's parser, from the one definition of the subcommands
     (persistrepo.front.subcommands); --store and --config go before or after
-    the subcommand."""
+    the subcommand. Given argv, only the subcommands it names get their
+    arguments (the top level's help and usage errors need none): making
+    every one took longer than the rest of the command's start-up."""
     parser = argparse.ArgumentParser(
         prog="persistrepo",
         description="Keep the RPMs installed on an image-based host across image upgrades.")
@@ -318,13 +319,16 @@ def build_parser():
     sub.required = True
     for command in subcommands.offered("persistrepo"):
         p = sub.add_parser(command.name, help=command.help)
+        p.set_defaults(func=globals()["cmd_" + command.name.replace("-", "_")])
+        if argv is not None and command.name not in argv:
+            continue
         if command.name == "dnf5-persist":
             # dnf5 persist's own options, --store among them
+            from persistrepo.dnf5 import state
             subcommands.add_dnf5_persist_arguments(p, state.SYSTEM_STATE_DIR)
         else:
             subcommands.add_subcommand_arguments(p, command)
             subcommands.add_global_options(p, after_subcommand=True)
-        p.set_defaults(func=globals()["cmd_" + command.name.replace("-", "_")])
     return parser
 
 
@@ -332,15 +336,16 @@ OWN_CONFIG = ("imgbased-update", "dnf5-capture", "dnf5-persist")
 
 
 def store_from_args(args):
-    from persistrepo import config
     from persistrepo.store.store import Store
-    path = config.load(args.config).persist_dir if args.store is None else args.store
-    return Store(path)
+    if args.store is not None:
+        return Store(args.store)
+    from persistrepo import config
+    return Store(config.load(args.config).persist_dir)
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     from persistrepo.compat import stdlib
     try:
         import rpm
