@@ -14,8 +14,6 @@ Python 2.7 compatible.
 """
 
 import os
-import shutil
-import tempfile
 
 from persistrepo import pgp
 from persistrepo.compat.strings import text
@@ -82,6 +80,8 @@ class Verifier(object):
     them into a scratch database, so subkeys count wherever rpm supports them."""
 
     def __init__(self, armored_keys):
+        import tempfile
+
         import rpm
         self._dir = tempfile.mkdtemp(prefix="persistrepo-keys-")
         try:
@@ -107,6 +107,7 @@ class Verifier(object):
         if ts is not None:
             ts.closeDB()
             self.ts = None
+        import shutil
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self):

@@ -6,7 +6,6 @@ the repository. The newest KEEP removals are kept, none older than MAX_AGE
 (docs/store-format.md). Python 2.7 compatible.
 """
 
-import calendar
 import json
 import os
 import re
@@ -147,4 +146,5 @@ def expire(layout, now=None, fresh=()):
 
 
 def _utc_seconds(stamp):
+    import calendar  # only here: every write of the store imports this module
     return calendar.timegm(time.strptime(stamp, "%Y%m%dT%H%M%SZ"))
