@@ -217,7 +217,7 @@ def _vermin(targets, paths):
 
 # Each folder's minimum Python: 2.7 for what EL7 ships (the library, the
 # command and what yum imports, replay through rpm's transaction set
-# included; dnf5/ too, whose state the command's parser reads at load),
+# included; dnf5/ too, whose state `status` reads on every host),
 # 3.6 for what only dnf hosts run (EL8's python3).
 MINIMUM = {"": "2.7", "compat/": "2.7", "store/": "2.7", "capture/": "2.7",
            "front/": "2.7", "replay/": "2.7", "dnf5/": "2.7", "export/": "3.6",
