@@ -44,11 +44,17 @@ def parse_nevra(text):
     return name, None if epoch is None else int(epoch), version, release, arch
 
 
-_NAME = re.compile(r"[A-Za-z0-9_%][A-Za-z0-9.\-_+%{}]*\Z")
-_VERREL = re.compile(r"[A-Za-z0-9._+%{}~^]+\Z")
-_ARCH = re.compile(r"[A-Za-z0-9_]+\Z")
+_NAME_TEXT = r"[A-Za-z0-9_%][A-Za-z0-9.\-_+%{}]*"
+_VERREL_TEXT = r"[A-Za-z0-9._+%{}~^]+"
+_ARCH_TEXT = r"[A-Za-z0-9_]+"
+_NAME = re.compile(_NAME_TEXT + r"\Z")
+_VERREL = re.compile(_VERREL_TEXT + r"\Z")
+_ARCH = re.compile(_ARCH_TEXT + r"\Z")
+# Name, version, release and arch in one match, "/" (which none holds) between.
+_NVRA = re.compile("/".join((_NAME_TEXT, _VERREL_TEXT, _VERREL_TEXT, _ARCH_TEXT)) + r"\Z")
 _PACKAGE_FILE = re.compile(r"[A-Za-z0-9_%][A-Za-z0-9.\-_+%{}~^]*\.rpm\Z")
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+_SHA256_LINES = re.compile(r"(?:[0-9a-f]{64}\n)*[0-9a-f]{64}\Z")
 _KEY_ID = re.compile(r"[0-9a-f]{16,64}\Z")
 _SCRATCH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._\-]*\Z")
 _MODULE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9.\-_+]*\Z")
@@ -70,10 +76,21 @@ def _fits(pattern, value):
         and bool(pattern.match(value))
 
 
+def _nvra_fits(name, version, release, arch):
+    """_fits of all four at once (the common case, in one pass of C code)."""
+    try:
+        text = "/".join((name, version, release, arch))
+    except (TypeError, ValueError):  # not all text (or, on Python 2, bytes beside text)
+        return False
+    return max(len(name), len(version), len(release), len(arch)) <= MAX_LENGTH and \
+        ".." not in text and bool(_NVRA.match(text))
+
+
 def check_nevra(name, epoch, version, release, arch, what):
     """Refuse (BadPackage) a header whose NEVRA rpm itself would not build."""
-    for label, value, pattern in (("name", name, _NAME), ("version", version, _VERREL),
-                                  ("release", release, _VERREL), ("arch", arch, _ARCH)):
+    fields = (("name", name, _NAME), ("version", version, _VERREL),
+              ("release", release, _VERREL), ("arch", arch, _ARCH))
+    for label, value, pattern in () if _nvra_fits(name, version, release, arch) else fields:
         if not _fits(pattern, value):
             raise BadPackage("%s has an invalid %s %r (rpm allows letters, digits and "
                              "'%s'); refusing it" % (what, label, value,
@@ -112,6 +129,17 @@ def is_package_file(value):
 
 def is_sha256(value):
     return isinstance(value, _STRING) and bool(_SHA256.match(value))
+
+
+def are_sha256(values):
+    """True if every one of values is a sha256 (is_sha256), checked in one
+    pass of C code over them all."""
+    values = list(values)
+    if not all(isinstance(v, _STRING) for v in values):
+        return False
+    lines = "\n".join(values)
+    # The length proves that no value holds a newline of its own.
+    return not values or len(lines) == 65 * len(values) - 1 and bool(_SHA256_LINES.match(lines))
 
 
 def is_key_id(value):

@@ -21,6 +21,7 @@ from persistrepo.store.store import Store
 from tests.support import bed
 from tests.support.storebed import REPO, cli, listed, spoil
 from tests.test_modules import RECORD, repodata_modules, site
+from tests.test_store import written_by_adds_and_removes
 
 ACTIONS = os.path.join(REPO, "conf", "dnf5", "persistrepo.actions")
 STORE = "var/imgbased/persisted_packages"
@@ -130,6 +131,16 @@ def test_local_repo_and_local_file(dnf5, std_set):
     entry = dnf5.stored()["multi-1.0-1.x86_64"]
     assert entry["origin"] == "@commandline"
     assert entry["reason"] == "user"
+
+
+def test_dnf5_installs_from_a_store_after_adds_and_removes(std_set, tmp_path, root):
+    """The repodata that adds and removes wrote (test_store.py checks how)."""
+    store = str(tmp_path / "store")
+    written_by_adds_and_removes(std_set, store)
+    res = bed.run_dnf5(root, ["install", "tool", "signed"], repos={"p": store})
+    assert res.returncode == 0, res
+    assert bed.installed(root) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch",
+                                   "signed-1.0-1.noarch"}
 
 
 def test_upgrade_downgrade_reinstall(dnf5):

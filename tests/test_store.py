@@ -1,10 +1,14 @@
 """The store and the persistrepo CLI on real RPMs, read back by real dnf."""
 
+import hashlib
 import json
 import os
 import shutil
 import stat
+import subprocess
+import zlib
 
+import createrepo_c as cr
 import pytest
 import rpmfluff
 
@@ -377,6 +381,67 @@ def test_chunk_pack_grows_by_appending_and_is_written_anew_when_mostly_unused(st
                                              "epochy-2.0-1.noarch.rpm"}
     res = cli("--store", store, "verify", "--json")  # sound, if not trusted for replay
     assert set(p["kind"] for p in json.loads(res.stdout)["problems"]) == {"trust"}
+
+
+def gzip_members(path):
+    """The text of each gzip member of the file at path, in order."""
+    with open(path, "rb") as f:
+        data = f.read()
+    texts = []
+    while data:
+        member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        texts.append(member.decompress(data) + member.flush())
+        assert member.eof, path
+        data = member.unused_data
+    return texts
+
+
+def written_by_adds_and_removes(std_set, store):
+    """A store several adds and removes wrote; its repodata's packages
+    ({location_href: pkgid})."""
+    steps = [("add", std_set.path("tool", "2.0"), std_set.path("libtool-dep")),
+             ("add", std_set.path("unsigned")),
+             ("add", std_set.path("signed"), std_set.path("epochy", "2.0")),
+             ("remove", "unsigned"), ("add", std_set.path("badpre")), ("remove", "epochy")]
+    for step in steps:
+        res = cli("--store", store, *step)
+        assert res.returncode == 0, res.stderr
+    stored = repodata_packages(store)
+    assert set(stored) == {"tool-2.0-1.noarch.rpm", "libtool-dep-1.0-1.noarch.rpm",
+                           "signed-1.0-1.noarch.rpm", "badpre-1.0-1.noarch.rpm"}
+    return stored
+
+
+def test_repodata_after_adds_and_removes_is_what_readers_read(std_set, store, tmp_path, root):
+    """Each data file (compressed beside the index's encoding) is one gzip
+    member whose text is the one repomd.xml names; createrepo_c --update
+    takes every package's metadata from it (their files garbled, same size
+    and mtime, leave it nothing else to read), and dnf installs from it
+    (dnf5: test_dnf5.py)."""
+    stored = written_by_adds_and_removes(std_set, store)
+    repomd = cr.Repomd(os.path.join(store, "repodata", "repomd.xml"))
+    gzipped = [r for r in repomd.records if r.location_href.endswith(".gz")]
+    assert sorted(r.type for r in gzipped) == ["filelists", "other", "primary"]
+    for record in gzipped:
+        texts = gzip_members(os.path.join(store, record.location_href))
+        assert len(texts) == 1 and len(texts[0]) == record.size_open
+        assert hashlib.sha256(texts[0]).hexdigest() == record.checksum_open
+
+    plain = tmp_path / "plain"
+    shutil.copytree(os.path.join(store, "repodata"), str(plain / "repodata"))
+    for name in stored:
+        copied = shutil.copy2(os.path.join(store, name), str(plain))
+        st = os.stat(copied)
+        with open(copied, "r+b") as f:
+            f.write(b"\0" * st.st_size)
+        os.utime(copied, ns=(st.st_atime_ns, st.st_mtime_ns))
+    subprocess.run(["createrepo_c", "--quiet", "--update", str(plain)], check=True)
+    assert repodata_packages(str(plain)) == stored
+
+    out = bed.run_dnf(root, ["install", "tool", "signed"], repos={"p": store})
+    assert out.returncode == 0, out
+    assert bed.installed(root) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch",
+                                   "signed-1.0-1.noarch"}
 
 
 # -- configuration ---------------------------------------------------------

@@ -63,6 +63,13 @@ class Layout(object):
         names.require(names.is_sha256(sha256), sha256, "checksum", source)
         return os.path.join(self.chunks, sha256 + ".xml")
 
+    def chunks_of(self, sums, source="the provenance record"):
+        """chunk() of each of sums, their names checked together."""
+        if not names.are_sha256(sums):
+            return [self.chunk(sha256, source) for sha256 in sums]  # refuses the bad one
+        prefix = os.path.join(self.chunks, "")
+        return [prefix + sha256 + ".xml" for sha256 in sums]
+
     def key(self, key_id, source="the store"):
         names.require(names.is_key_id(key_id), key_id, "key id", source)
         return os.path.join(self.keys, key_id + ".asc")

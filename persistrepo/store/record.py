@@ -106,6 +106,8 @@ _FIELDS = {"filename": _TEXT, "name": _TEXT, "epoch": int, "version": _TEXT,
            "persisted_at": _TEXT, "method": _TEXT, "origin": _TEXT + (type(None),),
            "reason": _TEXT, "signed": bool, "key_id": _TEXT + (type(None),),
            "installonly": bool}
+_FIELD_NAMES = tuple(sorted(_FIELDS))
+_SOUND_KINDS = set()
 
 
 _CONTROL = re.compile(u"[\x00-\x1f\x7f]")
@@ -120,9 +122,14 @@ def check_entry(e):
     """Raise ValueError unless e is an entry this store could have written."""
     if not isinstance(e, dict):
         raise ValueError("an entry is not an object")
-    for key, types in _FIELDS.items():
-        if not isinstance(e.get(key), types) or (types is int and isinstance(e[key], bool)):
-            raise ValueError("entry field %r is missing or of the wrong type" % key)
+    # The types of the fields decide this check alone: a combination found
+    # sound once is sound for every entry.
+    kinds = tuple(map(type, map(e.get, _FIELD_NAMES)))
+    if kinds not in _SOUND_KINDS:
+        for key, types in _FIELDS.items():
+            if not isinstance(e.get(key), types) or (types is int and isinstance(e[key], bool)):
+                raise ValueError("entry field %r is missing or of the wrong type" % key)
+        _SOUND_KINDS.add(kinds)
     try:
         names.check_nevra(e["name"], e["epoch"], e["version"], e["release"], e["arch"],
                           "an entry")

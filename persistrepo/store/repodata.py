@@ -14,6 +14,7 @@ import shutil
 import stat
 import sys
 import tempfile
+import threading
 import time
 import zlib
 
@@ -93,16 +94,27 @@ def load_chunks(layout, sha256):
 
 def _are_chunks_of(sha256, parts):
     pkgid = 'pkgid="%s"' % sha256
-    return len(parts) == 3 and all(p.lstrip().startswith("<package") and
-                                   p.rstrip().endswith("</package>") for p in parts) \
+    # A chunk as createrepo_c dumps it is told without copying it (strip would).
+    return len(parts) == 3 and all([
+        (p.startswith("<package") or p.lstrip().startswith("<package")) and
+        (p.endswith("</package>\n") or p.rstrip().endswith("</package>")) for p in parts]) \
         and ">%s</checksum>" % sha256 in parts[0] and pkgid in parts[1] and pkgid in parts[2]
 
 
 def chunk_file_identity(layout, sha256):
     """Inode, mtime, ctime and size of a package's chunk file as text; None
     if it is not a regular file. Any change to the file changes it."""
+    return _identity(layout.chunk(sha256))
+
+
+def chunk_file_identities(layout, sums):
+    """chunk_file_identity of each package of sums, in their order."""
+    return [_identity(path) for path in layout.chunks_of(sums)]
+
+
+def _identity(path):
     try:
-        st = os.lstat(layout.chunk(sha256))
+        st = os.lstat(path)
     except OSError:
         return None
     if not stat.S_ISREG(st.st_mode):
@@ -147,17 +159,28 @@ def load_pack(layout):
         parts = fsutil.read_store_file(layout.chunk_pack).decode("utf-8").split("\0")
     except (PersistError, IOError, OSError, UnicodeDecodeError):
         return {}, 0
+    sums, identities = parts[0::5], parts[1::5]
+    if len(parts) % 5 or not names.are_sha256(sums) or not _are_identities(identities):
+        return {}, 0
     found = {}
-    for at in range(0, len(parts), 5):
-        sha256, identity, chunks = parts[at], parts[at + 1:at + 2], parts[at + 2:at + 5]
-        if not names.is_sha256(sha256) or not identity or \
-                not _PACK_IDENTITY.match(identity[0]) or not _are_chunks_of(sha256, chunks):
+    for at, sha256, identity in zip(range(2, len(parts), 5), sums, identities):
+        chunks = parts[at:at + 3]
+        if not _are_chunks_of(sha256, chunks):
             return {}, 0
-        found[sha256] = (identity[0], dict(zip(KINDS, chunks)))
-    return found, (len(parts) + 4) // 5
+        found[sha256] = (identity, dict(zip(KINDS, chunks)))
+    return found, len(sums)
 
 
-_PACK_IDENTITY = re.compile(r"[0-9]{1,30}(\.[0-9]{1,30}){3}\Z")
+def _are_identities(values):
+    """True if every one of values is a chunk file's identity as the pack
+    records it, checked in one pass of C code over them all."""
+    lines = "\n".join(values)
+    return not values or lines.count("\n") == len(values) - 1 and \
+        bool(_PACK_IDENTITIES.match(lines))
+
+
+_IDENTITY = r"[0-9]{1,30}(?:\.[0-9]{1,30}){3}"
+_PACK_IDENTITIES = re.compile(r"(?:%s\n)*%s\Z" % (_IDENTITY, _IDENTITY))
 
 
 def _xml_classes():
@@ -180,9 +203,10 @@ def referenced_files(repomd_path):
 
 def write(layout, chunk_docs, revision, modules_yaml=None, also=None):
     """Write repodata for chunk_docs (and modules_yaml, a "modules" record,
-    when given) aside, then swap repomd.xml in atomically. also: other
-    files ({path: bytes}, the index) written with the data files, in the
-    same batch of fsyncs.
+    when given) aside, then swap repomd.xml in atomically. also: a function
+    giving other files ({path: bytes}, the index), called while the data
+    files are compressed; they are written with them, in the same batch of
+    fsyncs.
 
     Data files carry their checksum in their names, so the new ones never
     overwrite the old ones. Files of the previous repomd.xml are kept for
@@ -191,7 +215,7 @@ def write(layout, chunk_docs, revision, modules_yaml=None, also=None):
     import createrepo_c as cr
     work = tempfile.mkdtemp(dir=layout.tmp)
     try:
-        keep = _write_aside(layout, work, chunk_docs, revision, modules_yaml, also or {})
+        keep = _write_aside(layout, work, chunk_docs, revision, modules_yaml, also or dict)
     except cr.CreaterepoCError as e:
         # createrepo_c reports a full disk (or any write error) this way.
         raise PersistError("cannot write the repodata of %s (%s); the next write or "
@@ -211,11 +235,13 @@ def _write_aside(layout, work, chunk_docs, revision, modules_yaml, also):
     import createrepo_c as cr
     repomd = cr.Repomd()
     repomd.set_revision(str(revision))
-    files = dict(also)
+    texts = []
     for kind, cls in sorted(_xml_classes().items()):
         head, tail = _xml_frame(cls, work, kind, len(chunk_docs))
-        text = head + "".join(doc[kind] for doc in chunk_docs).encode("utf-8") + tail
-        data = _gzip(text)
+        texts.append((kind, head + "".join(doc[kind] for doc in chunk_docs).encode("utf-8") +
+                      tail))
+    compressed, files = _gzip_meanwhile([text for _, text in texts], also)
+    for (kind, text), data in zip(texts, compressed):
         record = _record(cr, kind, "%s.xml.gz" % kind, data, text)
         files[os.path.join(layout.root, record.location_href)] = data
         repomd.set_record(record)
@@ -254,6 +280,26 @@ GZIP_LEVEL = 1
 def _gzip(text):
     gz = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     return gz.compress(text) + gz.flush()
+
+
+def _gzip_meanwhile(texts, meanwhile):
+    """([gzip of each of texts], what meanwhile() returns): the texts are
+    compressed in a second thread (zlib lets go of the GIL) while this one
+    runs meanwhile."""
+    done = []
+    worker = threading.Thread(target=lambda: done.extend([_gzip(t) for t in texts]))
+    try:
+        worker.start()
+    except RuntimeError:  # no thread to be had: compressed below
+        worker = None
+    try:
+        result = meanwhile()
+    finally:
+        if worker is not None:
+            worker.join()
+    if len(done) != len(texts):  # the thread could not (out of memory)
+        done[:] = [_gzip(t) for t in texts]
+    return done, result
 
 
 def _record(cr, kind, name, data, text=None):

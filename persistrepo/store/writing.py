@@ -228,9 +228,10 @@ class Transaction(object):
         made = made or {}
         packed, records = repodata.load_pack(self.layout) if use_pack else ({}, 0)
         docs, kept, fresh = [], [], []
-        for e in index.entries():
+        entries = index.entries()
+        identities = repodata.chunk_file_identities(self.layout, [e["sha256"] for e in entries])
+        for e, identity in zip(entries, identities):
             sha256 = e["sha256"]
-            identity = repodata.chunk_file_identity(self.layout, sha256)
             hit = packed.get(sha256)
             if sha256 not in made and hit is not None and hit[0] == identity:
                 docs.append(hit[1])
@@ -246,8 +247,8 @@ class Transaction(object):
             docs.append(chunks)
             if identity is not None:
                 fresh.append((sha256, identity, chunks))
-        repodata.write(self.layout, docs, index.generation, modulemd.yaml(index.entries()),
-                       also={self.layout.index: index.to_bytes()})
+        repodata.write(self.layout, docs, index.generation, modulemd.yaml(entries),
+                       also=lambda: {self.layout.index: index.to_bytes()})
         if not records or 4 * (records - len(kept)) > records + len(fresh):
             repodata.save_pack(self.layout, kept + fresh)
         elif fresh:
@@ -255,7 +256,7 @@ class Transaction(object):
 
     def drop_unused_chunks(self, index):
         used = set(e["sha256"] + ".xml" for e in index.packages.values())
-        for name in os.listdir(self.layout.chunks):
+        for name in set(os.listdir(self.layout.chunks)) - used:
             path = os.path.join(self.layout.chunks, name)
-            if name not in used and names.is_chunk_file(name) and fsutil.is_regular(path):
+            if names.is_chunk_file(name) and fsutil.is_regular(path):
                 fsutil.unlink_if_exists(path)
