@@ -192,11 +192,12 @@ def _remove_tree(path):
         shutil.rmtree(path, ignore_errors=True)
 
 
-def in_store(path, root):
+def in_store(path, root, resolved_root=None):
     """True for one of the store's own package files (they sit directly in
     root); scratch files under root/.persistrepo (the yum plugin's staging)
-    are not the store's."""
-    return os.path.dirname(os.path.realpath(path)) == os.path.realpath(root)
+    are not the store's. resolved_root: os.path.realpath(root), if the
+    caller asks about many files."""
+    return os.path.dirname(os.path.realpath(path)) == (resolved_root or os.path.realpath(root))
 
 
 def _cause(why):
@@ -214,13 +215,14 @@ def capture(settings, installroot, installed, erased, method, fix):
     (or {nevra}) that repairs a failed capture (e.g. "dnf persist add {name}")."""
     out = Outcome()
     root = settings.store_path(installroot)
+    resolved_root = os.path.realpath(root)
     wanted = []
     for pkg in installed:
         if pkg.error:
             out.failed.append((pkg.nevra, pkg.error))
         elif settings.excluded(pkg.name):
             out.skipped.append((pkg.nevra, "excluded by the exclude setting"))
-        elif in_store(pkg.path, root):
+        elif in_store(pkg.path, root, resolved_root):
             out.skipped.append((pkg.nevra, "installed from the store itself"))
         else:
             wanted.append(pkg)
@@ -228,7 +230,8 @@ def capture(settings, installroot, installed, erased, method, fix):
         if settings.remove_on_erase else []
     try:
         if bindings_available():
-            _direct(out, root, installroot, wanted, gone, method)
+            if wanted or gone:  # else the store (and its imports) has nothing to do
+                _direct(out, root, installroot, wanted, gone, method)
         else:
             _queued(out, root, settings, installroot, wanted, gone, method)
     except Exception as e:  # anything at all: the admin's transaction must go on

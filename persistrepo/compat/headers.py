@@ -34,10 +34,18 @@ _HASHES = {1: "md5", 2: "sha1", 8: "sha256", 9: "sha384", 10: "sha512", 11: "sha
            12: "sha3_256", 14: "sha3_512"}
 
 
+_TAG_NUMBERS = {}
+
+
 def tag(name):
-    """rpm.RPMTAG_<name>, or None where these bindings do not know it."""
-    import rpm
-    return getattr(rpm, "RPMTAG_" + name, None)
+    """rpm.RPMTAG_<name>, or None where these bindings do not know it
+    (looked up once: capture asks for each tag of every header)."""
+    try:
+        return _TAG_NUMBERS[name]
+    except KeyError:
+        import rpm
+        number = _TAG_NUMBERS[name] = getattr(rpm, "RPMTAG_" + name, None)
+        return number
 
 
 def payload_digest(hdr):
