@@ -287,7 +287,14 @@ def _gzip_meanwhile(texts, meanwhile):
     compressed in a second thread (zlib lets go of the GIL) while this one
     runs meanwhile."""
     done = []
-    worker = threading.Thread(target=lambda: done.extend([_gzip(t) for t in texts]))
+
+    def compress():
+        try:
+            done.extend([_gzip(t) for t in texts])
+        except MemoryError:  # compressed again below, where it is reported
+            del done[:]
+
+    worker = threading.Thread(target=compress)
     try:
         worker.start()
     except RuntimeError:  # no thread to be had: compressed below
