@@ -303,13 +303,29 @@ def cmd_dnf5_persist(store, args):
     return persist.run(args)
 
 
+class _FullParserNeeded(Exception):
+    """A usage error met by a parser made for some subcommands only."""
+
+
+class _TrimmedParser(argparse.ArgumentParser):
+    """The parser of the subcommands a command line names, and of no other:
+    making all eighteen took longer than the rest of the command's own
+    start-up. Its usage errors are the full parser's to say, which lists
+    every subcommand."""
+
+    def error(self, message):
+        raise _FullParserNeeded()
+
+
 def build_parser(argv=None):
     """persistrepo's parser, from the one definition of the subcommands
     (persistrepo.front.subcommands); --store and --config go before or after
-    the subcommand. Given argv, only the subcommands it names get their
-    arguments (the top level's help and usage errors need none): making
-    every one took longer than the rest of the command's start-up."""
-    parser = argparse.ArgumentParser(
+    the subcommand. Given argv, only the subcommands it names (a
+    _TrimmedParser, unless it asks for help)."""
+    offered = subcommands.offered("persistrepo")
+    named = None if argv is None or "-h" in argv or "--help" in argv else \
+        set(argv) & set(c.name for c in offered)
+    parser = (_TrimmedParser if named else argparse.ArgumentParser)(
         prog="persistrepo",
         description="Keep the RPMs installed on an image-based host across image upgrades.")
     parser.add_argument("--version", action="version",
@@ -317,11 +333,11 @@ def build_parser(argv=None):
     subcommands.add_global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for command in subcommands.offered("persistrepo"):
+    for command in offered:
+        if named and command.name not in named:
+            continue
         p = sub.add_parser(command.name, help=command.help)
         p.set_defaults(func=globals()["cmd_" + command.name.replace("-", "_")])
-        if argv is not None and command.name not in argv:
-            continue
         if command.name == "dnf5-persist":
             # dnf5 persist's own options, --store among them
             from persistrepo.dnf5 import state
@@ -345,7 +361,10 @@ def store_from_args(args):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv).parse_args(argv)
+    try:
+        args = build_parser(argv).parse_args(argv)
+    except _FullParserNeeded:
+        args = build_parser().parse_args(argv)
     from persistrepo.compat import stdlib
     try:
         import rpm

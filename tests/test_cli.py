@@ -218,6 +218,30 @@ def test_version():
     assert res.returncode == 0 and res.stdout == "persistrepo %s\n" % persistrepo.__version__
 
 
+@pytest.mark.parametrize("args", [["--store", "add", "bogus"], ["bogus"], ["list", "add", "--bogus"]])
+def test_a_usage_error_names_every_subcommand(args):
+    """The parser made for the subcommands a command line names says a usage
+    error as the full parser does: with every subcommand, even when the
+    line names one (here as --store's value)."""
+    from persistrepo.front import subcommands
+    res = cli(*args)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    offered = [c.name for c in subcommands.offered("persistrepo")]
+    if args[0] == "list":
+        assert res.stderr.splitlines()[-1] == "persistrepo: error: unrecognized arguments: --bogus"
+    else:
+        assert "invalid choice: 'bogus' (choose from %s)" % ", ".join(
+            repr(n) for n in offered) in res.stderr
+
+
+def test_help_before_a_subcommand_lists_them_all():
+    from persistrepo.front import subcommands
+    res = cli("-h", "add")
+    assert res.returncode == 0
+    for command in subcommands.offered("persistrepo"):
+        assert "    %s" % command.name in res.stdout
+
+
 def in_dir(cwd, *args):
     return subprocess.run(cli_command(*args), cwd=str(cwd), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, universal_newlines=True,
