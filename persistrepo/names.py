@@ -8,7 +8,6 @@ and "_". A header that breaks them is refused, so no file name made from a
 header can hold "/", "..", a newline or XML markup. Python 2.7 compatible.
 """
 
-import numbers
 import re
 
 from persistrepo.errors import BadPackage, UnsafeStore
@@ -62,13 +61,13 @@ _CONTEXT = re.compile(r"[A-Za-z0-9_.]+\Z")
 MAX_LENGTH = 255
 MAX_MODULEMD = 1 << 20
 _STRING = (type(u""), str)
+_WHOLE_TYPES = (int, type(2 ** 64))  # long on Python 2; bool is not among them
 
 
 def is_whole(value, below):
     """True for a whole number in [0, below): an int, or the long of Python 2's
     rpm bindings and json (never a bool)."""
-    return (type(value) is int or isinstance(value, numbers.Integral) and  # int: the fast path
-            not isinstance(value, bool)) and 0 <= value < below
+    return type(value) in _WHOLE_TYPES and 0 <= value < below
 
 
 def _fits(pattern, value):

@@ -10,7 +10,6 @@ Python 2.7 compatible.
 
 import json
 import os
-import random
 import re
 import time
 
@@ -25,6 +24,7 @@ _TEXT = (type(u""), str)
 
 
 def _token():
+    import random  # only the yum plugin queues; a store write only reads the queue
     return "%017d-%08x" % (int(time.time() * 1e6), random.getrandbits(32))
 
 
