@@ -52,10 +52,15 @@ ENV["PYTHONPATH"] = REPO
 
 
 def timed(cmd):
+    """Wall time of cmd. What it left unwritten is written out after the
+    clock stops: createrepo_c never fsyncs, and the next add's first fsync
+    would otherwise wait for its files (ext4 commits them together)."""
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    env=ENV)
-    return time.perf_counter() - start
+    took = time.perf_counter() - start
+    os.sync()
+    return took
 
 
 def persistrepo(*args):
@@ -74,11 +79,13 @@ def measure(n, packages, workdir):
     for p in base:
         shutil.copy(p, plain)
     subprocess.run(["createrepo_c", "--quiet", plain], check=True)
+    os.sync()  # the setup's writes, as timed() does
     for pkg, pkg2 in zip(extra[::2], extra[1::2]):
         ours.append(timed(persistrepo("--store", store, "add", pkg)))
         start = time.perf_counter()
         Store(store).add([Candidate(pkg2)])
         inproc.append(time.perf_counter() - start)
+        os.sync()
         for p in (pkg, pkg2):
             shutil.copy(p, plain)
             theirs.append(timed(["createrepo_c", "--quiet", "--update", plain]))
