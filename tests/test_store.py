@@ -292,6 +292,128 @@ def test_refresh_rebuilds_from_files(std_set, store):
         ("trust", "libtool-dep-1.0-1.noarch"), ("trust", "tool-2.0-1.noarch")]
 
 
+# -- the provenance record's layout ----------------------------------------
+
+def index_text(store):
+    with open(os.path.join(store, ".persistrepo", "index.json")) as f:
+        return f.read()
+
+
+def entry_lines(store):
+    """{file name: its line in index.json}."""
+    return dict((json.loads(line)["filename"], line)
+                for line in (raw.strip().rstrip(",") for raw in index_text(store).split("\n"))
+                if line.startswith("{\"arch\""))
+
+
+def canonical_index(generation, entries):
+    """index.json as docs/store-format.md lays it out: one entry per line."""
+    return '{"format": 1,\n "generation": %d,\n "packages": [\n  %s\n ]\n}\n' % (
+        generation, ",\n  ".join(json.dumps(e, sort_keys=True) for e in entries))
+
+
+def test_an_add_keeps_the_other_entries_lines_and_gives_a_replaced_one_its_new_line(
+        std_set, store, tmp_path, gpg_key):
+    resigned = copy_of(std_set.path("unsigned"), tmp_path)
+    gpg_key.sign(resigned)
+    assert cli("--store", store, "add", std_set.path("unsigned"),
+               std_set.path("tool", "1.0")).returncode == 0
+    before = entry_lines(store)
+    assert cli("--store", store, "add", std_set.path("libtool-dep")).returncode == 0
+    after = entry_lines(store)
+    assert after.pop("libtool-dep-1.0-1.noarch.rpm") and after == before
+    assert cli("--store", store, "add", resigned).returncode == 0
+    entry = listed(store)["unsigned-1.0-1.noarch"]
+    assert entry["signed"] and entry["sha256"] != json.loads(
+        before["unsigned-1.0-1.noarch.rpm"])["sha256"]
+    lines = entry_lines(store)
+    assert lines["unsigned-1.0-1.noarch.rpm"] == json.dumps(entry, sort_keys=True)
+    assert lines["tool-1.0-1.noarch.rpm"] == before["tool-1.0-1.noarch.rpm"]
+    assert index_text(store) == canonical_index(3, [
+        listed(store)[n] for n in ("libtool-dep-1.0-1.noarch", "tool-1.0-1.noarch",
+                                   "unsigned-1.0-1.noarch")])
+
+
+def test_an_entry_newly_tagged_with_its_module_gets_its_new_line(std_set, store):
+    assert cli("--store", store, "add", std_set.path("tool", "1.0"),
+               std_set.path("libtool-dep")).returncode == 0
+    before = entry_lines(store)
+    module = {"name": "tool", "stream": "1", "version": 1, "context": "c0ffee42",
+              "arch": "x86_64", "modulemd": "document: modulemd\n"}
+    Store(store).add([Candidate(std_set.path("tool", "1.0"), module=module)])
+    tagged = entry_lines(store)
+    assert json.loads(tagged["tool-1.0-1.noarch.rpm"]) == dict(
+        json.loads(before["tool-1.0-1.noarch.rpm"]), module=module)
+    assert tagged["libtool-dep-1.0-1.noarch.rpm"] == before["libtool-dep-1.0-1.noarch.rpm"]
+    # read back line by line, the module's line is kept by the next add
+    assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
+    after = entry_lines(store)
+    assert after.pop("unsigned-1.0-1.noarch.rpm") and after == tagged
+
+
+def _other_layouts(generation, entries):
+    """index.json with the same content laid out otherwise, by hand or by
+    another tool (the format is JSON: any layout is a valid index)."""
+    canonical = canonical_index(generation, entries)
+    doc = {"format": 1, "generation": generation, "packages": entries}
+    first, second = (json.dumps(e, sort_keys=True) for e in entries[:2])
+    return {
+        "pretty": json.dumps(doc, indent=2),
+        "one line": json.dumps(doc),
+        "entry over two lines": canonical.replace(
+            first, first.replace(', "name": ', ',\n  "name": ')),
+        "two entries on a line": canonical.replace(first + ",\n  ", first + ", "),
+        "a line holding one entry and the start of the next": canonical.replace(
+            first + ",\n  " + second,
+            first + ", " + second.replace(', "name": ', ',\n  "name": ')),
+        "trailing blanks": canonical.replace(",\n", ", \n"),
+        "blanks inside an entry": canonical.replace('"epoch": ', '"epoch":  ', 1),
+        "escaped text": canonical.replace('"cli"', '"\\u0063li"', 1),
+        "no final newline": canonical[:-1],
+        "reordered keys": canonical.replace(first, json.dumps(entries[0])),
+    }
+
+
+@pytest.mark.parametrize("layout", sorted(_other_layouts(1, [{"a": 1}, {"b": 2}])))
+def test_an_index_in_another_layout_is_read_and_written_anew(std_set, store, layout):
+    assert cli("--store", store, "add", std_set.path("tool", "1.0"),
+               std_set.path("libtool-dep")).returncode == 0
+    entries = sorted(listed(store).values(), key=lambda e: e["filename"])
+    with open(os.path.join(store, ".persistrepo", "index.json"), "w") as f:
+        f.write(_other_layouts(1, entries)[layout])
+    assert sorted(listed(store).values(), key=lambda e: e["filename"]) == entries
+    assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
+    now = sorted(listed(store).values(), key=lambda e: e["filename"])
+    assert now[:2] == entries
+    assert index_text(store) == canonical_index(2, now)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda e: dict(e, name="../tool"), "an entry has an invalid name '../tool'"),
+    (lambda e: dict(e, origin="a\x1bb"), "origin holds control characters"),
+    (lambda e: dict(e, size=True), "entry field 'size' is missing or of the wrong type"),
+    (lambda e: dict(e, epoch=2 ** 32), "an entry has an invalid epoch 4294967296"),
+    (lambda e: dict(e, key_id="0123456789abcdef"), "bad key id"),
+    (lambda e: dict(e, filename="tool-9-1.noarch.rpm"), "its file name or NEVRA does not"),
+    (lambda e: dict(e, module={"name": "x"}), "a module record is not an object with"),
+    (lambda e: [e], "an entry is not an object"),
+    (lambda e: {"x": "[" * 40 + "]" * 40}, "entry field"),
+    (lambda e: json.loads("[" * 40 + "]" * 40), "nested more than 32 levels deep"),
+])
+def test_a_hostile_line_is_refused_with_what_is_wrong(std_set, store, damage, message):
+    assert cli("--store", store, "add", std_set.path("tool", "1.0"),
+               std_set.path("libtool-dep")).returncode == 0
+    entries = sorted(listed(store).values(), key=lambda e: e["filename"])
+    text = canonical_index(1, [entries[0], damage(entries[1])])
+    with open(os.path.join(store, ".persistrepo", "index.json"), "w") as f:
+        f.write(text)
+    res = cli("--store", store, "add", std_set.path("unsigned"))
+    line = one_line_error(res)
+    assert res.returncode == 1 and "the provenance record" in line and message in line \
+        and "run 'persistrepo refresh'" in line, line
+    assert index_text(store) == text
+
+
 # -- incremental -----------------------------------------------------------
 
 def test_add_never_rereads_other_packages(std_set, store, tmp_path):

@@ -87,19 +87,31 @@ class Index(object):
     def __init__(self, generation=0, packages=None):
         self.generation = generation
         self.packages = packages or {}
+        # By file name, (entry, its line) as parse_index read them. Entries
+        # are never changed in place (a changed entry is a new dict), so an
+        # entry that is still the one read is written as its line.
+        self.lines = {}
 
     def entries(self):
         return [self.packages[k] for k in sorted(self.packages)]
 
     def to_bytes(self):
-        """One package per line: readable, and fast (no indent keeps json's C encoder)."""
-        lines = ",\n  ".join(_ENCODER.encode(e) for e in self.entries())
-        text = '{"format": %d,\n "generation": %d,\n "packages": [\n  %s\n ]\n}\n' \
-            % (FORMAT, self.generation, lines)
-        return text.encode("utf-8")
+        """One package per line: readable, and fast (no indent keeps json's C
+        encoder; an entry as read is not encoded again)."""
+        lines = _SEPARATOR.join(self._line(e) for e in self.entries())
+        return (_HEAD % (FORMAT, self.generation) + lines + _FOOT).encode("utf-8")
+
+    def _line(self, entry):
+        read = self.lines.get(entry["filename"])
+        return read[1] if read is not None and read[0] is entry else _ENCODER.encode(entry)
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True)  # what json.dumps makes anew for each call
+_HEAD = '{"format": %d,\n "generation": %d,\n "packages": [\n  '
+_SEPARATOR = ",\n  "
+_FOOT = "\n ]\n}\n"
+_CANONICAL_HEAD = re.compile(  # _HEAD, its generation one that parse_index accepts
+    r'\{"format": %d,\n "generation": (0|[1-9][0-9]{0,17}),\n "packages": \[\n  ' % FORMAT)
 _TEXT = (type(u""), str)
 _FIELDS = {"filename": _TEXT, "name": _TEXT, "epoch": int, "version": _TEXT,
            "release": _TEXT, "arch": _TEXT, "nevra": _TEXT, "sha256": _TEXT, "size": int,
@@ -155,21 +167,55 @@ def check_entry(e):
 
 def parse_index(data):
     """An Index from the bytes of index.json; ValueError if they are not one."""
-    doc = fsutil.load_json(data)
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ValueError("not a format %d provenance record" % FORMAT)
-    generation, entries = doc.get("generation"), doc.get("packages")
-    if not names.is_whole(generation, 2 ** 63):
-        raise ValueError("bad generation %r" % (generation,))
-    if not isinstance(entries, list):
-        raise ValueError("packages is not a list")
-    packages = {}
-    for e in entries:
+    read = _read_lines(data)
+    if read is None:
+        doc = fsutil.load_json(data)
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise ValueError("not a format %d provenance record" % FORMAT)
+        generation, entries = doc.get("generation"), doc.get("packages")
+        if not names.is_whole(generation, 2 ** 63):
+            raise ValueError("bad generation %r" % (generation,))
+        if not isinstance(entries, list):
+            raise ValueError("packages is not a list")
+        lines = [None] * len(entries)
+    else:
+        generation, entries, lines = read
+    index = Index(generation)
+    for e, line in zip(entries, lines):
         check_entry(e)
-        if e["filename"] in packages:
+        if e["filename"] in index.packages:
             raise ValueError("%s is listed twice" % e["filename"])
-        packages[e["filename"]] = e
-    return Index(generation, packages)
+        index.packages[e["filename"]] = e
+        if line is not None:
+            index.lines[e["filename"]] = (e, line)
+    return index
+
+
+def _read_lines(data):
+    """(generation, entries, their lines) of a document exactly as to_bytes
+    writes it, read line by line; None for any other document (then it is
+    read whole)."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError:
+        return None
+    head = _CANONICAL_HEAD.match(text)
+    if not head or not text.endswith(_FOOT):
+        return None
+    body = text[head.end():-len(_FOOT)]
+    lines = body.split(_SEPARATOR) if body else []
+    entries = []
+    for line in lines:
+        # Each line must be one whole entry as _ENCODER writes it: a line
+        # holding two entries, or part of one, is not.
+        try:
+            entry = fsutil.load_json(line, fsutil.MAX_JSON_DEPTH - 2)
+        except ValueError:
+            return None
+        if _ENCODER.encode(entry) != line:
+            return None
+        entries.append(entry)
+    return int(head.group(1)), entries, lines
 
 
 def load_index(path):
