@@ -55,9 +55,10 @@ _ARCH = re.compile(_ARCH_TEXT + r"\Z")
 # Name, version, release and arch in one match, "/" (which none holds) between.
 _NVRA = re.compile("/".join((_NAME_TEXT, _VERREL_TEXT, _VERREL_TEXT, _ARCH_TEXT)) + r"\Z")
 _PACKAGE_FILE = re.compile(r"[A-Za-z0-9_%][A-Za-z0-9.\-_+%{}~^]*\.rpm\Z")
-_SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+SHA256_TEXT, KEY_ID_TEXT = r"[0-9a-f]{64}", r"[0-9a-f]{16,64}"
+_SHA256 = re.compile(SHA256_TEXT + r"\Z")
 _SHA256_LINES = re.compile(r"(?:[0-9a-f]{64}\n)*[0-9a-f]{64}\Z")
-_KEY_ID = re.compile(r"[0-9a-f]{16,64}\Z")
+_KEY_ID = re.compile(KEY_ID_TEXT + r"\Z")
 _SCRATCH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._\-]*\Z")
 _MODULE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9.\-_+]*\Z")
 _CONTEXT = re.compile(r"[A-Za-z0-9_.]+\Z")

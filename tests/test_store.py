@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import random
 import shutil
 import stat
 import subprocess
@@ -12,6 +13,7 @@ import createrepo_c as cr
 import pytest
 import rpmfluff
 
+from persistrepo import names
 from persistrepo.store.keys import add_key
 from persistrepo.store.store import Candidate, Store
 from tests.support import bed
@@ -412,6 +414,86 @@ def test_a_hostile_line_is_refused_with_what_is_wrong(std_set, store, damage, me
     assert res.returncode == 1 and "the provenance record" in line and message in line \
         and "run 'persistrepo refresh'" in line, line
     assert index_text(store) == text
+
+
+def _mutated_lines(seed=22, count=3000):
+    """Lines of entries, sound and not: every field given hostile values, keys
+    reordered, added and dropped, and characters deleted, inserted and doubled."""
+    rand = random.Random(seed)
+    base = {"arch": "x86_64", "epoch": 0, "filename": "a-b_c+d-1.2~rc1^g%{x}-3.el9.x86_64.rpm",
+            "installonly": False, "key_id": None, "method": "dnf", "module": None,
+            "name": "a-b_c+d", "nevra": "a-b_c+d-1.2~rc1^g%{x}-3.el9.x86_64", "origin": "baseos",
+            "persisted_at": "2026-12-02T13:53:31Z", "reason": "user", "release": "3.el9",
+            "sha256": "0" * 64, "signed": False, "size": 5525, "version": "1.2~rc1^g%{x}"}
+    signed = dict(base, epoch=7, nevra="a-b_c+d-7:1.2~rc1^g%{x}-3.el9.x86_64",
+                  key_id="0123456789abcdef", signed=True, origin=None, installonly=True)
+    hostile = [None, True, False, 0, 1, -1, 2 ** 32, 2 ** 32 - 1, 2 ** 63, 10 ** 30, 1.0, "", ".",
+               "..", "a..b", "a/b", "a\nb", "a\x00b", "a\x7fb", "\u00e9", "\u2028", "a\\b",
+               'a"b', "A" * 256, "A" * 513, "A" * 512, "-", "x86_64", "0" * 64, "f" * 16, [], {},
+               "dnf", "refresh", "dependency", "3.el9", "1.2~rc1^g%{x}", "a-b_c+d", "%{x}"]
+
+    def named(entry):  # file name and NEVRA made from the (hostile) fields
+        fields = [entry[k] for k in ("name", "epoch", "version", "release", "arch")]
+        return dict(entry, filename="%s-%s-%s.%s.rpm" % tuple(fields[:1] + fields[2:]),
+                    nevra=names.nevra(*fields))
+
+    lines = [json.dumps(made(dict(entry, **{key: value})), sort_keys=True)
+             for entry in (base, signed) for key in sorted(entry) for value in hostile
+             for made in (dict, named)]
+    for _ in range(count):
+        entry = dict(rand.choice((base, signed)))
+        for _ in range(rand.choice((0, 1, 1, 2))):
+            entry[rand.choice(sorted(entry))] = rand.choice(hostile)
+        if rand.random() < 0.5 and all(k in entry for k in base):
+            entry = named(entry)
+        if rand.random() < 0.05:
+            entry[rand.choice(("extra", "Name", "arch "))] = "x"
+        if rand.random() < 0.05:
+            del entry[rand.choice(sorted(entry))]
+        line = json.dumps(entry, sort_keys=rand.random() > 0.05)
+        for _ in range(rand.choice((0, 0, 1, 2))):
+            at = rand.randrange(len(line))
+            line = rand.choice((line[:at] + line[at + 1:],
+                                line[:at] + rand.choice('."\\-/ 0{}[],:\x01\u00e9') + line[at:],
+                                line[:at] + line[at:at + 8] + line[at:]))
+        lines.append(line)
+    return lines
+
+
+def test_an_index_read_line_by_line_is_the_index_read_whole():
+    """The line by line reading of the canonical layout, with its one-pass
+    check of plain entries, gives the Index, or the error, that reading the
+    document whole and checking every entry gives."""
+    from persistrepo import fsutil
+    from persistrepo.store import record
+    first = json.dumps({"arch": "noarch", "epoch": 0, "filename": "z-1-1.noarch.rpm",
+                        "installonly": False, "key_id": None, "method": "cli", "module": None,
+                        "name": "z", "nevra": "z-1-1.noarch", "origin": None,
+                        "persisted_at": "x", "reason": "unknown", "release": "1",
+                        "sha256": "a" * 64, "signed": False, "size": 0, "version": "1"},
+                       sort_keys=True)
+    fast = 0
+    for line in _mutated_lines():
+        data = canonical_index(5, []).replace("[\n  \n", "[\n  %s,\n  %s\n" % (first, line))
+        try:
+            doc = fsutil.load_json(data)
+            for e in doc["packages"]:
+                record.check_entry(e)
+            if doc["packages"][0]["filename"] == doc["packages"][1]["filename"]:
+                raise ValueError("%s is listed twice" % doc["packages"][0]["filename"])
+            expected = dict((e["filename"], e) for e in doc["packages"])
+        except ValueError as e:
+            expected = str(e)
+        try:
+            index = record.parse_index(data.encode("utf-8"))
+        except ValueError as e:
+            got = str(e)
+        else:
+            got = index.packages
+            fast += ".." not in line and record._PLAIN_ENTRY.match(line) is not None
+            assert index.to_bytes() == record.Index(5, dict(got)).to_bytes(), line
+        assert got == expected, line
+    assert 200 < fast  # the one-pass check was put to the test
 
 
 # -- incremental -----------------------------------------------------------

@@ -112,6 +112,24 @@ _SEPARATOR = ",\n  "
 _FOOT = "\n ]\n}\n"
 _CANONICAL_HEAD = re.compile(  # _HEAD, its generation one that parse_index accepts
     r'\{"format": %d,\n "generation": (0|[1-9][0-9]{0,17}),\n "packages": \[\n  ' % FORMAT)
+# The line of a plain entry (no module) as _ENCODER writes it, with no ".."
+# in it, and only if check_entry accepts its entry: the same rules, the
+# cross-field ones by backreference. Every field is bounded, and each ends
+# at a quote no field holds, so a line is matched in one pass.
+_PLAIN_ENTRY = re.compile(
+    r'\{"arch": "(?P<arch>%(arch)s)", "epoch": (?:0|(?P<epoch>[1-9][0-9]{0,8})), '
+    r'"filename": "(?P<name>%(name)s)-(?P<version>%(verrel)s)-(?P<release>%(verrel)s)'
+    r'\.(?P=arch)\.rpm", "installonly": (?:true|false), '
+    r'"key_id": (?:null|"(?P<key_id>%(key_id)s)"), "method": "(?:%(methods)s)", '
+    r'"module": null, "name": "(?P=name)", '
+    r'"nevra": "(?P=name)-(?(epoch)(?P=epoch):)(?P=version)-(?P=release)\.(?P=arch)", '
+    r'"origin": (?:null|%(text)s), "persisted_at": %(text)s, "reason": "(?:%(reasons)s)", '
+    r'"release": "(?P=release)", "sha256": "%(sha256)s", "signed": (?(key_id)true|false), '
+    r'"size": (?:0|[1-9][0-9]{0,17}), "version": "(?P=version)"\}\Z'
+    % {"arch": names.BOUNDED_ARCH, "name": names.BOUNDED_NAME, "verrel": names.BOUNDED_VERREL,
+       "key_id": names.KEY_ID_TEXT, "sha256": names.SHA256_TEXT,
+       "methods": "|".join(METHODS), "reasons": "|".join(REASONS),
+       "text": r'"[ !#-\[\]-~]{0,%d}"' % MAX_TEXT})  # printable ASCII, no quote or escape
 _TEXT = (type(u""), str)
 _FIELDS = {"filename": _TEXT, "name": _TEXT, "epoch": int, "version": _TEXT,
            "release": _TEXT, "arch": _TEXT, "nevra": _TEXT, "sha256": _TEXT, "size": int,
@@ -119,6 +137,7 @@ _FIELDS = {"filename": _TEXT, "name": _TEXT, "epoch": int, "version": _TEXT,
            "reason": _TEXT, "signed": bool, "key_id": _TEXT + (type(None),),
            "installonly": bool}
 _FIELD_NAMES = tuple(sorted(_FIELDS))
+_ABSENT = (object(),) * len(_FIELD_NAMES)  # a missing field is not a null one
 _SOUND_KINDS = set()
 
 
@@ -136,10 +155,11 @@ def check_entry(e):
         raise ValueError("an entry is not an object")
     # The types of the fields decide this check alone: a combination found
     # sound once is sound for every entry.
-    kinds = tuple(map(type, map(e.get, _FIELD_NAMES)))
+    kinds = tuple(map(type, map(e.get, _FIELD_NAMES, _ABSENT)))
     if kinds not in _SOUND_KINDS:
         for key, types in _FIELDS.items():
-            if not isinstance(e.get(key), types) or (types is int and isinstance(e[key], bool)):
+            if not isinstance(e.get(key, _ABSENT[0]), types) or \
+                    (types is int and isinstance(e[key], bool)):
                 raise ValueError("entry field %r is missing or of the wrong type" % key)
         _SOUND_KINDS.add(kinds)
     try:
@@ -177,12 +197,13 @@ def parse_index(data):
             raise ValueError("bad generation %r" % (generation,))
         if not isinstance(entries, list):
             raise ValueError("packages is not a list")
-        lines = [None] * len(entries)
+        lines, plain = [None] * len(entries), [False] * len(entries)
     else:
-        generation, entries, lines = read
+        generation, entries, lines, plain = read
     index = Index(generation)
-    for e, line in zip(entries, lines):
-        check_entry(e)
+    for e, line, checked in zip(entries, lines, plain):
+        if not checked:
+            check_entry(e)
         if e["filename"] in index.packages:
             raise ValueError("%s is listed twice" % e["filename"])
         index.packages[e["filename"]] = e
@@ -192,9 +213,9 @@ def parse_index(data):
 
 
 def _read_lines(data):
-    """(generation, entries, their lines) of a document exactly as to_bytes
-    writes it, read line by line; None for any other document (then it is
-    read whole)."""
+    """(generation, entries, their lines, whether each is a plain entry
+    _PLAIN_ENTRY has checked) of a document exactly as to_bytes writes it,
+    read line by line; None for any other document (then it is read whole)."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
     except UnicodeDecodeError:
@@ -204,10 +225,15 @@ def _read_lines(data):
         return None
     body = text[head.end():-len(_FOOT)]
     lines = body.split(_SEPARATOR) if body else []
+    plain = [".." not in line and _PLAIN_ENTRY.match(line) is not None for line in lines]
+    parsed = iter(json.loads("[%s]" % ",".join(l for l, p in zip(lines, plain) if p)))
     entries = []
-    for line in lines:
-        # Each line must be one whole entry as _ENCODER writes it: a line
-        # holding two entries, or part of one, is not.
+    for line, is_plain in zip(lines, plain):
+        if is_plain:
+            entries.append(next(parsed))
+            continue
+        # Any other line must be one whole entry as _ENCODER writes it: a
+        # line holding two entries, or part of one, is not.
         try:
             entry = fsutil.load_json(line, fsutil.MAX_JSON_DEPTH - 2)
         except ValueError:
@@ -215,7 +241,7 @@ def _read_lines(data):
         if _ENCODER.encode(entry) != line:
             return None
         entries.append(entry)
-    return int(head.group(1)), entries, lines
+    return int(head.group(1)), entries, lines, plain
 
 
 def load_index(path):
