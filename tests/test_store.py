@@ -399,6 +399,8 @@ def test_an_index_in_another_layout_is_read_and_written_anew(std_set, store, lay
     (lambda e: dict(e, filename="tool-9-1.noarch.rpm"), "its file name or NEVRA does not"),
     (lambda e: dict(e, module={"name": "x"}), "a module record is not an object with"),
     (lambda e: [e], "an entry is not an object"),
+    (lambda e: dict((k, v) for k, v in e.items() if k != "origin"),
+     "entry field 'origin' is missing or of the wrong type"),
     (lambda e: {"x": "[" * 40 + "]" * 40}, "entry field"),
     (lambda e: json.loads("[" * 40 + "]" * 40), "nested more than 32 levels deep"),
 ])

@@ -112,10 +112,11 @@ _SEPARATOR = ",\n  "
 _FOOT = "\n ]\n}\n"
 _CANONICAL_HEAD = re.compile(  # _HEAD, its generation one that parse_index accepts
     r'\{"format": %d,\n "generation": (0|[1-9][0-9]{0,17}),\n "packages": \[\n  ' % FORMAT)
-# The line of a plain entry (no module) as _ENCODER writes it, with no ".."
-# in it, and only if check_entry accepts its entry: the same rules, the
-# cross-field ones by backreference. Every field is bounded, and each ends
-# at a quote no field holds, so a line is matched in one pass.
+# A plain entry's line (module null) as _ENCODER writes it, its text
+# printable ASCII without escapes. A line without ".." that matches is an
+# entry check_entry accepts: the same rules, the cross-field ones by
+# backreference. Every field is bounded and ends at a quote no field holds,
+# so no line makes the match backtrack far.
 _PLAIN_ENTRY = re.compile(
     r'\{"arch": "(?P<arch>%(arch)s)", "epoch": (?:0|(?P<epoch>[1-9][0-9]{0,8})), '
     r'"filename": "(?P<name>%(name)s)-(?P<version>%(verrel)s)-(?P<release>%(verrel)s)'
@@ -226,7 +227,7 @@ def _read_lines(data):
     body = text[head.end():-len(_FOOT)]
     lines = body.split(_SEPARATOR) if body else []
     plain = [".." not in line and _PLAIN_ENTRY.match(line) is not None for line in lines]
-    parsed = iter(json.loads("[%s]" % ",".join(l for l, p in zip(lines, plain) if p)))
+    parsed = iter(json.loads("[%s]" % ",".join(line for line, ok in zip(lines, plain) if ok)))
     entries = []
     for line, is_plain in zip(lines, plain):
         if is_plain:
