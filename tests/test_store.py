@@ -475,13 +475,15 @@ def test_an_index_read_line_by_line_is_the_index_read_whole():
                         "sha256": "a" * 64, "signed": False, "size": 0, "version": "1"},
                        sort_keys=True)
     fast = 0
-    for line in _mutated_lines():
-        data = canonical_index(5, []).replace("[\n  \n", "[\n  %s,\n  %s\n" % (first, line))
+    for line, layout in ((line, layout) for line in _mutated_lines()
+                         for layout in ("%s,\n  %s" % (first, line), "%s,\n  %s" % (line, first),
+                                        line)):
+        data = canonical_index(5, []).replace("[\n  \n", "[\n  %s\n" % layout)
         try:
             doc = fsutil.load_json(data)
             for e in doc["packages"]:
                 record.check_entry(e)
-            if doc["packages"][0]["filename"] == doc["packages"][1]["filename"]:
+            if len(set(e["filename"] for e in doc["packages"])) < len(doc["packages"]):
                 raise ValueError("%s is listed twice" % doc["packages"][0]["filename"])
             expected = dict((e["filename"], e) for e in doc["packages"])
         except ValueError as e:

@@ -224,25 +224,23 @@ def _read_lines(data):
     head = _CANONICAL_HEAD.match(text)
     if not head or not text.endswith(_FOOT):
         return None
-    body = text[head.end():-len(_FOOT)]
-    lines = body.split(_SEPARATOR) if body else []
+    lines = text.split(_SEPARATOR)  # neither the head nor the foot holds it
+    lines[0] = lines[0][head.end():]
+    lines[-1] = lines[-1][:-len(_FOOT)]
+    lines = [] if lines == [""] else lines
     plain = [".." not in line and _PLAIN_ENTRY.match(line) is not None for line in lines]
-    parsed = iter(json.loads("[%s]" % ",".join(line for line, ok in zip(lines, plain) if ok)))
-    entries = []
-    for line, is_plain in zip(lines, plain):
-        if is_plain:
-            entries.append(next(parsed))
-            continue
-        # Any other line must be one whole entry as _ENCODER writes it: a
-        # line holding two entries, or part of one, is not.
-        try:
-            entry = fsutil.load_json(line, fsutil.MAX_JSON_DEPTH - 2)
-        except ValueError:
-            return None
-        if _ENCODER.encode(entry) != line:
-            return None
-        entries.append(entry)
-    return int(head.group(1)), entries, lines, plain
+    # Any other line must be one whole entry as _ENCODER writes it: a line
+    # holding two entries, or part of one, is not. Then the document, each
+    # line one entry nested at most as deep as fsutil allows, is read at once.
+    for line, checked in zip(lines, plain):
+        if not checked:
+            try:
+                entry = fsutil.load_json(line, fsutil.MAX_JSON_DEPTH - 2)
+            except ValueError:
+                return None
+            if _ENCODER.encode(entry) != line:
+                return None
+    return int(head.group(1)), json.loads(text)["packages"], lines, plain
 
 
 def load_index(path):
