@@ -216,7 +216,8 @@ def parse_index(data):
 def _read_lines(data):
     """(generation, entries, their lines, whether each is a plain entry
     _PLAIN_ENTRY has checked) of a document exactly as to_bytes writes it,
-    read line by line; None for any other document (then it is read whole)."""
+    each line proven one entry; None for any other document (then it is
+    read whole)."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
     except UnicodeDecodeError:
