@@ -43,22 +43,30 @@ def parse_nevra(text):
     return name, None if epoch is None else int(epoch), version, release, arch
 
 
-_NAME_TEXT = r"[A-Za-z0-9_%][A-Za-z0-9.\-_+%{}]*"
-_VERREL_TEXT = r"[A-Za-z0-9._+%{}~^]+"
-_ARCH_TEXT = r"[A-Za-z0-9_]+"
+_NAME_HEAD, _NAME_CHAR = r"[A-Za-z0-9_%]", r"[A-Za-z0-9.\-_+%{}]"
+_VERREL_CHAR, _ARCH_CHAR = r"[A-Za-z0-9._+%{}~^]", r"[A-Za-z0-9_]"
+_NAME_TEXT = _NAME_HEAD + _NAME_CHAR + "*"
+_VERREL_TEXT = _VERREL_CHAR + "+"
+_ARCH_TEXT = _ARCH_CHAR + "+"
 _NAME = re.compile(_NAME_TEXT + r"\Z")
 _VERREL = re.compile(_VERREL_TEXT + r"\Z")
 _ARCH = re.compile(_ARCH_TEXT + r"\Z")
 # Name, version, release and arch in one match, "/" (which none holds) between.
 _NVRA = re.compile("/".join((_NAME_TEXT, _VERREL_TEXT, _VERREL_TEXT, _ARCH_TEXT)) + r"\Z")
 _PACKAGE_FILE = re.compile(r"[A-Za-z0-9_%][A-Za-z0-9.\-_+%{}~^]*\.rpm\Z")
-_SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+SHA256_TEXT, KEY_ID_TEXT = r"[0-9a-f]{64}", r"[0-9a-f]{16,64}"
+_SHA256 = re.compile(SHA256_TEXT + r"\Z")
 _SHA256_LINES = re.compile(r"(?:[0-9a-f]{64}\n)*[0-9a-f]{64}\Z")
-_KEY_ID = re.compile(r"[0-9a-f]{16,64}\Z")
+_KEY_ID = re.compile(KEY_ID_TEXT + r"\Z")
 _SCRATCH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._\-]*\Z")
 _MODULE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9.\-_+]*\Z")
 _CONTEXT = re.compile(r"[A-Za-z0-9_.]+\Z")
 MAX_LENGTH = 255
+# A name, version, release and arch of at most MAX_LENGTH characters, for
+# patterns that check them in place (".." is left to the caller).
+BOUNDED_NAME = "%s%s{0,%d}" % (_NAME_HEAD, _NAME_CHAR, MAX_LENGTH - 1)
+BOUNDED_VERREL = "%s{1,%d}" % (_VERREL_CHAR, MAX_LENGTH)
+BOUNDED_ARCH = "%s{1,%d}" % (_ARCH_CHAR, MAX_LENGTH)
 MAX_MODULEMD = 1 << 20
 _STRING = (type(u""), str)
 _WHOLE_TYPES = (int, type(2 ** 64))  # long on Python 2; bool is not among them

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import random
 import shutil
 import stat
 import subprocess
@@ -12,6 +13,7 @@ import createrepo_c as cr
 import pytest
 import rpmfluff
 
+from persistrepo import names
 from persistrepo.store.keys import add_key
 from persistrepo.store.store import Candidate, Store
 from tests.support import bed
@@ -290,6 +292,212 @@ def test_refresh_rebuilds_from_files(std_set, store):
     assert res.returncode == 1
     assert [(p["kind"], p["package"]) for p in json.loads(res.stdout)["problems"]] == [
         ("trust", "libtool-dep-1.0-1.noarch"), ("trust", "tool-2.0-1.noarch")]
+
+
+# -- the provenance record's layout ----------------------------------------
+
+def index_text(store):
+    with open(os.path.join(store, ".persistrepo", "index.json")) as f:
+        return f.read()
+
+
+def entry_lines(store):
+    """{file name: its line in index.json}."""
+    return dict((json.loads(line)["filename"], line)
+                for line in (raw.strip().rstrip(",") for raw in index_text(store).split("\n"))
+                if line.startswith("{\"arch\""))
+
+
+def canonical_index(generation, entries):
+    """index.json as docs/store-format.md lays it out: one entry per line."""
+    return '{"format": 1,\n "generation": %d,\n "packages": [\n  %s\n ]\n}\n' % (
+        generation, ",\n  ".join(json.dumps(e, sort_keys=True) for e in entries))
+
+
+def test_an_add_keeps_the_other_entries_lines_and_gives_a_replaced_one_its_new_line(
+        std_set, store, tmp_path, gpg_key):
+    resigned = copy_of(std_set.path("unsigned"), tmp_path)
+    gpg_key.sign(resigned)
+    assert cli("--store", store, "add", std_set.path("unsigned"),
+               std_set.path("tool", "1.0")).returncode == 0
+    before = entry_lines(store)
+    assert cli("--store", store, "add", std_set.path("libtool-dep")).returncode == 0
+    after = entry_lines(store)
+    assert after.pop("libtool-dep-1.0-1.noarch.rpm") and after == before
+    assert cli("--store", store, "add", resigned).returncode == 0
+    entry = listed(store)["unsigned-1.0-1.noarch"]
+    assert entry["signed"] and entry["sha256"] != json.loads(
+        before["unsigned-1.0-1.noarch.rpm"])["sha256"]
+    lines = entry_lines(store)
+    assert lines["unsigned-1.0-1.noarch.rpm"] == json.dumps(entry, sort_keys=True)
+    assert lines["tool-1.0-1.noarch.rpm"] == before["tool-1.0-1.noarch.rpm"]
+    assert index_text(store) == canonical_index(3, [
+        listed(store)[n] for n in ("libtool-dep-1.0-1.noarch", "tool-1.0-1.noarch",
+                                   "unsigned-1.0-1.noarch")])
+
+
+def test_an_entry_newly_tagged_with_its_module_gets_its_new_line(std_set, store):
+    assert cli("--store", store, "add", std_set.path("tool", "1.0"),
+               std_set.path("libtool-dep")).returncode == 0
+    before = entry_lines(store)
+    module = {"name": "tool", "stream": "1", "version": 1, "context": "c0ffee42",
+              "arch": "x86_64", "modulemd": "document: modulemd\n"}
+    Store(store).add([Candidate(std_set.path("tool", "1.0"), module=module)])
+    tagged = entry_lines(store)
+    assert json.loads(tagged["tool-1.0-1.noarch.rpm"]) == dict(
+        json.loads(before["tool-1.0-1.noarch.rpm"]), module=module)
+    assert tagged["libtool-dep-1.0-1.noarch.rpm"] == before["libtool-dep-1.0-1.noarch.rpm"]
+    # read back line by line, the module's line is kept by the next add
+    assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
+    after = entry_lines(store)
+    assert after.pop("unsigned-1.0-1.noarch.rpm") and after == tagged
+
+
+def _other_layouts(generation, entries):
+    """index.json with the same content laid out otherwise, by hand or by
+    another tool (the format is JSON: any layout is a valid index)."""
+    canonical = canonical_index(generation, entries)
+    doc = {"format": 1, "generation": generation, "packages": entries}
+    first, second = (json.dumps(e, sort_keys=True) for e in entries[:2])
+    return {
+        "pretty": json.dumps(doc, indent=2),
+        "one line": json.dumps(doc),
+        "entry over two lines": canonical.replace(
+            first, first.replace(', "name": ', ',\n  "name": ')),
+        "two entries on a line": canonical.replace(first + ",\n  ", first + ", "),
+        "a line holding one entry and the start of the next": canonical.replace(
+            first + ",\n  " + second,
+            first + ", " + second.replace(', "name": ', ',\n  "name": ')),
+        "trailing blanks": canonical.replace(",\n", ", \n"),
+        "blanks inside an entry": canonical.replace('"epoch": ', '"epoch":  ', 1),
+        "escaped text": canonical.replace('"cli"', '"\\u0063li"', 1),
+        "no final newline": canonical[:-1],
+        "reordered keys": canonical.replace(first, json.dumps(entries[0])),
+    }
+
+
+@pytest.mark.parametrize("layout", sorted(_other_layouts(1, [{"a": 1}, {"b": 2}])))
+def test_an_index_in_another_layout_is_read_and_written_anew(std_set, store, layout):
+    assert cli("--store", store, "add", std_set.path("tool", "1.0"),
+               std_set.path("libtool-dep")).returncode == 0
+    entries = sorted(listed(store).values(), key=lambda e: e["filename"])
+    with open(os.path.join(store, ".persistrepo", "index.json"), "w") as f:
+        f.write(_other_layouts(1, entries)[layout])
+    assert sorted(listed(store).values(), key=lambda e: e["filename"]) == entries
+    assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
+    now = sorted(listed(store).values(), key=lambda e: e["filename"])
+    assert now[:2] == entries
+    assert index_text(store) == canonical_index(2, now)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda e: dict(e, name="../tool"), "an entry has an invalid name '../tool'"),
+    (lambda e: dict(e, origin="a\x1bb"), "origin holds control characters"),
+    (lambda e: dict(e, size=True), "entry field 'size' is missing or of the wrong type"),
+    (lambda e: dict(e, epoch=2 ** 32), "an entry has an invalid epoch 4294967296"),
+    (lambda e: dict(e, key_id="0123456789abcdef"), "bad key id"),
+    (lambda e: dict(e, filename="tool-9-1.noarch.rpm"), "its file name or NEVRA does not"),
+    (lambda e: dict(e, module={"name": "x"}), "a module record is not an object with"),
+    (lambda e: [e], "an entry is not an object"),
+    (lambda e: dict((k, v) for k, v in e.items() if k != "origin"),
+     "entry field 'origin' is missing or of the wrong type"),
+    (lambda e: {"x": "[" * 40 + "]" * 40}, "entry field"),
+    (lambda e: json.loads("[" * 40 + "]" * 40), "nested more than 32 levels deep"),
+])
+def test_a_hostile_line_is_refused_with_what_is_wrong(std_set, store, damage, message):
+    assert cli("--store", store, "add", std_set.path("tool", "1.0"),
+               std_set.path("libtool-dep")).returncode == 0
+    entries = sorted(listed(store).values(), key=lambda e: e["filename"])
+    text = canonical_index(1, [entries[0], damage(entries[1])])
+    with open(os.path.join(store, ".persistrepo", "index.json"), "w") as f:
+        f.write(text)
+    res = cli("--store", store, "add", std_set.path("unsigned"))
+    line = one_line_error(res)
+    assert res.returncode == 1 and "the provenance record" in line and message in line \
+        and "run 'persistrepo refresh'" in line, line
+    assert index_text(store) == text
+
+
+def _mutated_lines(seed=22, count=3000):
+    """Lines of entries, sound and not: every field given hostile values, keys
+    reordered, added and dropped, and characters deleted, inserted and doubled."""
+    rand = random.Random(seed)
+    base = {"arch": "x86_64", "epoch": 0, "filename": "a-b_c+d-1.2~rc1^g%{x}-3.el9.x86_64.rpm",
+            "installonly": False, "key_id": None, "method": "dnf", "module": None,
+            "name": "a-b_c+d", "nevra": "a-b_c+d-1.2~rc1^g%{x}-3.el9.x86_64", "origin": "baseos",
+            "persisted_at": "2026-12-02T13:53:31Z", "reason": "user", "release": "3.el9",
+            "sha256": "0" * 64, "signed": False, "size": 5525, "version": "1.2~rc1^g%{x}"}
+    signed = dict(base, epoch=7, nevra="a-b_c+d-7:1.2~rc1^g%{x}-3.el9.x86_64",
+                  key_id="0123456789abcdef", signed=True, origin=None, installonly=True)
+    hostile = [None, True, False, 0, 1, -1, 2 ** 32, 2 ** 32 - 1, 2 ** 63, 10 ** 30, 1.0, "", ".",
+               "..", "a..b", "a/b", "a\nb", "a\x00b", "a\x7fb", "\u00e9", "\u2028", "a\\b",
+               'a"b', "A" * 256, "A" * 513, "A" * 512, "-", "x86_64", "0" * 64, "f" * 16, [], {},
+               "dnf", "refresh", "dependency", "3.el9", "1.2~rc1^g%{x}", "a-b_c+d", "%{x}"]
+
+    def named(entry):  # file name and NEVRA made from the (hostile) fields
+        fields = [entry[k] for k in ("name", "epoch", "version", "release", "arch")]
+        return dict(entry, filename="%s-%s-%s.%s.rpm" % tuple(fields[:1] + fields[2:]),
+                    nevra=names.nevra(*fields))
+
+    lines = [json.dumps(made(dict(entry, **{key: value})), sort_keys=True)
+             for entry in (base, signed) for key in sorted(entry) for value in hostile
+             for made in (dict, named)]
+    for _ in range(count):
+        entry = dict(rand.choice((base, signed)))
+        for _ in range(rand.choice((0, 1, 1, 2))):
+            entry[rand.choice(sorted(entry))] = rand.choice(hostile)
+        if rand.random() < 0.5 and all(k in entry for k in base):
+            entry = named(entry)
+        if rand.random() < 0.05:
+            entry[rand.choice(("extra", "Name", "arch "))] = "x"
+        if rand.random() < 0.05:
+            del entry[rand.choice(sorted(entry))]
+        line = json.dumps(entry, sort_keys=rand.random() > 0.05)
+        for _ in range(rand.choice((0, 0, 1, 2))):
+            at = rand.randrange(len(line))
+            line = rand.choice((line[:at] + line[at + 1:],
+                                line[:at] + rand.choice('."\\-/ 0{}[],:\x01\u00e9') + line[at:],
+                                line[:at] + line[at:at + 8] + line[at:]))
+        lines.append(line)
+    return lines
+
+
+def test_an_index_read_line_by_line_is_the_index_read_whole():
+    """The line by line reading of the canonical layout, with its one-pass
+    check of plain entries, gives the Index, or the error, that reading the
+    document whole and checking every entry gives."""
+    from persistrepo import fsutil
+    from persistrepo.store import record
+    first = json.dumps({"arch": "noarch", "epoch": 0, "filename": "z-1-1.noarch.rpm",
+                        "installonly": False, "key_id": None, "method": "cli", "module": None,
+                        "name": "z", "nevra": "z-1-1.noarch", "origin": None,
+                        "persisted_at": "x", "reason": "unknown", "release": "1",
+                        "sha256": "a" * 64, "signed": False, "size": 0, "version": "1"},
+                       sort_keys=True)
+    fast = 0
+    for line, layout in ((line, layout) for line in _mutated_lines()
+                         for layout in ("%s,\n  %s" % (first, line), "%s,\n  %s" % (line, first),
+                                        line)):
+        data = canonical_index(5, []).replace("[\n  \n", "[\n  %s\n" % layout)
+        try:
+            doc = fsutil.load_json(data)
+            for e in doc["packages"]:
+                record.check_entry(e)
+            if len(set(e["filename"] for e in doc["packages"])) < len(doc["packages"]):
+                raise ValueError("%s is listed twice" % doc["packages"][0]["filename"])
+            expected = dict((e["filename"], e) for e in doc["packages"])
+        except ValueError as e:
+            expected = str(e)
+        try:
+            index = record.parse_index(data.encode("utf-8"))
+        except ValueError as e:
+            got = str(e)
+        else:
+            got = index.packages
+            fast += ".." not in line and record._PLAIN_ENTRY.match(line) is not None
+            assert index.to_bytes() == record.Index(5, dict(got)).to_bytes(), line
+        assert got == expected, line
+    assert 200 < fast  # the one-pass check was put to the test
 
 
 # -- incremental -----------------------------------------------------------

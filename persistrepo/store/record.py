@@ -87,19 +87,50 @@ class Index(object):
     def __init__(self, generation=0, packages=None):
         self.generation = generation
         self.packages = packages or {}
+        # By file name, (entry, its line) as parse_index read them. Entries
+        # are never changed in place (a changed entry is a new dict), so an
+        # entry that is still the one read is written as its line.
+        self.lines = {}
 
     def entries(self):
         return [self.packages[k] for k in sorted(self.packages)]
 
     def to_bytes(self):
-        """One package per line: readable, and fast (no indent keeps json's C encoder)."""
-        lines = ",\n  ".join(_ENCODER.encode(e) for e in self.entries())
-        text = '{"format": %d,\n "generation": %d,\n "packages": [\n  %s\n ]\n}\n' \
-            % (FORMAT, self.generation, lines)
-        return text.encode("utf-8")
+        """One package per line: readable, and fast (no indent keeps json's C
+        encoder; an entry as read is not encoded again)."""
+        lines = _SEPARATOR.join(self._line(e) for e in self.entries())
+        return (_HEAD % (FORMAT, self.generation) + lines + _FOOT).encode("utf-8")
+
+    def _line(self, entry):
+        read = self.lines.get(entry["filename"])
+        return read[1] if read is not None and read[0] is entry else _ENCODER.encode(entry)
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True)  # what json.dumps makes anew for each call
+_HEAD = '{"format": %d,\n "generation": %d,\n "packages": [\n  '
+_SEPARATOR = ",\n  "
+_FOOT = "\n ]\n}\n"
+_CANONICAL_HEAD = re.compile(  # _HEAD, its generation one that parse_index accepts
+    r'\{"format": %d,\n "generation": (0|[1-9][0-9]{0,17}),\n "packages": \[\n  ' % FORMAT)
+# A plain entry's line (module null) as _ENCODER writes it, its text
+# printable ASCII without escapes. A line without ".." that matches is an
+# entry check_entry accepts: the same rules, the cross-field ones by
+# backreference. Every field is bounded and ends at a quote no field holds,
+# so no line makes the match backtrack far.
+_PLAIN_ENTRY = re.compile(
+    r'\{"arch": "(?P<arch>%(arch)s)", "epoch": (?:0|(?P<epoch>[1-9][0-9]{0,8})), '
+    r'"filename": "(?P<name>%(name)s)-(?P<version>%(verrel)s)-(?P<release>%(verrel)s)'
+    r'\.(?P=arch)\.rpm", "installonly": (?:true|false), '
+    r'"key_id": (?:null|"(?P<key_id>%(key_id)s)"), "method": "(?:%(methods)s)", '
+    r'"module": null, "name": "(?P=name)", '
+    r'"nevra": "(?P=name)-(?(epoch)(?P=epoch):)(?P=version)-(?P=release)\.(?P=arch)", '
+    r'"origin": (?:null|%(text)s), "persisted_at": %(text)s, "reason": "(?:%(reasons)s)", '
+    r'"release": "(?P=release)", "sha256": "%(sha256)s", "signed": (?(key_id)true|false), '
+    r'"size": (?:0|[1-9][0-9]{0,17}), "version": "(?P=version)"\}\Z'
+    % {"arch": names.BOUNDED_ARCH, "name": names.BOUNDED_NAME, "verrel": names.BOUNDED_VERREL,
+       "key_id": names.KEY_ID_TEXT, "sha256": names.SHA256_TEXT,
+       "methods": "|".join(METHODS), "reasons": "|".join(REASONS),
+       "text": r'"[ !#-\[\]-~]{0,%d}"' % MAX_TEXT})  # printable ASCII, no quote or escape
 _TEXT = (type(u""), str)
 _FIELDS = {"filename": _TEXT, "name": _TEXT, "epoch": int, "version": _TEXT,
            "release": _TEXT, "arch": _TEXT, "nevra": _TEXT, "sha256": _TEXT, "size": int,
@@ -107,6 +138,7 @@ _FIELDS = {"filename": _TEXT, "name": _TEXT, "epoch": int, "version": _TEXT,
            "reason": _TEXT, "signed": bool, "key_id": _TEXT + (type(None),),
            "installonly": bool}
 _FIELD_NAMES = tuple(sorted(_FIELDS))
+_ABSENT = (object(),) * len(_FIELD_NAMES)  # a missing field is not a null one
 _SOUND_KINDS = set()
 
 
@@ -124,10 +156,11 @@ def check_entry(e):
         raise ValueError("an entry is not an object")
     # The types of the fields decide this check alone: a combination found
     # sound once is sound for every entry.
-    kinds = tuple(map(type, map(e.get, _FIELD_NAMES)))
+    kinds = tuple(map(type, map(e.get, _FIELD_NAMES, _ABSENT)))
     if kinds not in _SOUND_KINDS:
         for key, types in _FIELDS.items():
-            if not isinstance(e.get(key), types) or (types is int and isinstance(e[key], bool)):
+            if not isinstance(e.get(key, _ABSENT[0]), types) or \
+                    (types is int and isinstance(e[key], bool)):
                 raise ValueError("entry field %r is missing or of the wrong type" % key)
         _SOUND_KINDS.add(kinds)
     try:
@@ -155,21 +188,60 @@ def check_entry(e):
 
 def parse_index(data):
     """An Index from the bytes of index.json; ValueError if they are not one."""
-    doc = fsutil.load_json(data)
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ValueError("not a format %d provenance record" % FORMAT)
-    generation, entries = doc.get("generation"), doc.get("packages")
-    if not names.is_whole(generation, 2 ** 63):
-        raise ValueError("bad generation %r" % (generation,))
-    if not isinstance(entries, list):
-        raise ValueError("packages is not a list")
-    packages = {}
-    for e in entries:
-        check_entry(e)
-        if e["filename"] in packages:
+    read = _read_lines(data)
+    if read is None:
+        doc = fsutil.load_json(data)
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise ValueError("not a format %d provenance record" % FORMAT)
+        generation, entries = doc.get("generation"), doc.get("packages")
+        if not names.is_whole(generation, 2 ** 63):
+            raise ValueError("bad generation %r" % (generation,))
+        if not isinstance(entries, list):
+            raise ValueError("packages is not a list")
+        lines, plain = [None] * len(entries), [False] * len(entries)
+    else:
+        generation, entries, lines, plain = read
+    index = Index(generation)
+    for e, line, checked in zip(entries, lines, plain):
+        if not checked:
+            check_entry(e)
+        if e["filename"] in index.packages:
             raise ValueError("%s is listed twice" % e["filename"])
-        packages[e["filename"]] = e
-    return Index(generation, packages)
+        index.packages[e["filename"]] = e
+        if line is not None:
+            index.lines[e["filename"]] = (e, line)
+    return index
+
+
+def _read_lines(data):
+    """(generation, entries, their lines, whether each is a plain entry
+    _PLAIN_ENTRY has checked) of a document exactly as to_bytes writes it,
+    each line proven one entry; None for any other document (then it is
+    read whole)."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError:
+        return None
+    head = _CANONICAL_HEAD.match(text)
+    if not head or not text.endswith(_FOOT):
+        return None
+    lines = text.split(_SEPARATOR)  # neither the head nor the foot holds it
+    lines[0] = lines[0][head.end():]
+    lines[-1] = lines[-1][:-len(_FOOT)]
+    lines = [] if lines == [""] else lines
+    plain = [".." not in line and _PLAIN_ENTRY.match(line) is not None for line in lines]
+    # Any other line must be one whole entry as _ENCODER writes it: a line
+    # holding two entries, or part of one, is not. Then the document, each
+    # line one entry nested at most as deep as fsutil allows, is read at once.
+    for line, checked in zip(lines, plain):
+        if not checked:
+            try:
+                entry = fsutil.load_json(line, fsutil.MAX_JSON_DEPTH - 2)
+            except ValueError:
+                return None
+            if _ENCODER.encode(entry) != line:
+                return None
+    return int(head.group(1)), json.loads(text)["packages"], lines, plain
 
 
 def load_index(path):
