@@ -10,10 +10,8 @@ import contextlib
 import hashlib
 import os
 import re
-import shutil
 import stat
 import sys
-import tempfile
 import threading
 import time
 import zlib
@@ -213,22 +211,19 @@ def write(layout, chunk_docs, revision, modules_yaml=None, also=None):
     readers that loaded it a moment ago; older ones are removed.
     """
     import createrepo_c as cr
-    work = tempfile.mkdtemp(dir=layout.tmp)
     try:
-        keep = _write_aside(layout, work, chunk_docs, revision, modules_yaml, also or dict)
+        keep = _write_aside(layout, chunk_docs, revision, modules_yaml, also or dict)
     except cr.CreaterepoCError as e:
         # createrepo_c reports a full disk (or any write error) this way.
         raise PersistError("cannot write the repodata of %s (%s); the next write or "
                            "'persistrepo refresh' completes it" % (layout.root, e))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     for name in os.listdir(layout.repodata):
         path = os.path.join(layout.repodata, name)
         if name not in keep and name != "repomd.xml" and fsutil.is_regular(path):
             fsutil.unlink_if_exists(path)
 
 
-def _write_aside(layout, work, chunk_docs, revision, modules_yaml, also):
+def _write_aside(layout, chunk_docs, revision, modules_yaml, also):
     """Write the data files (and also) aside and move them in, then swap
     repomd.xml in; return the names of this and the previous generation's
     files."""
@@ -237,7 +232,7 @@ def _write_aside(layout, work, chunk_docs, revision, modules_yaml, also):
     repomd.set_revision(str(revision))
     texts = []
     for kind, cls in sorted(_xml_classes().items()):
-        head, tail = _xml_frame(cls, work, kind, len(chunk_docs))
+        head, tail = _xml_frame(cls, layout.tmp, kind, len(chunk_docs))
         texts.append((kind, head + "".join(doc[kind] for doc in chunk_docs).encode("utf-8") +
                       tail))
     compressed, files = _gzip_meanwhile([text for _, text in texts], also)
@@ -259,16 +254,21 @@ def _write_aside(layout, work, chunk_docs, revision, modules_yaml, also):
     return keep | previous
 
 
-def _xml_frame(cls, work, kind, count):
+def _xml_frame(cls, tmpdir, kind, count):
     """The bytes a createrepo_c XML file of count packages holds before and
-    after its package chunks, as createrepo_c itself writes them."""
+    after its package chunks, as createrepo_c itself writes them (in the
+    write's own tmpdir, under its lock: no other file there has that name)."""
     import createrepo_c as cr
-    path = os.path.join(work, "%s.frame" % kind)
-    xml = cls(path, cr.NO_COMPRESSION)
-    xml.set_num_of_pkgs(count)
-    xml.close()
-    with open(path, "rb") as f:
-        head, _, tail = f.read().rpartition(b"</")
+    path = os.path.join(tmpdir, "repodata-%s.frame" % kind)
+    fsutil.unlink_if_exists(path)  # left by a write of this transaction that failed
+    try:
+        xml = cls(path, cr.NO_COMPRESSION)
+        xml.set_num_of_pkgs(count)
+        xml.close()
+        with open(path, "rb") as f:
+            head, _, tail = f.read().rpartition(b"</")
+    finally:
+        fsutil.unlink_if_exists(path)
     return head, b"</" + tail
 
 
