@@ -6,6 +6,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import zlib
 
 import createrepo_c as cr
@@ -15,7 +16,7 @@ import rpmfluff
 from persistrepo.store.keys import add_key
 from persistrepo.store.store import Candidate, Store
 from tests.support import bed
-from tests.support.storebed import cli, listed, one_line_error, repodata_packages
+from tests.support.storebed import cli, cli_env, listed, one_line_error, repodata_packages
 
 
 @pytest.fixture
@@ -396,6 +397,50 @@ def gzip_members(path):
     return texts
 
 
+def assert_data_files_are_what_repomd_names(store):
+    """Each gzipped data file is one gzip member, of the size and checksum
+    repomd.xml names, whose text is of the size and checksum it names."""
+    repomd = cr.Repomd(os.path.join(store, "repodata", "repomd.xml"))
+    gzipped = [r for r in repomd.records if r.location_href.endswith(".gz")]
+    assert sorted(r.type for r in gzipped) == ["filelists", "other", "primary"]
+    for record in gzipped:
+        path = os.path.join(store, record.location_href)
+        with open(path, "rb") as f:
+            data = f.read()
+        assert len(data) == record.size and hashlib.sha256(data).hexdigest() == record.checksum
+        texts = gzip_members(path)
+        assert len(texts) == 1 and len(texts[0]) == record.size_open
+        assert hashlib.sha256(texts[0]).hexdigest() == record.checksum_open
+
+
+def test_repodata_is_written_where_no_thread_can_be_started(std_set, store):
+    """The data files are compressed in threads; where none can be started
+    (here: every new thread asks for a stack larger than the address space),
+    the command compresses them itself and the repodata is the same."""
+    no_threads = ("import sys, threading\n"
+                  "threading.stack_size(2 ** 46)\n"
+                  "try:\n"
+                  "    threading.Thread(target=len, args=((),)).start()\n"
+                  "except threading.ThreadError:\n"
+                  "    pass\n"
+                  "else:\n"
+                  "    sys.exit('a thread was started')\n"
+                  "import runpy\n"
+                  "runpy.run_module('persistrepo', run_name='__main__', alter_sys=True)\n")
+    for packages in ([std_set.path("tool", "2.0"), std_set.path("libtool-dep")],
+                     [std_set.path("unsigned")]):
+        res = subprocess.run([sys.executable, "-c", no_threads, "--store", store, "add"]
+                             + packages, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True, env=cli_env())
+        assert res.returncode == 0 and not res.stderr, res
+    assert_data_files_are_what_repomd_names(store)
+    assert set(repodata_packages(store)) == {"tool-2.0-1.noarch.rpm",
+                                             "libtool-dep-1.0-1.noarch.rpm",
+                                             "unsigned-1.0-1.noarch.rpm"}
+    res = cli("--store", store, "verify")
+    assert res.returncode == 0, res
+
+
 def written_by_adds_and_removes(std_set, store):
     """A store several adds and removes wrote; its repodata's packages
     ({location_href: pkgid})."""
@@ -419,13 +464,7 @@ def test_repodata_after_adds_and_removes_is_what_readers_read(std_set, store, tm
     and mtime, leave it nothing else to read), and dnf installs from it
     (dnf5: test_dnf5.py)."""
     stored = written_by_adds_and_removes(std_set, store)
-    repomd = cr.Repomd(os.path.join(store, "repodata", "repomd.xml"))
-    gzipped = [r for r in repomd.records if r.location_href.endswith(".gz")]
-    assert sorted(r.type for r in gzipped) == ["filelists", "other", "primary"]
-    for record in gzipped:
-        texts = gzip_members(os.path.join(store, record.location_href))
-        assert len(texts) == 1 and len(texts[0]) == record.size_open
-        assert hashlib.sha256(texts[0]).hexdigest() == record.checksum_open
+    assert_data_files_are_what_repomd_names(store)
 
     plain = tmp_path / "plain"
     shutil.copytree(os.path.join(store, "repodata"), str(plain / "repodata"))

@@ -236,13 +236,14 @@ def _write_aside(layout, chunk_docs, revision, modules_yaml, also):
         texts.append((kind, head + "".join(doc[kind] for doc in chunk_docs).encode("utf-8") +
                       tail))
     compressed, files = _gzip_meanwhile([text for _, text in texts], also)
-    for (kind, text), data in zip(texts, compressed):
-        record = _record(cr, kind, "%s.xml.gz" % kind, data, text)
+    for (kind, text), (data, checksum, open_checksum) in zip(texts, compressed):
+        record = _record(cr, kind, "%s.xml.gz" % kind, data, checksum,
+                         (len(text), open_checksum))
         files[os.path.join(layout.root, record.location_href)] = data
         repomd.set_record(record)
     if modules_yaml is not None:
         data = modules_yaml.encode("utf-8")
-        record = _record(cr, "modules", "modules.yaml", data)
+        record = _record(cr, "modules", "modules.yaml", data, hashlib.sha256(data).hexdigest())
         files[os.path.join(layout.root, record.location_href)] = data
         repomd.set_record(record)
     repomd.sort_records()
@@ -278,50 +279,58 @@ GZIP_LEVEL = 1
 
 
 def _gzip(text):
+    """(gzip of text, its sha256, the sha256 of text)."""
     gz = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    return gz.compress(text) + gz.flush()
+    data = gz.compress(text) + gz.flush()
+    return data, hashlib.sha256(data).hexdigest(), hashlib.sha256(text).hexdigest()
 
 
 def _gzip_meanwhile(texts, meanwhile):
-    """([gzip of each of texts], what meanwhile() returns): the texts are
-    compressed in a second thread (zlib lets go of the GIL) while this one
-    runs meanwhile."""
-    done = []
+    """([_gzip of each of texts], what meanwhile() returns): the largest text
+    is compressed in one thread and the others in a second (zlib and hashlib
+    let go of the GIL) while this one runs meanwhile."""
+    done = [None] * len(texts)
+    largest = max(range(len(texts)), key=lambda i: len(texts[i]))
+    shares = [[largest], [i for i in range(len(texts)) if i != largest]]
 
-    def compress():
+    def compress(share):
         try:
-            done.extend([_gzip(t) for t in texts])
+            for i in share:
+                done[i] = _gzip(texts[i])
         except MemoryError:  # compressed again below, where it is reported
-            del done[:]
+            pass
 
-    worker = threading.Thread(target=compress)
-    try:
-        worker.start()
-    except RuntimeError:  # no thread to be had: compressed below
-        worker = None
+    workers = []
+    for share in shares:
+        worker = threading.Thread(target=compress, args=(share,))
+        try:
+            worker.start()
+        except threading.ThreadError:  # no thread to be had (RuntimeError on Python 3)
+            continue
+        workers.append(worker)
     try:
         result = meanwhile()
     finally:
-        if worker is not None:
+        for worker in workers:
             worker.join()
-    if len(done) != len(texts):  # the thread could not (out of memory)
-        done[:] = [_gzip(t) for t in texts]
+    for i, text in enumerate(texts):
+        if done[i] is None:  # no thread, or it ran out of memory
+            done[i] = _gzip(text)
     return done, result
 
 
-def _record(cr, kind, name, data, text=None):
-    """The repomd record of a data file that holds data (text, compressed,
-    if given), named repodata/CHECKSUM-name as createrepo_c names it, with
-    the checksums and sizes computed here (RepomdRecord.fill would read
-    the file again for them)."""
+def _record(cr, kind, name, data, checksum, opened=None):
+    """The repomd record of a data file that holds data, whose sha256 is
+    checksum (opened: the size and sha256 of its text, if compressed), named
+    repodata/CHECKSUM-name as createrepo_c names it (RepomdRecord.fill would
+    read the file again for them)."""
     record = cr.RepomdRecord(kind, None)
     record.checksum_type = "sha256"
-    record.checksum = hashlib.sha256(data).hexdigest()
+    record.checksum = checksum
     record.size = len(data)
-    if text is not None:
+    if opened is not None:
         record.checksum_open_type = "sha256"
-        record.checksum_open = hashlib.sha256(text).hexdigest()
-        record.size_open = len(text)
+        record.size_open, record.checksum_open = opened
     record.timestamp = int(time.time())
     record.location_href = "repodata/%s-%s" % (record.checksum, name)
     return record
