@@ -355,6 +355,55 @@ def test_chunk_pack_that_is_not_sound_is_not_used(std_set, store, damage):
         assert cli("--store", store, "verify").returncode == 0
 
 
+def repodata_by_kind(store):
+    """{kind: sorted [(pkgid, name)]} of each of the store's primary,
+    filelists and other files, as createrepo_c parses them."""
+    repomd = cr.Repomd(os.path.join(store, "repodata", "repomd.xml"))
+    parsers = {"primary": cr.xml_parse_primary, "filelists": cr.xml_parse_filelists,
+               "other": cr.xml_parse_other}
+    found = {}
+    for record in repomd.records:
+        got = found[record.type] = []
+        parsers[record.type](os.path.join(store, record.location_href),
+                             pkgcb=lambda pkg: got.append((pkg.pkgId, pkg.name)))
+    return dict((kind, sorted(got)) for kind, got in found.items())
+
+
+PACK_DAMAGES = {
+    # The first record's three chunks are the second's: its package would be missing.
+    "another package's chunks": lambda r: [r[0][:2] + r[1][2:]] + r[1:],
+    "a torn end": lambda r: r[:-1] + [r[-1][:-1] + [r[-1][-1][:-30]]],
+    "a missing part": lambda r: [r[0][:3] + r[0][4:]] + r[1:],
+    "an extra NUL": lambda r: r[:-1] + [r[-1][:4] + [r[-1][4][:40], r[-1][4][40:]]],
+    "non-UTF-8": lambda r: [r[0][:2] + [r[0][2].replace(b"</name>", b"\xff</name>", 1)] +
+                            r[0][3:]] + r[1:],
+}
+
+
+@pytest.mark.parametrize("damage", sorted(PACK_DAMAGES))
+def test_chunk_pack_record_that_is_not_sound_is_not_used(std_set, store, damage):
+    """Each record of chunks.pack is a package's sha256, its chunk file's
+    identity and that package's three chunks, in UTF-8; a record that is not
+    (its chunk files unchanged, so their identities still match) makes the
+    whole pack unused: the next add reads the chunk files, and every kind of
+    the repodata names each package once."""
+    assert cli("--store", store, "add", std_set.path("tool", "2.0"),
+               std_set.path("libtool-dep")).returncode == 0
+    pack = os.path.join(store, ".persistrepo", "chunks.pack")
+    with open(pack, "rb") as f:
+        parts = f.read().split(b"\0")
+    records = [parts[at:at + 5] for at in range(0, len(parts), 5)]
+    assert len(records) == 2 and all(len(r) == 5 for r in records)
+    with open(pack, "wb") as f:
+        f.write(b"\0".join(b"\0".join(r) for r in PACK_DAMAGES[damage](records)))
+    assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
+    by_kind = repodata_by_kind(store)
+    assert by_kind["primary"] == by_kind["filelists"] == by_kind["other"]
+    assert sorted(name for _, name in by_kind["primary"]) == ["libtool-dep", "tool", "unsigned"]
+    res = cli("--store", store, "verify")
+    assert res.returncode == 0, res.stdout
+
+
 def test_chunk_pack_grows_by_appending_and_is_written_anew_when_mostly_unused(std_set, store):
     """An add appends its package's chunks to chunks.pack rather than writing
     the pack again; once most of the pack is chunks of packages no longer

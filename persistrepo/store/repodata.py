@@ -8,6 +8,7 @@ re-reads the headers of the other N.
 
 import contextlib
 import hashlib
+import operator
 import os
 import re
 import stat
@@ -85,18 +86,30 @@ def load_chunks(layout, sha256):
         parts = fsutil.read_store_file(path).decode("utf-8").split("\0")
     except UnicodeDecodeError:
         parts = []
-    if not _are_chunks_of(sha256, parts):
+    if len(parts) != 3 or not _are_chunks_of([sha256], *([p] for p in parts)):
         raise PersistError("%s is not the metadata of package %s" % (path, sha256))
     return dict(zip(KINDS, parts))
 
 
-def _are_chunks_of(sha256, parts):
-    pkgid = 'pkgid="%s"' % sha256
+def _are_chunks_of(sums, primaries, filelists, others):
+    """True if primaries[i], filelists[i] and others[i] are the chunks of
+    the package whose sha256 is sums[i], for every i: each a <package>
+    element (whitespace around it aside) naming that sha256. Checked in
+    loops of C code over them all (map), not one Python call per package."""
+    pkgids = list(map('pkgid="%s"'.__mod__, sums))
+    chunks = primaries + filelists + others
     # A chunk as createrepo_c dumps it is told without copying it (strip would).
-    return len(parts) == 3 and all([
-        (p.startswith("<package") or p.lstrip().startswith("<package")) and
-        (p.endswith("</package>\n") or p.rstrip().endswith("</package>")) for p in parts]) \
-        and ">%s</checksum>" % sha256 in parts[0] and pkgid in parts[1] and pkgid in parts[2]
+    return (all(map(_STARTS_PACKAGE, chunks)) or
+            all([p.lstrip().startswith("<package") for p in chunks])) and \
+        (all(map(_ENDS_PACKAGE, chunks)) or
+         all([p.rstrip().endswith("</package>") for p in chunks])) and \
+        all(map(operator.contains, primaries, map(">%s</checksum>".__mod__, sums))) and \
+        all(map(operator.contains, filelists, pkgids)) and \
+        all(map(operator.contains, others, pkgids))
+
+
+_STARTS_PACKAGE = operator.methodcaller("startswith", "<package")
+_ENDS_PACKAGE = operator.methodcaller("endswith", "</package>\n")
 
 
 def chunk_file_identity(layout, sha256):
@@ -160,13 +173,15 @@ def load_pack(layout):
     sums, identities = parts[0::5], parts[1::5]
     if len(parts) % 5 or not names.are_sha256(sums) or not _are_identities(identities):
         return {}, 0
-    found = {}
-    for at, sha256, identity in zip(range(2, len(parts), 5), sums, identities):
-        chunks = parts[at:at + 3]
-        if not _are_chunks_of(sha256, chunks):
-            return {}, 0
-        found[sha256] = (identity, dict(zip(KINDS, chunks)))
-    return found, len(sums)
+    primaries, filelists, others = parts[2::5], parts[3::5], parts[4::5]
+    if not _are_chunks_of(sums, primaries, filelists, others):
+        return {}, 0
+    return dict(zip(sums, zip(identities, map(_chunks, primaries, filelists, others)))), \
+        len(sums)
+
+
+def _chunks(primary, filelists, other):
+    return {"primary": primary, "filelists": filelists, "other": other}
 
 
 def _are_identities(values):
