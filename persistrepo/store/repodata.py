@@ -214,12 +214,13 @@ def referenced_files(repomd_path):
     return set(os.path.basename(r.location_href) for r in repomd.records)
 
 
-def write(layout, chunk_docs, revision, modules_yaml=None, also=None):
+def write(layout, chunk_docs, revision, modules_yaml=None, also=None, dirs=()):
     """Write repodata for chunk_docs (and modules_yaml, a "modules" record,
     when given) aside, then swap repomd.xml in atomically. also: a function
     giving other files ({path: bytes}, the index), called while the data
     files are compressed; they are written with them, in the same batch of
-    fsyncs.
+    fsyncs. dirs: other directories to fsync with the repodata's (where files
+    were renamed since they were fsynced).
 
     Data files carry their checksum in their names, so the new ones never
     overwrite the old ones. Files of the previous repomd.xml are kept for
@@ -227,7 +228,7 @@ def write(layout, chunk_docs, revision, modules_yaml=None, also=None):
     """
     import createrepo_c as cr
     try:
-        keep = _write_aside(layout, chunk_docs, revision, modules_yaml, also or dict)
+        keep = _write_aside(layout, chunk_docs, revision, modules_yaml, also or dict, dirs)
     except cr.CreaterepoCError as e:
         # createrepo_c reports a full disk (or any write error) this way.
         raise PersistError("cannot write the repodata of %s (%s); the next write or "
@@ -238,10 +239,10 @@ def write(layout, chunk_docs, revision, modules_yaml=None, also=None):
             fsutil.unlink_if_exists(path)
 
 
-def _write_aside(layout, chunk_docs, revision, modules_yaml, also):
-    """Write the data files (and also) aside and move them in, then swap
-    repomd.xml in; return the names of this and the previous generation's
-    files."""
+def _write_aside(layout, chunk_docs, revision, modules_yaml, also, dirs):
+    """Write the data files (and also) and repomd.xml aside, fsynced in one
+    batch, and move them in, repomd.xml last; return the names of this and
+    the previous generation's files."""
     import createrepo_c as cr
     repomd = cr.Repomd()
     repomd.set_revision(str(revision))
@@ -264,9 +265,8 @@ def _write_aside(layout, chunk_docs, revision, modules_yaml, also):
     repomd.sort_records()
     keep = set(os.path.basename(r.location_href) for r in repomd.records)
     previous = referenced_files(os.path.join(layout.repodata, "repomd.xml"))
-    fsutil.write_many(files, layout.tmp)
-    fsutil.write_atomic(os.path.join(layout.repodata, "repomd.xml"),
-                        repomd.xml_dump().encode("utf-8"), layout.tmp)
+    fsutil.write_many(files, layout.tmp, dirs=dirs, last=(
+        os.path.join(layout.repodata, "repomd.xml"), repomd.xml_dump().encode("utf-8")))
     return keep | previous
 
 
