@@ -123,6 +123,8 @@ def test_same_nevra_new_checksum_replaces_and_warns(std_set, store, tmp_path, gp
         in res.stderr
     entry = listed(store)["unsigned-1.0-1.noarch"]
     assert entry["signed"] and list(repodata_packages(store).values()) == [entry["sha256"]]
+    # the replaced build's chunk file goes with it
+    assert os.listdir(os.path.join(store, ".persistrepo", "chunks")) == [entry["sha256"] + ".xml"]
 
 
 # -- placement -------------------------------------------------------------
@@ -402,6 +404,28 @@ def test_chunk_pack_record_that_is_not_sound_is_not_used(std_set, store, damage)
     assert sorted(name for _, name in by_kind["primary"]) == ["libtool-dep", "tool", "unsigned"]
     res = cli("--store", store, "verify")
     assert res.returncode == 0, res.stdout
+
+
+def test_chunk_files_go_with_their_packages(std_set, store):
+    """A write that removes or replaces a package drops the chunk files no
+    entry uses; one that only adds leaves chunks/ alone, so a chunk file a
+    crash left waits for such a write (verify does not report it)."""
+    chunks = os.path.join(store, ".persistrepo", "chunks")
+
+    def used():
+        return set(e["sha256"] + ".xml" for e in listed(store).values())
+    assert cli("--store", store, "add", std_set.path("tool", "1.0"),
+               std_set.path("libtool-dep")).returncode == 0
+    assert set(os.listdir(chunks)) == used()
+    leftover = "0" * 64 + ".xml"
+    shutil.copy(os.path.join(chunks, sorted(used())[0]), os.path.join(chunks, leftover))
+    assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
+    assert set(os.listdir(chunks)) == used() | {leftover}
+    res = cli("--store", store, "verify")
+    assert res.returncode == 0, res.stdout
+    gone = listed(store)["libtool-dep-1.0-1.noarch"]["sha256"] + ".xml"
+    assert cli("--store", store, "remove", "libtool-dep").returncode == 0
+    assert set(os.listdir(chunks)) == used() and gone not in used()
 
 
 def test_chunk_pack_grows_by_appending_and_is_written_anew_when_mostly_unused(std_set, store):

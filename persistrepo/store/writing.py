@@ -195,7 +195,12 @@ class Transaction(object):
             if name not in index.packages:
                 fresh.append(trash.keep(self.layout, name, entries.get(name)))
         trash.expire(self.layout, fresh=fresh)
-        self.drop_unused_chunks(index)
+        # A chunk file goes unused only where an entry went (removed or
+        # replaced) or a chunk made here is of no entry added; others (a
+        # crash's) wait for the next write that drops one, or refresh.
+        if journal["removes"] or entries or chunks is None or \
+                not set(chunks) <= set(index.packages[name]["sha256"] for name in added):
+            self.drop_unused_chunks(index)
         fsutil.unlink_if_exists(self.layout.journal)
 
     def _chunks_of(self, entry, made):
