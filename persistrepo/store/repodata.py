@@ -18,7 +18,7 @@ import time
 import zlib
 
 from persistrepo import fsutil, names
-from persistrepo.compat import strings
+from persistrepo.compat import stdlib, strings
 from persistrepo.errors import BadPackage, PersistError
 
 KINDS = ("primary", "filelists", "other")
@@ -119,13 +119,27 @@ def chunk_file_identity(layout, sha256):
 
 
 def chunk_file_identities(layout, sums):
-    """chunk_file_identity of each package of sums, in their order."""
-    return [_identity(path) for path in layout.chunks_of(sums)]
-
-
-def _identity(path):
+    """chunk_file_identity of each package of sums, in their order. Each is
+    looked up by name in chunks/, opened once, where os.stat takes dir_fd:
+    the kernel then walks one component, not the store's whole path."""
+    paths = layout.chunks_of(sums)
     try:
-        st = os.lstat(path)
+        directory = os.open(layout.chunks, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW) \
+            if stdlib.HAS_LSTAT_AT else None
+    except OSError:
+        directory = None
+    if directory is None:
+        return [_identity(path) for path in paths]
+    try:
+        skip = len(os.path.join(layout.chunks, ""))
+        return [_identity(path[skip:], directory) for path in paths]
+    finally:
+        os.close(directory)
+
+
+def _identity(path, directory=None):
+    try:
+        st = os.lstat(path) if directory is None else stdlib.lstat_at(directory, path)
     except OSError:
         return None
     if not stat.S_ISREG(st.st_mode):
