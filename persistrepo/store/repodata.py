@@ -195,6 +195,8 @@ def load_pack(layout):
 
 
 def _chunks(primary, filelists, other):
+    """A package's chunks by kind (KINDS), as make_chunks gives them; a dict
+    display is built faster than dict(zip(KINDS, ...)) for each of N."""
     return {"primary": primary, "filelists": filelists, "other": other}
 
 
