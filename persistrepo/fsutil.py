@@ -208,20 +208,24 @@ def write_atomic(path, data, tmpdir):
     write_many({path: data}, tmpdir)
 
 
-def write_many(files, tmpdir, durable=True, sync_with=()):
+def write_many(files, tmpdir, durable=True, sync_with=(), last=None, dirs=()):
     """Write files ({path: bytes}) each aside in tmpdir, fsynced, and renamed
     into place; their writeback is started together before the first fsync
     waits, and each directory is fsynced once. Not durable: renamed into
     place unsynced (a cache its reader checks and can make again).
     sync_with: files already written that must be on disk before any of
-    these is renamed into place, fsynced in the same batch."""
-    items = sorted(files.items())
+    these is renamed into place, fsynced in the same batch. last: (path,
+    bytes) of one more file, written and fsynced with them but renamed into
+    place after all of them (what names them). dirs: other directories to
+    fsync with theirs (where files were renamed since they were fsynced)."""
+    items = sorted(files.items()) + ([last] if last else [])
     sync_with = list(sync_with)
     fsync_files(sync_with[:-_BATCH])
     for start in range(0, len(items), _BATCH):
         _write_batch(items[start:start + _BATCH], tmpdir, durable,
                      sync_with[-_BATCH:] if start == 0 else ())
-    for directory in sorted(set(os.path.dirname(p) for p, _ in items)) if durable else ():
+    for directory in sorted(set(os.path.dirname(p) for p, _ in items) | set(dirs)) \
+            if durable else ():
         fsync_dir(directory)
 
 

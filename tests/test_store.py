@@ -7,6 +7,7 @@ import random
 import shutil
 import stat
 import subprocess
+import sys
 import zlib
 
 import createrepo_c as cr
@@ -17,7 +18,7 @@ from persistrepo import names
 from persistrepo.store.keys import add_key
 from persistrepo.store.store import Candidate, Store
 from tests.support import bed
-from tests.support.storebed import cli, listed, one_line_error, repodata_packages
+from tests.support.storebed import cli, cli_env, listed, one_line_error, repodata_packages
 
 
 @pytest.fixture
@@ -124,6 +125,8 @@ def test_same_nevra_new_checksum_replaces_and_warns(std_set, store, tmp_path, gp
         in res.stderr
     entry = listed(store)["unsigned-1.0-1.noarch"]
     assert entry["signed"] and list(repodata_packages(store).values()) == [entry["sha256"]]
+    # the replaced build's chunk file goes with it
+    assert os.listdir(os.path.join(store, ".persistrepo", "chunks")) == [entry["sha256"] + ".xml"]
 
 
 # -- placement -------------------------------------------------------------
@@ -562,6 +565,77 @@ def test_chunk_pack_that_is_not_sound_is_not_used(std_set, store, damage):
         assert cli("--store", store, "verify").returncode == 0
 
 
+def repodata_by_kind(store):
+    """{kind: sorted [(pkgid, name)]} of each of the store's primary,
+    filelists and other files, as createrepo_c parses them."""
+    repomd = cr.Repomd(os.path.join(store, "repodata", "repomd.xml"))
+    parsers = {"primary": cr.xml_parse_primary, "filelists": cr.xml_parse_filelists,
+               "other": cr.xml_parse_other}
+    found = {}
+    for record in repomd.records:
+        got = found[record.type] = []
+        parsers[record.type](os.path.join(store, record.location_href),
+                             pkgcb=lambda pkg: got.append((pkg.pkgId, pkg.name)))
+    return dict((kind, sorted(got)) for kind, got in found.items())
+
+
+PACK_DAMAGES = {
+    # The first record's three chunks are the second's: its package would be missing.
+    "another package's chunks": lambda r: [r[0][:2] + r[1][2:]] + r[1:],
+    "a torn end": lambda r: r[:-1] + [r[-1][:-1] + [r[-1][-1][:-30]]],
+    "a missing part": lambda r: [r[0][:3] + r[0][4:]] + r[1:],
+    "an extra NUL": lambda r: r[:-1] + [r[-1][:4] + [r[-1][4][:40], r[-1][4][40:]]],
+    "non-UTF-8": lambda r: [r[0][:2] + [r[0][2].replace(b"</name>", b"\xff</name>", 1)] +
+                            r[0][3:]] + r[1:],
+}
+
+
+@pytest.mark.parametrize("damage", sorted(PACK_DAMAGES))
+def test_chunk_pack_record_that_is_not_sound_is_not_used(std_set, store, damage):
+    """Each record of chunks.pack is a package's sha256, its chunk file's
+    identity and that package's three chunks, in UTF-8; a record that is not
+    (its chunk files unchanged, so their identities still match) makes the
+    whole pack unused: the next add reads the chunk files, and every kind of
+    the repodata names each package once."""
+    assert cli("--store", store, "add", std_set.path("tool", "2.0"),
+               std_set.path("libtool-dep")).returncode == 0
+    pack = os.path.join(store, ".persistrepo", "chunks.pack")
+    with open(pack, "rb") as f:
+        parts = f.read().split(b"\0")
+    records = [parts[at:at + 5] for at in range(0, len(parts), 5)]
+    assert len(records) == 2 and all(len(r) == 5 for r in records)
+    with open(pack, "wb") as f:
+        f.write(b"\0".join(b"\0".join(r) for r in PACK_DAMAGES[damage](records)))
+    assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
+    by_kind = repodata_by_kind(store)
+    assert by_kind["primary"] == by_kind["filelists"] == by_kind["other"]
+    assert sorted(name for _, name in by_kind["primary"]) == ["libtool-dep", "tool", "unsigned"]
+    res = cli("--store", store, "verify")
+    assert res.returncode == 0, res.stdout
+
+
+def test_chunk_files_go_with_their_packages(std_set, store):
+    """A write that removes or replaces a package drops the chunk files no
+    entry uses; one that only adds leaves chunks/ alone, so a chunk file a
+    crash left waits for such a write (verify does not report it)."""
+    chunks = os.path.join(store, ".persistrepo", "chunks")
+
+    def used():
+        return set(e["sha256"] + ".xml" for e in listed(store).values())
+    assert cli("--store", store, "add", std_set.path("tool", "1.0"),
+               std_set.path("libtool-dep")).returncode == 0
+    assert set(os.listdir(chunks)) == used()
+    leftover = "0" * 64 + ".xml"
+    shutil.copy(os.path.join(chunks, sorted(used())[0]), os.path.join(chunks, leftover))
+    assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
+    assert set(os.listdir(chunks)) == used() | {leftover}
+    res = cli("--store", store, "verify")
+    assert res.returncode == 0, res.stdout
+    gone = listed(store)["libtool-dep-1.0-1.noarch"]["sha256"] + ".xml"
+    assert cli("--store", store, "remove", "libtool-dep").returncode == 0
+    assert set(os.listdir(chunks)) == used() and gone not in used()
+
+
 def test_chunk_pack_grows_by_appending_and_is_written_anew_when_mostly_unused(std_set, store):
     """An add appends its package's chunks to chunks.pack rather than writing
     the pack again; once most of the pack is chunks of packages no longer
@@ -604,6 +678,50 @@ def gzip_members(path):
     return texts
 
 
+def assert_data_files_are_what_repomd_names(store):
+    """Each gzipped data file is one gzip member, of the size and checksum
+    repomd.xml names, whose text is of the size and checksum it names."""
+    repomd = cr.Repomd(os.path.join(store, "repodata", "repomd.xml"))
+    gzipped = [r for r in repomd.records if r.location_href.endswith(".gz")]
+    assert sorted(r.type for r in gzipped) == ["filelists", "other", "primary"]
+    for record in gzipped:
+        path = os.path.join(store, record.location_href)
+        with open(path, "rb") as f:
+            data = f.read()
+        assert len(data) == record.size and hashlib.sha256(data).hexdigest() == record.checksum
+        texts = gzip_members(path)
+        assert len(texts) == 1 and len(texts[0]) == record.size_open
+        assert hashlib.sha256(texts[0]).hexdigest() == record.checksum_open
+
+
+def test_repodata_is_written_where_no_thread_can_be_started(std_set, store):
+    """The data files are compressed in threads; where none can be started
+    (here: every new thread asks for a stack larger than the address space),
+    the command compresses them itself and the repodata is the same."""
+    no_threads = ("import sys, threading\n"
+                  "threading.stack_size(2 ** 46)\n"
+                  "try:\n"
+                  "    threading.Thread(target=len, args=((),)).start()\n"
+                  "except threading.ThreadError:\n"
+                  "    pass\n"
+                  "else:\n"
+                  "    sys.exit('a thread was started')\n"
+                  "import runpy\n"
+                  "runpy.run_module('persistrepo', run_name='__main__', alter_sys=True)\n")
+    for packages in ([std_set.path("tool", "2.0"), std_set.path("libtool-dep")],
+                     [std_set.path("unsigned")]):
+        res = subprocess.run([sys.executable, "-c", no_threads, "--store", store, "add"]
+                             + packages, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True, env=cli_env())
+        assert res.returncode == 0 and not res.stderr, res
+    assert_data_files_are_what_repomd_names(store)
+    assert set(repodata_packages(store)) == {"tool-2.0-1.noarch.rpm",
+                                             "libtool-dep-1.0-1.noarch.rpm",
+                                             "unsigned-1.0-1.noarch.rpm"}
+    res = cli("--store", store, "verify")
+    assert res.returncode == 0, res
+
+
 def written_by_adds_and_removes(std_set, store):
     """A store several adds and removes wrote; its repodata's packages
     ({location_href: pkgid})."""
@@ -627,13 +745,7 @@ def test_repodata_after_adds_and_removes_is_what_readers_read(std_set, store, tm
     and mtime, leave it nothing else to read), and dnf installs from it
     (dnf5: test_dnf5.py)."""
     stored = written_by_adds_and_removes(std_set, store)
-    repomd = cr.Repomd(os.path.join(store, "repodata", "repomd.xml"))
-    gzipped = [r for r in repomd.records if r.location_href.endswith(".gz")]
-    assert sorted(r.type for r in gzipped) == ["filelists", "other", "primary"]
-    for record in gzipped:
-        texts = gzip_members(os.path.join(store, record.location_href))
-        assert len(texts) == 1 and len(texts[0]) == record.size_open
-        assert hashlib.sha256(texts[0]).hexdigest() == record.checksum_open
+    assert_data_files_are_what_repomd_names(store)
 
     plain = tmp_path / "plain"
     shutil.copytree(os.path.join(store, "repodata"), str(plain / "repodata"))

@@ -1,6 +1,7 @@
 """Where Python 2.7's standard library differs: text written to a pipe must
 be encoded by hand, shell quoting is pipes.quote (pipes is gone from Python
-3.13), os.posix_fadvise is absent. Python 2.7 compatible.
+3.13), os.posix_fadvise is absent, os.stat takes no dir_fd. Python 2.7
+compatible.
 """
 
 import os
@@ -28,3 +29,14 @@ def start_writeback(fd):
     fadvise = getattr(os, "posix_fadvise", None)
     if fadvise is not None:
         fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # novm
+
+
+# os.stat takes dir_fd and follow_symlinks from Python 3.3 on.
+HAS_LSTAT_AT = os.stat in getattr(os, "supports_dir_fd", ()) and \
+    os.stat in getattr(os, "supports_follow_symlinks", ())
+
+
+def lstat_at(directory, name):
+    """os.lstat of name in directory, an open directory's fd (where
+    HAS_LSTAT_AT)."""
+    return os.stat(name, dir_fd=directory, follow_symlinks=False)  # novm

@@ -8,18 +8,17 @@ re-reads the headers of the other N.
 
 import contextlib
 import hashlib
+import operator
 import os
 import re
-import shutil
 import stat
 import sys
-import tempfile
 import threading
 import time
 import zlib
 
 from persistrepo import fsutil, names
-from persistrepo.compat import strings
+from persistrepo.compat import stdlib, strings
 from persistrepo.errors import BadPackage, PersistError
 
 KINDS = ("primary", "filelists", "other")
@@ -87,18 +86,30 @@ def load_chunks(layout, sha256):
         parts = fsutil.read_store_file(path).decode("utf-8").split("\0")
     except UnicodeDecodeError:
         parts = []
-    if not _are_chunks_of(sha256, parts):
+    if len(parts) != 3 or not _are_chunks_of([sha256], *([p] for p in parts)):
         raise PersistError("%s is not the metadata of package %s" % (path, sha256))
     return dict(zip(KINDS, parts))
 
 
-def _are_chunks_of(sha256, parts):
-    pkgid = 'pkgid="%s"' % sha256
+def _are_chunks_of(sums, primaries, filelists, others):
+    """True if primaries[i], filelists[i] and others[i] are the chunks of
+    the package whose sha256 is sums[i], for every i: each a <package>
+    element (whitespace around it aside) naming that sha256. Checked in
+    loops of C code over them all (map), not one Python call per package."""
+    pkgids = list(map('pkgid="%s"'.__mod__, sums))
+    chunks = primaries + filelists + others
     # A chunk as createrepo_c dumps it is told without copying it (strip would).
-    return len(parts) == 3 and all([
-        (p.startswith("<package") or p.lstrip().startswith("<package")) and
-        (p.endswith("</package>\n") or p.rstrip().endswith("</package>")) for p in parts]) \
-        and ">%s</checksum>" % sha256 in parts[0] and pkgid in parts[1] and pkgid in parts[2]
+    return (all(map(_STARTS_PACKAGE, chunks)) or
+            all([p.lstrip().startswith("<package") for p in chunks])) and \
+        (all(map(_ENDS_PACKAGE, chunks)) or
+         all([p.rstrip().endswith("</package>") for p in chunks])) and \
+        all(map(operator.contains, primaries, map(">%s</checksum>".__mod__, sums))) and \
+        all(map(operator.contains, filelists, pkgids)) and \
+        all(map(operator.contains, others, pkgids))
+
+
+_STARTS_PACKAGE = operator.methodcaller("startswith", "<package")
+_ENDS_PACKAGE = operator.methodcaller("endswith", "</package>\n")
 
 
 def chunk_file_identity(layout, sha256):
@@ -108,13 +119,27 @@ def chunk_file_identity(layout, sha256):
 
 
 def chunk_file_identities(layout, sums):
-    """chunk_file_identity of each package of sums, in their order."""
-    return [_identity(path) for path in layout.chunks_of(sums)]
-
-
-def _identity(path):
+    """chunk_file_identity of each package of sums, in their order. Each is
+    looked up by name in chunks/, opened once, where os.stat takes dir_fd:
+    the kernel then walks one component, not the store's whole path."""
+    paths = layout.chunks_of(sums)
     try:
-        st = os.lstat(path)
+        directory = os.open(layout.chunks, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW) \
+            if stdlib.HAS_LSTAT_AT else None
+    except OSError:
+        directory = None
+    if directory is None:
+        return [_identity(path) for path in paths]
+    try:
+        skip = len(os.path.join(layout.chunks, ""))
+        return [_identity(path[skip:], directory) for path in paths]
+    finally:
+        os.close(directory)
+
+
+def _identity(path, directory=None):
+    try:
+        st = os.lstat(path) if directory is None else stdlib.lstat_at(directory, path)
     except OSError:
         return None
     if not stat.S_ISREG(st.st_mode):
@@ -162,13 +187,17 @@ def load_pack(layout):
     sums, identities = parts[0::5], parts[1::5]
     if len(parts) % 5 or not names.are_sha256(sums) or not _are_identities(identities):
         return {}, 0
-    found = {}
-    for at, sha256, identity in zip(range(2, len(parts), 5), sums, identities):
-        chunks = parts[at:at + 3]
-        if not _are_chunks_of(sha256, chunks):
-            return {}, 0
-        found[sha256] = (identity, dict(zip(KINDS, chunks)))
-    return found, len(sums)
+    primaries, filelists, others = parts[2::5], parts[3::5], parts[4::5]
+    if not _are_chunks_of(sums, primaries, filelists, others):
+        return {}, 0
+    return dict(zip(sums, zip(identities, map(_chunks, primaries, filelists, others)))), \
+        len(sums)
+
+
+def _chunks(primary, filelists, other):
+    """A package's chunks by kind (KINDS), as make_chunks gives them; a dict
+    display is built faster than dict(zip(KINDS, ...)) for each of N."""
+    return {"primary": primary, "filelists": filelists, "other": other}
 
 
 def _are_identities(values):
@@ -201,74 +230,77 @@ def referenced_files(repomd_path):
     return set(os.path.basename(r.location_href) for r in repomd.records)
 
 
-def write(layout, chunk_docs, revision, modules_yaml=None, also=None):
+def write(layout, chunk_docs, revision, modules_yaml=None, also=None, dirs=()):
     """Write repodata for chunk_docs (and modules_yaml, a "modules" record,
     when given) aside, then swap repomd.xml in atomically. also: a function
     giving other files ({path: bytes}, the index), called while the data
     files are compressed; they are written with them, in the same batch of
-    fsyncs.
+    fsyncs. dirs: other directories to fsync with the repodata's (where files
+    were renamed since they were fsynced).
 
     Data files carry their checksum in their names, so the new ones never
     overwrite the old ones. Files of the previous repomd.xml are kept for
     readers that loaded it a moment ago; older ones are removed.
     """
     import createrepo_c as cr
-    work = tempfile.mkdtemp(dir=layout.tmp)
     try:
-        keep = _write_aside(layout, work, chunk_docs, revision, modules_yaml, also or dict)
+        keep = _write_aside(layout, chunk_docs, revision, modules_yaml, also or dict, dirs)
     except cr.CreaterepoCError as e:
         # createrepo_c reports a full disk (or any write error) this way.
         raise PersistError("cannot write the repodata of %s (%s); the next write or "
                            "'persistrepo refresh' completes it" % (layout.root, e))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     for name in os.listdir(layout.repodata):
         path = os.path.join(layout.repodata, name)
         if name not in keep and name != "repomd.xml" and fsutil.is_regular(path):
             fsutil.unlink_if_exists(path)
 
 
-def _write_aside(layout, work, chunk_docs, revision, modules_yaml, also):
-    """Write the data files (and also) aside and move them in, then swap
-    repomd.xml in; return the names of this and the previous generation's
-    files."""
+def _write_aside(layout, chunk_docs, revision, modules_yaml, also, dirs):
+    """Write the data files (and also) and repomd.xml aside, fsynced in one
+    batch, and move them in, repomd.xml last; return the names of this and
+    the previous generation's files."""
     import createrepo_c as cr
     repomd = cr.Repomd()
     repomd.set_revision(str(revision))
     texts = []
     for kind, cls in sorted(_xml_classes().items()):
-        head, tail = _xml_frame(cls, work, kind, len(chunk_docs))
+        head, tail = _xml_frame(cls, layout.tmp, kind, len(chunk_docs))
         texts.append((kind, head + "".join(doc[kind] for doc in chunk_docs).encode("utf-8") +
                       tail))
     compressed, files = _gzip_meanwhile([text for _, text in texts], also)
-    for (kind, text), data in zip(texts, compressed):
-        record = _record(cr, kind, "%s.xml.gz" % kind, data, text)
+    for (kind, text), (data, checksum, open_checksum) in zip(texts, compressed):
+        record = _record(cr, kind, "%s.xml.gz" % kind, data, checksum,
+                         (len(text), open_checksum))
         files[os.path.join(layout.root, record.location_href)] = data
         repomd.set_record(record)
     if modules_yaml is not None:
         data = modules_yaml.encode("utf-8")
-        record = _record(cr, "modules", "modules.yaml", data)
+        record = _record(cr, "modules", "modules.yaml", data, hashlib.sha256(data).hexdigest())
         files[os.path.join(layout.root, record.location_href)] = data
         repomd.set_record(record)
     repomd.sort_records()
     keep = set(os.path.basename(r.location_href) for r in repomd.records)
     previous = referenced_files(os.path.join(layout.repodata, "repomd.xml"))
-    fsutil.write_many(files, layout.tmp)
-    fsutil.write_atomic(os.path.join(layout.repodata, "repomd.xml"),
-                        repomd.xml_dump().encode("utf-8"), layout.tmp)
+    fsutil.write_many(files, layout.tmp, dirs=dirs, last=(
+        os.path.join(layout.repodata, "repomd.xml"), repomd.xml_dump().encode("utf-8")))
     return keep | previous
 
 
-def _xml_frame(cls, work, kind, count):
+def _xml_frame(cls, tmpdir, kind, count):
     """The bytes a createrepo_c XML file of count packages holds before and
-    after its package chunks, as createrepo_c itself writes them."""
+    after its package chunks, as createrepo_c itself writes them (in the
+    write's own tmpdir, under its lock: no other file there has that name)."""
     import createrepo_c as cr
-    path = os.path.join(work, "%s.frame" % kind)
-    xml = cls(path, cr.NO_COMPRESSION)
-    xml.set_num_of_pkgs(count)
-    xml.close()
-    with open(path, "rb") as f:
-        head, _, tail = f.read().rpartition(b"</")
+    path = os.path.join(tmpdir, "repodata-%s.frame" % kind)
+    fsutil.unlink_if_exists(path)  # left by a write of this transaction that failed
+    try:
+        xml = cls(path, cr.NO_COMPRESSION)
+        xml.set_num_of_pkgs(count)
+        xml.close()
+        with open(path, "rb") as f:
+            head, _, tail = f.read().rpartition(b"</")
+    finally:
+        fsutil.unlink_if_exists(path)
     return head, b"</" + tail
 
 
@@ -278,50 +310,58 @@ GZIP_LEVEL = 1
 
 
 def _gzip(text):
+    """(gzip of text, its sha256, the sha256 of text)."""
     gz = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    return gz.compress(text) + gz.flush()
+    data = gz.compress(text) + gz.flush()
+    return data, hashlib.sha256(data).hexdigest(), hashlib.sha256(text).hexdigest()
 
 
 def _gzip_meanwhile(texts, meanwhile):
-    """([gzip of each of texts], what meanwhile() returns): the texts are
-    compressed in a second thread (zlib lets go of the GIL) while this one
-    runs meanwhile."""
-    done = []
+    """([_gzip of each of texts], what meanwhile() returns): the largest text
+    is compressed in one thread and the others in a second (zlib and hashlib
+    let go of the GIL) while this one runs meanwhile."""
+    done = [None] * len(texts)
+    largest = max(range(len(texts)), key=lambda i: len(texts[i]))
+    shares = [[largest], [i for i in range(len(texts)) if i != largest]]
 
-    def compress():
+    def compress(share):
         try:
-            done.extend([_gzip(t) for t in texts])
+            for i in share:
+                done[i] = _gzip(texts[i])
         except MemoryError:  # compressed again below, where it is reported
-            del done[:]
+            pass
 
-    worker = threading.Thread(target=compress)
-    try:
-        worker.start()
-    except RuntimeError:  # no thread to be had: compressed below
-        worker = None
+    workers = []
+    for share in shares:
+        worker = threading.Thread(target=compress, args=(share,))
+        try:
+            worker.start()
+        except threading.ThreadError:  # no thread to be had (RuntimeError on Python 3)
+            continue
+        workers.append(worker)
     try:
         result = meanwhile()
     finally:
-        if worker is not None:
+        for worker in workers:
             worker.join()
-    if len(done) != len(texts):  # the thread could not (out of memory)
-        done[:] = [_gzip(t) for t in texts]
+    for i, text in enumerate(texts):
+        if done[i] is None:  # no thread, or it ran out of memory
+            done[i] = _gzip(text)
     return done, result
 
 
-def _record(cr, kind, name, data, text=None):
-    """The repomd record of a data file that holds data (text, compressed,
-    if given), named repodata/CHECKSUM-name as createrepo_c names it, with
-    the checksums and sizes computed here (RepomdRecord.fill would read
-    the file again for them)."""
+def _record(cr, kind, name, data, checksum, opened=None):
+    """The repomd record of a data file that holds data, whose sha256 is
+    checksum (opened: the size and sha256 of its text, if compressed), named
+    repodata/CHECKSUM-name as createrepo_c names it (RepomdRecord.fill would
+    read the file again for them)."""
     record = cr.RepomdRecord(kind, None)
     record.checksum_type = "sha256"
-    record.checksum = hashlib.sha256(data).hexdigest()
+    record.checksum = checksum
     record.size = len(data)
-    if text is not None:
+    if opened is not None:
         record.checksum_open_type = "sha256"
-        record.checksum_open = hashlib.sha256(text).hexdigest()
-        record.size_open = len(text)
+        record.size_open, record.checksum_open = opened
     record.timestamp = int(time.time())
     record.location_href = "repodata/%s-%s" % (record.checksum, name)
     return record

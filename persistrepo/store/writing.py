@@ -181,17 +181,26 @@ class Transaction(object):
             if fsutil.is_regular(final):
                 index.packages[entry["filename"]] = entry
                 added.add(entry["filename"])
-        fsutil.fsync_dir(self.layout.root)
         for name in journal["removes"]:
             if name not in added:
                 index.packages.pop(name, None)
         index.generation += 1
-        self.write_repodata(index, chunks)
+        # The store's directory (the renames above) is fsynced with the
+        # repodata's and the index's, after their files are renamed in and
+        # before the journal goes: until then a crash leaves the journal,
+        # and applying it again renames what is still staged and writes the
+        # index and repodata anew, so no rename needs to be durable sooner.
+        self.write_repodata(index, chunks, dirs=[self.layout.root])
         for name in journal["removes"]:
             if name not in index.packages:
                 fresh.append(trash.keep(self.layout, name, entries.get(name)))
         trash.expire(self.layout, fresh=fresh)
-        self.drop_unused_chunks(index)
+        # A chunk file goes unused only where an entry went (removed or
+        # replaced) or a chunk made here is of no entry added; others (a
+        # crash's) wait for the next write that drops one, or refresh.
+        if journal["removes"] or entries or chunks is None or \
+                not set(chunks) <= set(index.packages[name]["sha256"] for name in added):
+            self.drop_unused_chunks(index)
         fsutil.unlink_if_exists(self.layout.journal)
 
     def _chunks_of(self, entry, made):
@@ -217,9 +226,10 @@ class Transaction(object):
         repodata.save_chunks(self.layout, entry["sha256"], chunks, replace=True)
         return chunks
 
-    def write_repodata(self, index, made=None, use_pack=True):
-        """Write index, and repodata for it (index.json and the data files are
-        fsynced together), from the packages' chunks: made in this write,
+    def write_repodata(self, index, made=None, use_pack=True, dirs=()):
+        """Write index, and repodata for it (index.json, the data files and
+        repomd.xml are fsynced together, and their directories with dirs,
+        as repodata.write does), from the packages' chunks: made in this write,
         else from chunks.pack where a chunk file is unchanged since the pack
         recorded it, else from chunks/ (refresh, use_pack=False, reads every
         file). The chunk files this write checked or wrote go to the pack:
@@ -248,7 +258,7 @@ class Transaction(object):
             if identity is not None:
                 fresh.append((sha256, identity, chunks))
         repodata.write(self.layout, docs, index.generation, modulemd.yaml(entries),
-                       also=lambda: {self.layout.index: index.to_bytes()})
+                       also=lambda: {self.layout.index: index.to_bytes()}, dirs=dirs)
         if not records or 4 * (records - len(kept)) > records + len(fresh):
             repodata.save_pack(self.layout, kept + fresh)
         elif fresh:
