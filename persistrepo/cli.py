@@ -309,9 +309,9 @@ class _FullParserNeeded(Exception):
 
 class _TrimmedParser(argparse.ArgumentParser):
     """The parser of the subcommands a command line names, and of no other:
-    making all eighteen took longer than the rest of the command's own
-    start-up. Its usage errors are the full parser's to say, which lists
-    every subcommand."""
+    making them all took longer than the rest of the command's own start-up.
+    Its usage errors are the full parser's to say, which lists every
+    subcommand."""
 
     def error(self, message):
         raise _FullParserNeeded()

@@ -95,14 +95,14 @@ def _nvra_fits(name, version, release, arch):
 
 def check_nevra(name, epoch, version, release, arch, what):
     """Refuse (BadPackage) a header whose NEVRA rpm itself would not build."""
-    fields = (("name", name, _NAME), ("version", version, _VERREL),
-              ("release", release, _VERREL), ("arch", arch, _ARCH))
-    for label, value, pattern in () if _nvra_fits(name, version, release, arch) else fields:
-        if not _fits(pattern, value):
-            raise BadPackage("%s has an invalid %s %r (rpm allows letters, digits and "
-                             "'%s'); refusing it" % (what, label, value,
-                                                     {"name": ".-_+%{}",
-                                                      "arch": "_"}.get(label, "._+%{}~^")))
+    if not _nvra_fits(name, version, release, arch):  # then say which one is wrong
+        for label, value, pattern in (("name", name, _NAME), ("version", version, _VERREL),
+                                      ("release", release, _VERREL), ("arch", arch, _ARCH)):
+            if not _fits(pattern, value):
+                raise BadPackage("%s has an invalid %s %r (rpm allows letters, digits and "
+                                 "'%s'); refusing it" % (what, label, value,
+                                                         {"name": ".-_+%{}",
+                                                          "arch": "_"}.get(label, "._+%{}~^")))
     if not is_whole(epoch, 2 ** 32):
         raise BadPackage("%s has an invalid epoch %r; refusing it" % (what, epoch))
 
