@@ -313,8 +313,20 @@ class _TrimmedParser(argparse.ArgumentParser):
     Its usage errors are the full parser's to say, which lists every
     subcommand."""
 
+    def __init__(self, **kwargs):
+        # It prints no help, so its formatters need not find the terminal's
+        # width (argparse makes one for each option, and imports shutil for it).
+        kwargs.setdefault("formatter_class", _FixedWidth)
+        argparse.ArgumentParser.__init__(self, **kwargs)
+
     def error(self, message):
         raise _FullParserNeeded()
+
+
+class _FixedWidth(argparse.HelpFormatter):
+
+    def __init__(self, prog):
+        argparse.HelpFormatter.__init__(self, prog, width=80)
 
 
 def build_parser(argv=None):
@@ -349,6 +361,9 @@ def build_parser(argv=None):
 
 
 OWN_CONFIG = ("imgbased-update", "dnf5-capture", "dnf5-persist")
+# The subcommands that start createrepo_c's helper process first
+# (persistrepo.store.createrepo_process): it loads createrepo_c meanwhile.
+CREATEREPO_HELPED = ("add",)
 
 
 def store_from_args(args):
@@ -366,12 +381,14 @@ def main(argv=None):
     except _FullParserNeeded:
         args = build_parser().parse_args(argv)
     from persistrepo.compat import stdlib
+    from persistrepo.store import createrepo_process
     try:
-        import rpm
-        rpm.setVerbosity(rpm.RPMLOG_CRIT)
-        # these read the config and report its errors themselves
-        store = None if args.command in OWN_CONFIG else store_from_args(args)
-        return args.func(store, args)
+        with createrepo_process.helping(args.command in CREATEREPO_HELPED):
+            import rpm
+            rpm.setVerbosity(rpm.RPMLOG_CRIT)
+            # these read the config and report its errors themselves
+            store = None if args.command in OWN_CONFIG else store_from_args(args)
+            return args.func(store, args)
     except PersistError as e:
         stdlib.write_text(sys.stderr, "persistrepo: error: %s\n" % e)
         return e.exit_code

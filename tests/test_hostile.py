@@ -5,14 +5,17 @@ calls BAD, and input that used to end in a traceback. Real rpm, dnf and
 createrepo_c throughout; hostile RPMs are real builds edited by tests/support/forge.py."""
 
 import atexit
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -379,6 +382,48 @@ def test_undumpable_rpm_is_refused_and_never_blocks_refresh(store, builder, tmp_
     assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
     healthy(store, BASE | {"unsigned-1.0-1.noarch"})
 
+
+
+def helper_of(pid):
+    """The pid of `add`'s createrepo_c helper process (a child of pid), once
+    it has loaded createrepo_c."""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        for child in os.listdir("/proc"):
+            try:
+                with open("/proc/%s/stat" % child) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                with open("/proc/%s/maps" % child) as f:
+                    loaded = "createrepo_c" in f.read()
+            except (IOError, OSError, ValueError):
+                continue
+            if ppid == pid and loaded:
+                return int(child)
+        time.sleep(0.05)
+    pytest.fail("no helper process of %d loaded createrepo_c" % pid)
+
+
+def test_a_crash_of_createrepo_c_ends_its_helper_not_the_store(store, std_set):
+    """`add` runs createrepo_c in a helper process: killed while the command
+    waits for the lock (as a crash on a hostile header would end it), the
+    package it was to read fails with one line naming it, nothing else."""
+    lock = os.open(os.path.join(state(store), "lock"), os.O_RDONLY)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        proc = subprocess.Popen(cli_command("--store", store, "add", std_set.path("unsigned")),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                universal_newlines=True, env=cli_env())
+        os.kill(helper_of(proc.pid), signal.SIGKILL)
+    finally:
+        os.close(lock)
+    out, err = proc.communicate(timeout=60)
+    res = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    assert res.returncode == 1
+    assert one_line_error(res) == (
+        "persistrepo: error: %s: createrepo_c cannot write repository metadata for it "
+        "(createrepo_c was killed by signal %d)" % (std_set.path("unsigned"), signal.SIGKILL))
+    healthy(store, BASE)
+    assert os.listdir(os.path.join(state(store), "tmp")) == []
 
 # -- 5. A wrong --store never damages or fakes a store ----------------------
 

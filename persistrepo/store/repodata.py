@@ -20,6 +20,7 @@ import zlib
 from persistrepo import fsutil, names
 from persistrepo.compat import stdlib, strings
 from persistrepo.errors import BadPackage, PersistError
+from persistrepo.store import createrepo_process
 
 KINDS = ("primary", "filelists", "other")
 CHANGELOG_LIMIT = 10
@@ -28,14 +29,25 @@ CHANGELOG_LIMIT = 10
 def make_chunks(path, location_href):
     """The XML chunks of the RPM at path, as createrepo_c dumps them; BadPackage
     if createrepo_c cannot (e.g. control characters in a dependency)."""
+    try:
+        return createrepo_process.run(_chunks_by_createrepo_c, path, location_href)
+    except createrepo_process.Crashed as e:
+        raise _no_chunks(path, e)
+
+
+def _chunks_by_createrepo_c(path, location_href):
     import createrepo_c as cr
     try:
         with _c_stderr_silenced():
             pkg = cr.package_from_rpm(path, cr.SHA256, location_href, None, CHANGELOG_LIMIT)
             return dict(zip(KINDS, (strings.text(doc) for doc in cr.xml_dump(pkg))))
     except (cr.CreaterepoCError, ValueError, TypeError) as e:
-        raise BadPackage("%s: createrepo_c cannot write repository metadata for it (%s)"
-                         % (path, str(e).strip() or e.__class__.__name__))
+        raise _no_chunks(path, e)
+
+
+def _no_chunks(path, why):
+    return BadPackage("%s: createrepo_c cannot write repository metadata for it (%s)"
+                      % (path, str(why).strip() or why.__class__.__name__))
 
 
 @contextlib.contextmanager
@@ -212,22 +224,20 @@ _IDENTITY = r"[0-9]{1,30}(?:\.[0-9]{1,30}){3}"
 _PACK_IDENTITIES = re.compile(r"(?:%s\n)*%s\Z" % (_IDENTITY, _IDENTITY))
 
 
-def _xml_classes():
-    import createrepo_c as cr
-    return {"primary": cr.PrimaryXmlFile, "filelists": cr.FilelistsXmlFile,
-            "other": cr.OtherXmlFile}
-
-
 def referenced_files(repomd_path):
     """File names under repodata/ that a repomd.xml points at (empty if none)."""
-    import createrepo_c as cr
     if not os.path.isfile(repomd_path) or os.path.islink(repomd_path):
         return set()
+    return set(createrepo_process.run(_referenced_by, repomd_path))
+
+
+def _referenced_by(repomd_path):
+    import createrepo_c as cr
     try:
         repomd = cr.Repomd(repomd_path)
     except Exception:  # an unreadable old repomd references nothing worth keeping
-        return set()
-    return set(os.path.basename(r.location_href) for r in repomd.records)
+        return []
+    return sorted(set(os.path.basename(r.location_href) for r in repomd.records))
 
 
 def write(layout, chunk_docs, revision, modules_yaml=None, also=None, dirs=()):
@@ -242,11 +252,9 @@ def write(layout, chunk_docs, revision, modules_yaml=None, also=None, dirs=()):
     overwrite the old ones. Files of the previous repomd.xml are kept for
     readers that loaded it a moment ago; older ones are removed.
     """
-    import createrepo_c as cr
     try:
         keep = _write_aside(layout, chunk_docs, revision, modules_yaml, also or dict, dirs)
-    except cr.CreaterepoCError as e:
-        # createrepo_c reports a full disk (or any write error) this way.
+    except (_CreaterepoFailed, createrepo_process.Crashed) as e:
         raise PersistError("cannot write the repodata of %s (%s); the next write or "
                            "'persistrepo refresh' completes it" % (layout.root, e))
     for name in os.listdir(layout.repodata):
@@ -255,53 +263,93 @@ def write(layout, chunk_docs, revision, modules_yaml=None, also=None, dirs=()):
             fsutil.unlink_if_exists(path)
 
 
+class _CreaterepoFailed(PersistError):
+    """createrepo_c could not write (a full disk, say)."""
+
+
 def _write_aside(layout, chunk_docs, revision, modules_yaml, also, dirs):
     """Write the data files (and also) and repomd.xml aside, fsynced in one
     batch, and move them in, repomd.xml last; return the names of this and
     the previous generation's files."""
-    import createrepo_c as cr
-    repomd = cr.Repomd()
-    repomd.set_revision(str(revision))
+    frames = createrepo_process.run(_frames, layout.tmp, len(chunk_docs))
     texts = []
-    for kind, cls in sorted(_xml_classes().items()):
-        head, tail = _xml_frame(cls, layout.tmp, kind, len(chunk_docs))
-        texts.append((kind, head + "".join(doc[kind] for doc in chunk_docs).encode("utf-8") +
-                      tail))
+    for kind in sorted(KINDS):
+        head, tail = frames[kind]
+        texts.append((kind, "".join([head] + [doc[kind] for doc in chunk_docs] + [tail])
+                      .encode("utf-8")))
     compressed, files = _gzip_meanwhile([text for _, text in texts], also)
+    records = []
     for (kind, text), (data, checksum, open_checksum) in zip(texts, compressed):
-        record = _record(cr, kind, "%s.xml.gz" % kind, data, checksum,
-                         (len(text), open_checksum))
-        files[os.path.join(layout.root, record.location_href)] = data
-        repomd.set_record(record)
+        records.append((kind, "%s.xml.gz" % kind, len(data), checksum, len(text), open_checksum))
+        files[os.path.join(layout.root, _href(records[-1]))] = data
     if modules_yaml is not None:
         data = modules_yaml.encode("utf-8")
-        record = _record(cr, "modules", "modules.yaml", data, hashlib.sha256(data).hexdigest())
-        files[os.path.join(layout.root, record.location_href)] = data
-        repomd.set_record(record)
-    repomd.sort_records()
-    keep = set(os.path.basename(r.location_href) for r in repomd.records)
+        records.append(("modules", "modules.yaml", len(data), hashlib.sha256(data).hexdigest(),
+                        None, None))
+        files[os.path.join(layout.root, _href(records[-1]))] = data
+    keep = set(os.path.basename(_href(r)) for r in records)
     previous = referenced_files(os.path.join(layout.repodata, "repomd.xml"))
     fsutil.write_many(files, layout.tmp, dirs=dirs, last=(
-        os.path.join(layout.repodata, "repomd.xml"), repomd.xml_dump().encode("utf-8")))
+        os.path.join(layout.repodata, "repomd.xml"),
+        createrepo_process.run(_repomd_xml, revision, records).encode("utf-8")))
     return keep | previous
 
 
-def _xml_frame(cls, tmpdir, kind, count):
-    """The bytes a createrepo_c XML file of count packages holds before and
-    after its package chunks, as createrepo_c itself writes them (in the
-    write's own tmpdir, under its lock: no other file there has that name)."""
+def _href(record):
+    """Where a data file goes: repodata/CHECKSUM-name, as createrepo_c names it."""
+    return "repodata/%s-%s" % (record[3], record[1])
+
+
+def _frames(tmpdir, count):
+    """{kind: (head, tail)}: the text a createrepo_c XML file of count
+    packages holds before and after its package chunks, as createrepo_c
+    itself writes it (in the write's own tmpdir, under its lock: no other
+    file there has that name)."""
     import createrepo_c as cr
-    path = os.path.join(tmpdir, "repodata-%s.frame" % kind)
-    fsutil.unlink_if_exists(path)  # left by a write of this transaction that failed
+    frames = {}
+    classes = {"primary": cr.PrimaryXmlFile, "filelists": cr.FilelistsXmlFile,
+               "other": cr.OtherXmlFile}
+    for kind in KINDS:
+        path = os.path.join(tmpdir, "repodata-%s.frame" % kind)
+        fsutil.unlink_if_exists(path)  # left by a write of this transaction that failed
+        try:
+            try:
+                xml = classes[kind](path, cr.NO_COMPRESSION)
+                xml.set_num_of_pkgs(count)
+                xml.close()
+            except cr.CreaterepoCError as e:
+                raise _CreaterepoFailed(str(e))
+            with open(path, "rb") as f:
+                head, _, tail = f.read().decode("utf-8").rpartition("</")
+        finally:
+            fsutil.unlink_if_exists(path)
+        frames[kind] = (head, "</" + tail)
+    return frames
+
+
+def _repomd_xml(revision, records):
+    """repomd.xml of revision for records: (type, file name, size, sha256,
+    and the size and sha256 of its text if compressed, else None), as
+    createrepo_c writes it (RepomdRecord.fill would read the files again)."""
+    import createrepo_c as cr
+    repomd = cr.Repomd()
+    repomd.set_revision(str(revision))
+    for kind, name, size, checksum, size_open, checksum_open in records:
+        record = cr.RepomdRecord(kind, None)
+        record.checksum_type = "sha256"
+        record.checksum = checksum
+        record.size = size
+        if checksum_open is not None:
+            record.checksum_open_type = "sha256"
+            record.size_open, record.checksum_open = size_open, checksum_open
+        record.timestamp = int(time.time())
+        record.location_href = _href((kind, name, size, checksum))
+        repomd.set_record(record)
+    repomd.sort_records()
     try:
-        xml = cls(path, cr.NO_COMPRESSION)
-        xml.set_num_of_pkgs(count)
-        xml.close()
-        with open(path, "rb") as f:
-            head, _, tail = f.read().rpartition(b"</")
-    finally:
-        fsutil.unlink_if_exists(path)
-    return head, b"</" + tail
+        return strings.text(repomd.xml_dump())
+    except cr.CreaterepoCError as e:
+        raise _CreaterepoFailed(str(e))
 
 
 # Fast gzip: readers (librepo, libsolv, yum, createrepo_c) take any level, and
@@ -348,23 +396,6 @@ def _gzip_meanwhile(texts, meanwhile):
         if done[i] is None:  # no thread, or it ran out of memory
             done[i] = _gzip(text)
     return done, result
-
-
-def _record(cr, kind, name, data, checksum, opened=None):
-    """The repomd record of a data file that holds data, whose sha256 is
-    checksum (opened: the size and sha256 of its text, if compressed), named
-    repodata/CHECKSUM-name as createrepo_c names it (RepomdRecord.fill would
-    read the file again for them)."""
-    record = cr.RepomdRecord(kind, None)
-    record.checksum_type = "sha256"
-    record.checksum = checksum
-    record.size = len(data)
-    if opened is not None:
-        record.checksum_open_type = "sha256"
-        record.size_open, record.checksum_open = opened
-    record.timestamp = int(time.time())
-    record.location_href = "repodata/%s-%s" % (record.checksum, name)
-    return record
 
 
 def _data_file(layout, href):

@@ -2,7 +2,9 @@
 the persistrepo package: `python crashpoint.py N ARGS...`.
 
 With N = 0 it runs to the end and prints `lines: TOTAL` on stderr, so a test
-can spread kill points over the whole operation.
+can spread kill points over the whole operation. Only the command's own
+lines count: its createrepo_c helper process (persistrepo.store.
+createrepo_process) inherits the tracer, and is never the one killed here.
 """
 
 import os
@@ -13,10 +15,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PACKAGE = os.path.join(REPO, "persistrepo") + os.sep
 target = int(sys.argv[1])
 count = [0]
+COMMAND = os.getpid()
 
 
 def tracer(frame, event, arg):
-    if not frame.f_code.co_filename.startswith(PACKAGE):
+    if not frame.f_code.co_filename.startswith(PACKAGE) or os.getpid() != COMMAND:
         return None
     if event == "line":
         count[0] += 1
