@@ -281,13 +281,13 @@ def _write_aside(layout, chunk_docs, revision, modules_yaml, also, dirs):
     records = []
     for (kind, text), (data, checksum, open_checksum) in zip(texts, compressed):
         records.append((kind, "%s.xml.gz" % kind, len(data), checksum, len(text), open_checksum))
-        files[os.path.join(layout.root, _href(records[-1]))] = data
+        files[os.path.join(layout.root, _href(checksum, "%s.xml.gz" % kind))] = data
     if modules_yaml is not None:
         data = modules_yaml.encode("utf-8")
-        records.append(("modules", "modules.yaml", len(data), hashlib.sha256(data).hexdigest(),
-                        None, None))
-        files[os.path.join(layout.root, _href(records[-1]))] = data
-    keep = set(os.path.basename(_href(r)) for r in records)
+        checksum = hashlib.sha256(data).hexdigest()
+        records.append(("modules", "modules.yaml", len(data), checksum, None, None))
+        files[os.path.join(layout.root, _href(checksum, "modules.yaml"))] = data
+    keep = set(os.path.basename(_href(r[3], r[1])) for r in records)
     previous = referenced_files(os.path.join(layout.repodata, "repomd.xml"))
     fsutil.write_many(files, layout.tmp, dirs=dirs, last=(
         os.path.join(layout.repodata, "repomd.xml"),
@@ -295,9 +295,9 @@ def _write_aside(layout, chunk_docs, revision, modules_yaml, also, dirs):
     return keep | previous
 
 
-def _href(record):
+def _href(checksum, name):
     """Where a data file goes: repodata/CHECKSUM-name, as createrepo_c names it."""
-    return "repodata/%s-%s" % (record[3], record[1])
+    return "repodata/%s-%s" % (checksum, name)
 
 
 def _frames(tmpdir, count):
@@ -313,14 +313,13 @@ def _frames(tmpdir, count):
         path = os.path.join(tmpdir, "repodata-%s.frame" % kind)
         fsutil.unlink_if_exists(path)  # left by a write of this transaction that failed
         try:
-            try:
-                xml = classes[kind](path, cr.NO_COMPRESSION)
-                xml.set_num_of_pkgs(count)
-                xml.close()
-            except cr.CreaterepoCError as e:
-                raise _CreaterepoFailed(str(e))
+            xml = classes[kind](path, cr.NO_COMPRESSION)
+            xml.set_num_of_pkgs(count)
+            xml.close()
             with open(path, "rb") as f:
                 head, _, tail = f.read().decode("utf-8").rpartition("</")
+        except cr.CreaterepoCError as e:
+            raise _CreaterepoFailed(str(e))
         finally:
             fsutil.unlink_if_exists(path)
         frames[kind] = (head, "</" + tail)
@@ -343,7 +342,7 @@ def _repomd_xml(revision, records):
             record.checksum_open_type = "sha256"
             record.size_open, record.checksum_open = size_open, checksum_open
         record.timestamp = int(time.time())
-        record.location_href = _href((kind, name, size, checksum))
+        record.location_href = _href(checksum, name)
         repomd.set_record(record)
     repomd.sort_records()
     try:
