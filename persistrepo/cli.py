@@ -381,6 +381,7 @@ def main(argv=None):
     except _FullParserNeeded:
         args = build_parser().parse_args(argv)
     from persistrepo.compat import stdlib
+    stdlib.open_missing_standard_streams()
     from persistrepo.store import createrepo_process
     try:
         with createrepo_process.helping(args.command in CREATEREPO_HELPED):

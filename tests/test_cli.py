@@ -159,6 +159,18 @@ def test_a_reader_that_goes_away_is_not_an_error(store, tmp_path):
     assert (res.returncode, res.stderr) == (0, "")
 
 
+@pytest.mark.parametrize("closed", [(1,), (1, 2), (0, 1, 2)])
+def test_a_command_started_without_its_standard_streams_still_works(store, std_set, closed):
+    """Started with standard fds closed (by a careless caller), the command
+    still persists, says nothing and leaves a sound store: no file of the
+    store took a closed fd's number, where stderr would write into it."""
+    res = subprocess.run(cli_command("--store", store, "add", std_set.path("tool", "2.0")),
+                         env=cli_env(), preexec_fn=lambda: [os.close(fd) for fd in closed])
+    assert res.returncode == 0
+    assert "tool-2.0-1.noarch" in listed(store)
+    assert cli("--store", store, "verify").returncode == 0
+
+
 def test_the_table_fits_the_terminal(store):
     wide = cli("--store", store, "list").stdout
     assert max(len(l) for l in wide.splitlines()) > 60

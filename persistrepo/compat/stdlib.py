@@ -1,7 +1,7 @@
 """Where Python 2.7's standard library differs: text written to a pipe must
 be encoded by hand, shell quoting is pipes.quote (pipes is gone from Python
-3.13), os.posix_fadvise is absent, os.stat takes no dir_fd. Python 2.7
-compatible.
+3.13), os.posix_fadvise is absent, os.stat takes no dir_fd, a new fd is
+inheritable. Python 2.7 compatible.
 """
 
 import os
@@ -20,6 +20,22 @@ def write_text(stream, value):
     if PY2 and not isinstance(value, bytes):
         value = value.encode("utf-8")
     stream.write(value)
+
+
+def open_missing_standard_streams():
+    """Open /dev/null on whichever of fds 0-2 the process was started
+    without, and give Python the streams it then left out: else the files
+    root opens next would take those numbers, and whatever writes to fd 2
+    (createrepo_c's GLib logging, a child process) would write into them."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free number: fd itself
+            if not PY2:  # Python 3 opens it close-on-exec
+                os.set_inheritable(fd, True)  # novm
+        if getattr(sys, name) is None:
+            setattr(sys, name, os.fdopen(fd, mode))
 
 
 def start_writeback(fd):
