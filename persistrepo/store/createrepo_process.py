@@ -66,9 +66,16 @@ def run(function, *args):
 class _Helper(object):
 
     def __init__(self):
-        requests_read, self._requests = os.pipe()
-        self._replies, replies_write = os.pipe()
-        self.pid = os.fork()
+        fds = []
+        try:
+            fds.extend(os.pipe())
+            fds.extend(os.pipe())
+            self.pid = os.fork()
+        except OSError:
+            for fd in fds:
+                os.close(fd)
+            raise
+        requests_read, self._requests, self._replies, replies_write = fds
         if self.pid == 0:
             # Only os._exit leaves: a normal exit would flush the command's
             # buffered output a second time, and run its atexit handlers.
