@@ -1,5 +1,3 @@
-import sys
+from persistrepo.cli import run
 
-from persistrepo.cli import main
-
-sys.exit(main())
+run()

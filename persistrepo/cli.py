@@ -374,6 +374,21 @@ def store_from_args(args):
     return Store(config.load(args.config).persist_dir)
 
 
+def run():
+    """The command's process (bin/persistrepo, python -m persistrepo): main,
+    then an end without Python's teardown, which freed the index and the
+    chunks object by object and took as long as a write's fsyncs (8 ms at
+    1,000 packages). By then every file the command wrote is closed and its
+    rpm databases too; only its own output waits in a buffer."""
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (IOError, OSError):
+        sys.exit(code)  # the usual end, which reports what was lost
+    os._exit(code)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     try:
