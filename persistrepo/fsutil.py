@@ -131,12 +131,18 @@ def open_store_file(path):
 def read_store_file(path, limit=MAX_STORE_FILE):
     """The bytes of one of the store's own files (see open_store_file); a
     file larger than limit is refused (UnsafeStore)."""
+    return read_identified_store_file(path, limit)[0]
+
+
+def read_identified_store_file(path, limit=MAX_STORE_FILE):
+    """(read_store_file's bytes, the identity of the file they were read from)."""
     fd = open_store_file(path)
     try:
         # Read by the file's size, not limit + 1 at once (which would allocate
         # limit bytes for each of the thousands of chunk files repodata reads).
         parts, size = [], 0
-        want = min(os.fstat(fd).st_size, limit) + 1
+        st = os.fstat(fd)
+        want = min(st.st_size, limit) + 1
         while size <= limit:
             part = os.read(fd, min(want - size if size < want else _CHUNK, limit + 1 - size))
             if not part:
@@ -150,7 +156,20 @@ def read_store_file(path, limit=MAX_STORE_FILE):
         raise UnsafeStore("%s is larger than %d MiB, more than the store ever writes there; "
                           "run 'persistrepo verify', then 'persistrepo refresh'"
                           % (path, limit >> 20))
-    return data
+    return data, identity(st)
+
+
+def identity(st):
+    """A file's inode, mtime, ctime and size as text, from its stat: any change
+    to the file changes it, and only the kernel sets a ctime."""
+    if _HAS_NS:
+        return "%d.%d.%d.%d" % (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+    # Python 2 has no st_mtime_ns: its float seconds are precise to the microsecond.
+    return "%d.%d.%d.%d" % (st.st_ino, int(st.st_mtime * 1e9), int(st.st_ctime * 1e9),
+                            st.st_size)
+
+
+_HAS_NS = hasattr(os.stat_result, "st_mtime_ns")
 
 
 def load_json(data, max_depth=MAX_JSON_DEPTH):

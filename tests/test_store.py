@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import stat
 import subprocess
@@ -497,7 +498,7 @@ def test_an_index_read_line_by_line_is_the_index_read_whole():
             got = str(e)
         else:
             got = index.packages
-            fast += ".." not in line and record._PLAIN_ENTRY.match(line) is not None
+            fast += ".." not in line and re.match(record._PLAIN_ENTRY, line) is not None
             assert index.to_bytes() == record.Index(5, dict(got)).to_bytes(), line
         assert got == expected, line
     assert 200 < fast  # the one-pass check was put to the test
@@ -563,6 +564,92 @@ def test_chunk_pack_that_is_not_sound_is_not_used(std_set, store, damage):
         assert res.returncode == 1 and "set aside .persistrepo/chunks.pack" in res.stdout, res
         assert os.path.isfile(pack) and not os.path.islink(pack)
         assert cli("--store", store, "verify").returncode == 0
+
+
+def test_a_write_vouches_only_for_the_files_as_it_made_them(std_set, store):
+    """A write records the identities of the index and the pack it made in
+    .persistrepo/checked, and the next write checks neither again while they
+    are those files. Damaged in place afterwards, even to the same size and
+    mtime, they are files it never made: the index is refused as unreadable,
+    and the pack is not used."""
+    assert cli("--store", store, "add", std_set.path("tool", "1.0"),
+               std_set.path("libtool-dep")).returncode == 0
+    state = os.path.join(store, ".persistrepo")
+    with open(os.path.join(state, "checked")) as f:
+        assert [line.split()[0] for line in f] == ["checks", "index", "pack"]
+    before = repodata_packages(store)
+
+    def damage(path, old, new):
+        st = os.stat(path)
+        with open(path, "rb") as f:
+            data = f.read()
+        assert len(old) == len(new) and old in data
+        with open(path, "r+b") as f:
+            f.write(data.replace(old, new, 1))
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    damage(os.path.join(state, "chunks.pack"), b"<name>tool</name>", b"<name>tool</nam\0>")
+    assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
+    after = repodata_packages(store)
+    assert {k: after[k] for k in before} == before
+    assert cli("--store", store, "verify").returncode == 0
+    damage(os.path.join(state, "index.json"), b'"reason": "user"', b'"reason": "usex"')
+    res = cli("--store", store, "add", std_set.path("signed"))
+    line = one_line_error(res)
+    assert res.returncode == 1 and "the provenance record" in line and \
+        "unknown method or reason" in line, line
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "directory", "not root's", "garbage"])
+def test_a_checked_record_that_is_not_the_stores_vouches_for_nothing(std_set, store, kind):
+    """.persistrepo/checked is root's like every store file: one that is no
+    regular file, is not root's alone, or is not a record vouches for
+    nothing, and writes go on. One that is no regular file is a stray for
+    verify, which the next write replaces (a directory, which it cannot,
+    refresh sets aside)."""
+    assert cli("--store", store, "add", std_set.path("tool", "1.0"),
+               std_set.path("libtool-dep")).returncode == 0
+    state = os.path.join(store, ".persistrepo")
+    index, checked = os.path.join(state, "index.json"), os.path.join(state, "checked")
+    with open(index, "rb") as f:
+        text = f.read()
+    with open(index, "wb") as f:
+        f.write(text.replace(b'"reason": "user"', b'"reason": "usex"', 1))
+    st = os.lstat(index)
+    vouching = "checks 1\nindex %d.%d.%d.%d\n" % (st.st_ino, st.st_mtime_ns, st.st_ctime_ns,
+                                                  st.st_size)
+    os.unlink(checked)
+    if kind == "symlink":
+        with open(os.path.join(state, "elsewhere"), "w") as f:
+            f.write(vouching)
+        os.symlink("elsewhere", checked)
+    elif kind == "fifo":
+        os.mkfifo(checked)
+    elif kind == "directory":
+        os.mkdir(checked)
+    else:
+        with open(checked, "w") as f:
+            f.write(vouching if kind == "not root's" else vouching + "\0garbage")
+        if kind == "not root's":
+            os.chown(checked, 65534, 65534)
+    res = cli("--store", store, "add", std_set.path("unsigned"))
+    assert res.returncode == 1 and "unknown method or reason" in one_line_error(res)
+    with open(index, "wb") as f:
+        f.write(text)
+    if kind in ("symlink", "fifo", "directory"):
+        res = cli("--store", store, "verify")
+        assert res.returncode == 1 and ".persistrepo/checked" in res.stdout and \
+            "not a regular file" in res.stdout, res.stdout
+    assert cli("--store", store, "add", std_set.path("unsigned")).returncode == 0
+    if kind == "symlink":
+        os.unlink(os.path.join(state, "elsewhere"))
+    if kind == "directory":
+        assert os.path.isdir(checked)
+        res = cli("--store", store, "refresh")
+        assert res.returncode == 1 and "set aside .persistrepo/checked" in res.stdout, res
+    assert os.path.isfile(checked) and not os.path.islink(checked)
+    res = cli("--store", store, "verify")
+    assert res.returncode == 0, res.stdout
 
 
 def repodata_by_kind(store):

@@ -25,6 +25,7 @@ class Layout(object):
         self.lock = os.path.join(self.state, "lock")
         self.chunks = os.path.join(self.state, "chunks")
         self.chunk_pack = os.path.join(self.state, "chunks.pack")
+        self.checked = os.path.join(self.state, "checked")
         self.keys = os.path.join(self.state, "keys")
         self.incoming = os.path.join(self.state, "incoming")
         self.tmp = os.path.join(self.state, "tmp")

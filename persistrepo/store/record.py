@@ -117,7 +117,7 @@ _CANONICAL_HEAD = re.compile(  # _HEAD, its generation one that parse_index acce
 # entry check_entry accepts: the same rules, the cross-field ones by
 # backreference. Every field is bounded and ends at a quote no field holds,
 # so no line makes the match backtrack far.
-_PLAIN_ENTRY = re.compile(
+_PLAIN_ENTRY = (  # compiled when first used: a write of a checked index never needs it
     r'\{"arch": "(?P<arch>%(arch)s)", "epoch": (?:0|(?P<epoch>[1-9][0-9]{0,8})), '
     r'"filename": "(?P<name>%(name)s)-(?P<version>%(verrel)s)-(?P<release>%(verrel)s)'
     r'\.(?P=arch)\.rpm", "installonly": (?:true|false), '
@@ -186,9 +186,11 @@ def check_entry(e):
             raise ValueError("entry %r: %s holds control characters" % (e["filename"], key))
 
 
-def parse_index(data):
-    """An Index from the bytes of index.json; ValueError if they are not one."""
-    read = _read_lines(data)
+def parse_index(data, vouched=False):
+    """An Index from the bytes of index.json; ValueError if they are not one.
+    vouched: they are the index a write made (persistrepo.store.checked),
+    whose entries need no check again."""
+    read = _read_lines(data, vouched)
     if read is None:
         doc = fsutil.load_json(data)
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
@@ -213,11 +215,11 @@ def parse_index(data):
     return index
 
 
-def _read_lines(data):
+def _read_lines(data, vouched=False):
     """(generation, entries, their lines, whether each is a plain entry
     _PLAIN_ENTRY has checked) of a document exactly as to_bytes writes it,
-    each line proven one entry; None for any other document (then it is
-    read whole)."""
+    each line proven one entry (or, vouched, every entry taken as checked);
+    None for any other document (then it is read whole)."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
     except UnicodeDecodeError:
@@ -229,7 +231,10 @@ def _read_lines(data):
     lines[0] = lines[0][head.end():]
     lines[-1] = lines[-1][:-len(_FOOT)]
     lines = [] if lines == [""] else lines
-    plain = [".." not in line and _PLAIN_ENTRY.match(line) is not None for line in lines]
+    if vouched:
+        return int(head.group(1)), json.loads(text)["packages"], lines, [True] * len(lines)
+    plain_entry = re.compile(_PLAIN_ENTRY).match
+    plain = [".." not in line and plain_entry(line) is not None for line in lines]
     # Any other line must be one whole entry as _ENCODER writes it: a line
     # holding two entries, or part of one, is not. Then the document, each
     # line one entry nested at most as deep as fsutil allows, is read at once.
@@ -244,13 +249,15 @@ def _read_lines(data):
     return int(head.group(1)), json.loads(text)["packages"], lines, plain
 
 
-def load_index(path):
-    """Read the index; a missing file is an empty store."""
+def load_index(path, checked_identity=None):
+    """Read the index; a missing file is an empty store. checked_identity:
+    the identity of the index a write made (persistrepo.store.checked), whose
+    entries need no check again if this is still that file."""
     if not os.path.lexists(path):
         return Index()
-    data = fsutil.read_store_file(path)
+    data, identity = fsutil.read_identified_store_file(path)
     try:
-        return parse_index(data)
+        return parse_index(data, identity == checked_identity)
     except ValueError as e:
         raise PersistError("the provenance record %s is unreadable (%s); run "
                            "'persistrepo refresh' to rebuild it from the files" % (path, e))

@@ -91,8 +91,9 @@ def refresh(store, adopt=False):
                 pgp.key_ids(fsutil.read_store_file(path))
             except (PersistError, ValueError) as e:
                 txn.quarantine(path, "not a usable public key (%s)" % e)
-        if os.path.lexists(layout.chunk_pack) and not fsutil.is_regular(layout.chunk_pack):
-            txn.quarantine(layout.chunk_pack, "not a regular file")
+        for path in (layout.chunk_pack, layout.checked):
+            if os.path.lexists(path) and not fsutil.is_regular(path):
+                txn.quarantine(path, "not a regular file")
         index.generation += 1
         txn.write_repodata(index, use_pack=False)
         txn.drop_unused_chunks(index)

@@ -154,16 +154,7 @@ def _identity(path, directory=None):
         st = os.lstat(path) if directory is None else stdlib.lstat_at(directory, path)
     except OSError:
         return None
-    if not stat.S_ISREG(st.st_mode):
-        return None
-    if _HAS_NS:
-        return "%d.%d.%d.%d" % (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
-    # Python 2 has no st_mtime_ns: its float seconds are precise to the microsecond.
-    return "%d.%d.%d.%d" % (st.st_ino, int(st.st_mtime * 1e9), int(st.st_ctime * 1e9),
-                            st.st_size)
-
-
-_HAS_NS = hasattr(os.stat_result, "st_mtime_ns")
+    return fsutil.identity(st) if stat.S_ISREG(st.st_mode) else None
 
 
 def save_pack(layout, packed, append=False):
@@ -173,7 +164,7 @@ def save_pack(layout, packed, append=False):
     per package; with append, add them at the end of the pack (a later
     record of a package stands for it). Unsynced like the chunk files: a
     damaged pack is not used, and a pack that cannot be written leaves the
-    old one, still sound."""
+    old one, still sound. True if the pack was written."""
     data = "\0".join("\0".join([sha256, identity] + [chunks[k] for k in KINDS])
                      for sha256, identity, chunks in packed).encode("utf-8")
     try:
@@ -182,25 +173,29 @@ def save_pack(layout, packed, append=False):
         else:
             fsutil.write_many({layout.chunk_pack: data}, layout.tmp, durable=False)
     except (IOError, OSError):
-        pass
+        return False
+    return True
 
 
-def load_pack(layout):
+def load_pack(layout, checked_identity=None):
     """({sha256: (identity, chunks)}, number of records) of chunks.pack, each
-    checked as load_chunks checks a chunk file; ({}, 0) if there is none or
-    any part of it is not sound. An entry stands for its chunk file only
-    while that file's identity (chunk_file_identity) is the recorded one."""
+    checked as load_chunks checks a chunk file (unless the pack is still the
+    one of checked_identity, which a write made: persistrepo.store.checked);
+    ({}, 0) if there is none or any part of it is not sound. An entry stands
+    for its chunk file only while that file's identity
+    (chunk_file_identity) is the recorded one."""
     if not os.path.lexists(layout.chunk_pack):
         return {}, 0
     try:
-        parts = fsutil.read_store_file(layout.chunk_pack).decode("utf-8").split("\0")
+        data, identity = fsutil.read_identified_store_file(layout.chunk_pack)
+        parts = data.decode("utf-8").split("\0")
     except (PersistError, IOError, OSError, UnicodeDecodeError):
         return {}, 0
     sums, identities = parts[0::5], parts[1::5]
-    if len(parts) % 5 or not names.are_sha256(sums) or not _are_identities(identities):
-        return {}, 0
     primaries, filelists, others = parts[2::5], parts[3::5], parts[4::5]
-    if not _are_chunks_of(sums, primaries, filelists, others):
+    if identity != checked_identity and (
+            len(parts) % 5 or not names.are_sha256(sums) or not _are_identities(identities) or
+            not _are_chunks_of(sums, primaries, filelists, others)):
         return {}, 0
     return dict(zip(sums, zip(identities, map(_chunks, primaries, filelists, others)))), \
         len(sums)

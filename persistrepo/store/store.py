@@ -11,7 +11,7 @@ import os
 from persistrepo import fsutil, names, specs
 from persistrepo.compat import headers, rpmdb, stdlib, versions
 from persistrepo.errors import BadPackage, NoMatch, PersistError, UnsafeStore, UsageError
-from persistrepo.store import failures, incoming, record, repodata, rpmfile, trash, verify
+from persistrepo.store import failures, incoming, record, repodata, rpmfile, trash
 from persistrepo.store.keys import signers_of
 from persistrepo.store.layout import STATE_DIR, Layout
 from persistrepo.store.lock import StoreLock
@@ -206,7 +206,7 @@ class Store(object):
         result = AddResult()
         with self.writing(create=True) as txn:
             self.ingest(txn)
-            plan = Plan(record.load_index(self.layout.index))
+            plan = Plan(txn.load_index())
             for cand in candidates:
                 staged = None
                 try:
@@ -261,7 +261,7 @@ class Store(object):
             return Changed(self._matching(spec_list, self.entries(), missing_ok, literal))
         with self.writing() as txn:
             self.ingest(txn)
-            index = record.load_index(self.layout.index)
+            index = txn.load_index()
             chosen = self._matching(spec_list, index.entries(), missing_ok, literal)
             txn.commit([], [e["filename"] for e in chosen], index)
         return Changed(chosen, self.handed_over())
@@ -282,7 +282,7 @@ class Store(object):
             return Changed(_surplus(self.entries(), keep, installonly_keep))
         with self.writing() as txn:
             self.ingest(txn)
-            index = record.load_index(self.layout.index)
+            index = txn.load_index()
             dropped = _surplus(index.entries(), keep, installonly_keep)
             txn.commit([], [e["filename"] for e in dropped], index)
         return Changed(dropped, self.handed_over())
@@ -301,7 +301,7 @@ class Store(object):
                 raise NoMatch("no removed package matches %s; see 'persistrepo list "
                               "--removed'" % ", ".join(repr(s) for s in unmatched))
             wanted = set(e["filename"] for e in chosen)
-            index = record.load_index(self.layout.index)
+            index = txn.load_index()
             picked = []
             for entry, slot in kept:  # newest first: one slot per file name
                 if entry["filename"] in wanted:
@@ -370,7 +370,7 @@ class Store(object):
         requests = incoming.pending(self.layout)
         if not requests:
             return AddResult()
-        plan = Plan(record.load_index(self.layout.index))
+        plan = Plan(txn.load_index())
         result = AddResult()
         handled = []
         for req in requests:
@@ -434,6 +434,7 @@ class Store(object):
 
     def verify(self, check_signatures=True):
         """Every problem found (persistrepo.store.verify)."""
+        from persistrepo.store import verify  # the writes, which start sooner, never need it
         self.require()
         if not self.is_store():
             return []

@@ -184,7 +184,8 @@ def _strays(layout, index):
                                         "not a file the store writes here; %s, which sets "
                                         "it aside" % _REFRESH))
     for path, what in ([(p, what) for p, what in ((layout.lock, "the lock is not a regular file"),
-                                                  (layout.chunk_pack, "not a regular file"))
+                                                  (layout.chunk_pack, "not a regular file"),
+                                                  (layout.checked, "not a regular file"))
                         if os.path.lexists(p) and not fsutil.is_regular(p)]) + \
             ([(layout.removed, "not a directory (a symlink or a file)")]
              if os.path.lexists(layout.removed) and (os.path.islink(layout.removed) or

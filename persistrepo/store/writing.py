@@ -5,7 +5,8 @@ stage files and chunks in .persistrepo/tmp, write the journal, then apply it
 (rename files into place, write index.json, write repodata, unlink what went
 away). A crash at any point leaves either the old state or a journal that the
 next write (or refresh) rolls forward. Nothing read from the store's own
-files is trusted before it is checked (docs/store-format.md, "Trust").
+files is trusted before it is checked (docs/store-format.md, "Trust"), or
+vouched for as the very file the last write made (persistrepo.store.checked).
 """
 
 import json
@@ -14,7 +15,7 @@ import time
 
 from persistrepo import fsutil, names
 from persistrepo.errors import BadPackage, PersistError, UnsafeStore
-from persistrepo.store import modulemd, record, repodata, rpmfile, trash
+from persistrepo.store import checked, modulemd, record, repodata, rpmfile, trash
 from persistrepo.store.lock import StoreLock
 
 
@@ -115,6 +116,11 @@ class Transaction(object):
     def __exit__(self, *exc):
         self.lock.__exit__()
 
+    def load_index(self):
+        """The index as read under this lock; its entries are checked unless
+        the last write vouches for it (persistrepo.store.checked)."""
+        return record.load_index(self.layout.index, checked.sound(self.layout).get("index"))
+
     def quarantine(self, path, why):
         """Set aside something the store cannot use; never delete it. Return
         where it went, relative to the store."""
@@ -143,7 +149,7 @@ class Transaction(object):
         if not adds and not removes:
             return
         if index is None:
-            index = record.load_index(self.layout.index)
+            index = self.load_index()
         # What an add replaces (another build under the same file name) goes
         # to the trash like what a removal drops.
         replaced = [index.packages[e["filename"]] for _, e in adds
@@ -164,7 +170,7 @@ class Transaction(object):
     def _apply(self, journal, index=None, chunks=None):
         """Carry out a journal; safe to repeat after a crash at any step."""
         if index is None:
-            index = record.load_index(self.layout.index)
+            index = self.load_index()
         entries = dict((e["filename"], e) for e in journal.get("removed_entries", []))
         added, fresh = set(), []
         for item in journal["adds"]:
@@ -236,7 +242,8 @@ class Transaction(object):
         appended to a sound pack, unless its records no longer used would
         then be more than a quarter of it; else the pack is written anew."""
         made = made or {}
-        packed, records = repodata.load_pack(self.layout) if use_pack else ({}, 0)
+        packed, records = repodata.load_pack(self.layout, checked.sound(self.layout).get(
+            "pack")) if use_pack else ({}, 0)
         docs, kept, fresh = [], [], []
         entries = index.entries()
         identities = repodata.chunk_file_identities(self.layout, [e["sha256"] for e in entries])
@@ -260,9 +267,10 @@ class Transaction(object):
         repodata.write(self.layout, docs, index.generation, modulemd.yaml(entries),
                        also=lambda: {self.layout.index: index.to_bytes()}, dirs=dirs)
         if not records or 4 * (records - len(kept)) > records + len(fresh):
-            repodata.save_pack(self.layout, kept + fresh)
-        elif fresh:
-            repodata.save_pack(self.layout, fresh, append=True)
+            pack_sound = repodata.save_pack(self.layout, kept + fresh)
+        else:  # appended to a sound pack, or left as it is
+            pack_sound = not fresh or repodata.save_pack(self.layout, fresh, append=True)
+        checked.record(self.layout, ("index", "pack") if pack_sound else ("index",))
 
     def drop_unused_chunks(self, index):
         used = set(e["sha256"] + ".xml" for e in index.packages.values())
