@@ -149,6 +149,33 @@ def chunk_file_identities(layout, sums):
         os.close(directory)
 
 
+def chunk_file_identities_meanwhile(layout, sums):
+    """A function giving {sha256: chunk_file_identity} for sums, read from
+    now on in a thread (os.stat lets go of the GIL): a write stats the chunk
+    files while it stages its packages and syncs its journal. Without a
+    thread, they are read when asked for."""
+    found = []
+
+    def read():
+        try:
+            found.append(chunk_file_identities(layout, sums))
+        except Exception:  # read again when asked for, where it is reported
+            pass
+
+    reader = threading.Thread(target=read)
+    reader.daemon = True
+    try:
+        reader.start()
+    except threading.ThreadError:  # no thread to be had (RuntimeError on Python 3)
+        reader = None
+
+    def identities():
+        if reader is not None:
+            reader.join()
+        return dict(zip(sums, found[0] if found else chunk_file_identities(layout, sums)))
+    return identities
+
+
 def _identity(path, directory=None):
     try:
         st = os.lstat(path) if directory is None else stdlib.lstat_at(directory, path)

@@ -76,6 +76,7 @@ class Transaction(object):
         self.repair = repair
         self.quarantined = []  # (path, why, where it went), relative to the store
         self.lock = None
+        self._identities = None  # of the loaded index's chunk files, read meanwhile
 
     def __enter__(self):
         layout = self.layout
@@ -118,8 +119,12 @@ class Transaction(object):
 
     def load_index(self):
         """The index as read under this lock; its entries are checked unless
-        the last write vouches for it (persistrepo.store.checked)."""
-        return record.load_index(self.layout.index, checked.sound(self.layout).get("index"))
+        the last write vouches for it (persistrepo.store.checked). Its chunk
+        files' identities, which write_repodata needs, are read from now on."""
+        index = record.load_index(self.layout.index, checked.sound(self.layout).get("index"))
+        self._identities = repodata.chunk_file_identities_meanwhile(
+            self.layout, [e["sha256"] for e in index.packages.values()])
+        return index
 
     def quarantine(self, path, why):
         """Set aside something the store cannot use; never delete it. Return
@@ -246,9 +251,15 @@ class Transaction(object):
             "pack")) if use_pack else ({}, 0)
         docs, kept, fresh = [], [], []
         entries = index.entries()
-        identities = repodata.chunk_file_identities(self.layout, [e["sha256"] for e in entries])
-        for e, identity in zip(entries, identities):
+        # Only this write changes chunk files, and the ones it changes
+        # before the repodata are of packages it made chunks for (made).
+        identities = self._identities() if use_pack and self._identities else {}
+        self._identities = None
+        unknown = [e["sha256"] for e in entries if e["sha256"] not in identities]
+        identities.update(zip(unknown, repodata.chunk_file_identities(self.layout, unknown)))
+        for e in entries:
             sha256 = e["sha256"]
+            identity = identities[sha256]
             hit = packed.get(sha256)
             if sha256 not in made and hit is not None and hit[0] == identity:
                 docs.append(hit[1])
