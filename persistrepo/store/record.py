@@ -117,7 +117,7 @@ _CANONICAL_HEAD = re.compile(  # _HEAD, its generation one that parse_index acce
 # entry check_entry accepts: the same rules, the cross-field ones by
 # backreference. Every field is bounded and ends at a quote no field holds,
 # so no line makes the match backtrack far.
-_PLAIN_ENTRY = (  # compiled when first used: a write of a checked index never needs it
+_PLAIN_ENTRY = (  # compiled when first used: an index the last write vouches for never needs it
     r'\{"arch": "(?P<arch>%(arch)s)", "epoch": (?:0|(?P<epoch>[1-9][0-9]{0,8})), '
     r'"filename": "(?P<name>%(name)s)-(?P<version>%(verrel)s)-(?P<release>%(verrel)s)'
     r'\.(?P=arch)\.rpm", "installonly": (?:true|false), '
