@@ -135,12 +135,23 @@ class PersistRpm(dnf.Plugin):
 
     def pre_transaction(self):
         # Before rpm runs: an image update's scriptlet replays the store in it.
+        if _root(self.base.conf) == "/":
+            self._note_newest_layer()
         if self._capturing():
             self._persist_own()
             if _root(self.base.conf) == "/":
                 # The trigger's line: transaction() finishes an image update.
                 from persistrepo.capture.capture import FINISHING
                 os.environ[FINISHING] = PLUGIN_NAME
+
+    def _note_newest_layer(self):
+        """Tell persistrepo-imgbased's trigger the newest layer before rpm runs."""
+        try:
+            from persistrepo.imgbased import note_newest_layer
+            note_newest_layer([tsi.pkg.name for tsi in self.base.transaction or ()
+                               if tsi.action in _ARRIVING])
+        except Exception as e:  # the trigger then goes by its own record
+            logger.debug("%s: newest layer not noted: %s", PLUGIN_NAME, e)
 
     def transaction(self):
         if not self._capturing():

@@ -19,7 +19,9 @@ The trigger also fires when persistrepo-imgbased itself is installed while
 an image-update package is there (and the host may run an older layer
 after a rollback): before_image_update(), run at %triggerprein, records
 the newest layer and the transaction, and the trigger acts only on a layer
-that appeared since, in that transaction.
+that appeared since, in that transaction. A front end with a hook before
+rpm runs (the dnf 4 and yum plugins) notes the newest layer itself
+(note_newest_layer()), which holds whatever order rpm gave the packages.
 Packages that this same transaction installs are captured only when it
 ends, after the trigger: a front end with a hook after the transaction
 (the dnf 4 plugin) then runs finish_image_update(), which replays them
@@ -457,7 +459,10 @@ def after_image_update(layer=None):
         return _replay_named_layer(layer)
     _aborted_by_the_hook()
     before = _take_pending()
-    if _installed_together():
+    told = os.environ.get(NEWEST_LAYER_BEFORE)
+    if told and LAYER_NAME.match(told):
+        before = (told,)
+    elif _installed_together():
         before = (None,)
     try:
         current = _imgbase("layer", "--current")
@@ -544,12 +549,40 @@ def lacking_fix(layer):
 IMAGE_UPDATE_PACKAGES = ("ovirt-node-ng-image-update", "redhat-virtualization-host-image-update")
 
 
+# Set by a front end (the dnf 4 and yum plugins) in its own process before
+# rpm runs a transaction on the host that may fire the trigger: the newest
+# layer then. The scriptlets inherit it, so the trigger knows which layer
+# this transaction made, whatever order rpm gave the packages.
+NEWEST_LAYER_BEFORE = "PERSISTREPO_NEWEST_LAYER_BEFORE"
+
+
+def note_newest_layer(names):
+    """What a front end runs before rpm runs a transaction on the host
+    that installs names: when the trigger may fire (persistrepo-imgbased
+    or an image-update package among them) and imgbase answers, put the
+    newest layer in this process's environment, for the trigger. Else the
+    trigger goes by its %triggerprein record. Never raises."""
+    os.environ.pop(NEWEST_LAYER_BEFORE, None)
+    if not set(names) & set(IMAGE_UPDATE_PACKAGES + ("persistrepo-imgbased",)):
+        return
+    try:
+        latest = _imgbase("layer", "--latest")
+    except (HookError, OSError):  # no Node, or no layout yet
+        return
+    if LAYER_NAME.match(latest):
+        os.environ[NEWEST_LAYER_BEFORE] = latest
+
+
 def _installed_together():
-    """True when this transaction installs persistrepo-imgbased and an
-    image-update package together: both have the transaction's id in the
-    rpmdb, and any layer that is not the running one is new. (If the image
-    update came first, its %triggerprein was not ours yet; persistrepo-
-    imgbased's own %triggerprein then saw the new layer already.)"""
+    """Without a front end's note (plain rpm): True when this transaction
+    installs persistrepo-imgbased and an image-update package together:
+    both have the transaction's id in the rpmdb, and any layer that is not
+    the running one is new. (If the image update came first, its
+    %triggerprein was not ours yet; persistrepo-imgbased's own
+    %triggerprein then saw the new layer already.) The id is the second
+    the transaction started: two transactions in one second, the first an
+    image update, would look like one, but imgbase update alone takes
+    longer than that on a Node."""
     from persistrepo.compat import headers, rpmdb
     tid = headers.tag("INSTALLTID")
     try:

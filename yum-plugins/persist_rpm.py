@@ -27,7 +27,6 @@ until a capture needs it.
 """
 
 import os
-import sys
 
 from yum.constants import TS_ERASE, TS_INSTALL_STATES, TS_OBSOLETED
 from yum.plugins import TYPE_CORE
@@ -107,6 +106,8 @@ def pretrans_hook(conduit):
                          "transaction will be persisted" % e)
         return
     installroot = conduit.getConf().installroot or "/"
+    if installroot == "/":
+        _note_newest_layer(conduit)
     if installroot != "/" and not settings.capture_installroot:
         conduit.info(3, "persist_rpm: capture_installroot=0, not capturing in %s"
                      % installroot)
@@ -127,6 +128,16 @@ def pretrans_hook(conduit):
             pkg.error = "could not stage %s in %s: %s" % (
                 os.path.basename(pkg.path), txn.store, capture.describe(e))
     _txn = txn
+
+
+def _note_newest_layer(conduit):
+    """Tell persistrepo-imgbased's trigger the newest layer before rpm runs."""
+    try:
+        from persistrepo import imgbased
+        imgbased.note_newest_layer([t.po.name for t in conduit.getTsInfo().getMembersWithState(
+            output_states=TS_INSTALL_STATES)])
+    except Exception as e:  # the trigger then goes by its own record
+        conduit.info(3, "persist_rpm: newest layer not noted: %s" % e)
 
 
 def posttrans_hook(conduit):
