@@ -250,6 +250,16 @@ def test_yum_installing_the_image_update_replays_into_the_new_layer(el7_node):
         assert sorted(entries[L2]) == ["/%s/vmlinuz-2.0" % L2, "/%s/vmlinuz-9.9" % L2]
 
 
+def install_vendor_agent_and_kmod(world):
+    """yum install, on layer 1, of the signed vendor-agent (with vendor-lib)
+    and vendor-kmod, which needs kernel 1: image 2 cannot take it."""
+    assert on_layer(world["node"], L1, ["rpm", "--import", world["key"].pubkey]).returncode == 0
+    yum(world, L1, [dict(op="install", **ref(world, "vendor", "vendor-agent")),
+                    dict(op="dep", **ref(world, "vendor", "vendor-lib")),
+                    dict(op="install", **ref(world, "vendor", "vendor-kmod"))],
+        repos=["vendor"])
+
+
 def test_on_broken_fail_removes_the_new_layer_and_skip_keeps_it(el7_node):
     """A kmod for kernel 1 cannot go into image 2: with on_broken = fail the
     trigger removes the new layer with imgbased's own command and layer 1
@@ -261,11 +271,7 @@ def test_on_broken_fail_removes_the_new_layer_and_skip_keeps_it(el7_node):
     with node:
         os.makedirs(os.path.join(node.var, "log"), exist_ok=True)
         yum(world, L1, [dict(op="install", **local(world, p)) for p in world["own"]])
-        assert on_layer(node, L1, ["rpm", "--import", world["key"].pubkey]).returncode == 0
-        yum(world, L1, [dict(op="install", **ref(world, "vendor", "vendor-agent")),
-                        dict(op="dep", **ref(world, "vendor", "vendor-lib")),
-                        dict(op="install", **ref(world, "vendor", "vendor-kmod"))],
-            repos=["vendor"])
+        install_vendor_agent_and_kmod(world)
 
         update = ref(world, "updates", "ovirt-node-ng-image-update")
         out = yum(world, L1, [dict(op="install", **update)], repos=["updates"])
@@ -294,3 +300,33 @@ def test_on_broken_fail_removes_the_new_layer_and_skip_keeps_it(el7_node):
         proc = on_layer(node, L1, ["rpm", "-U", "--replacepkgs", local(world, img)["local"]])
         assert proc.returncode == 0 and "persistrepo:" not in proc.stdout, proc.stdout
         assert installed(world, L2) == layer2
+
+
+def test_a_layer_made_before_persistrepo_imgbased_is_left_alone(el7_node):
+    """Image 2 went in before persistrepo-imgbased was installed. One yum
+    transaction then installs persistrepo-imgbased and reinstalls the image
+    update: both carry its id, and imgbase makes no layer (its lvcreate
+    fails). The yum plugin told the trigger the newest layer before rpm
+    ran, so layer 2 is left as it was, and one line says how to replay."""
+    world, node = el7_node, el7_node["node"]
+    node.install_layer(L1, world["trees"][1])
+    with node:
+        os.makedirs(os.path.join(node.var, "log"), exist_ok=True)
+        [img] = [p for p in world["own"] if "persistrepo-imgbased" in p]
+        yum(world, L1, [dict(op="install", **local(world, p)) for p in world["own"] if p != img])
+        install_vendor_agent_and_kmod(world)
+        update = ref(world, "updates", "ovirt-node-ng-image-update")
+        yum(world, L1, [dict(op="install", **update)], repos=["updates"])
+        assert list(node.layers) == [L1, L2]
+        before = installed(world, L2)
+        assert "vendor-agent-1.0-1.noarch" not in before
+
+        out = yum(world, L1, [dict(op="install", **local(world, img)),
+                              dict(op="reinstall", **update)], repos=["updates"])
+        warning = ("persistrepo: warning: the newest layer %s is not the running one and did "
+                   "not get the persisted packages; this transaction made no new layer, so "
+                   "it was left alone; before booting it, run "
+                   "'persistrepo imgbased-update --layer %s'" % (L2, L2))
+        assert set(x for x in out.splitlines() if "persistrepo:" in x) == {warning}, out
+        assert list(node.layers) == [L1, L2]
+        assert installed(world, L2) == before
