@@ -147,7 +147,7 @@ class PersistRpm(dnf.Plugin):
     def _note_newest_layer(self):
         """Tell persistrepo-imgbased's trigger the newest layer before rpm runs."""
         try:
-            from persistrepo.imgbased import note_newest_layer
+            from persistrepo.capture.capture import note_newest_layer
             note_newest_layer([tsi.pkg.name for tsi in self.base.transaction or ()
                                if tsi.action in _ARRIVING])
         except Exception as e:  # the trigger then goes by its own record

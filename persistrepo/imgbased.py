@@ -21,7 +21,8 @@ after a rollback): before_image_update(), run at %triggerprein, records
 the newest layer and the transaction, and the trigger acts only on a layer
 that appeared since, in that transaction. A front end with a hook before
 rpm runs (the dnf 4 and yum plugins) notes the newest layer itself
-(note_newest_layer()), which holds whatever order rpm gave the packages.
+(capture.note_newest_layer()), which holds whatever order rpm gave the
+packages.
 Packages that this same transaction installs are captured only when it
 ends, after the trigger: a front end with a hook after the transaction
 (the dnf 4 plugin) then runs finish_image_update(), which replays them
@@ -459,6 +460,7 @@ def after_image_update(layer=None):
         return _replay_named_layer(layer)
     _aborted_by_the_hook()
     before = _take_pending()
+    from persistrepo.capture.capture import NEWEST_LAYER_BEFORE
     told = os.environ.get(NEWEST_LAYER_BEFORE)
     if told and LAYER_NAME.match(told):
         before = (told,)
@@ -549,28 +551,18 @@ def lacking_fix(layer):
 IMAGE_UPDATE_PACKAGES = ("ovirt-node-ng-image-update", "redhat-virtualization-host-image-update")
 
 
-# Set by a front end (the dnf 4 and yum plugins) in its own process before
-# rpm runs a transaction on the host that may fire the trigger: the newest
-# layer then. The scriptlets inherit it, so the trigger knows which layer
-# this transaction made, whatever order rpm gave the packages.
-NEWEST_LAYER_BEFORE = "PERSISTREPO_NEWEST_LAYER_BEFORE"
-
-
-def note_newest_layer(names):
-    """What a front end runs before rpm runs a transaction on the host
-    that installs names: when the trigger may fire (persistrepo-imgbased
-    or an image-update package among them) and imgbase answers, put the
-    newest layer in this process's environment, for the trigger. Else the
-    trigger goes by its %triggerprein record. Never raises."""
-    os.environ.pop(NEWEST_LAYER_BEFORE, None)
+def newest_layer_before(names):
+    """The newest layer, before rpm runs a transaction that installs names,
+    when persistrepo-imgbased's trigger may fire in it (it or an
+    image-update package among them); None otherwise, or when imgbase does
+    not answer (no Node, or no layout yet). For capture.note_newest_layer()."""
     if not set(names) & set(IMAGE_UPDATE_PACKAGES + ("persistrepo-imgbased",)):
-        return
+        return None
     try:
         latest = _imgbase("layer", "--latest")
-    except (HookError, OSError):  # no Node, or no layout yet
-        return
-    if LAYER_NAME.match(latest):
-        os.environ[NEWEST_LAYER_BEFORE] = latest
+    except (HookError, OSError):
+        return None
+    return latest if LAYER_NAME.match(latest) else None
 
 
 def _installed_together():

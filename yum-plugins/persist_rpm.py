@@ -106,8 +106,6 @@ def pretrans_hook(conduit):
                          "transaction will be persisted" % e)
         return
     installroot = conduit.getConf().installroot or "/"
-    if installroot == "/":
-        _note_newest_layer(conduit)
     if installroot != "/" and not settings.capture_installroot:
         conduit.info(3, "persist_rpm: capture_installroot=0, not capturing in %s"
                      % installroot)
@@ -115,6 +113,9 @@ def pretrans_hook(conduit):
     txn = _Transaction(settings, installroot)
     tsinfo = conduit.getTsInfo()
     members = tsinfo.getMembersWithState(output_states=TS_INSTALL_STATES)
+    if installroot == "/":
+        # persistrepo-imgbased's trigger: the newest layer before rpm runs.
+        capture.note_newest_layer([t.po.name for t in members])
     for txmbr in sorted(members, key=lambda t: t.pkgtup):
         po = txmbr.po
         pkg = capture.Installed(po.localPkg(), po.name, _po_nevra(po), _origin(po),
@@ -128,16 +129,6 @@ def pretrans_hook(conduit):
             pkg.error = "could not stage %s in %s: %s" % (
                 os.path.basename(pkg.path), txn.store, capture.describe(e))
     _txn = txn
-
-
-def _note_newest_layer(conduit):
-    """Tell persistrepo-imgbased's trigger the newest layer before rpm runs."""
-    try:
-        from persistrepo import imgbased
-        imgbased.note_newest_layer([t.po.name for t in conduit.getTsInfo().getMembersWithState(
-            output_states=TS_INSTALL_STATES)])
-    except Exception as e:  # the trigger then goes by its own record
-        conduit.info(3, "persist_rpm: newest layer not noted: %s" % e)
 
 
 def posttrans_hook(conduit):

@@ -95,6 +95,28 @@ SHIPPED_BY_EVERY_IMAGE = ("imgbased", "python3-imgbased", "dnf", "python3-dnf", 
 FINISHING = "PERSISTREPO_FINISHES_IMAGE_UPDATE"
 
 
+# Set by a front end (the dnf 4 and yum plugins) in its process before rpm
+# runs a transaction on the host: the newest layer then. The scriptlets
+# inherit it, so persistrepo-imgbased's trigger knows which layer this
+# transaction made, whatever order rpm gave the packages.
+NEWEST_LAYER_BEFORE = "PERSISTREPO_NEWEST_LAYER_BEFORE"
+
+
+def note_newest_layer(names):
+    """What a front end runs before rpm runs a transaction on the host that
+    installs names: put the newest layer in this process's environment
+    when the trigger may fire (imgbased.newest_layer_before). Never raises;
+    without it the trigger goes by its own %triggerprein record."""
+    os.environ.pop(NEWEST_LAYER_BEFORE, None)
+    try:
+        from persistrepo import imgbased
+        latest = imgbased.newest_layer_before(names)
+    except Exception:
+        return
+    if latest:
+        os.environ[NEWEST_LAYER_BEFORE] = latest
+
+
 def finish_image_update(names):
     """Once a transaction that installed names (and captured some) ended on
     the host: if one is an image-update package, replay into the layer its
