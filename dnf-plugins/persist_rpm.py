@@ -112,6 +112,7 @@ class PersistRpm(dnf.Plugin):
         self.base = base
         self.cli = cli
         self.settings = None
+        self.process = None
         if cli is not None:
             cli.register_command(PersistCommand)
 
@@ -139,21 +140,37 @@ class PersistRpm(dnf.Plugin):
             self._note_newest_layer()
         if self._capturing():
             self._persist_own()
+            if self.process is not None:
+                self.process.read(os.path.abspath(tsi.pkg.localPkg())
+                                  for tsi in self._arriving()
+                                  if not self.settings.excluded(tsi.pkg.name))
             if _root(self.base.conf) == "/":
                 # The trigger's line: transaction() finishes an image update.
                 from persistrepo.capture.capture import FINISHING
                 os.environ[FINISHING] = PLUGIN_NAME
 
+    def resolved(self):
+        # Capture's process loads while dnf downloads (capture/process.py).
+        if self._capturing() and self.process is None:
+            try:
+                from persistrepo.capture.capture import start_capture_process
+                self.process = start_capture_process([tsi.pkg.name for tsi in self._arriving()])
+            except Exception as e:  # transaction() then captures in dnf's process
+                logger.debug("%s: no capture process: %s", PLUGIN_NAME, e)
+
+    def _arriving(self):
+        return [tsi for tsi in self.base.transaction or () if tsi.action in _ARRIVING]
+
     def _note_newest_layer(self):
         """Tell persistrepo-imgbased's trigger the newest layer before rpm runs."""
         try:
             from persistrepo.capture.capture import note_newest_layer
-            note_newest_layer([tsi.pkg.name for tsi in self.base.transaction or ()
-                               if tsi.action in _ARRIVING])
+            note_newest_layer([tsi.pkg.name for tsi in self._arriving()])
         except Exception as e:  # the trigger then goes by its own record
             logger.debug("%s: newest layer not noted: %s", PLUGIN_NAME, e)
 
     def transaction(self):
+        process, self.process = self.process, None
         if not self._capturing():
             return
         installroot = _root(self.base.conf)
@@ -162,12 +179,21 @@ class PersistRpm(dnf.Plugin):
         except Exception as e:  # reading dnf's transaction must not break it
             logger.error("%s: error: cannot read the transaction (%s); nothing was "
                          "persisted; run 'dnf persist status'", PLUGIN_NAME, e)
-            return
+            installed = erased = None
         if not installed and not erased:
+            if process is not None:
+                process.close()
             return
         from persistrepo.capture.capture import capture, finish_image_update
-        out = capture(self.settings, installroot, installed, erased, method="dnf",
-                      fix=_fix_command(installroot))
+        out = None
+        if process is not None:
+            out = process.capture(self.settings, installroot, installed, erased, "dnf",
+                                  _fix_command(installroot))
+            logger.debug("%s: %s", PLUGIN_NAME, "its process did not answer: capturing here"
+                         if out is None else "captured by its process")
+        if out is None:
+            out = capture(self.settings, installroot, installed, erased, method="dnf",
+                          fix=_fix_command(installroot))
         self._report(out, installroot)
         if installroot == "/" and (out.persisted or out.failed):
             problem = finish_image_update([p.name for p in installed])

@@ -306,7 +306,8 @@ def fsync_files(paths):
                 os.close(fd)
 
 
-def _root_only_writable(st):
+def root_only_writable(st):
+    """True for a file of root's that nobody else may change (mode 0644)."""
     return st.st_uid == 0 and not st.st_mode & 0o022 and stat.S_IMODE(st.st_mode) == FILE_MODE
 
 
@@ -317,7 +318,7 @@ def _try_hardlink(src_path, src_st, dst):
         return False
     st = os.lstat(dst)
     if (stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) == (src_st.st_dev, src_st.st_ino)
-            and _root_only_writable(st)):
+            and root_only_writable(st)):
         return True
     os.unlink(dst)
     return False
@@ -351,7 +352,8 @@ def stage_file(src_path, tmpdir, sync=True, root_owned=False):
     it is the very file opened. Anything else is reflinked or copied, and
     fsynced unless sync is false (the store fsyncs a commit's staged files
     together, links included). With root_owned, as root, a file that
-    another user owns or may write is refused. Returns (staged_path, method).
+    another user owns or may write is refused. Returns (staged_path,
+    method, the opened file's stat before it was staged).
     """
     if not root_owned:  # a path the admin or dnf gave: its real file, opened once
         src_path = os.path.realpath(src_path)
@@ -365,8 +367,8 @@ def stage_file(src_path, tmpdir, sync=True, root_owned=False):
                              "'persistrepo add' it" % (src_path, src_st.st_uid,
                                                        stat.S_IMODE(src_st.st_mode)))
         dst = _unused_name(tmpdir, ".rpm")
-        if _root_only_writable(src_st) and _try_hardlink(src_path, src_st, dst):
-            return dst, "hardlink"
+        if root_only_writable(src_st) and _try_hardlink(src_path, src_st, dst):
+            return dst, "hardlink", src_st
         dst_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
         try:
             method = _copy_fd(src_fd, dst_fd)
@@ -378,7 +380,7 @@ def stage_file(src_path, tmpdir, sync=True, root_owned=False):
             raise
         os.close(dst_fd)
         os.chmod(dst, FILE_MODE)
-        return dst, method
+        return dst, method, src_st
     finally:
         os.close(src_fd)
 

@@ -98,6 +98,25 @@ def test_install_with_dependency_records_provenance(dnf, std_set, tmp_path):
     assert bed.installed(fresh) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
 
 
+def test_capture_runs_in_a_process_started_before_rpm_and_says_so(dnf):
+    """The plugin's capture process (loaded while dnf downloaded, files read
+    ahead while rpm ran) captures; dnf -v says which process did. One that
+    cannot answer leaves the capture to dnf's own process."""
+    res = dnf("-v", "install", "tool")
+    assert res.returncode == 0, res
+    assert "persist_rpm: captured by its process" in res.output, res
+    assert "persist_rpm: persisted libtool-dep-1.0-1.noarch, tool-2.0-1.noarch" in res.stdout
+    assert set(dnf.stored()) == {"tool-2.0-1.noarch", "libtool-dep-1.0-1.noarch"}
+    assert cli("--store", dnf.store, "verify").returncode == 0
+
+    from persistrepo.capture.process import CaptureProcess
+    from persistrepo.config import Settings
+    ended = CaptureProcess(subprocess.Popen(["true"], stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE))
+    ended.read(["/nonexistent.rpm"])
+    assert ended.capture(Settings(), dnf.root, [], [], "dnf", "dnf persist add {name}") is None
+
+
 def test_upgrade_then_downgrade_keep_only_the_installed_version(dnf):
     assert dnf("install", "tool-1.0").returncode == 0
     assert "tool-1.0-1.noarch" in dnf.stored()

@@ -566,6 +566,40 @@ def test_chunk_pack_that_is_not_sound_is_not_used(std_set, store, damage):
         assert cli("--store", store, "verify").returncode == 0
 
 
+def test_a_file_read_ahead_counts_only_as_the_inode_that_was_read(std_set, store, tmp_path):
+    """What capture's process read ahead goes into a write only for the
+    very inode it read, unchanged and staged as a hardlink. One rewritten
+    in place since (its mtime put back) is read again; one that others may
+    write is never read ahead."""
+    from persistrepo.store.read_ahead import ReadAhead
+    ahead = ReadAhead()
+    kept = copy_of(std_set.path("libtool-dep"), tmp_path)
+    swapped = copy_of(std_set.path("tool", "1.0"), tmp_path)
+    shared = copy_of(std_set.path("unsigned"), tmp_path)
+    os.chmod(shared, 0o664)
+    for path in (kept, swapped, shared):
+        ahead.read(path)
+    read = dict((p, os.stat(p)) for p in (kept, swapped, shared))
+    assert ahead.take(read[shared]) is None
+
+    with open(std_set.path("tool", "2.0"), "rb") as f:
+        other = f.read()
+    with open(swapped, "r+b") as f:
+        f.truncate(0)
+        f.write(other)
+    os.utime(swapped, ns=(read[swapped].st_atime_ns, read[swapped].st_mtime_ns))
+    result = Store(store).add([Candidate(p) for p in (kept, swapped, shared)],
+                              read_ahead=ahead)
+    assert sorted(e["nevra"] for e in result.added) == [
+        "libtool-dep-1.0-1.noarch", "tool-2.0-1.noarch", "unsigned-1.0-1.noarch"]
+    assert ahead.take(read[kept]) is None  # taken by the write
+    assert ahead.take(read[swapped]) is not None  # never taken: read again
+    assert cli("--store", store, "verify").returncode == 0
+    listed_ids = repodata_packages(store)
+    assert set(listed_ids) == set(e["filename"] for e in result.added)
+    assert listed_ids["tool-2.0-1.noarch.rpm"] == hashlib.sha256(other).hexdigest()
+
+
 def test_a_write_vouches_only_for_the_files_as_it_made_them(std_set, store):
     """A write records the identities of the index and the pack it made in
     .persistrepo/checked, and the next write checks neither again while they

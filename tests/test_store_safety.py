@@ -223,8 +223,10 @@ MINIMUM = {"": "2.7", "compat/": "2.7", "store/": "2.7", "capture/": "2.7",
            "front/": "2.7", "replay/": "2.7", "dnf5/": "2.7", "export/": "3.6",
            "fleet/": "3.6"}
 # What only dnf hosts run in a 2.7 folder: module streams, dnf5's record of
-# the replay and dnf's history moved into the root.
-DNF_ONLY = ("replay/module_plan.py", "replay/dnf5.py", "replay/history.py")
+# the replay, dnf's history moved into the root, and the dnf plugin's
+# capture process.
+DNF_ONLY = ("replay/module_plan.py", "replay/dnf5.py", "replay/history.py",
+            "capture/process.py")
 
 
 def test_every_folder_states_its_minimum_python():

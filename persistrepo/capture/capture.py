@@ -117,6 +117,13 @@ def note_newest_layer(names):
         os.environ[NEWEST_LAYER_BEFORE] = latest
 
 
+def start_capture_process(names):
+    """The dnf plugin's capture process for a transaction that installs
+    names, started (capture/process.py), or None."""
+    from persistrepo.capture.process import CaptureProcess
+    return CaptureProcess.start(names)
+
+
 def finish_image_update(names):
     """Once a transaction that installed names (and captured some) ended on
     the host: if one is an image-update package, replay into the layer its
@@ -232,9 +239,10 @@ def describe(err):
     return getattr(err, "strerror", None) or str(err) or err.__class__.__name__
 
 
-def capture(settings, installroot, installed, erased, method, fix):
+def capture(settings, installroot, installed, erased, method, fix, ahead=None):
     """Persist installed, drop erased; fix is a command template with {name}
-    (or {nevra}) that repairs a failed capture (e.g. "dnf persist add {name}")."""
+    (or {nevra}) that repairs a failed capture (e.g. "dnf persist add {name}").
+    ahead: a store.read_ahead.ReadAhead of (some of) the files."""
     out = Outcome()
     root = settings.store_path(installroot)
     resolved_root = os.path.realpath(root)
@@ -253,7 +261,7 @@ def capture(settings, installroot, installed, erased, method, fix):
     try:
         if bindings_available():
             if wanted or gone:  # else the store (and its imports) has nothing to do
-                _direct(out, root, installroot, wanted, gone, method)
+                _direct(out, root, installroot, wanted, gone, method, ahead)
         else:
             _queued(out, root, settings, installroot, wanted, gone, method)
     except Exception as e:  # anything at all: the admin's transaction must go on
@@ -334,7 +342,7 @@ def _still_installed_build(pkg, installroot):
         headers.same_build(info.identity, installed.get(pkg.nevra, {"nevra": None})) is None
 
 
-def _direct(out, root, installroot, wanted, gone, method):
+def _direct(out, root, installroot, wanted, gone, method, ahead):
     from persistrepo.store.store import Candidate, Store
     store = Store(root)
     # Each file must prove to be the build the rpmdb now holds (Store._stage).
@@ -347,7 +355,7 @@ def _direct(out, root, installroot, wanted, gone, method):
         result = store.add([Candidate(p.path, method, p.origin, p.reason, supersede=True,
                                       module=p.module, installed=builds[p.nevra])
                             for p in wanted],
-                           all_or_nothing=False)
+                           all_or_nothing=False, read_ahead=ahead)
         out.notes.extend(result.warnings)
         failed = dict((c.path, describe(err)) for c, err in result.failed)
         for p in wanted:

@@ -48,7 +48,7 @@ def queue_add(root, src_path, nevra, installroot, method, origin=None, reason="u
     queue with its provenance; return the token."""
     layout = _prepare(root)
     token = _token()
-    staged, _ = fsutil.stage_file(src_path, layout.incoming)
+    staged = fsutil.stage_file(src_path, layout.incoming)[0]
     os.rename(staged, os.path.join(layout.incoming, token + ".rpm"))
     _write_request(layout, token, {
         "op": "add", "file": token + ".rpm", "method": method,

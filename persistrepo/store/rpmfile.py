@@ -79,9 +79,10 @@ def _sum_and_check_payload(fd, hdr, path, size, payload_start):
     return whole.hexdigest()
 
 
-def read_package(path, verifier=None, store_file=False, verify_if=None):
+def read_package(path, verifier=None, store_file=False, verify_if=None, fd=None):
     """Read and fully check the RPM at path (never following a symlink; a
-    store_file must also be root's alone, see fsutil.open_store_file).
+    store_file must also be root's alone, see fsutil.open_store_file), or
+    in fd, an open file of it (left open).
 
     Header digests and the payload digest are always checked, and the NEVRA
     against what rpm allows; with a signatures.Verifier the signature is checked
@@ -91,7 +92,9 @@ def read_package(path, verifier=None, store_file=False, verify_if=None):
     """
     import rpm
     inspect = verifier is None or verify_if is not None
-    fd = fsutil.open_store_file(path) if store_file else fsutil.open_regular(path)
+    given = fd is not None
+    if not given:
+        fd = fsutil.open_store_file(path) if store_file else fsutil.open_regular(path)
     try:
         size = os.fstat(fd).st_size
         # One read checks digests and signatures when all is well; else
@@ -121,7 +124,8 @@ def read_package(path, verifier=None, store_file=False, verify_if=None):
                 if headers.header_identity(signed) != identity:
                     signature_error = "%s changed while it was being checked" % path
     finally:
-        os.close(fd)
+        if not given:
+            os.close(fd)
     return PackageInfo(
         name=nevra[0],
         epoch=nevra[1],

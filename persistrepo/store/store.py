@@ -160,15 +160,18 @@ class Store(object):
                                  % self.layout.root)
         return Transaction(self.layout, self.warnings, repair)
 
-    def _stage(self, plan, path, origin_path=None, cand=None):
+    def _stage(self, plan, path, origin_path=None, cand=None, read_ahead=None):
         """Copy path into tmp, check the copy (against cand.installed, the
         build rpm installed) and make its chunks (into plan.chunks): (staged,
         info). The checks read the private copy, taken from the one open of
-        path, so nothing can swap the file between check and copy."""
-        staged, _ = fsutil.stage_file(path, self.layout.tmp, sync=False,
-                                      root_owned=cand is not None and cand.root_owned)
+        path, so nothing can swap the file between check and copy; or, for
+        a hardlink, what read_ahead (a read_ahead.ReadAhead) read of that
+        inode as it still is."""
+        staged, method, source = fsutil.stage_file(
+            path, self.layout.tmp, sync=False, root_owned=cand is not None and cand.root_owned)
         try:
-            info = rpmfile.read_package(staged)
+            ahead = read_ahead.take(source) if read_ahead and method == "hardlink" else None
+            info, chunks = ahead or (rpmfile.read_package(staged), None)
             installed = cand.installed if cand is not None else None
             if installed is None and cand is not None and cand.installed_in is not None:
                 installed = rpmdb.installed_identities(cand.installed_in, [info.name]).get(
@@ -182,8 +185,9 @@ class Store(object):
                     raise BadPackage("%s is not the %s that rpm installed: %s; a file changed "
                                      "after rpm read it is never stored"
                                      % (staged, installed["nevra"], why))
-            href = record.filename(info.name, info.version, info.release, info.arch)
-            chunks = repodata.make_chunks(staged, href)
+            if chunks is None:
+                href = record.filename(info.name, info.version, info.release, info.arch)
+                chunks = repodata.make_chunks(staged, href)
         except BadPackage as e:
             fsutil.unlink_if_exists(staged)
             raise BadPackage(str(e).replace(staged, origin_path or path))
@@ -199,10 +203,11 @@ class Store(object):
         del self.warnings[:]
         return warnings
 
-    def add(self, candidates, all_or_nothing=True):
+    def add(self, candidates, all_or_nothing=True, read_ahead=None):
         """Persist files. Same NEVRA and checksum is a no-op; same NEVRA with a
         new checksum replaces the stored file. With all_or_nothing, one bad
-        file adds nothing; otherwise bad files are reported in result.failed."""
+        file adds nothing; otherwise bad files are reported in result.failed.
+        read_ahead: a read_ahead.ReadAhead of (some of) the files."""
         result = AddResult()
         with self.writing(create=True) as txn:
             self.ingest(txn)
@@ -210,7 +215,8 @@ class Store(object):
             for cand in candidates:
                 staged = None
                 try:
-                    staged, info = self._stage(plan, cand.path, cand=cand)
+                    staged, info = self._stage(plan, cand.path, cand=cand,
+                                               read_ahead=read_ahead)
                     entry = record.make_entry(info, cand.method, cand.origin, cand.reason,
                                               cand.persisted_at, module=cand.module)
                 except (BadPackage, OSError, IOError) as e:
