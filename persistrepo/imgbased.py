@@ -46,6 +46,7 @@ import subprocess
 import tempfile
 
 from persistrepo import config, fsutil, words
+from persistrepo.capture.capture import IMAGE_UPDATE_PACKAGES, NEWEST_LAYER_BEFORE
 from persistrepo.errors import PersistError, UsageError, os_error_message
 from persistrepo.fsutil import resolve_in_root
 from persistrepo.store.keys import keep_signing_keys
@@ -460,7 +461,6 @@ def after_image_update(layer=None):
         return _replay_named_layer(layer)
     _aborted_by_the_hook()
     before = _take_pending()
-    from persistrepo.capture.capture import NEWEST_LAYER_BEFORE
     told = os.environ.get(NEWEST_LAYER_BEFORE)
     if told and LAYER_NAME.match(told):
         before = (told,)
@@ -548,16 +548,9 @@ def lacking_fix(layer):
     return "persist it (%s), then run '%s'" % (how, replay_command(layer))
 
 
-IMAGE_UPDATE_PACKAGES = ("ovirt-node-ng-image-update", "redhat-virtualization-host-image-update")
-
-
-def newest_layer_before(names):
-    """The newest layer, before rpm runs a transaction that installs names,
-    when persistrepo-imgbased's trigger may fire in it (it or an
-    image-update package among them); None otherwise, or when imgbase does
-    not answer (no Node, or no layout yet). For capture.note_newest_layer()."""
-    if not set(names) & set(IMAGE_UPDATE_PACKAGES + ("persistrepo-imgbased",)):
-        return None
+def newest_layer():
+    """The newest layer imgbase names; None when it does not answer (no
+    Node, or no layout yet). For capture.note_newest_layer()."""
     try:
         latest = _imgbase("layer", "--latest")
     except (HookError, OSError):

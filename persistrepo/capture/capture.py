@@ -102,15 +102,23 @@ FINISHING = "PERSISTREPO_FINISHES_IMAGE_UPDATE"
 NEWEST_LAYER_BEFORE = "PERSISTREPO_NEWEST_LAYER_BEFORE"
 
 
+# What a Node is updated by; persistrepo-imgbased's triggers fire on them.
+IMAGE_UPDATE_PACKAGES = ("ovirt-node-ng-image-update", "redhat-virtualization-host-image-update")
+
+
 def note_newest_layer(names):
     """What a front end runs before rpm runs a transaction on the host that
-    installs names: put the newest layer in this process's environment
-    when the trigger may fire (imgbased.newest_layer_before). Never raises;
-    without it the trigger goes by its own %triggerprein record."""
+    installs names: when the trigger may fire (persistrepo-imgbased or an
+    image-update package among them), put the newest layer in this
+    process's environment. Any other transaction loads nothing of
+    imgbased's. Never raises; without it the trigger goes by its own
+    %triggerprein record."""
     os.environ.pop(NEWEST_LAYER_BEFORE, None)
+    if not set(names) & set(IMAGE_UPDATE_PACKAGES + ("persistrepo-imgbased",)):
+        return
     try:
         from persistrepo import imgbased
-        latest = imgbased.newest_layer_before(names)
+        latest = imgbased.newest_layer()
     except Exception:
         return
     if latest:
@@ -131,10 +139,9 @@ def finish_image_update(names):
     (`persistrepo imgbased-update --finish`, started from /, which finds
     this transaction as its parent), whose one line goes to the console.
     None, or the line to say if that process could not run."""
+    if not set(names) & set(IMAGE_UPDATE_PACKAGES):
+        return None
     try:
-        from persistrepo import imgbased
-        if not set(names) & set(imgbased.IMAGE_UPDATE_PACKAGES):
-            return None
         env = dict((k, v) for k, v in os.environ.items() if k != FINISHING)
         subprocess.call([sys.executable, "-m", "persistrepo", "imgbased-update", "--finish"],
                         cwd="/", env=env)
